@@ -1,0 +1,51 @@
+# BlindspotX monitoring bundle: thin wrapper over scripts/ (the logic lives
+# there, in bash). `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The project venv first (cargo-lambda, moto, cfn-lint), then rustup's cargo.
+export PATH := $(CURDIR)/.venv/bin:$(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
+
+.PHONY: help bootstrap run stop test lint fmt package stack-up stack-down stack-status provision
+
+help: ## list the targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+bootstrap: ## install what is missing: .venv (moto, boto3, cargo-lambda, cfn-lint), redis, postgres
+	@scripts/bootstrap.sh
+
+run: ## local stack + cargo lambda watch on 127.0.0.1:9000, probe every 60 s; Ctrl-C stops
+	@scripts/run.sh
+
+stop: ## stop what `make run` started (only that)
+	@scripts/stop.sh
+
+test: ## what CI runs: fmt check, clippy, cargo test against the local stack, cfn-lint
+	@scripts/test.sh
+
+lint: bootstrap ## fmt check, clippy -D warnings, cfn-lint (no stack needed)
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cfn-lint template.yaml
+
+fmt: ## format the Rust code
+	cargo fmt --all
+
+# Not part of `make test`. arm64 needs the aarch64 std (rustup target add).
+package: bootstrap ## release zips for AWS Lambda arm64 in target/lambda/<fn>/bootstrap.zip
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+	  || rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --output-format zip
+
+stack-up: bootstrap ## start the local stack only (moto, postgres, redis, oidc fixture)
+	@scripts/stack.sh up
+
+stack-down: ## stop every local stack service (all, whoever started them)
+	@scripts/stack.sh down
+
+stack-status: ## show the local stack services
+	@scripts/stack.sh status
+
+provision: ## create the DynamoDB table and SNS topic in the running moto
+	@scripts/provision.sh

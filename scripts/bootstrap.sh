@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Install what the build, the tests and the local stack need, if missing:
+#   - .venv/ (python3 -m venv) with scripts/requirements.txt:
+#     moto[server] 5.2.x, boto3, cargo-lambda (brings zig), cfn-lint
+#   - Debian packages redis-server and postgresql, only when their binaries
+#     are absent (apt-get update once first).
+# Idempotent and quiet: a second run only compares a stamp and checks that a
+# few binaries exist. Set BOOTSTRAP_FORCE=1 to reinstall the venv packages.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+REQS="$ROOT/scripts/requirements.txt"
+STAMP="$VENV/.bootstrap-stamp"
+
+# ---------------------------------------------------------------- Debian ---
+apt_updated=0
+apt_install() {
+  local sudo=()
+  if ! is_root; then
+    command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install Debian packages: $*"
+    sudo=(sudo)
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install these packages by hand: $*"
+  if [ "$apt_updated" -eq 0 ]; then
+    say "apt-get update"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+      apt-get -o DPkg::Lock::Timeout=600 -qq update >/dev/null \
+      || die "apt-get update failed"
+    apt_updated=1
+  fi
+  say "apt-get install $*"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get -o DPkg::Lock::Timeout=600 -qq -y install --no-install-recommends "$@" >/dev/null \
+    || die "apt-get install $* failed"
+}
+
+debs=()
+if ! command -v redis-server >/dev/null 2>&1; then
+  debs+=(redis-server)
+fi
+if ! command -v redis-cli >/dev/null 2>&1 && [[ ! " ${debs[*]} " == *" redis-server "* ]]; then
+  debs+=(redis-tools)
+fi
+if ! pg_bindir >/dev/null; then
+  debs+=(postgresql)
+fi
+if ! command -v python3 >/dev/null 2>&1; then
+  debs+=(python3 python3-venv)
+fi
+if [ "${#debs[@]}" -gt 0 ]; then
+  apt_install "${debs[@]}"
+fi
+command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after install"
+pg_bindir >/dev/null || die "Postgres server binaries (initdb, pg_ctl) still missing after install"
+
+# ------------------------------------------------------------ Rust tools ---
+command -v cargo >/dev/null 2>&1 || die "cargo not found (looked in PATH and ~/.cargo/bin); install Rust with rustup"
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  if command -v rustup >/dev/null 2>&1; then
+    say "rustup component add rustfmt clippy"
+    rustup component add rustfmt clippy >/dev/null 2>&1 \
+      || say "warning: could not add rustfmt/clippy (offline?); make test needs them"
+  else
+    say "warning: cargo fmt / cargo clippy missing and no rustup; make test needs them"
+  fi
+fi
+
+# ----------------------------------------------------------- Python venv ---
+# The base interpreter: python3 from PATH, not the venv's own.
+PY3="$(PATH="${PATH//"$VENV/bin:"/}" command -v python3 || true)"
+[ -n "$PY3" ] || die "python3 not found"
+want_stamp="$( { cat "$REQS"; "$PY3" -c 'import sys; print(sys.version)' 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
+have_stamp="$(cat "$STAMP" 2>/dev/null || true)"
+venv_ok=1
+for b in python cargo-lambda cfn-lint; do
+  [ -x "$VENV/bin/$b" ] || venv_ok=0
+done
+if [ "${BOOTSTRAP_FORCE:-0}" = 1 ] || [ "$venv_ok" -ne 1 ] || [ "$want_stamp" != "$have_stamp" ]; then
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    say "creating .venv"
+    rm -rf "$VENV"
+    if ! "$PY3" -m venv "$VENV" >/dev/null 2>&1; then
+      # Debian's system python needs python3-venv for ensurepip.
+      rm -rf "$VENV"
+      apt_install python3-venv
+      "$PY3" -m venv "$VENV" || die "$PY3 -m venv .venv failed"
+    fi
+  fi
+  say "installing Python tools into .venv (moto[server], boto3, cargo-lambda, cfn-lint)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS" \
+    || die "pip install -r scripts/requirements.txt failed"
+  for b in cargo-lambda cfn-lint; do
+    [ -x "$VENV/bin/$b" ] || die ".venv/bin/$b missing after pip install"
+  done
+  "$VENV/bin/python" -c 'import moto, boto3, werkzeug' \
+    || die "moto/boto3 not importable from .venv"
+  printf '%s\n' "$want_stamp" >"$STAMP"
+  say "done: $("$VENV/bin/python" -c 'import moto; print("moto", moto.__version__)'), $("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | head -n1)"
+fi

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# `make run`: the functions on this machine against the local stack.
+#   1. bootstrap (install what is missing)
+#   2. stack up (services started here are recorded in .local/run/started)
+#   3. provision the DynamoDB table and SNS topic in moto
+#   4. build the functions (first time: minutes)
+#   5. cargo lambda watch on 127.0.0.1:$LAMBDA_PORT (default 9000), with the
+#      stack env, HEALTH_TOKEN from .local/run/health-token and RUST_LOG=info
+#   6. invoke component-probe once, then every $PROBE_EVERY seconds (60)
+#   7. print the health URL, follow the function logs until Ctrl-C, then
+#      stop everything started here (same as `make stop`)
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+LAMBDA_PORT="${LAMBDA_PORT:-9000}"
+PROBE_EVERY="${PROBE_EVERY:-60}"
+BUILD_WAIT="${RUN_WAIT_SECONDS:-900}"
+PIDS_FILE="$RUN_DIR/pids"
+STARTED_FILE="$RUN_DIR/started"
+TOKEN_FILE="$RUN_DIR/health-token"
+WATCH_LOG="$RUN_DIR/watch.log"
+PROBE_LOG="$RUN_DIR/probe.log"
+PROBE_EVENT="events/scheduled.json"
+FUNCTIONS=(component-probe health-api)
+HEALTH_URL="http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/api/health"
+
+STEPS=7
+n=0
+step() {
+  n=$((n + 1))
+  say "[$n/$STEPS] $*"
+}
+
+pid_start_time() {
+  sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20
+}
+
+# Record a background process (its own process group, made with setsid).
+record_pid() {
+  echo "$1 $2 $(pid_start_time "$2")" >>"$PIDS_FILE"
+}
+
+cleaned=0
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+  local rc=$?
+  [ "$cleaned" -eq 0 ] || return 0
+  cleaned=1
+  trap - EXIT INT TERM
+  echo >&2
+  say "stopping what this run started"
+  "$ROOT/scripts/stop.sh" || true
+  exit "$rc"
+}
+
+cd "$ROOT"
+mkdir -p "$RUN_DIR"
+
+# Refuse to start twice: a previous `make run` that is still going (or was
+# killed without `make stop`) owns .local/run/pids.
+if [ -s "$PIDS_FILE" ]; then
+  while read -r name pid start; do
+    if [ -n "${pid:-}" ] && pid_alive "$pid" && [ "$(pid_start_time "$pid")" = "$start" ]; then
+      die "a previous 'make run' is still running ($name, pid $pid); stop it with 'make stop'"
+    fi
+  done <"$PIDS_FILE"
+  rm -f "$PIDS_FILE"
+fi
+
+step "bootstrap"
+"$ROOT/scripts/bootstrap.sh"
+
+if port_open "$LAMBDA_PORT"; then
+  owner="$(port_owner "$LAMBDA_PORT")"
+  die "port 127.0.0.1:$LAMBDA_PORT is taken${owner:+ by $owner}; stop that process or set LAMBDA_PORT"
+fi
+[ -f "$PROBE_EVENT" ] || die "$PROBE_EVENT not found (the sample scheduled event)"
+
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step "local stack up (moto, postgres, redis, oidc fixture)"
+"$ROOT/scripts/stack.sh" up --started-file "$STARTED_FILE" \
+  || die "stack up failed (see the lines above; logs under .local/stack/)"
+
+step "provision DynamoDB table and SNS topic in moto"
+"$ROOT/scripts/provision.sh" || die "provisioning moto failed"
+
+if [ ! -s "$TOKEN_FILE" ]; then
+  (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$TOKEN_FILE")
+fi
+set -a
+eval "$("$ROOT/scripts/stack.sh" env)"
+# shellcheck disable=SC2034  # exported (set -a) for the functions
+HEALTH_TOKEN="$(cat "$TOKEN_FILE")"
+RUST_LOG="${RUST_LOG:-info}"
+set +a
+
+step "build ${FUNCTIONS[*]} (the first build takes minutes)"
+for f in "${FUNCTIONS[@]}"; do
+  cargo build --bin "$f" || die "cargo build --bin $f failed"
+done
+
+step "cargo lambda watch on 127.0.0.1:$LAMBDA_PORT (log: .local/run/watch.log)"
+: >"$WATCH_LOG"
+setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+  </dev/null >>"$WATCH_LOG" 2>&1 &
+watch_pid=$!
+record_pid cargo-lambda-watch "$watch_pid"
+start=$SECONDS
+until port_open "$LAMBDA_PORT"; do
+  if ! kill -0 "$watch_pid" 2>/dev/null; then
+    tail -n 30 "$WATCH_LOG" >&2
+    die "cargo lambda watch exited (log: $WATCH_LOG)"
+  fi
+  if [ $((SECONDS - start)) -ge "$BUILD_WAIT" ]; then
+    die "cargo lambda watch did not answer on port $LAMBDA_PORT within ${BUILD_WAIT}s"
+  fi
+  sleep 0.5
+done
+
+invoke_probe() {
+  cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+    component-probe --data-file "$PROBE_EVENT"
+}
+
+step "invoke component-probe (then every ${PROBE_EVERY}s, log: .local/run/probe.log)"
+: >"$PROBE_LOG"
+invoke_probe >>"$PROBE_LOG" 2>&1 &
+invoke_pid=$!
+start=$SECONDS
+next_note=30
+while kill -0 "$invoke_pid" 2>/dev/null; do
+  if [ $((SECONDS - start)) -ge "$BUILD_WAIT" ]; then
+    kill "$invoke_pid" 2>/dev/null || true
+    die "component-probe did not answer within ${BUILD_WAIT}s (log: $WATCH_LOG)"
+  fi
+  if [ $((SECONDS - start)) -ge "$next_note" ]; then
+    say "  still waiting for component-probe ($((SECONDS - start))s; compiling? see .local/run/watch.log)"
+    next_note=$((next_note + 30))
+  fi
+  sleep 1
+done
+if ! wait "$invoke_pid"; then
+  cat "$PROBE_LOG" >&2
+  tail -n 30 "$WATCH_LOG" >&2
+  die "invoking component-probe failed (logs: $PROBE_LOG, $WATCH_LOG)"
+fi
+say "  component-probe answered:"
+sed 's/^/    /' "$PROBE_LOG" >&2
+echo >&2
+
+# The periodic probe: its own process group so `make stop` ends it whole.
+# shellcheck disable=SC2016  # expanded by the inner bash
+setsid bash -c '
+  while sleep "$1"; do
+    printf "\n--- %s\n" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$2" \
+      component-probe --data-file "$3" || echo "(invoke failed: $?)"
+  done' probe-loop "$PROBE_EVERY" "$LAMBDA_PORT" "$PROBE_EVENT" \
+  </dev/null >>"$PROBE_LOG" 2>&1 &
+record_pid probe-loop "$!"
+
+step "ready"
+code="$(curl -s -o /dev/null -m 300 -w '%{http_code}' "$HEALTH_URL" 2>/dev/null || true)"
+cat >&2 <<EOF
+
+  health:   $HEALTH_URL   (first answer: HTTP ${code:-none})
+  details:  curl -H "Authorization: Bearer \$(cat .local/run/health-token)" $HEALTH_URL
+  metrics:  http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/metrics
+  probe:    cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT component-probe --data-file $PROBE_EVENT
+  logs:     .local/run/watch.log (functions), .local/run/probe.log (probe results)
+  stack:    scripts/stack.sh status;  env: eval "\$(scripts/stack.sh env)"
+
+  Ctrl-C (or 'make stop' from another terminal) stops what this run started.
+  Function logs follow.
+
+EOF
+
+# Follow the function logs until Ctrl-C or until watch exits.
+tail -n 0 --pid="$watch_pid" -F "$WATCH_LOG" || true
+if [ ! -f "$PIDS_FILE" ]; then
+  say "stopped from elsewhere ('make stop')"
+  exit 0
+fi
+die "cargo lambda watch exited (log: $WATCH_LOG)"

@@ -1,0 +1,7 @@
+//! Implementations of the ports against real services.
+
+pub mod aws;
+pub mod cloudwatch_metrics;
+pub mod dynamodb_store;
+pub mod memory_store;
+pub mod secrets;

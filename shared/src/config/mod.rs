@@ -1,0 +1,10 @@
+//! Typed configuration of each function, from environment variables, with one
+//! validation pass at start that names the variable at fault.
+
+pub mod env;
+pub mod health_api;
+pub mod probe;
+pub mod secret;
+
+pub use env::{ConfigError, Env};
+pub use secret::{Secret, SecretSource};

@@ -1,0 +1,7 @@
+//! The pure core: no AWS types and no I/O beyond timers.
+
+pub mod health_report;
+pub mod probe_result;
+pub mod probe_runner;
+pub mod scrub;
+pub mod timefmt;

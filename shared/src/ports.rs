@@ -1,0 +1,86 @@
+//! The domain's edges: small traits that adapters implement (DynamoDB,
+//! CloudWatch, Postgres, Redis, HTTP) and in-memory versions stand in for in
+//! unit tests.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use time::OffsetDateTime;
+
+use crate::domain::probe_result::{Component, Observation, ProbeResult};
+
+/// Something the component probe checks. Object-safe so a run can hold one
+/// list of heterogeneous probes.
+pub trait Probe: Send + Sync {
+    fn component(&self) -> Component;
+    /// Observes the dependency once. Must not enforce its own overall timeout:
+    /// the runner does, and drops the future when it expires.
+    fn observe(&self) -> BoxFuture<'_, Observation>;
+}
+
+/// Where probe results live between the probe and the health endpoint.
+pub trait ProbeStore: Send + Sync {
+    /// Stores each result as its component's latest and in its history,
+    /// which expires after `history_ttl`.
+    fn save(
+        &self,
+        results: &[ProbeResult],
+        history_ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest result of every component that has one, in one request.
+    fn latest(&self) -> impl Future<Output = Result<Vec<ProbeResult>, StoreError>> + Send;
+}
+
+/// Reads liveness marks written by other parts of the system (e.g. the drift
+/// scanner's "scan completed" heartbeat).
+pub trait HeartbeatSource: Send + Sync {
+    fn last_heartbeat<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<OffsetDateTime>, StoreError>>;
+}
+
+/// Where probe metrics go (CloudWatch in AWS).
+pub trait MetricSink: Send + Sync {
+    fn publish(
+        &self,
+        results: &[ProbeResult],
+    ) -> impl Future<Output = Result<(), MetricsError>> + Send;
+}
+
+/// The current time, injectable for tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, network, service errors: worth retrying.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// An item that does not decode: a bug or a foreign writer.
+    #[error("stored item {pk}/{sk} is malformed: {reason}")]
+    Malformed {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("metrics backend unavailable: {0}")]
+    Unavailable(String),
+}

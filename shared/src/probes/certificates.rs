@@ -1,0 +1,142 @@
+//! The `certificates` probe: days until the TLS certificates of configured
+//! endpoints expire. Warns under `warn_days`, fails under `fail_days` and
+//! when a certificate does not verify (expired, untrusted, wrong name).
+
+use std::sync::Arc;
+
+use futures::future::{BoxFuture, join_all};
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use time::OffsetDateTime;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::config::probe::{CertificateSettings, Endpoint};
+use crate::domain::probe_result::{Component, Measurement, Observation, Reason, Status, Unit};
+use crate::ports::Probe;
+
+pub struct CertificateProbe {
+    settings: CertificateSettings,
+    connector: TlsConnector,
+}
+
+/// What one endpoint showed.
+enum EndpointCheck {
+    Expires { days: f64 },
+    Failed { reason: Reason, detail: String },
+}
+
+impl CertificateProbe {
+    pub fn new(settings: CertificateSettings, tls: Arc<ClientConfig>) -> Self {
+        CertificateProbe {
+            settings,
+            connector: TlsConnector::from(tls),
+        }
+    }
+
+    async fn check(&self, endpoint: &Endpoint) -> EndpointCheck {
+        let failed = |reason, detail: String| EndpointCheck::Failed { reason, detail };
+        let name = match ServerName::try_from(endpoint.host.clone()) {
+            Ok(n) => n,
+            Err(e) => return failed(Reason::NotConfigured, format!("{endpoint}: {e}")),
+        };
+        let tcp = match TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await {
+            Ok(s) => s,
+            Err(e) => return failed(Reason::Unreachable, format!("{endpoint}: {e}")),
+        };
+        let tls = match self.connector.connect(name, tcp).await {
+            Ok(s) => s,
+            Err(e) => {
+                let invalid = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
+                let reason = if invalid {
+                    Reason::CertificateInvalid
+                } else {
+                    Reason::Unreachable
+                };
+                return failed(reason, format!("{endpoint}: {e}"));
+            }
+        };
+        let (_, session) = tls.get_ref();
+        let Some(leaf) = session.peer_certificates().and_then(|c| c.first()) else {
+            return failed(
+                Reason::CertificateInvalid,
+                format!("{endpoint}: no certificate presented"),
+            );
+        };
+        match x509_parser::parse_x509_certificate(leaf.as_ref()) {
+            Ok((_, cert)) => {
+                let not_after = cert.validity().not_after.to_datetime();
+                let left = not_after - OffsetDateTime::now_utc();
+                EndpointCheck::Expires {
+                    days: left.as_seconds_f64() / 86_400.0,
+                }
+            }
+            Err(e) => failed(Reason::CertificateInvalid, format!("{endpoint}: {e}")),
+        }
+    }
+
+    fn rate(&self, days: f64) -> Status {
+        if days < self.settings.fail_days {
+            Status::Fail
+        } else if days < self.settings.warn_days {
+            Status::Warn
+        } else {
+            Status::Pass
+        }
+    }
+}
+
+impl Probe for CertificateProbe {
+    fn component(&self) -> Component {
+        Component::Certificates
+    }
+
+    fn observe(&self) -> BoxFuture<'_, Observation> {
+        Box::pin(async move {
+            if self.settings.endpoints.is_empty() {
+                return Observation::default().with_reason(
+                    Status::Pass,
+                    Reason::NotConfigured,
+                    "CERT_ENDPOINTS is empty",
+                );
+            }
+            let checks = join_all(self.settings.endpoints.iter().map(|e| self.check(e))).await;
+            let mut measurements = Vec::new();
+            let mut worst: Option<(Status, Reason)> = None;
+            let mut details = Vec::new();
+            for (endpoint, check) in self.settings.endpoints.iter().zip(checks) {
+                let (status, reason) = match check {
+                    EndpointCheck::Expires { days } => {
+                        let status = self.rate(days);
+                        measurements.push(
+                            Measurement::new("daysRemaining", days, Unit::Days)
+                                .with_target(endpoint.to_string())
+                                .with_status(status),
+                        );
+                        if status != Status::Pass {
+                            details.push(format!("{endpoint}: expires in {days:.1} days"));
+                        }
+                        (status, Reason::CertificateExpiring)
+                    }
+                    EndpointCheck::Failed { reason, detail } => {
+                        details.push(detail);
+                        (Status::Fail, reason)
+                    }
+                };
+                if status != Status::Pass && worst.is_none_or(|(s, _)| status > s) {
+                    worst = Some((status, reason));
+                }
+            }
+            let observation = Observation::measured(measurements);
+            match worst {
+                None => observation,
+                Some((status, reason)) => {
+                    observation.with_reason(status, reason, details.join("; "))
+                }
+            }
+        })
+    }
+}

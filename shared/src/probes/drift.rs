@@ -1,0 +1,150 @@
+//! The `drift_detection` probe: the configuration-drift scanner is alive when
+//! its last completed scan is recent enough. The time comes from a SQL query
+//! on the BlindspotX database or from a heartbeat item in the monitoring table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use time::OffsetDateTime;
+
+use super::postgres::{PostgresConnector, failure};
+use crate::config::probe::DRIFT_HEARTBEAT;
+use crate::domain::probe_result::{Component, Measurement, Observation, Reason, Unit};
+use crate::ports::{HeartbeatSource, Probe};
+
+pub enum LastScanSource {
+    /// `query` returns one row with one timestamp (with or without time zone; UTC assumed).
+    Sql {
+        connector: Option<Box<PostgresConnector>>,
+        query: String,
+    },
+    Heartbeat(Arc<dyn HeartbeatSource>),
+}
+
+pub struct DriftProbe {
+    source: LastScanSource,
+    max_age: Duration,
+}
+
+impl DriftProbe {
+    pub fn new(source: LastScanSource, max_age: Duration) -> Self {
+        DriftProbe { source, max_age }
+    }
+
+    async fn last_scan(&self) -> Result<Option<OffsetDateTime>, Observation> {
+        match &self.source {
+            LastScanSource::Sql {
+                connector: None, ..
+            } => Err(Observation::failed(
+                Reason::NotConfigured,
+                "DRIFT_SOURCE=sql needs DATABASE_URL",
+            )),
+            LastScanSource::Sql {
+                connector: Some(connector),
+                query,
+            } => {
+                let client = connector.connect().await?;
+                // Epoch seconds make timestamp and timestamptz columns alike.
+                let wrapped = format!("SELECT extract(epoch FROM ({query}))::float8");
+                let row = client
+                    .query_one(&wrapped, &[])
+                    .await
+                    .map_err(|e| failure(&e, Reason::QueryFailed))?;
+                let epoch: Option<f64> = row.get(0);
+                Ok(epoch.and_then(|s| {
+                    OffsetDateTime::from_unix_timestamp_nanos((s * 1e9) as i128).ok()
+                }))
+            }
+            LastScanSource::Heartbeat(source) => source
+                .last_heartbeat(DRIFT_HEARTBEAT)
+                .await
+                .map_err(|e| Observation::failed(Reason::Unreachable, e.to_string())),
+        }
+    }
+}
+
+impl Probe for DriftProbe {
+    fn component(&self) -> Component {
+        Component::DriftDetection
+    }
+
+    fn observe(&self) -> BoxFuture<'_, Observation> {
+        Box::pin(async move {
+            match self.last_scan().await {
+                Err(failed) => failed,
+                Ok(None) => Observation::failed(Reason::NoScanRecorded, "no drift scan recorded"),
+                Ok(Some(at)) => {
+                    let age = (OffsetDateTime::now_utc() - at).as_seconds_f64().max(0.0);
+                    let limit = self.max_age.as_secs_f64();
+                    let observation = Observation::measured(vec![
+                        Measurement::new("lastScanAge", age, Unit::Seconds)
+                            .rated_above(limit, limit),
+                    ]);
+                    if age >= limit {
+                        observation.with_reason(
+                            crate::domain::probe_result::Status::Fail,
+                            Reason::ScanOverdue,
+                            format!("last scan {age:.0} s ago, limit {limit:.0} s"),
+                        )
+                    } else {
+                        observation
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory_store::MemoryStore;
+    use crate::domain::probe_result::Status;
+
+    fn probe(store: Arc<MemoryStore>) -> DriftProbe {
+        DriftProbe::new(LastScanSource::Heartbeat(store), Duration::from_secs(3600))
+    }
+
+    #[tokio::test]
+    async fn recent_heartbeat_passes() {
+        let store = Arc::new(MemoryStore::default());
+        store.set_heartbeat(
+            DRIFT_HEARTBEAT,
+            OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        );
+        let obs = probe(store).observe().await;
+        assert_eq!(obs.overall_status(), Status::Pass);
+        assert!((obs.measurements[0].value - 300.0).abs() < 5.0);
+    }
+
+    #[tokio::test]
+    async fn old_heartbeat_is_overdue() {
+        let store = Arc::new(MemoryStore::default());
+        store.set_heartbeat(
+            DRIFT_HEARTBEAT,
+            OffsetDateTime::now_utc() - time::Duration::hours(2),
+        );
+        let obs = probe(store).observe().await;
+        assert_eq!(obs.overall_status(), Status::Fail);
+        assert_eq!(obs.reason, Some(Reason::ScanOverdue));
+    }
+
+    #[tokio::test]
+    async fn missing_heartbeat_fails() {
+        let obs = probe(Arc::new(MemoryStore::default())).observe().await;
+        assert_eq!(obs.reason, Some(Reason::NoScanRecorded));
+    }
+
+    #[tokio::test]
+    async fn sql_source_without_database_is_not_configured() {
+        let p = DriftProbe::new(
+            LastScanSource::Sql {
+                connector: None,
+                query: "SELECT now()".into(),
+            },
+            Duration::from_secs(1),
+        );
+        assert_eq!(p.observe().await.reason, Some(Reason::NotConfigured));
+    }
+}

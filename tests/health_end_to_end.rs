@@ -1,0 +1,186 @@
+//! A probe run against the local stack writes results that the health API
+//! serves; breaking a dependency shows within one probe cycle.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_cloudwatch::types::DimensionFilter;
+use support::bundle::{TOKEN, get_health, probe_run};
+use support::servers::{RedisServer, tls_server};
+use support::stack::{create_table, dump_table, sdk, unique, var};
+
+/// Certificates are configured too, so all five components really probe.
+async fn cert_overrides() -> (String, String) {
+    let (port, ca) = tls_server(90).await;
+    (format!("localhost:{port}"), ca.display().to_string())
+}
+
+#[tokio::test]
+async fn probe_run_feeds_the_health_endpoint() {
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let namespace = unique("Test");
+    let (endpoint, ca) = cert_overrides().await;
+    let run = probe_run(
+        &sdk,
+        &table,
+        &namespace,
+        &[("CERT_ENDPOINTS", &endpoint), ("CERT_EXTRA_CA_FILE", &ca)],
+    )
+    .await;
+    let summary = run.run().await.expect("probe run");
+    for c in &summary.components {
+        assert_eq!(c.status.as_str(), "pass", "{c:?}");
+    }
+
+    let (status, body) = get_health(&sdk, &table, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "healthy");
+    for name in [
+        "database",
+        "redis",
+        "oauth",
+        "drift_detection",
+        "certificates",
+    ] {
+        assert_eq!(
+            body["components"][name],
+            serde_json::json!({"healthy": true}),
+            "{name}"
+        );
+    }
+
+    let bearer = format!("Bearer {TOKEN}");
+    let (_, detailed) = get_health(&sdk, &table, &[("authorization", &bearer)]).await;
+    let measured: BTreeSet<String> = detailed["components"]["database"]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect();
+    for name in [
+        "responseTime",
+        "connections",
+        "connectionUtilization",
+        "lockWaits",
+        "longestQuery",
+    ] {
+        assert!(measured.contains(name), "{name} missing from {measured:?}");
+    }
+    let redis: Vec<&str> = detailed["components"]["redis"]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "responseTime",
+        "memoryUsed",
+        "memoryUtilization",
+        "evictedKeys",
+        "connectedClients",
+    ] {
+        assert!(redis.contains(&name), "{name} missing from {redis:?}");
+    }
+    assert_eq!(
+        detailed["components"]["oauth"]["measurements"][1]["name"],
+        "signingKeys"
+    );
+
+    let (status, ietf) = get_health(&sdk, &table, &[("accept", "application/health+json")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(ietf["status"], "pass");
+    assert_eq!(
+        ietf["checks"]["certificates:daysRemaining"][0]["status"],
+        "pass"
+    );
+
+    // CloudWatch got up/latency for every component.
+    let metrics = aws_sdk_cloudwatch::Client::new(&sdk)
+        .list_metrics()
+        .namespace(&namespace)
+        .metric_name("ComponentUp")
+        .send()
+        .await
+        .unwrap();
+    let components: BTreeSet<String> = metrics
+        .metrics()
+        .iter()
+        .flat_map(|m| m.dimensions())
+        .filter(|d| d.name() == Some("Component"))
+        .filter_map(|d| d.value().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            "certificates",
+            "database",
+            "drift_detection",
+            "oauth",
+            "redis"
+        ]
+        .map(String::from)
+        .into()
+    );
+    let index = aws_sdk_cloudwatch::Client::new(&sdk)
+        .list_metrics()
+        .namespace(&namespace)
+        .metric_name("ConnectionUtilization")
+        .dimensions(
+            DimensionFilter::builder()
+                .name("Component")
+                .value("database")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(!index.metrics().is_empty());
+
+    // The database password is nowhere: not stored, not served.
+    let database_url = var("DATABASE_URL");
+    let password = database_url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, pw)| pw.to_owned())
+        .expect("the stack's DATABASE_URL has a password");
+    let stored = dump_table(&sdk, &table).await;
+    assert!(stored.contains("PROBE#LATEST") && stored.contains("AT#"));
+    assert!(!stored.contains(&password));
+    assert!(!detailed.to_string().contains(&password));
+}
+
+#[tokio::test]
+async fn stopping_redis_turns_the_endpoint_503_and_starting_it_turns_it_back() {
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let namespace = unique("Test");
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    let run = probe_run(
+        &sdk,
+        &table,
+        &namespace,
+        &[("REDIS_URL", &url), ("PROBE_TIMEOUT_MS", "1000")],
+    )
+    .await;
+
+    run.run().await.unwrap();
+    let (status, body) = get_health(&sdk, &table, &[]).await;
+    assert_eq!(status, 200, "{body}");
+
+    redis.stop().await;
+    run.run().await.unwrap();
+    let (status, body) = get_health(&sdk, &table, &[]).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["components"]["redis"]["healthy"], false);
+    assert_eq!(body["components"]["redis"]["reason"], "unreachable");
+    assert_eq!(body["components"]["database"]["healthy"], true);
+    assert!(!body.to_string().contains("127.0.0.1"), "{body}");
+
+    redis.restart().await;
+    run.run().await.unwrap();
+    let (status, body) = get_health(&sdk, &table, &[]).await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -1,0 +1,8 @@
+//! Helpers for the integration tests: the local stack's coordinates (from
+//! the environment `make test` exports), and throwaway servers a test owns —
+//! a Redis it can stop, a TCP listener that never answers, OIDC and TLS
+//! fixtures with chosen faults.
+
+pub mod bundle;
+pub mod servers;
+pub mod stack;

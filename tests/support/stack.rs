@@ -1,0 +1,76 @@
+//! The local stack started by `make test` (`scripts/stack.sh env`).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+
+/// A variable the stack exports; a clear message when the tests are run
+/// without it.
+pub fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests with `make test`, which starts the local stack")
+    })
+}
+
+pub async fn sdk() -> SdkConfig {
+    var("AWS_ENDPOINT_URL");
+    shared::adapters::aws::load_sdk_config().await
+}
+
+/// A name no other test (or earlier run against the same moto) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_000
+    )
+}
+
+/// A fresh monitoring table with the template's key schema.
+pub async fn create_table(sdk: &SdkConfig) -> String {
+    let name = unique("test-table");
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(&name)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table in moto");
+    name
+}
+
+/// Every item of a table, as text (for "no secret anywhere" checks).
+pub async fn dump_table(sdk: &SdkConfig, table: &str) -> String {
+    let out = aws_sdk_dynamodb::Client::new(sdk)
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    format!("{:?}", out.items())
+}
