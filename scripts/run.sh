@@ -169,7 +169,6 @@ cat >&2 <<EOF
 
   health:   $HEALTH_URL   (first answer: HTTP ${code:-none})
   details:  curl -H "Authorization: Bearer \$(cat .local/run/health-token)" $HEALTH_URL
-  metrics:  http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/metrics
   probe:    cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT component-probe --data-file $PROBE_EVENT
   logs:     .local/run/watch.log (functions), .local/run/probe.log (probe results)
   stack:    scripts/stack.sh status;  env: eval "\$(scripts/stack.sh env)"
@@ -182,6 +181,7 @@ EOF
 # Follow the function logs until Ctrl-C or until watch exits.
 tail -n 0 --pid="$watch_pid" -F "$WATCH_LOG" || true
 if [ ! -f "$PIDS_FILE" ]; then
+  cleaned=1
   say "stopped from elsewhere ('make stop')"
   exit 0
 fi

@@ -55,9 +55,11 @@ async fn a_database_that_never_answers_fails_within_the_timeout() {
 async fn the_real_database_passes_and_reports_index_usage() {
     // Read `roles` once by index and once by sequential scan, on a connection
     // that then closes (which flushes its statistics).
-    let connector =
-        PostgresConnector::new(&Secret::new(var("DATABASE_URL")), tls::client_config(None).unwrap())
-            .unwrap();
+    let connector = PostgresConnector::new(
+        &Secret::new(var("DATABASE_URL")),
+        tls::client_config(None).unwrap(),
+    )
+    .unwrap();
     let client = connector.connect().await.unwrap();
     client
         .batch_execute(
@@ -73,7 +75,12 @@ async fn the_real_database_passes_and_reports_index_usage() {
     for _ in 0..40 {
         let result = run_one(database_probe(&var("DATABASE_URL")), Duration::from_secs(5)).await;
         assert_eq!(result.status, Status::Pass, "{result:?}");
-        assert!(result.measurements.iter().any(|m| m.name == "connectionUtilization"));
+        assert!(
+            result
+                .measurements
+                .iter()
+                .any(|m| m.name == "connectionUtilization")
+        );
         ratio = result
             .measurements
             .iter()
