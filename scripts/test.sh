@@ -57,8 +57,16 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets --locked -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test --workspace --locked"
-cargo test --workspace --locked
+step "cargo test --workspace --locked --no-fail-fast"
+test_log="$RUN_DIR/cargo-test.log"
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"
+test_rc=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole workspace (cargo prints one per test binary).
+awk '/^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "cargo-test: %d passed, %d failed\n", p, f }' "$test_log"
+[ "$test_rc" -eq 0 ] || exit "$test_rc"
 
 step "cfn-lint template.yaml"
 [ -f template.yaml ] || die "template.yaml not found"
