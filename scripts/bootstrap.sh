@@ -2,8 +2,9 @@
 # Install what the build, the tests and the local stack need, if missing:
 #   - .venv/ (python3 -m venv) with scripts/requirements.txt:
 #     moto[server] 5.2.x, boto3, cargo-lambda (brings zig), cfn-lint
-#   - Debian packages redis-server and postgresql, only when their binaries
-#     are absent (apt-get update once first).
+#   - Debian packages redis-server, postgresql and openssl (the local CA and
+#     TLS certificate of the stack), only when their binaries are absent
+#     (apt-get update once first).
 # Idempotent and quiet: a second run only compares a stamp and checks that a
 # few binaries exist. Set BOOTSTRAP_FORCE=1 to reinstall the venv packages.
 set -euo pipefail
@@ -48,11 +49,15 @@ fi
 if ! command -v python3 >/dev/null 2>&1; then
   debs+=(python3 python3-venv)
 fi
+if ! command -v openssl >/dev/null 2>&1; then
+  debs+=(openssl)
+fi
 if [ "${#debs[@]}" -gt 0 ]; then
   apt_install "${debs[@]}"
 fi
 command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after install"
 pg_bindir >/dev/null || die "Postgres server binaries (initdb, pg_ctl) still missing after install"
+command -v openssl >/dev/null 2>&1 || die "openssl still missing after install"
 
 # ------------------------------------------------------------ Rust tools ---
 command -v cargo >/dev/null 2>&1 || die "cargo not found (looked in PATH and ~/.cargo/bin); install Rust with rustup"

@@ -12,13 +12,22 @@ Everything else is 404. Standard library only; no private key exists (the
 JWK is a public key only, tokens cannot be signed with it).
 
 Usage: oidc_fixture.py [--host 127.0.0.1] [--port 58080] [--issuer URL]
+                       [--tls-port N --tls-cert FILE --tls-key FILE]
        (issuer defaults to http://<host>:<port>; --port 0 takes a free port,
        the first line printed is "oidc fixture on http://HOST:PORT, issuer ...")
+
+With --tls-port, the same handler is also served over HTTPS on HOST:N (PEM
+certificate chain and key from the files; 0 takes a free port), and a second
+line "oidc fixture TLS on https://HOST:N" is printed. The local stack uses it
+as the endpoint of the certificates probe.
 """
 
 import argparse
 import json
+import socket
+import ssl
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -113,13 +122,53 @@ def make_handler(base: str, issuer: str, verbose: bool):
     return Handler
 
 
+class TLSServer(ThreadingHTTPServer):
+    """HTTPS: the TLS handshake runs in the request's thread (not in accept),
+    so a client that connects and says nothing cannot stall the server."""
+
+    daemon_threads = True
+    handshake_timeout = 10.0
+
+    def __init__(self, address, handler, context: ssl.SSLContext):
+        super().__init__(address, handler)
+        self.context = context
+
+    def finish_request(self, request, client_address) -> None:
+        request.settimeout(self.handshake_timeout)
+        try:
+            conn = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # port check, plain-HTTP client, failed handshake: drop it
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def handle_error(self, request, client_address) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ssl.SSLError, ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="local OIDC discovery + JWKS fixture")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=58080)
     parser.add_argument("--issuer", default=None, help="default http://<host>:<port>")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument("--tls-port", type=int, default=None,
+                        help="also serve HTTPS on this port (0: any free port)")
+    parser.add_argument("--tls-cert", default=None, help="PEM certificate (chain) for HTTPS")
+    parser.add_argument("--tls-key", default=None, help="PEM private key for HTTPS")
     args = parser.parse_args()
+    tls_args = (args.tls_port, args.tls_cert, args.tls_key)
+    if any(a is not None for a in tls_args) and any(a is None for a in tls_args):
+        parser.error("--tls-port, --tls-cert and --tls-key go together")
 
     # Bind first so that --port 0 (any free port) works; the first line on
     # stdout names the address actually used.
@@ -127,13 +176,28 @@ def main() -> None:
     server.daemon_threads = True
     base = f"http://{args.host}:{server.server_address[1]}"
     issuer = args.issuer or base
-    server.RequestHandlerClass = make_handler(base, issuer, args.verbose)
+    handler = make_handler(base, issuer, args.verbose)
+    server.RequestHandlerClass = handler
+
+    tls_server = None
+    if args.tls_port is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        tls_server = TLSServer((args.host, args.tls_port), handler, context)
+        threading.Thread(target=tls_server.serve_forever, name="https", daemon=True).start()
+
     print(f"oidc fixture on {base}, issuer {issuer}", flush=True)
+    if tls_server is not None:
+        print(f"oidc fixture TLS on https://{args.host}:{tls_server.server_address[1]}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if tls_server is not None:
+            tls_server.shutdown()
+            tls_server.server_close()
         server.server_close()
 
 

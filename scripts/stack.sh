@@ -10,7 +10,10 @@
 #   moto      MOTO_PORT  55000  scripts/moto_server.py (requests serialized)
 #   postgres  PG_PORT    55432  cluster in .local/stack/pg, db/user blindspotx
 #   redis     REDIS_PORT 56379  no persistence, 64 MB
-#   oidc      OIDC_PORT  58080  scripts/oidc_fixture.py (discovery + JWKS)
+#   oidc      OIDC_PORT  58080  scripts/oidc_fixture.py (discovery + JWKS),
+#             and OIDC_TLS_PORT 58443: the same over HTTPS, with a certificate
+#             for localhost from a local CA in .local/stack/tls (made at `up`);
+#             the endpoint of the certificates probe
 #
 # `up` appends the names of the services that this call started to the
 # --started-file, so the caller can later stop exactly those with
@@ -23,6 +26,10 @@ SERVICES=(postgres redis moto oidc)
 READY_TIMEOUT="${STACK_READY_TIMEOUT:-60}"
 PG_PASSWORD_FILE="$STACK_DIR/pg-password"
 PG_HOME_LINK="$STACK_DIR/pg"
+TLS_DIR="$STACK_DIR/tls"
+CA_DAYS=3650          # local CA: 10 years
+SERVER_DAYS=90        # server certificate for localhost
+SERVER_RENEW_DAYS=30  # regenerated at `up` when it expires within this
 
 usage() {
   sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -109,11 +116,26 @@ svc_port() {
   echo "${p:-$(svc_conf_port "$svc")}"
 }
 
+# HTTPS port of the oidc fixture: the one recorded at start when it runs
+# (empty if that instance was started without TLS), else the configured one.
+oidc_tls_port() {
+  if [ -n "$(svc_pid oidc)" ]; then
+    cut -s -d' ' -f3 "$STACK_DIR/oidc.pid" 2>/dev/null || true
+  else
+    echo "$OIDC_TLS_PORT"
+  fi
+}
+
 svc_ready() {
   local svc="$1" port="$2"
   case "$svc" in
     moto) http_ok "http://127.0.0.1:$port/moto-api/" 3 ;;
-    oidc) http_ok "http://127.0.0.1:$port/.well-known/openid-configuration" 2 ;;
+    oidc)
+      local tls_port
+      tls_port="$(oidc_tls_port)"
+      http_ok "http://127.0.0.1:$port/.well-known/openid-configuration" 2 \
+        && { [ -z "$tls_port" ] || port_open "$tls_port"; }
+      ;;
     redis)
       if command -v redis-cli >/dev/null 2>&1; then
         [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]
@@ -230,6 +252,104 @@ EOF
     || die "postgres: loading scripts/seed.sql failed"
 }
 
+# ----------------------------------------------------------------- tls ---
+
+# Is $1 a certificate that is still valid $2 seconds from now?
+cert_valid_for() {
+  openssl x509 -noout -checkend "$2" -in "$1" >/dev/null 2>&1
+}
+
+# Do certificate $1 and private key $2 belong together?
+cert_key_match() {
+  local a b
+  a="$(openssl x509 -noout -pubkey -in "$1" 2>/dev/null)" || return 1
+  b="$(openssl pkey -pubout -in "$2" 2>/dev/null)" || return 1
+  [ -n "$a" ] && [ "$a" = "$b" ]
+}
+
+# openssl "${@:2}", quiet; on failure show its messages and die with "$1".
+# Standard input is passed on (the -config / -extfile text).
+openssl_or_die() {
+  local what="$1" err
+  shift
+  err="$(openssl "$@" 2>&1 >/dev/null)" || { printf '%s\n' "$err" >&2; die "tls: $what failed"; }
+}
+
+# An empty file of mode 600 at $1 (openssl then writes the key into it).
+private_file() {
+  rm -f "$1"
+  (umask 077 && : >"$1")
+}
+
+random_serial() {
+  echo "0x$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+}
+
+# .local/stack/tls: a local CA (ca.pem, ca.key) and a server certificate for
+# localhost and 127.0.0.1 signed by it (server.pem, server.key), made with
+# the openssl CLI, keys mode 600. Kept while usable: the server certificate
+# is made again when it expires within SERVER_RENEW_DAYS (or does not match
+# its key or the CA), the CA when it would expire within SERVER_DAYS (or does
+# not match its key). Quiet when nothing needs doing.
+tls_ensure() {
+  command -v openssl >/dev/null 2>&1 || die "openssl not found: run scripts/bootstrap.sh"
+  mkdir -p "$TLS_DIR"
+  local ca="$TLS_DIR/ca.pem" ca_key="$TLS_DIR/ca.key"
+  local crt="$TLS_DIR/server.pem" key="$TLS_DIR/server.key" csr="$TLS_DIR/server.csr"
+  local new_ca=0
+  if ! cert_valid_for "$ca" $((SERVER_DAYS * 86400)) || ! cert_key_match "$ca" "$ca_key"; then
+    say "tls: creating a local CA in $TLS_DIR (valid $CA_DAYS days)"
+    private_file "$ca_key.tmp"
+    openssl_or_die "creating the CA" req -x509 -new -config /dev/stdin \
+      -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$ca_key.tmp" \
+      -sha256 -days "$CA_DAYS" -set_serial "$(random_serial)" \
+      -subj "/O=BlindspotX local stack/CN=BlindspotX local stack CA" -out "$ca.tmp" <<'EOF'
+[req]
+distinguished_name = dn
+x509_extensions = ext
+[dn]
+[ext]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+EOF
+    chmod 644 "$ca.tmp"
+    mv -f "$ca_key.tmp" "$ca_key"
+    mv -f "$ca.tmp" "$ca"
+    new_ca=1
+  fi
+  if [ "$new_ca" -eq 1 ] \
+    || ! cert_valid_for "$crt" $((SERVER_RENEW_DAYS * 86400)) \
+    || ! cert_key_match "$crt" "$key" \
+    || ! openssl verify -CAfile "$ca" "$crt" >/dev/null 2>&1; then
+    say "tls: creating a server certificate for localhost (valid $SERVER_DAYS days)"
+    private_file "$key.tmp"
+    openssl_or_die "creating the server key" req -new -config /dev/stdin \
+      -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$key.tmp" \
+      -subj "/O=BlindspotX local stack/CN=localhost" -out "$csr" <<'EOF'
+[req]
+distinguished_name = dn
+[dn]
+EOF
+    openssl_or_die "signing the server certificate" x509 -req -in "$csr" -extfile /dev/stdin \
+      -CA "$ca" -CAkey "$ca_key" -set_serial "$(random_serial)" \
+      -sha256 -days "$SERVER_DAYS" -out "$crt.tmp" <<'EOF'
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+EOF
+    rm -f "$csr"
+    chmod 644 "$crt.tmp"
+    mv -f "$key.tmp" "$key"
+    mv -f "$crt.tmp" "$crt"
+  fi
+  chmod 600 "$ca_key" "$key"
+}
+
 # --------------------------------------------------------- start / stop ---
 
 start_svc() {
@@ -254,8 +374,9 @@ start_svc() {
       ;;
     oidc)
       setsid "$VENV/bin/python" "$ROOT/scripts/oidc_fixture.py" --host 127.0.0.1 --port "$port" \
+        --tls-port "$OIDC_TLS_PORT" --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key" \
         </dev/null >>"$STACK_DIR/oidc.log" 2>&1 9>&- &
-      echo "$! $port" >"$STACK_DIR/oidc.pid"
+      echo "$! $port $OIDC_TLS_PORT" >"$STACK_DIR/oidc.pid"
       ;;
   esac
 }
@@ -289,6 +410,9 @@ wait_ready() {
     fi
     sleep 0.25
   done
+  if [ "$svc" = oidc ] && [ -n "$(oidc_tls_port)" ]; then
+    port="$port (or TLS :$(oidc_tls_port))"
+  fi
   say "$svc: not answering on 127.0.0.1:$port; last lines of $(svc_log "$svc"):"
   tail -n 20 "$(svc_log "$svc")" >&2 2>/dev/null || true
   return 1
@@ -326,10 +450,26 @@ cmd_up() {
         fi
         say "$svc: using the running instance on port $rport (not the default $port)"
       fi
+      if [ "$svc" = oidc ]; then
+        rport="$(oidc_tls_port)"
+        if [ -z "$rport" ]; then
+          say "oidc: the running instance (pid $pid) has no TLS endpoint; scripts/stack.sh down, then up, to get one"
+        elif [ "$rport" != "$OIDC_TLS_PORT" ]; then
+          if [ -n "$OIDC_TLS_PORT_SET" ]; then
+            die "oidc: already running from this checkout with TLS on port $rport (pid $pid), not OIDC_TLS_PORT=$OIDC_TLS_PORT; run scripts/stack.sh down first"
+          fi
+          say "oidc: using the running instance with TLS on port $rport (not the default $OIDC_TLS_PORT)"
+        fi
+      fi
       running+=("$svc")
     elif port_open "$port"; then
       owner="$(port_owner "$port")"
       die "$svc: port 127.0.0.1:$port is taken by another process${owner:+ ($owner)}; stop it or set $(svc_var "$svc") to a free port"
+    elif [ "$svc" = oidc ] && [ "$OIDC_TLS_PORT" = "$port" ]; then
+      die "oidc: OIDC_PORT and OIDC_TLS_PORT are both $port; set them to different ports"
+    elif [ "$svc" = oidc ] && port_open "$OIDC_TLS_PORT"; then
+      owner="$(port_owner "$OIDC_TLS_PORT")"
+      die "$svc: port 127.0.0.1:$OIDC_TLS_PORT is taken by another process${owner:+ ($owner)}; stop it or set OIDC_TLS_PORT to a free port"
     else
       to_start+=("$svc")
     fi
@@ -342,7 +482,12 @@ cmd_up() {
       pg_prepare_home
       pg_init
     fi
-    say "$svc: starting on 127.0.0.1:$(svc_conf_port "$svc")"
+    if [ "$svc" = oidc ]; then
+      tls_ensure
+      say "$svc: starting on 127.0.0.1:$(svc_conf_port "$svc") (TLS on :$OIDC_TLS_PORT)"
+    else
+      say "$svc: starting on 127.0.0.1:$(svc_conf_port "$svc")"
+    fi
     if ! start_svc "$svc"; then
       stop_svc "$svc" >/dev/null 2>&1 || true
       die "$svc: failed to start (log: $(svc_log "$svc"))"
@@ -356,6 +501,9 @@ cmd_up() {
         stop_svc "$svc" >/dev/null 2>&1 || true
       fi
       die "$svc: did not become ready within ${READY_TIMEOUT}s"
+    fi
+    if [ "$svc" = oidc ] && [ -n "$(oidc_tls_port)" ]; then
+      port="$port (TLS on :$(oidc_tls_port))"
     fi
     if [[ " ${running[*]} " == *" $svc "* ]]; then
       say "$svc: already running (pid $pid) on 127.0.0.1:$port"
@@ -414,6 +562,16 @@ cmd_env() {
     "INCIDENTS_TOPIC_NAME=$TOPIC_NAME_DEFAULT"
     "INCIDENTS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:$TOPIC_NAME_DEFAULT"
   )
+  # The certificates probe checks the oidc fixture's HTTPS endpoint (unless
+  # the running fixture has none, or there is no CA yet).
+  local tls_port
+  tls_port="$(oidc_tls_port)"
+  if [ -n "$tls_port" ] && [ -s "$TLS_DIR/ca.pem" ]; then
+    kv+=(
+      "CERT_ENDPOINTS=localhost:$tls_port"
+      "CERT_EXTRA_CA_FILE=$TLS_DIR/ca.pem"
+    )
+  fi
   local line
   for line in "${kv[@]}"; do
     printf 'export %s=%q\n' "${line%%=*}" "${line#*=}"
@@ -421,18 +579,26 @@ cmd_env() {
 }
 
 cmd_status() {
-  local svc pid port all=0 owner
+  local svc pid port all=0 owner tls
   for svc in "${SERVICES[@]}"; do
     pid="$(svc_pid "$svc")"
     port="$(svc_port "$svc")"
+    tls=""
+    if [ "$svc" = oidc ] && [ -n "$(oidc_tls_port)" ]; then
+      tls=", https 127.0.0.1:$(oidc_tls_port)"
+    fi
     if [ -n "$pid" ] && svc_ready "$svc" "$port"; then
-      printf '%-9s running  pid %-7s 127.0.0.1:%s\n' "$svc" "$pid" "$port"
+      printf '%-9s running  pid %-7s 127.0.0.1:%s%s\n' "$svc" "$pid" "$port" "$tls"
     elif [ -n "$pid" ]; then
-      printf '%-9s starting pid %-7s 127.0.0.1:%s (not answering yet)\n' "$svc" "$pid" "$port"
+      printf '%-9s starting pid %-7s 127.0.0.1:%s%s (not answering yet)\n' "$svc" "$pid" "$port" "$tls"
       all=3
     elif port_open "$port"; then
       owner="$(port_owner "$port")"
       printf '%-9s stopped  (port %s taken by another process%s)\n' "$svc" "$port" "${owner:+: $owner}"
+      all=3
+    elif [ "$svc" = oidc ] && port_open "$OIDC_TLS_PORT"; then
+      owner="$(port_owner "$OIDC_TLS_PORT")"
+      printf '%-9s stopped  (port %s taken by another process%s)\n' "$svc" "$OIDC_TLS_PORT" "${owner:+: $owner}"
       all=3
     else
       printf '%-9s stopped\n' "$svc"

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use axum::body::Body;
-use component_probe::{ProbeRun, build_probes, secret_resolver};
+use component_probe::{ProbeRun, build_probes};
 use health_api::{AppState, router};
 use http_body_util::BodyExt;
 use shared::adapters::cloudwatch_metrics::CloudWatchMetrics;
 use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::secrets::SecretResolver;
 use shared::config::probe::ProbeConfig;
 use shared::config::{Env, Secret};
 use shared::ports::SystemClock;
@@ -36,9 +37,10 @@ pub async fn probe_run(
 ) -> ProbeRun<DynamoStore, CloudWatchMetrics> {
     let config = ProbeConfig::from_env(&env(overrides)).expect("probe configuration");
     let store = DynamoStore::new(sdk, table);
-    let (probes, scrubber) = build_probes(&config, &secret_resolver(sdk), Arc::new(store.clone()))
-        .await
-        .expect("probes");
+    let (probes, scrubber) =
+        build_probes(&config, &SecretResolver::new(sdk), Arc::new(store.clone()))
+            .await
+            .expect("probes");
     ProbeRun {
         probes,
         store,

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use serde::Serialize;
 use shared::adapters::secrets::SecretResolver;
 use shared::config::ConfigError;
@@ -161,11 +160,6 @@ fn secret_parts(url: &str) -> Vec<String> {
         parts.push(password.to_owned());
     }
     parts
-}
-
-/// Secret resolution needs the SDK configuration; kept here so `main` stays wiring only.
-pub fn secret_resolver(sdk: &SdkConfig) -> SecretResolver {
-    SecretResolver::new(sdk)
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use component_probe::{ProbeRun, build_probes, secret_resolver};
+use component_probe::{ProbeRun, build_probes};
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::cloudwatch_metrics::CloudWatchMetrics;
 use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::secrets::SecretResolver;
 use shared::config::Env;
 use shared::config::probe::ProbeConfig;
 use shared::ports::SystemClock;
@@ -19,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = load_sdk_config().await;
     let store = DynamoStore::new(&sdk, &config.table_name);
     let (probes, scrubber) =
-        build_probes(&config, &secret_resolver(&sdk), Arc::new(store.clone())).await?;
+        build_probes(&config, &SecretResolver::new(&sdk), Arc::new(store.clone())).await?;
     let run = ProbeRun {
         probes,
         store,

@@ -8,7 +8,8 @@ pub async fn load_sdk_config() -> SdkConfig {
 }
 
 /// A short description of an SDK error: the service's code and message where
-/// there is one, never the raw request.
+/// there is one, never the raw request. Every `aws-sdk-*` crate re-exports
+/// the same `SdkError`, so this serves them all.
 pub fn describe_sdk_error<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error,

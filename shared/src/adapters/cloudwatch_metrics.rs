@@ -10,6 +10,7 @@ use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
+use super::aws::describe_sdk_error;
 use crate::domain::probe_result::{ProbeResult, Unit};
 use crate::ports::{MetricSink, MetricsError};
 
@@ -110,18 +111,10 @@ impl MetricSink for CloudWatchMetrics {
                 .set_metric_data(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| MetricsError::Unavailable(describe(&e)))?;
+                .map_err(|e| MetricsError::Unavailable(describe_sdk_error(&e)))?;
         }
         Ok(())
     }
-}
-
-fn describe<E, R>(err: &aws_sdk_cloudwatch::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error,
-    R: std::fmt::Debug,
-{
-    super::aws::describe_sdk_error(err)
 }
 
 #[cfg(test)]

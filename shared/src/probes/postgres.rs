@@ -130,7 +130,7 @@ impl PostgresProbe {
                    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::float8, \
                    current_setting('max_connections')::float8, \
                    (SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock')::float8, \
-                   (SELECT coalesce(max(extract(epoch FROM now() - query_start)), 0) \
+                   (SELECT greatest(coalesce(max(extract(epoch FROM clock_timestamp() - query_start)), 0), 0) \
                       FROM pg_stat_activity \
                       WHERE state = 'active' AND backend_type = 'client backend' \
                         AND pid <> pg_backend_pid())::float8",
