@@ -256,45 +256,28 @@ async fn drift_freshness_from_sql() {
         tls::client_config(None).unwrap(),
     )
     .unwrap();
-    let fresh = DriftProbe::new(
-        LastScanSource::Sql {
-            connector: Some(Box::new(connector.clone())),
-            query: "SELECT now() - interval '5 minutes'".into(),
-        },
-        Duration::from_secs(3600),
-    );
-    let result = run_one(Box::new(fresh), Duration::from_secs(5)).await;
+    let drift = |query: &str| {
+        let probe = DriftProbe::new(
+            LastScanSource::Sql {
+                connector: Some(Box::new(connector.clone())),
+                query: query.to_owned(),
+            },
+            Duration::from_secs(3600),
+        );
+        run_one(Box::new(probe), Duration::from_secs(5))
+    };
+
+    let result = drift("SELECT now() - interval '5 minutes'").await;
     assert_eq!(result.status, Status::Pass, "{result:?}");
     let age = result.measurements[0].value;
     assert!((290.0..400.0).contains(&age), "{age}");
 
-    let overdue = DriftProbe::new(
-        LastScanSource::Sql {
-            connector: Some(Box::new(connector.clone())),
-            query: "SELECT (now() - interval '3 hours')::timestamp".into(),
-        },
-        Duration::from_secs(3600),
-    );
-    let result = run_one(Box::new(overdue), Duration::from_secs(5)).await;
+    let result = drift("SELECT (now() - interval '3 hours')::timestamp").await;
     assert_eq!(result.reason, Some(Reason::ScanOverdue), "{result:?}");
 
-    let never = DriftProbe::new(
-        LastScanSource::Sql {
-            connector: Some(Box::new(connector.clone())),
-            query: "SELECT max(finished_at) FROM drift_scans WHERE false".into(),
-        },
-        Duration::from_secs(3600),
-    );
-    let result = run_one(Box::new(never), Duration::from_secs(5)).await;
+    let result = drift("SELECT max(finished_at) FROM drift_scans WHERE false").await;
     assert_eq!(result.reason, Some(Reason::NoScanRecorded), "{result:?}");
 
-    let broken = DriftProbe::new(
-        LastScanSource::Sql {
-            connector: Some(Box::new(connector)),
-            query: "SELECT max(finished_at) FROM no_such_table".into(),
-        },
-        Duration::from_secs(3600),
-    );
-    let result = run_one(Box::new(broken), Duration::from_secs(5)).await;
+    let result = drift("SELECT max(finished_at) FROM no_such_table").await;
     assert_eq!(result.reason, Some(Reason::QueryFailed), "{result:?}");
 }

@@ -1,7 +1,11 @@
 //! The pure core: no AWS types and no I/O beyond timers.
 
 pub mod health_report;
+pub mod logs;
+pub mod metrics;
+pub mod pipeline;
 pub mod probe_result;
 pub mod probe_runner;
+pub mod rules;
 pub mod scrub;
 pub mod timefmt;

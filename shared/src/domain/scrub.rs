@@ -1,32 +1,17 @@
 //! Scrubs error text before it is stored or shown to an authenticated caller:
 //! driver errors may echo connection strings, passwords or tokens.
+//!
+//! A [`Scrubber`] is the configured secret values (masked literally) plus the
+//! secret-shape masking of [`crate::domain::logs::redact`] (the one place
+//! those patterns live), then folded to one line and truncated. It does not
+//! pseudonymize: probe details name our own infrastructure, not users.
 
-use std::sync::LazyLock;
+use std::borrow::Cow;
 
-use regex::Regex;
+use super::logs::redact::{MASK, mask_secrets};
 
 /// Longest detail kept; a driver error longer than this is noise anyway.
 pub const MAX_DETAIL_CHARS: usize = 300;
-const MASK: &str = "***";
-
-#[allow(clippy::expect_used)] // constant patterns, covered by the tests below
-static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-    [
-        // scheme://user:password@host → scheme://***@host
-        (r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@]*@", "${1}***@"),
-        // key=value and key: value pairs of libpq strings, INI files, JSON
-        (
-            r#"(?i)\b(password|passwd|pwd|secret|token|api[_\-]?key|auth)("?\s*[=:]\s*"?)[^\s"',;&]+"#,
-            "${1}${2}***",
-        ),
-        (r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]+=*", "Bearer ***"),
-        // JSON Web Tokens
-        (r"\beyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*", "***"),
-    ]
-    .into_iter()
-    .map(|(p, r)| (Regex::new(p).expect("scrub pattern compiles"), r))
-    .collect()
-});
 
 /// Masks known secret values and secret-shaped substrings.
 #[derive(Debug, Clone, Default)]
@@ -56,18 +41,14 @@ impl Scrubber {
 
     /// One line, at most [`MAX_DETAIL_CHARS`], secrets masked.
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_owned();
+        let mut literal = Cow::Borrowed(text);
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), MASK);
+            if literal.contains(secret.as_str()) {
+                literal = Cow::Owned(literal.replace(secret.as_str(), MASK));
             }
         }
-        for (pattern, replacement) in PATTERNS.iter() {
-            if pattern.is_match(&out) {
-                out = pattern.replace_all(&out, *replacement).into_owned();
-            }
-        }
-        let one_line: String = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        let masked = mask_secrets(&literal);
+        let one_line: String = masked.split_whitespace().collect::<Vec<_>>().join(" ");
         match one_line.char_indices().nth(MAX_DETAIL_CHARS) {
             Some((cut, _)) => format!("{}…", &one_line[..cut]),
             None => one_line,
@@ -127,6 +108,33 @@ mod tests {
         let long = "é".repeat(MAX_DETAIL_CHARS + 50);
         let s = Scrubber::default().scrub(&long);
         assert_eq!(s.chars().count(), MAX_DETAIL_CHARS + 1);
+    }
+
+    #[test]
+    fn uses_the_redactors_masking_without_pseudonyms() {
+        let s = Scrubber::default();
+        assert_eq!(
+            s.scrub("Set-Cookie: sid=abc123; Path=/"),
+            "Set-Cookie: sid=***; Path=/"
+        );
+        assert_eq!(
+            s.scrub("key -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----"),
+            "key -----BEGIN EC PRIVATE KEY-----***-----END EC PRIVATE KEY-----"
+        );
+        assert_eq!(
+            s.scrub("GET /cb?code=SplxlOBeZQQYbYS6WxSbIA&state=xyz"),
+            "GET /cb?code=***&state=xyz"
+        );
+        // Probe details name our infrastructure: hosts and addresses stay.
+        let plain = "no route to 10.0.0.5 (db.internal), admin is ops@example.com";
+        assert_eq!(s.scrub(plain), plain);
+    }
+
+    #[test]
+    fn literal_secrets_then_shapes() {
+        let s = Scrubber::new(["S3cr3t-Pa55"])
+            .scrub("connect postgres://app:S3cr3t-Pa55@db:5432/x failed; retry with S3cr3t-Pa55");
+        assert_eq!(s, "connect postgres://***@db:5432/x failed; retry with ***");
     }
 
     #[test]

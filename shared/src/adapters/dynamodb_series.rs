@@ -1,0 +1,339 @@
+//! Cumulative Prometheus series in the monitoring table, updated once per
+//! batch per touched series. Redelivered batches change nothing: each
+//! transaction also writes an idempotency marker, conditionally, and is
+//! refused whole when the marker exists.
+//!
+//! Items:
+//! - `SERIES#<metric>` / `<labels as a JSON array of pairs>`: `kind`, and
+//!   `v` (counter, gauge) or `c`, `s`, `b0`..`b14` (histogram count, sum and
+//!   per-bucket, non-cumulative counts);
+//! - `BATCH#<batch id>` / `DONE#<chunk>`: the marker, expiring through `ttl`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update as DynamoUpdate};
+use time::OffsetDateTime;
+
+use super::aws::describe_sdk_error;
+use crate::domain::metrics::aggregate::{BatchMetrics, DEFAULT_BUCKETS, SeriesDelta};
+use crate::domain::metrics::series::{MetricKind, SeriesKey};
+use crate::ports::StoreError;
+
+/// TransactWriteItems takes 100 actions; one is the marker.
+const SERIES_PER_TRANSACTION: usize = 99;
+/// Conflicting concurrent transactions are retried this often.
+const MAX_CONFLICT_RETRIES: u32 = 5;
+const BUCKETS: usize = DEFAULT_BUCKETS.len() + 1;
+
+/// A series as stored: cumulative since it was first written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredValue {
+    Counter(f64),
+    Gauge(f64),
+    Histogram {
+        /// Per bucket, not cumulative; the last is `+Inf`.
+        buckets: [u64; BUCKETS],
+        count: u64,
+        sum: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSeries {
+    pub key: SeriesKey,
+    pub value: StoredValue,
+}
+
+/// What applying a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApplyOutcome {
+    /// Transactions that changed the table.
+    pub applied_chunks: usize,
+    /// Transactions refused because an earlier delivery applied them.
+    pub duplicate_chunks: usize,
+    /// DynamoDB requests made, retries included.
+    pub requests: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoSeriesStore {
+    client: Client,
+    table: String,
+    marker_ttl: Duration,
+}
+
+impl DynamoSeriesStore {
+    /// `marker_ttl` must exceed how long Lambda may redeliver a batch (hours).
+    pub fn new(sdk: &SdkConfig, table: impl Into<String>, marker_ttl: Duration) -> Self {
+        DynamoSeriesStore {
+            client: Client::new(sdk),
+            table: table.into(),
+            marker_ttl,
+        }
+    }
+
+    /// Adds a batch's deltas exactly once per `batch_id`. The series are
+    /// chunked in sorted order, so a redelivery forms the same chunks and
+    /// each is refused by its marker.
+    pub async fn apply_batch(
+        &self,
+        batch_id: &str,
+        metrics: &BatchMetrics,
+        now: OffsetDateTime,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let mut outcome = ApplyOutcome::default();
+        let expires = (now + self.marker_ttl).unix_timestamp();
+        let series = metrics.sorted();
+        for (chunk_index, chunk) in series.chunks(SERIES_PER_TRANSACTION).enumerate() {
+            let mut items = Vec::with_capacity(chunk.len() + 1);
+            items.push(self.marker(batch_id, chunk_index, expires)?);
+            for (key, delta) in chunk {
+                items.push(self.update(key, delta)?);
+            }
+            let mut attempt = 0;
+            loop {
+                outcome.requests += 1;
+                let sent = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(items.clone()))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => {
+                        outcome.applied_chunks += 1;
+                        break;
+                    }
+                    Err(e) => match classify(&e) {
+                        Failure::AlreadyApplied => {
+                            outcome.duplicate_chunks += 1;
+                            break;
+                        }
+                        Failure::Conflict if attempt < MAX_CONFLICT_RETRIES => {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                        }
+                        Failure::Conflict | Failure::Other => {
+                            return Err(StoreError::Unavailable(describe_sdk_error(&e)));
+                        }
+                    },
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Every stored series of one metric.
+    pub async fn read_metric(&self, name: &str) -> Result<Vec<StoredSeries>, StoreError> {
+        let pk = format!("SERIES#{name}");
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(describe_sdk_error(&e)))?;
+            for item in page.items() {
+                out.push(decode_series(name, &pk, item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn marker(
+        &self,
+        batch_id: &str,
+        chunk: usize,
+        expires: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("BATCH#{batch_id}")))
+            .item("sk", AttributeValue::S(format!("DONE#{chunk}")))
+            .item("ttl", AttributeValue::N(expires.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn update(
+        &self,
+        key: &SeriesKey,
+        delta: &SeriesDelta,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let sk = serde_json::to_string(key.labels()).map_err(|e| StoreError::Malformed {
+            pk: format!("SERIES#{}", key.name),
+            sk: key.compact(),
+            reason: e.to_string(),
+        })?;
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        values.insert(
+            ":kind".into(),
+            AttributeValue::S(delta.kind().as_str().into()),
+        );
+        // Attribute names go through placeholders: several short names are
+        // DynamoDB reserved words.
+        let mut names: HashMap<String, String> = HashMap::from([("#kind".into(), "kind".into())]);
+        let mut set = vec!["#kind = if_not_exists(#kind, :kind)".to_owned()];
+        let mut add = Vec::new();
+        let number = |v: f64| AttributeValue::N(format_number(v));
+        match delta {
+            SeriesDelta::Counter(d) => {
+                names.insert("#v".into(), "v".into());
+                add.push("#v :d".to_owned());
+                values.insert(":d".into(), number(*d));
+            }
+            SeriesDelta::Gauge {
+                set: Some(s),
+                add: a,
+            } => {
+                names.insert("#v".into(), "v".into());
+                set.push("#v = :v".to_owned());
+                values.insert(":v".into(), number(s + a));
+            }
+            SeriesDelta::Gauge { set: None, add: a } => {
+                names.insert("#v".into(), "v".into());
+                add.push("#v :d".to_owned());
+                values.insert(":d".into(), number(*a));
+            }
+            SeriesDelta::Histogram(h) => {
+                names.insert("#c".into(), "c".into());
+                names.insert("#s".into(), "s".into());
+                add.push("#c :c".to_owned());
+                add.push("#s :s".to_owned());
+                values.insert(":c".into(), AttributeValue::N(h.count.to_string()));
+                values.insert(":s".into(), number(h.sum));
+                for (i, n) in h.buckets.iter().enumerate().filter(|(_, n)| **n > 0) {
+                    names.insert(format!("#b{i}"), format!("b{i}"));
+                    add.push(format!("#b{i} :b{i}"));
+                    values.insert(format!(":b{i}"), AttributeValue::N(n.to_string()));
+                }
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !add.is_empty() {
+            expression.push_str(&format!(" ADD {}", add.join(", ")));
+        }
+        let update = DynamoUpdate::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("SERIES#{}", key.name)))
+            .key("sk", AttributeValue::S(sk))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+/// DynamoDB numbers: finite decimals only.
+fn format_number(v: f64) -> String {
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        "0".to_owned()
+    }
+}
+
+enum Failure {
+    /// The marker exists: an earlier delivery applied this chunk.
+    AlreadyApplied,
+    /// Another transaction touched the same items; retry.
+    Conflict,
+    Other,
+}
+
+fn classify<R>(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> Failure {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+        err.as_service_error()
+    else {
+        return Failure::Other;
+    };
+    let reasons = cancel.cancellation_reasons();
+    // The marker is the first action of every transaction.
+    match reasons.first().and_then(|r| r.code()) {
+        Some("ConditionalCheckFailed") => Failure::AlreadyApplied,
+        _ if reasons
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict")) =>
+        {
+            Failure::Conflict
+        }
+        _ => Failure::Other,
+    }
+}
+
+fn decode_series(
+    name: &str,
+    pk: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<StoredSeries, StoreError> {
+    let sk = item
+        .get("sk")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let malformed = |reason: String| StoreError::Malformed {
+        pk: pk.to_owned(),
+        sk: sk.clone(),
+        reason,
+    };
+    let labels: Vec<(String, String)> =
+        serde_json::from_str(&sk).map_err(|e| malformed(format!("labels: {e}")))?;
+    let number = |attr: &str| -> f64 {
+        item.get(attr)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let kind = item
+        .get("kind")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str);
+    let value = match kind {
+        Some("counter") => StoredValue::Counter(number("v")),
+        Some("gauge") => StoredValue::Gauge(number("v")),
+        Some("histogram") => {
+            let mut buckets = [0u64; BUCKETS];
+            for (i, b) in buckets.iter_mut().enumerate() {
+                *b = number(&format!("b{i}")) as u64;
+            }
+            StoredValue::Histogram {
+                buckets,
+                count: number("c") as u64,
+                sum: number("s"),
+            }
+        }
+        other => return Err(malformed(format!("unknown kind {other:?}"))),
+    };
+    Ok(StoredSeries {
+        key: SeriesKey::new(name, labels),
+        value,
+    })
+}
+
+impl StoredValue {
+    pub fn kind(&self) -> MetricKind {
+        match self {
+            StoredValue::Counter(_) => MetricKind::Counter,
+            StoredValue::Gauge(_) => MetricKind::Gauge,
+            StoredValue::Histogram { .. } => MetricKind::Histogram,
+        }
+    }
+}

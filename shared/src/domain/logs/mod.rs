@@ -1,0 +1,9 @@
+//! The log pipeline's pure core: decode a CloudWatch Logs subscription
+//! payload, parse its events into records (JSON or Python text), redact
+//! them, and match them with CloudWatch Logs filter patterns.
+
+pub mod decode;
+pub mod filter_pattern;
+pub mod parse;
+pub mod record;
+pub mod redact;

@@ -1,0 +1,414 @@
+//! Parses log events into records: JSON objects with the field aliases of
+//! LOG-CONTRACT.md, and Python text records
+//! (`%(asctime)s - %(name)s - %(levelname)s - %(message)s`) whose extra lines
+//! (tracebacks, SQL echoes) continue the record.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+
+use super::record::{LogEvent, LogRecord, RecordFormat};
+
+/// CloudWatch Logs' own limit on one event.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// Why an event produced no record. Each is counted under its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// Neither a JSON object nor a Python text record.
+    Unparsed,
+    /// Starts like JSON but is not a valid JSON object.
+    InvalidJson,
+    /// Larger than the configured event limit.
+    Oversized,
+    /// Empty or only white space.
+    Empty,
+}
+
+impl RejectReason {
+    /// The `reason` label of `log_events_rejected_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Unparsed => "unparsed",
+            RejectReason::InvalidJson => "invalid_json",
+            RejectReason::Oversized => "oversized",
+            RejectReason::Empty => "empty",
+        }
+    }
+}
+
+/// What one event turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed<'a> {
+    Record(LogRecord<'a>),
+    /// A line that only continues the previous text record (a traceback
+    /// line shipped as its own event).
+    Continuation(&'a str),
+}
+
+/// Parses events of one stream in order, remembering whether a text record
+/// came last, so a bare traceback line after it is a continuation rather
+/// than an unknown format.
+#[derive(Debug, Clone)]
+pub struct RecordParser {
+    max_event_bytes: usize,
+    after_text_record: bool,
+}
+
+impl Default for RecordParser {
+    fn default() -> Self {
+        RecordParser::new(DEFAULT_MAX_EVENT_BYTES)
+    }
+}
+
+impl RecordParser {
+    pub fn new(max_event_bytes: usize) -> Self {
+        RecordParser {
+            max_event_bytes,
+            after_text_record: false,
+        }
+    }
+
+    pub fn parse<'a>(&mut self, event: &'a LogEvent) -> Result<Parsed<'a>, RejectReason> {
+        let result = parse_event(event, self.max_event_bytes, self.after_text_record);
+        self.after_text_record = match &result {
+            Ok(Parsed::Record(r)) => r.format == RecordFormat::PythonText,
+            Ok(Parsed::Continuation(_)) => self.after_text_record,
+            Err(_) => false,
+        };
+        result
+    }
+}
+
+fn parse_event(
+    event: &LogEvent,
+    max_event_bytes: usize,
+    after_text_record: bool,
+) -> Result<Parsed<'_>, RejectReason> {
+    let text = event.message.as_str();
+    if text.len() > max_event_bytes {
+        return Err(RejectReason::Oversized);
+    }
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(RejectReason::Empty);
+    }
+    if trimmed.starts_with('{') {
+        return parse_json(event, trimmed).map(Parsed::Record);
+    }
+    if let Some(record) = parse_text(event, text) {
+        return Ok(Parsed::Record(record));
+    }
+    if after_text_record {
+        Ok(Parsed::Continuation(text))
+    } else {
+        Err(RejectReason::Unparsed)
+    }
+}
+
+/// The first of several aliases that is a string.
+fn string_field<'v>(object: &'v serde_json::Map<String, Value>, names: &[&str]) -> Option<&'v str> {
+    names
+        .iter()
+        .find_map(|n| object.get(*n).and_then(Value::as_str))
+}
+
+fn parse_json<'a>(event: &'a LogEvent, text: &'a str) -> Result<LogRecord<'a>, RejectReason> {
+    let value: Value = serde_json::from_str(text).map_err(|_| RejectReason::InvalidJson)?;
+    let Value::Object(object) = &value else {
+        return Err(RejectReason::InvalidJson);
+    };
+    let owned = |names: &[&str], default: &'static str| {
+        string_field(object, names).map_or(Cow::Borrowed(default), |s| Cow::Owned(s.to_owned()))
+    };
+    let logger = owned(&["logger", "name"], "root");
+    let level = owned(&["level", "levelname"], "INFO");
+    let message = owned(&["message", "msg"], "");
+    let timestamp_ms = string_field(object, &["timestamp", "asctime", "time"])
+        .and_then(parse_timestamp)
+        .unwrap_or(event.timestamp_ms);
+    Ok(LogRecord {
+        event_id: &event.id,
+        timestamp_ms,
+        format: RecordFormat::Json,
+        logger,
+        level,
+        message,
+        continuation: None,
+        raw: &event.message,
+        json: Some(value),
+    })
+}
+
+/// `2025-05-18 07:42:54,855 - app.core.security - INFO - message` (first line).
+fn parse_text<'a>(event: &'a LogEvent, text: &'a str) -> Option<LogRecord<'a>> {
+    let (first, continuation) = match text.split_once('\n') {
+        Some((first, rest)) => {
+            let rest = rest.trim_end_matches(['\n', '\r']);
+            (
+                first.trim_end_matches('\r'),
+                (!rest.is_empty()).then_some(rest),
+            )
+        }
+        None => (text, None),
+    };
+    let timestamp = first.get(..23)?;
+    let at = parse_python_time(timestamp)?;
+    let rest = first.get(23..)?.strip_prefix(" - ")?;
+    let (logger, rest) = rest.split_once(" - ")?;
+    let (level, message) = match rest.split_once(" - ") {
+        Some((level, message)) => (level, message),
+        // A record with an empty message ends at the level.
+        None => (rest.strip_suffix(" -").unwrap_or(rest), ""),
+    };
+    if logger.is_empty() || level.is_empty() || level.contains(' ') {
+        return None;
+    }
+    Some(LogRecord {
+        event_id: &event.id,
+        timestamp_ms: at,
+        format: RecordFormat::PythonText,
+        logger: Cow::Borrowed(logger),
+        level: Cow::Borrowed(level),
+        message: Cow::Borrowed(message),
+        continuation,
+        raw: text,
+        json: None,
+    })
+}
+
+/// True when `line` begins a record (JSON object or Python text record); a
+/// line that does not continues the previous one.
+pub fn starts_record(line: &str) -> bool {
+    line.trim_start().starts_with('{') || line.get(..23).and_then(parse_python_time).is_some()
+}
+
+/// RFC 3339 (`2025-05-20T10:30:00.123Z`), else Python's asctime.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    match OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(t) => Some(epoch_ms(t)),
+        Err(_) => text.get(..23).and_then(parse_python_time),
+    }
+}
+
+fn epoch_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// `YYYY-MM-DD HH:MM:SS,mmm` (Python's asctime, taken as UTC), by hand:
+/// it is tried on every line of every text record.
+fn parse_python_time(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 23 {
+        return None;
+    }
+    let punct = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b' '),
+        (13, b':'),
+        (16, b':'),
+        (19, b','),
+    ];
+    if punct.iter().any(|(i, c)| b[*i] != *c) {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |acc, d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    let month = Month::try_from(u8::try_from(num(5, 7)?).ok()?).ok()?;
+    let day = u8::try_from(num(8, 10)?).ok()?;
+    let date = Date::from_calendar_date(year, month, day).ok()?;
+    let time = Time::from_hms_milli(
+        u8::try_from(num(11, 13)?).ok()?,
+        u8::try_from(num(14, 16)?).ok()?,
+        u8::try_from(num(17, 19)?).ok()?,
+        u16::try_from(num(20, 23)?).ok()?,
+    )
+    .ok()?;
+    Some(epoch_ms(PrimitiveDateTime::new(date, time).assume_utc()))
+}
+
+/// Groups the lines of a plain log file into events: a line that does not
+/// start a record is appended to the previous one. Lines before the first
+/// record start events of their own (they will be rejected as unparsed).
+pub fn group_lines<'a, I>(lines: I) -> impl Iterator<Item = String> + 'a
+where
+    I: IntoIterator<Item = &'a str>,
+    I::IntoIter: 'a,
+{
+    let mut lines = lines.into_iter().peekable();
+    std::iter::from_fn(move || {
+        let first = lines.next()?;
+        let mut event = first.to_owned();
+        while let Some(next) = lines.next_if(|l| !starts_record(l)) {
+            event.push('\n');
+            event.push_str(next);
+        }
+        Some(event)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(message: &str) -> LogEvent {
+        LogEvent {
+            id: "e1".into(),
+            timestamp_ms: 42,
+            message: message.into(),
+        }
+    }
+
+    fn record(message: &str) -> LogRecord<'static> {
+        let e = Box::leak(Box::new(event(message)));
+        match RecordParser::default().parse(e) {
+            Ok(Parsed::Record(r)) => r,
+            other => panic!("not a record: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_record_with_aliases() {
+        let r = record(
+            r#"{"asctime":"2025-05-20T10:30:00.123Z","levelname":"WARNING","name":"security","msg":"Authentication attempt","success":false}"#,
+        );
+        assert_eq!(r.format, RecordFormat::Json);
+        assert_eq!(r.logger, "security");
+        assert_eq!(r.level, "WARNING");
+        assert_eq!(r.message, "Authentication attempt");
+        assert_eq!(r.timestamp_ms, 1_747_737_000_123);
+        assert_eq!(r.field("success"), Some(&Value::Bool(false)));
+    }
+
+    #[test]
+    fn json_record_defaults() {
+        let r = record(r#"{"message":"x"}"#);
+        assert_eq!((r.logger.as_ref(), r.level.as_ref()), ("root", "INFO"));
+        assert_eq!(r.timestamp_ms, 42, "event time when the record has none");
+        let r = record(r#"{"message":"x","timestamp":"not a time"}"#);
+        assert_eq!(r.timestamp_ms, 42);
+    }
+
+    #[test]
+    fn text_record_with_continuation() {
+        let r = record(
+            "2025-05-18 07:42:54,855 - app.core.database - ERROR - Database error: refused\n[SQL: SELECT 1]\n",
+        );
+        assert_eq!(r.format, RecordFormat::PythonText);
+        assert_eq!(r.logger, "app.core.database");
+        assert_eq!(r.level, "ERROR");
+        assert_eq!(r.message, "Database error: refused");
+        assert_eq!(r.continuation, Some("[SQL: SELECT 1]"));
+        assert_eq!(r.timestamp_ms, 1_747_554_174_855);
+        assert!(r.is_error());
+    }
+
+    #[test]
+    fn text_message_may_contain_separators() {
+        let r = record("2025-05-18 07:42:54,855 - app - INFO - a - b - c");
+        assert_eq!(r.message, "a - b - c");
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        let mut p = RecordParser::new(64);
+        let cases = [
+            ("", RejectReason::Empty),
+            ("   \n", RejectReason::Empty),
+            ("{not json", RejectReason::InvalidJson),
+            ("[1,2]", RejectReason::Unparsed),
+            ("{\"a\":1} trailing", RejectReason::InvalidJson),
+            ("hello world", RejectReason::Unparsed),
+            ("\u{0}\u{1}binary\u{7f}", RejectReason::Unparsed),
+            (
+                "2025-13-18 07:42:54,855 - app - INFO - bad month",
+                RejectReason::Unparsed,
+            ),
+        ];
+        for (text, reason) in cases {
+            let e = event(text);
+            assert_eq!(p.parse(&e), Err(reason), "{text:?}");
+        }
+        let big = event(&"x".repeat(65));
+        assert_eq!(p.parse(&big), Err(RejectReason::Oversized));
+    }
+
+    #[test]
+    fn a_bare_line_after_a_text_record_continues_it() {
+        let mut p = RecordParser::default();
+        let events = [
+            event("2025-05-18 07:42:54,855 - app - ERROR - boom"),
+            event("Traceback (most recent call last):"),
+            event("  File \"x.py\", line 1"),
+            event(r#"{"message":"json"}"#),
+            event("Traceback after json"),
+        ];
+        let kinds: Vec<_> = events
+            .iter()
+            .map(|e| match p.parse(e) {
+                Ok(Parsed::Record(_)) => "record",
+                Ok(Parsed::Continuation(_)) => "continuation",
+                Err(_) => "rejected",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "record",
+                "continuation",
+                "continuation",
+                "record",
+                "rejected"
+            ]
+        );
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(
+            parse_timestamp("2025-05-20T10:30:00Z"),
+            Some(1_747_737_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("2025-05-20T12:30:00.5+02:00"),
+            Some(1_747_737_000_500)
+        );
+        assert_eq!(
+            parse_timestamp("2025-05-20 10:30:00,123"),
+            Some(1_747_737_000_123)
+        );
+        assert_eq!(parse_timestamp("2025-05-20 10:30:00.123"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(parse_python_time("2025-02-30 10:30:00,123"), None);
+    }
+
+    #[test]
+    fn file_lines_group_into_events() {
+        let text = "junk first\n2025-05-18 07:42:54,855 - a - ERROR - x\nTraceback\n  line\n{\"message\":\"j\"}\n2025-05-18 07:42:55,000 - a - INFO - y";
+        let events: Vec<String> = group_lines(text.lines()).collect();
+        assert_eq!(
+            events,
+            [
+                "junk first",
+                "2025-05-18 07:42:54,855 - a - ERROR - x\nTraceback\n  line",
+                "{\"message\":\"j\"}",
+                "2025-05-18 07:42:55,000 - a - INFO - y",
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(message in ".{0,300}") {
+            let e = event(&message);
+            let _ = RecordParser::new(200).parse(&e);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The log data model: a raw event as CloudWatch Logs delivers it, and the
+//! record parsed from it.
+
+use std::borrow::Cow;
+
+/// One log event: what a subscription batch carries, or one record of a
+/// replayed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    /// CloudWatch's event id (unique per log group); replay makes one up.
+    pub id: String,
+    /// Ingestion-side event time, epoch milliseconds.
+    pub timestamp_ms: i64,
+    pub message: String,
+}
+
+/// How a record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordFormat {
+    /// One JSON object (a Python JSON formatter with `extra` fields merged in).
+    Json,
+    /// `%(asctime)s - %(name)s - %(levelname)s - %(message)s`.
+    PythonText,
+}
+
+/// A parsed record. Borrows from its event; the JSON object is owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRecord<'a> {
+    pub event_id: &'a str,
+    /// Event time (epoch ms): the record's own timestamp when it has a
+    /// readable one, else the event's.
+    pub timestamp_ms: i64,
+    pub format: RecordFormat,
+    pub logger: Cow<'a, str>,
+    pub level: Cow<'a, str>,
+    /// The message: `message`/`msg` of a JSON record, the text after the
+    /// level of a text record (first line only).
+    pub message: Cow<'a, str>,
+    /// Lines after the first of a text record (tracebacks, SQL echoes).
+    pub continuation: Option<&'a str>,
+    /// The whole event text, for term patterns and sample lines.
+    pub raw: &'a str,
+    /// The JSON object of a JSON record.
+    pub json: Option<serde_json::Value>,
+}
+
+impl LogRecord<'_> {
+    /// A field of a JSON record; `None` for text records.
+    pub fn field(&self, name: &str) -> Option<&serde_json::Value> {
+        self.json.as_ref().and_then(|j| j.get(name))
+    }
+
+    /// ERROR and CRITICAL records (case-insensitive; `FATAL` counts as critical).
+    pub fn is_error(&self) -> bool {
+        ["ERROR", "CRITICAL", "FATAL"]
+            .iter()
+            .any(|l| self.level.eq_ignore_ascii_case(l))
+    }
+}

@@ -1,0 +1,317 @@
+//! Folds a batch's metric updates into one delta per touched series, so the
+//! store is written once per series and batch, never once per event; and
+//! caps the number of label sets per metric.
+
+use std::collections::{HashMap, HashSet};
+
+use super::series::{MetricKind, SeriesKey};
+
+/// The Prometheus client libraries' default histogram buckets (seconds).
+pub const DEFAULT_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Default cap on label sets per metric.
+pub const DEFAULT_MAX_SERIES_PER_METRIC: usize = 1000;
+
+/// One change a rule makes to a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Update {
+    CounterAdd(f64),
+    GaugeAdd(f64),
+    GaugeSet(f64),
+    Observe(f64),
+}
+
+impl Update {
+    pub fn kind(self) -> MetricKind {
+        match self {
+            Update::CounterAdd(_) => MetricKind::Counter,
+            Update::GaugeAdd(_) | Update::GaugeSet(_) => MetricKind::Gauge,
+            Update::Observe(_) => MetricKind::Histogram,
+        }
+    }
+}
+
+/// What a batch did to a histogram series.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistogramDelta {
+    /// Observations per bucket (not cumulative); the last is `+Inf`.
+    pub buckets: [u64; DEFAULT_BUCKETS.len() + 1],
+    pub count: u64,
+    pub sum: f64,
+    /// Distinct observed values and how often each was seen, in first-seen
+    /// order (EMF's Values/Counts).
+    pub values: Vec<(f64, u64)>,
+    value_index: HashMap<u64, usize>,
+}
+
+impl HistogramDelta {
+    fn observe(&mut self, value: f64) {
+        let bucket = DEFAULT_BUCKETS
+            .iter()
+            .position(|b| value <= *b)
+            .unwrap_or(DEFAULT_BUCKETS.len());
+        self.buckets[bucket] += 1;
+        self.count += 1;
+        self.sum += value;
+        match self.value_index.get(&value.to_bits()) {
+            Some(i) => self.values[*i].1 += 1,
+            None => {
+                self.value_index.insert(value.to_bits(), self.values.len());
+                self.values.push((value, 1));
+            }
+        }
+    }
+}
+
+/// What a batch did to one series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesDelta {
+    Counter(f64),
+    /// Applied to a stored value `v`: `set.unwrap_or(v) + add`.
+    Gauge {
+        set: Option<f64>,
+        add: f64,
+    },
+    Histogram(Box<HistogramDelta>),
+}
+
+impl SeriesDelta {
+    pub fn kind(&self) -> MetricKind {
+        match self {
+            SeriesDelta::Counter(_) => MetricKind::Counter,
+            SeriesDelta::Gauge { .. } => MetricKind::Gauge,
+            SeriesDelta::Histogram(_) => MetricKind::Histogram,
+        }
+    }
+
+    fn new(kind: MetricKind) -> Self {
+        match kind {
+            MetricKind::Counter => SeriesDelta::Counter(0.0),
+            MetricKind::Gauge => SeriesDelta::Gauge {
+                set: None,
+                add: 0.0,
+            },
+            MetricKind::Histogram => SeriesDelta::Histogram(Box::default()),
+        }
+    }
+
+    fn apply(&mut self, update: Update) {
+        match (self, update) {
+            (SeriesDelta::Counter(total), Update::CounterAdd(v)) => *total += v,
+            (SeriesDelta::Gauge { add, .. }, Update::GaugeAdd(v)) => *add += v,
+            (SeriesDelta::Gauge { set, add }, Update::GaugeSet(v)) => {
+                *set = Some(v);
+                *add = 0.0;
+            }
+            (SeriesDelta::Histogram(h), Update::Observe(v)) => h.observe(v),
+            // Kinds are checked before apply.
+            _ => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("metric {metric} is a {existing} but an update treats it as a {update}")]
+pub struct KindConflict {
+    pub metric: String,
+    pub existing: &'static str,
+    pub update: &'static str,
+}
+
+/// Caps label sets per metric: past the cap, new label sets are folded into
+/// one series whose label values are all `__overflow__`.
+#[derive(Debug, Clone)]
+pub struct CardinalityGuard {
+    max_per_metric: usize,
+    known: HashMap<String, HashSet<SeriesKey>>,
+    folded: HashMap<String, u64>,
+}
+
+impl Default for CardinalityGuard {
+    fn default() -> Self {
+        CardinalityGuard::new(DEFAULT_MAX_SERIES_PER_METRIC)
+    }
+}
+
+impl CardinalityGuard {
+    pub fn new(max_per_metric: usize) -> Self {
+        CardinalityGuard {
+            max_per_metric,
+            known: HashMap::new(),
+            folded: HashMap::new(),
+        }
+    }
+
+    /// Series that already exist (from the store), so the cap holds across
+    /// invocations.
+    pub fn preload<I: IntoIterator<Item = SeriesKey>>(&mut self, existing: I) {
+        for key in existing {
+            self.known.entry(key.name.clone()).or_default().insert(key);
+        }
+    }
+
+    /// The series to update: `key` itself, or its overflow series.
+    pub fn admit(&mut self, key: SeriesKey) -> SeriesKey {
+        let known = self.known.entry(key.name.clone()).or_default();
+        if known.contains(&key) {
+            return key;
+        }
+        if known.len() < self.max_per_metric {
+            known.insert(key.clone());
+            return key;
+        }
+        *self.folded.entry(key.name.clone()).or_default() += 1;
+        key.overflowed()
+    }
+
+    /// How many updates each metric had folded into its overflow series.
+    pub fn folded(&self) -> &HashMap<String, u64> {
+        &self.folded
+    }
+}
+
+/// One batch's metric deltas.
+#[derive(Debug, Clone, Default)]
+pub struct BatchMetrics {
+    series: HashMap<SeriesKey, SeriesDelta>,
+    kinds: HashMap<String, MetricKind>,
+}
+
+impl BatchMetrics {
+    pub fn apply(
+        &mut self,
+        key: SeriesKey,
+        update: Update,
+        guard: &mut CardinalityGuard,
+    ) -> Result<(), KindConflict> {
+        let kind = update.kind();
+        let existing = *self.kinds.entry(key.name.clone()).or_insert(kind);
+        if existing != kind {
+            return Err(KindConflict {
+                metric: key.name,
+                existing: existing.as_str(),
+                update: kind.as_str(),
+            });
+        }
+        let key = guard.admit(key);
+        self.series
+            .entry(key)
+            .or_insert_with(|| SeriesDelta::new(kind))
+            .apply(update);
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn get(&self, key: &SeriesKey) -> Option<&SeriesDelta> {
+        self.series.get(key)
+    }
+
+    /// Every touched series, sorted by key (deterministic output).
+    pub fn sorted(&self) -> Vec<(&SeriesKey, &SeriesDelta)> {
+        let mut all: Vec<_> = self.series.iter().collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, v: &str) -> SeriesKey {
+        SeriesKey::new(name, [("l", v)])
+    }
+
+    #[test]
+    fn counters_sum_per_series() {
+        let mut b = BatchMetrics::default();
+        let mut g = CardinalityGuard::default();
+        for v in ["a", "b", "a"] {
+            b.apply(key("c", v), Update::CounterAdd(1.0), &mut g)
+                .unwrap();
+        }
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.get(&key("c", "a")), Some(&SeriesDelta::Counter(2.0)));
+    }
+
+    #[test]
+    fn gauge_set_resets_earlier_adds() {
+        let mut b = BatchMetrics::default();
+        let mut g = CardinalityGuard::default();
+        for u in [
+            Update::GaugeAdd(1.0),
+            Update::GaugeSet(10.0),
+            Update::GaugeAdd(-2.0),
+        ] {
+            b.apply(key("g", "x"), u, &mut g).unwrap();
+        }
+        assert_eq!(
+            b.get(&key("g", "x")),
+            Some(&SeriesDelta::Gauge {
+                set: Some(10.0),
+                add: -2.0
+            })
+        );
+    }
+
+    #[test]
+    fn histograms_bucket_and_keep_distinct_values() {
+        let mut b = BatchMetrics::default();
+        let mut g = CardinalityGuard::default();
+        for v in [0.004, 0.005, 0.3, 0.3, 99.0] {
+            b.apply(key("h", "x"), Update::Observe(v), &mut g).unwrap();
+        }
+        let Some(SeriesDelta::Histogram(h)) = b.get(&key("h", "x")) else {
+            panic!("not a histogram");
+        };
+        assert_eq!(h.count, 5);
+        assert!((h.sum - 99.609).abs() < 1e-9);
+        assert_eq!(h.buckets[0], 2, "le=0.005 is inclusive");
+        assert_eq!(h.buckets[7], 2, "0.3 falls in le=0.5");
+        assert_eq!(h.buckets[14], 1, "+Inf");
+        assert_eq!(h.values, vec![(0.004, 1), (0.005, 1), (0.3, 2), (99.0, 1)]);
+    }
+
+    #[test]
+    fn one_metric_has_one_kind() {
+        let mut b = BatchMetrics::default();
+        let mut g = CardinalityGuard::default();
+        b.apply(key("m", "x"), Update::CounterAdd(1.0), &mut g)
+            .unwrap();
+        let err = b
+            .apply(key("m", "y"), Update::Observe(1.0), &mut g)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "metric m is a counter but an update treats it as a histogram"
+        );
+    }
+
+    #[test]
+    fn label_sets_past_the_cap_fold_into_overflow() {
+        let mut b = BatchMetrics::default();
+        let mut g = CardinalityGuard::new(2);
+        g.preload([key("c", "old")]);
+        for v in ["old", "new", "third", "fourth", "new"] {
+            b.apply(key("c", v), Update::CounterAdd(1.0), &mut g)
+                .unwrap();
+        }
+        let keys: Vec<String> = b.sorted().iter().map(|(k, _)| k.compact()).collect();
+        assert_eq!(keys, ["c{l=__overflow__}", "c{l=new}", "c{l=old}"]);
+        assert_eq!(b.get(&key("c", "new")), Some(&SeriesDelta::Counter(2.0)));
+        assert_eq!(
+            b.get(&key("c", "x").overflowed()),
+            Some(&SeriesDelta::Counter(2.0))
+        );
+        assert_eq!(g.folded().get("c"), Some(&2));
+    }
+}

@@ -1,0 +1,6 @@
+//! Metrics derived from logs: series identity, per-batch aggregation with a
+//! cardinality guard, and rendering as CloudWatch Embedded Metric Format.
+
+pub mod aggregate;
+pub mod emf;
+pub mod series;

@@ -1,0 +1,137 @@
+//! A metric series: a metric name and a sorted label set. One type used for
+//! aggregation, storage keys and every output format.
+
+use std::fmt;
+
+/// Counter, gauge or histogram, as Prometheus means them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl MetricKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// The label value every label of a series gets when its metric has too many
+/// label sets already (see [`super::aggregate::CardinalityGuard`]).
+pub const OVERFLOW: &str = "__overflow__";
+
+/// Metric name plus labels, sorted by label name so equal series compare and
+/// hash equal however the labels were produced.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub name: String,
+    labels: Vec<(String, String)>,
+}
+
+impl SeriesKey {
+    pub fn new<I, K, V>(name: impl Into<String>, labels: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut labels: Vec<(String, String)> = labels
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        labels.sort();
+        labels.dedup_by(|a, b| a.0 == b.0);
+        SeriesKey {
+            name: name.into(),
+            labels,
+        }
+    }
+
+    pub fn labels(&self) -> &[(String, String)] {
+        &self.labels
+    }
+
+    /// The same series with every label value replaced by [`OVERFLOW`].
+    pub fn overflowed(&self) -> Self {
+        SeriesKey {
+            name: self.name.clone(),
+            labels: self
+                .labels
+                .iter()
+                .map(|(k, _)| (k.clone(), OVERFLOW.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// `name{a=x,b=y}`: the replay tool's JSON key and the reference
+    /// counter's format (labels sorted, values unquoted).
+    pub fn compact(&self) -> String {
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("{}{{{}}}", self.name, labels.join(","))
+    }
+}
+
+/// Prometheus style: `name{a="x",b="y"}` with escaped values.
+impl fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        if self.labels.is_empty() {
+            return Ok(());
+        }
+        f.write_str("{")?;
+        for (i, (k, v)) in self.labels.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}=\"")?;
+            for c in v.chars() {
+                match c {
+                    '\\' => f.write_str("\\\\")?,
+                    '"' => f.write_str("\\\"")?,
+                    '\n' => f.write_str("\\n")?,
+                    c => write!(f, "{c}")?,
+                }
+            }
+            f.write_str("\"")?;
+        }
+        f.write_str("}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_sorted_and_unique() {
+        let a = SeriesKey::new("m", [("b", "2"), ("a", "1")]);
+        let b = SeriesKey::new("m", [("a", "1"), ("b", "2"), ("a", "dup")]);
+        assert_eq!(a, b);
+        assert_eq!(a.compact(), "m{a=1,b=2}");
+    }
+
+    #[test]
+    fn display_escapes_values() {
+        let k = SeriesKey::new("m", [("q", "a\"b\\c\nd")]);
+        assert_eq!(k.to_string(), r#"m{q="a\"b\\c\nd"}"#);
+        assert_eq!(
+            SeriesKey::new("up", Vec::<(String, String)>::new()).to_string(),
+            "up"
+        );
+    }
+
+    #[test]
+    fn overflow_keeps_label_names() {
+        let k = SeriesKey::new("m", [("ip", "x"), ("user", "y")]).overflowed();
+        assert_eq!(k.compact(), "m{ip=__overflow__,user=__overflow__}");
+    }
+}

@@ -1,0 +1,1137 @@
+//! Evaluation of a compiled rule set against one record: metric updates,
+//! alert signals, and a count of every update skipped for a missing value.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use regex::{Captures, Regex};
+
+use super::config::PseudonymizeAs;
+use super::validate::{self, RuleError};
+use super::value::ValueSpec;
+use crate::domain::logs::filter_pattern::FilterPattern;
+use crate::domain::logs::record::LogRecord;
+use crate::domain::logs::redact::{PseudonymKind, Redactor};
+use crate::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, KindConflict, Update};
+use crate::domain::metrics::series::{MetricKind, SeriesKey};
+
+/// The default rules of LOG-CONTRACT.md, embedded at build time.
+pub const DEFAULT_RULES_TOML: &str = include_str!("../../../../infra/rules/default.toml");
+
+/// The file name errors of the embedded default rules mention.
+pub const DEFAULT_RULES_FILE: &str = "infra/rules/default.toml";
+
+/// Longest signal sample, in characters.
+pub const SAMPLE_MAX_CHARS: usize = 500;
+
+/// A metric the rules can update: type, HELP text and label names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricInfo {
+    pub name: String,
+    pub kind: MetricKind,
+    pub help: Option<String>,
+    /// Sorted label names.
+    pub labels: Vec<String>,
+}
+
+/// An event the alert engine counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// e.g. `auth_failures`.
+    pub name: Arc<str>,
+    /// What the key is (`ip`, `user`), when the rule says.
+    pub key_name: Option<Arc<str>>,
+    /// Grouping key: redacted, or a pseudonym when the rule asks for one;
+    /// `""` for signals without a key.
+    pub key: String,
+    pub event_id: String,
+    pub timestamp_ms: i64,
+    /// The redacted raw record, at most [`SAMPLE_MAX_CHARS`] characters.
+    pub sample: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum MetricOp {
+    CounterAdd,
+    /// Gauge step sign: +1 for `inc`, -1 for `dec`.
+    GaugeAdd(f64),
+    GaugeSet,
+    Observe,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledMetric {
+    pub name: Arc<str>,
+    pub op: MetricOp,
+    /// Sorted by label name.
+    pub labels: Vec<(Arc<str>, ValueSpec)>,
+    pub value: Option<ValueSpec>,
+    /// Unit conversion factor to seconds (1 without a unit).
+    pub scale: f64,
+    pub when: Option<FilterPattern>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledSignal {
+    pub name: Arc<str>,
+    pub when: Option<FilterPattern>,
+    pub key: Option<ValueSpec>,
+    pub key_name: Option<Arc<str>>,
+    pub pseudonymize: Option<PseudonymizeAs>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledRule {
+    pub name: Arc<str>,
+    /// Index of the rule's group.
+    pub group: Option<usize>,
+    pub logger: Option<String>,
+    pub levels: Vec<String>,
+    pub messages: Vec<String>,
+    /// `None` for no pattern or the match-everything pattern.
+    pub filter: Option<FilterPattern>,
+    pub regex: Option<Regex>,
+    /// Whether a value reads `${capture}` (else the regex only tests).
+    pub needs_captures: bool,
+    pub metrics: Vec<CompiledMetric>,
+    pub signals: Vec<CompiledSignal>,
+}
+
+impl CompiledRule {
+    pub(crate) fn uses_captures(&self) -> bool {
+        self.metrics.iter().any(|m| {
+            m.labels.iter().any(|(_, v)| v.capture().is_some())
+                || m.value.as_ref().is_some_and(|v| v.capture().is_some())
+        }) || self
+            .signals
+            .iter()
+            .any(|s| s.key.as_ref().is_some_and(|k| k.capture().is_some()))
+    }
+
+    /// Whether the record matches, cheapest tests first. `Some(captures)`
+    /// when it matches and the rule reads captures.
+    fn matches<'r>(&'r self, record: &'r LogRecord<'_>) -> Option<Option<Captures<'r>>> {
+        if self.logger.as_deref().is_some_and(|l| l != record.logger) {
+            return None;
+        }
+        if !self.levels.is_empty()
+            && !self
+                .levels
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(&record.level))
+        {
+            return None;
+        }
+        if !self.messages.is_empty() && !self.messages.iter().any(|m| *m == record.message) {
+            return None;
+        }
+        if self
+            .filter
+            .as_ref()
+            .is_some_and(|f| !f.matches(record.raw, record.json.as_ref()))
+        {
+            return None;
+        }
+        match &self.regex {
+            None => Some(None),
+            Some(re) if self.needs_captures => re.captures(&record.message).map(Some),
+            Some(re) => re.is_match(&record.message).then_some(None),
+        }
+    }
+}
+
+/// What evaluating records produced. Reuse one across records (and clear
+/// or drain it per batch).
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    /// Metric updates in rule order.
+    pub updates: Vec<(SeriesKey, Update)>,
+    pub signals: Vec<Signal>,
+    /// Per rule: updates and signals skipped because a label, value or key
+    /// was missing (no default) or not a number.
+    pub misses: BTreeMap<Arc<str>, u64>,
+    /// Records evaluated, and records at least one rule matched.
+    pub records: u64,
+    pub matched_records: u64,
+    group_taken: Vec<bool>,
+}
+
+impl Evaluation {
+    pub fn clear(&mut self) {
+        self.updates.clear();
+        self.signals.clear();
+        self.misses.clear();
+        self.records = 0;
+        self.matched_records = 0;
+    }
+
+    /// Total misses over all rules.
+    pub fn miss_total(&self) -> u64 {
+        self.misses.values().sum()
+    }
+
+    /// Moves the updates into a batch (through the cardinality guard).
+    pub fn drain_into(
+        &mut self,
+        batch: &mut BatchMetrics,
+        guard: &mut CardinalityGuard,
+    ) -> Result<(), KindConflict> {
+        for (key, update) in self.updates.drain(..) {
+            batch.apply(key, update, guard)?;
+        }
+        Ok(())
+    }
+
+    fn miss(&mut self, rule: &Arc<str>) {
+        match self.misses.get_mut(rule) {
+            Some(n) => *n += 1,
+            None => {
+                self.misses.insert(rule.clone(), 1);
+            }
+        }
+    }
+}
+
+/// A validated, compiled rule file.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    file: String,
+    rules: Vec<CompiledRule>,
+    groups: usize,
+    metrics: Vec<MetricInfo>,
+}
+
+impl RuleSet {
+    pub(crate) fn new(
+        file: String,
+        rules: Vec<CompiledRule>,
+        groups: usize,
+        metrics: Vec<MetricInfo>,
+    ) -> Self {
+        RuleSet {
+            file,
+            rules,
+            groups,
+            metrics,
+        }
+    }
+
+    /// Parses and validates a rule file; `file_name` is quoted in errors.
+    pub fn from_toml(text: &str, file_name: &str) -> Result<Self, RuleError> {
+        validate::from_toml(text, file_name)
+    }
+
+    /// The embedded `infra/rules/default.toml` (a unit test proves it loads).
+    pub fn default_rules() -> Result<Self, RuleError> {
+        Self::from_toml(DEFAULT_RULES_TOML, DEFAULT_RULES_FILE)
+    }
+
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Every metric the rules can update, sorted by name.
+    pub fn metrics(&self) -> &[MetricInfo] {
+        &self.metrics
+    }
+
+    /// Evaluates every rule against `record`, appending to `out`.
+    pub fn evaluate(&self, record: &LogRecord<'_>, redactor: &Redactor, out: &mut Evaluation) {
+        out.records += 1;
+        out.group_taken.clear();
+        out.group_taken.resize(self.groups, false);
+        let mut sample: Option<String> = None;
+        let mut matched = false;
+        for rule in &self.rules {
+            if rule.group.is_some_and(|g| out.group_taken[g]) {
+                continue;
+            }
+            let Some(caps) = rule.matches(record) else {
+                continue;
+            };
+            if let Some(g) = rule.group {
+                out.group_taken[g] = true;
+            }
+            matched = true;
+            let caps = caps.as_ref();
+            for metric in &rule.metrics {
+                apply_metric(rule, metric, record, caps, redactor, out);
+            }
+            for signal in &rule.signals {
+                if signal
+                    .when
+                    .as_ref()
+                    .is_some_and(|w| !w.matches(record.raw, record.json.as_ref()))
+                {
+                    continue;
+                }
+                let key = match &signal.key {
+                    None => String::new(),
+                    Some(spec) => match spec.text(record, caps) {
+                        None => {
+                            out.miss(&rule.name);
+                            continue;
+                        }
+                        Some(k) => match signal.pseudonymize {
+                            Some(PseudonymizeAs::Ip) => redactor.pseudonym(PseudonymKind::Ip, &k),
+                            Some(PseudonymizeAs::Email) => {
+                                redactor.pseudonym(PseudonymKind::Email, &k)
+                            }
+                            None => redactor.redact_text(&k).into_owned(),
+                        },
+                    },
+                };
+                let sample = sample
+                    .get_or_insert_with(|| {
+                        truncate_chars(redactor.redact_text(record.raw), SAMPLE_MAX_CHARS)
+                    })
+                    .clone();
+                out.signals.push(Signal {
+                    name: signal.name.clone(),
+                    key_name: signal.key_name.clone(),
+                    key,
+                    event_id: record.event_id.to_owned(),
+                    timestamp_ms: record.timestamp_ms,
+                    sample,
+                });
+            }
+        }
+        if matched {
+            out.matched_records += 1;
+        }
+    }
+}
+
+fn apply_metric(
+    rule: &CompiledRule,
+    metric: &CompiledMetric,
+    record: &LogRecord<'_>,
+    caps: Option<&Captures<'_>>,
+    redactor: &Redactor,
+    out: &mut Evaluation,
+) {
+    if metric
+        .when
+        .as_ref()
+        .is_some_and(|w| !w.matches(record.raw, record.json.as_ref()))
+    {
+        return;
+    }
+    let value = match &metric.value {
+        None => None,
+        Some(spec) => match spec.number(record, caps) {
+            Some(v) if v.is_finite() => Some(v * metric.scale),
+            _ => {
+                out.miss(&rule.name);
+                return;
+            }
+        },
+    };
+    let update = match metric.op {
+        MetricOp::CounterAdd => {
+            let v = value.unwrap_or(1.0);
+            if v < 0.0 {
+                out.miss(&rule.name);
+                return;
+            }
+            Update::CounterAdd(v)
+        }
+        MetricOp::GaugeAdd(sign) => Update::GaugeAdd(sign * value.unwrap_or(1.0)),
+        MetricOp::GaugeSet => Update::GaugeSet(value.unwrap_or_default()),
+        MetricOp::Observe => Update::Observe(value.unwrap_or_default()),
+    };
+    let mut labels: Vec<(String, String)> = Vec::with_capacity(metric.labels.len());
+    for (name, spec) in &metric.labels {
+        let Some(text) = spec.text(record, caps) else {
+            out.miss(&rule.name);
+            return;
+        };
+        let redacted = match redactor.redact_text(&text) {
+            Cow::Borrowed(_) => text.into_owned(),
+            Cow::Owned(s) => s,
+        };
+        labels.push((name.to_string(), redacted));
+    }
+    out.updates
+        .push((SeriesKey::new(metric.name.as_ref(), labels), update));
+}
+
+fn truncate_chars(text: Cow<'_, str>, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => text[..at].to_owned(),
+        None => text.into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::logs::parse::{Parsed, RecordParser};
+    use crate::domain::logs::record::LogEvent;
+
+    const KEY: &[u8] = b"0123456789abcdef-test-key";
+
+    fn redactor() -> Redactor {
+        Redactor::new(KEY).unwrap()
+    }
+
+    fn run(rules: &RuleSet, messages: &[&str]) -> Evaluation {
+        let redactor = redactor();
+        let mut parser = RecordParser::default();
+        let mut out = Evaluation::default();
+        for (i, m) in messages.iter().enumerate() {
+            let event = LogEvent {
+                id: format!("e{i}"),
+                timestamp_ms: 1_000 + i as i64,
+                message: (*m).to_owned(),
+            };
+            match parser.parse(&event) {
+                Ok(Parsed::Record(r)) => rules.evaluate(&r, &redactor, &mut out),
+                other => panic!("not a record: {m}: {other:?}"),
+            }
+        }
+        out
+    }
+
+    fn defaults(messages: &[&str]) -> Evaluation {
+        run(&RuleSet::default_rules().unwrap(), messages)
+    }
+
+    /// Updates as sorted `series op` lines: `+1` counter/gauge steps,
+    /// `=v` gauge sets, `obs v` observations (6 decimals).
+    fn lines(ev: &Evaluation) -> Vec<String> {
+        let mut out: Vec<String> = ev
+            .updates
+            .iter()
+            .map(|(k, u)| {
+                let op = match u {
+                    Update::CounterAdd(v) | Update::GaugeAdd(v) => format!("{v:+}"),
+                    Update::GaugeSet(v) => format!("={v}"),
+                    Update::Observe(v) => format!("obs {v:.6}"),
+                };
+                format!("{} {op}", k.compact())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn expect(ev: &Evaluation, want: &[&str]) {
+        let mut want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+        want.sort();
+        assert_eq!(lines(ev), want);
+        assert_eq!(ev.miss_total(), 0, "misses: {:?}", ev.misses);
+    }
+
+    /// `name key_name=key` per signal, in order.
+    fn signals(ev: &Evaluation) -> Vec<String> {
+        ev.signals
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}={}",
+                    s.name,
+                    s.key_name.as_deref().unwrap_or("-"),
+                    s.key
+                )
+            })
+            .collect()
+    }
+
+    fn json(logger: &str, level: &str, message: &str, extra: &str) -> String {
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(",{extra}")
+        };
+        format!(
+            r#"{{"timestamp":"2025-05-20T10:30:00.123Z","level":"{level}","logger":"{logger}","message":"{message}"{extra}}}"#
+        )
+    }
+
+    fn text(logger: &str, level: &str, message: &str) -> String {
+        format!("2025-05-18 07:42:54,855 - {logger} - {level} - {message}")
+    }
+
+    #[test]
+    fn default_rules_load_and_declare_the_contract_metrics() {
+        let rules = RuleSet::default_rules().unwrap();
+        let names: Vec<(&str, MetricKind)> = rules
+            .metrics()
+            .iter()
+            .map(|m| (m.name.as_str(), m.kind))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("active_sessions", MetricKind::Gauge),
+                ("api_request_duration_seconds", MetricKind::Histogram),
+                ("auth_request_duration_seconds", MetricKind::Histogram),
+                ("auth_requests_total", MetricKind::Counter),
+                ("config_changes_total", MetricKind::Counter),
+                ("drift_detections_total", MetricKind::Counter),
+                ("drift_scans_total", MetricKind::Counter),
+                ("log_messages_total", MetricKind::Counter),
+                ("permission_denials_total", MetricKind::Counter),
+                ("token_operations_total", MetricKind::Counter),
+                ("user_operations_total", MetricKind::Counter),
+            ]
+        );
+        assert_eq!(rules.file(), DEFAULT_RULES_FILE);
+    }
+
+    #[test]
+    fn json_authentication_attempt() {
+        let ev = defaults(&[&json(
+            "security",
+            "WARNING",
+            "Authentication attempt",
+            r#""user_id":"7c0e","ip_address":"203.0.113.7","success":false,"method":"password","endpoint":"/api/auth/login","duration_ms":41.7"#,
+        )]);
+        expect(
+            &ev,
+            &[
+                "auth_request_duration_seconds{endpoint=/api/auth/login} obs 0.041700",
+                "auth_requests_total{endpoint=/api/auth/login,method=password,status=failure} +1",
+                "log_messages_total{level=WARNING,logger=security} +1",
+            ],
+        );
+        let ip = redactor().pseudonym(PseudonymKind::Ip, "203.0.113.7");
+        assert!(ip.starts_with("ip:"));
+        assert_eq!(
+            signals(&ev),
+            [
+                format!("auth_failures ip={ip}"),
+                "auth_failures user=7c0e".to_owned()
+            ]
+        );
+        let s = &ev.signals[0];
+        assert_eq!(
+            (s.event_id.as_str(), s.timestamp_ms),
+            ("e0", 1_747_737_000_123)
+        );
+        assert!(
+            !s.sample.contains("203.0.113.7"),
+            "sample is redacted: {}",
+            s.sample
+        );
+        assert!(s.sample.contains(&ip), "{}", s.sample);
+
+        // Aliases (`levelname`, `name`, `msg`), success, integer duration.
+        let ev = defaults(&[
+            r#"{"levelname":"INFO","name":"security","msg":"Authentication attempt","success":true,"method":"oauth2","endpoint":"/api/auth/callback","duration_ms":12}"#,
+        ]);
+        expect(
+            &ev,
+            &[
+                "auth_request_duration_seconds{endpoint=/api/auth/callback} obs 0.012000",
+                "auth_requests_total{endpoint=/api/auth/callback,method=oauth2,status=success} +1",
+                "log_messages_total{level=INFO,logger=security} +1",
+            ],
+        );
+        assert!(ev.signals.is_empty());
+    }
+
+    #[test]
+    fn json_token_operations() {
+        let ev = defaults(&[
+            &json(
+                "security",
+                "INFO",
+                "Token operation",
+                r#""operation":"revoke","token_type":"refresh","status":"success","user_id":"u1""#,
+            ),
+            &json(
+                "security",
+                "WARNING",
+                "Token operation",
+                r#""operation":"validate","token_type":"access","status":"failure","user_id":"u2""#,
+            ),
+            &json(
+                "security",
+                "INFO",
+                "Token operation",
+                r#""operation":"issue","token_type":"id","user_id":"u3""#,
+            ),
+            &json(
+                "security",
+                "INFO",
+                "Token operation",
+                r#""operation":"validate","token_type":"access","status":"success","user_id":"u4""#,
+            ),
+        ]);
+        expect(
+            &ev,
+            &[
+                "log_messages_total{level=INFO,logger=security} +1",
+                "log_messages_total{level=INFO,logger=security} +1",
+                "log_messages_total{level=INFO,logger=security} +1",
+                "log_messages_total{level=WARNING,logger=security} +1",
+                "token_operations_total{operation=issue,status=success,token_type=id} +1",
+                "token_operations_total{operation=revoke,status=success,token_type=refresh} +1",
+                "token_operations_total{operation=validate,status=failure,token_type=access} +1",
+                "token_operations_total{operation=validate,status=success,token_type=access} +1",
+            ],
+        );
+        assert_eq!(
+            signals(&ev),
+            ["token_revocations user=u1", "auth_failures user=u2"]
+        );
+    }
+
+    #[test]
+    fn json_permission_denied_and_sessions() {
+        let ev = defaults(&[
+            &json(
+                "security",
+                "WARNING",
+                "Permission denied",
+                r#""user_id":"u1","permission":"users:write","endpoint":"/api/users/42""#,
+            ),
+            &json(
+                "security",
+                "INFO",
+                "Session created",
+                r#""user_id":"u1","session_id":"s1""#,
+            ),
+            &json(
+                "security",
+                "INFO",
+                "Session ended",
+                r#""user_id":"u1","session_id":"s1""#,
+            ),
+        ]);
+        expect(
+            &ev,
+            &[
+                "active_sessions{} +1",
+                "active_sessions{} -1",
+                "log_messages_total{level=INFO,logger=security} +1",
+                "log_messages_total{level=INFO,logger=security} +1",
+                "log_messages_total{level=WARNING,logger=security} +1",
+                "permission_denials_total{permission=users:write} +1",
+            ],
+        );
+        assert_eq!(signals(&ev), ["permission_violations user=u1"]);
+    }
+
+    #[test]
+    fn json_audit_records() {
+        let audit = |m: &str, extra: &str| json("audit", "INFO", m, extra);
+        let ev = defaults(&[
+            &audit(
+                "Role modified",
+                r#""role_id":3,"modifier_id":"m1","changes":{"added":["x"]},"user_id":"u1""#,
+            ),
+            &audit(
+                "Role assigned",
+                r#""role_id":3,"modifier_id":"m1","user_id":"u1""#,
+            ),
+            &audit("Role removed", r#""modifier_id":"m1""#),
+            &audit("Permission granted", r#""modifier_id":"m2""#),
+            &audit(
+                "Permission revoked",
+                r#""modifier_id":"m2","status":"failure""#,
+            ),
+            &audit("User created", r#""user_id":"u1","modifier_id":"m1""#),
+            &audit(
+                "User updated",
+                r#""user_id":"u1","modifier_id":"m1","status":"failure""#,
+            ),
+            &audit("User deleted", r#""user_id":"u1","modifier_id":"m1""#),
+            &audit(
+                "Configuration changed",
+                r#""setting":"session_timeout","modifier_id":"m3""#,
+            ),
+        ]);
+        let mut want = vec!["log_messages_total{level=INFO,logger=audit} +1"; 9];
+        want.extend([
+            "user_operations_total{operation=role_modified,status=success} +1",
+            "user_operations_total{operation=role_assigned,status=success} +1",
+            "user_operations_total{operation=role_removed,status=success} +1",
+            "user_operations_total{operation=permission_granted,status=success} +1",
+            "user_operations_total{operation=permission_revoked,status=failure} +1",
+            "user_operations_total{operation=create,status=success} +1",
+            "user_operations_total{operation=update,status=failure} +1",
+            "user_operations_total{operation=delete,status=success} +1",
+            "config_changes_total{setting=session_timeout} +1",
+        ]);
+        expect(&ev, &want);
+        assert_eq!(
+            signals(&ev),
+            [
+                "privilege_changes user=m1",
+                "privilege_changes user=m1",
+                "privilege_changes user=m1",
+                "privilege_changes user=m2",
+                "privilege_changes user=m2",
+                "config_changes user=m3",
+            ]
+        );
+    }
+
+    #[test]
+    fn json_api_requests() {
+        let ev = defaults(&[
+            &json(
+                "performance",
+                "INFO",
+                "API request completed",
+                r#""endpoint":"/api/users/1234","method":"GET","status_code":200,"duration_ms":44.2"#,
+            ),
+            &json(
+                "performance",
+                "ERROR",
+                "API request completed",
+                r#""endpoint":"/api/roles/7c0e0d7a-1b2c-4d5e-8f90-a1b2c3d4e5f6","method":"PUT","status_code":503,"duration_ms":1500"#,
+            ),
+        ]);
+        expect(
+            &ev,
+            &[
+                "api_request_duration_seconds{endpoint=/api/roles/:id,method=PUT,status_code=503} obs 1.500000",
+                "api_request_duration_seconds{endpoint=/api/users/:id,method=GET,status_code=200} obs 0.044200",
+                "log_messages_total{level=ERROR,logger=performance} +1",
+                "log_messages_total{level=INFO,logger=performance} +1",
+            ],
+        );
+        assert_eq!(
+            signals(&ev),
+            [
+                "error_logs logger=performance",
+                "api_errors endpoint=/api/roles/:id",
+                "slow_requests endpoint=/api/roles/:id",
+            ]
+        );
+    }
+
+    #[test]
+    fn json_drift_records() {
+        let ev = defaults(&[
+            &json(
+                "drift",
+                "WARNING",
+                "Drift detected",
+                r#""severity":"high","status":"new","category":"role""#,
+            ),
+            &json(
+                "drift",
+                "INFO",
+                "Drift scan completed",
+                r#""duration_ms":900,"changes":2"#,
+            ),
+            &json("drift", "ERROR", "Drift scan failed", r#""duration_ms":12"#),
+        ]);
+        expect(
+            &ev,
+            &[
+                "drift_detections_total{severity=high,status=new} +1",
+                "drift_scans_total{status=failed} +1",
+                "drift_scans_total{status=success} +1",
+                "log_messages_total{level=ERROR,logger=drift} +1",
+                "log_messages_total{level=INFO,logger=drift} +1",
+                "log_messages_total{level=WARNING,logger=drift} +1",
+            ],
+        );
+        assert_eq!(
+            signals(&ev),
+            [
+                "drift_detected category=role",
+                "drift_scan_heartbeat -=",
+                "error_logs logger=drift",
+                "drift_scan_failures -=",
+                "drift_scan_heartbeat -=",
+            ]
+        );
+    }
+
+    #[test]
+    fn any_error_or_critical_record() {
+        let ev = defaults(&[
+            &json("app.worker", "CRITICAL", "Out of memory", ""),
+            &text("app.main", "ERROR", "Something broke"),
+            &text("app.main", "DEBUG", "noise"),
+        ]);
+        expect(
+            &ev,
+            &[
+                "log_messages_total{level=CRITICAL,logger=app.worker} +1",
+                "log_messages_total{level=DEBUG,logger=app.main} +1",
+                "log_messages_total{level=ERROR,logger=app.main} +1",
+            ],
+        );
+        assert_eq!(
+            signals(&ev),
+            ["error_logs logger=app.worker", "error_logs logger=app.main"]
+        );
+    }
+
+    #[test]
+    fn text_records_of_the_contract() {
+        let sec = "app.core.security";
+        let auth = "app.api.routes.auth";
+        let drift = "app.services.drift_service";
+        let ev = defaults(&[
+            &text(
+                sec,
+                "INFO",
+                "Access token created for user ana@example.com, expires at 2025-05-18 10:42:54.855515",
+            ),
+            &text(
+                sec,
+                "INFO",
+                "Refresh token created for user ana@example.com, expires at 2025-05-18 10:42:54.855515",
+            ),
+            &text(
+                auth,
+                "INFO",
+                "Initiating OAuth2 flow with state: 0f8fad5b-d9cb-469f-a165-70867728950e",
+            ),
+            &text(
+                auth,
+                "WARNING",
+                "Invalid state parameter: 0f8fad5b-d9cb-469f-a165-70867728950e",
+            ),
+            &text(auth, "INFO", "Created new user: ana@example.com"),
+            &text(drift, "INFO", "Starting drift detection job"),
+            &text(
+                drift,
+                "ERROR",
+                "Error during drift detection: timeout contacting Microsoft Graph",
+            ),
+            &(text(
+                "app.core.database",
+                "ERROR",
+                "Database error: (psycopg.OperationalError) connection refused",
+            ) + "\n[SQL: SELECT user.id FROM user WHERE user.azure_object_id = %s]"),
+        ]);
+        expect(
+            &ev,
+            &[
+                "auth_requests_total{endpoint=/api/auth/callback,method=oauth2,status=failure} +1",
+                "auth_requests_total{endpoint=/api/auth/login,method=oauth2,status=initiated} +1",
+                "drift_scans_total{status=failed} +1",
+                "drift_scans_total{status=started} +1",
+                "log_messages_total{level=ERROR,logger=app.core.database} +1",
+                "log_messages_total{level=ERROR,logger=app.services.drift_service} +1",
+                "log_messages_total{level=INFO,logger=app.api.routes.auth} +1",
+                "log_messages_total{level=INFO,logger=app.api.routes.auth} +1",
+                "log_messages_total{level=INFO,logger=app.core.security} +1",
+                "log_messages_total{level=INFO,logger=app.core.security} +1",
+                "log_messages_total{level=INFO,logger=app.services.drift_service} +1",
+                "log_messages_total{level=WARNING,logger=app.api.routes.auth} +1",
+                "token_operations_total{operation=issue,status=success,token_type=access} +1",
+                "token_operations_total{operation=issue,status=success,token_type=refresh} +1",
+                "user_operations_total{operation=create,status=success} +1",
+            ],
+        );
+        assert_eq!(
+            signals(&ev),
+            [
+                "auth_failures -=",
+                "drift_scan_heartbeat -=",
+                "error_logs logger=app.services.drift_service",
+                "drift_scan_failures -=",
+                "drift_scan_heartbeat -=",
+                "error_logs logger=app.core.database",
+                "database_errors logger=app.core.database",
+            ]
+        );
+        // The sample of a text record is the whole event, redacted.
+        let db = ev.signals.last().unwrap();
+        assert!(db.sample.contains("[SQL: SELECT"), "{}", db.sample);
+    }
+
+    #[test]
+    fn other_wordings_are_classified_once() {
+        let auth = "app.api.deps";
+        for message in [
+            "Invalid token: signature verification failed",
+            "Token has expired for user ana@example.com",
+            "Authentication failed for user ana@example.com",
+            "Could not validate credentials",
+            "Missing credentials in request",
+            "Expired signature on ID token",
+            "Failed to validate token: bad audience",
+        ] {
+            let ev = defaults(&[&text(auth, "WARNING", message)]);
+            expect(
+                &ev,
+                &[
+                    "auth_requests_total{endpoint=unknown,method=unknown,status=failure} +1",
+                    "log_messages_total{level=WARNING,logger=app.api.deps} +1",
+                ],
+            );
+            assert_eq!(signals(&ev), ["auth_failures -="], "{message}");
+        }
+        let drift = "app.services.drift_service";
+        for message in [
+            "Drift detection job failed: Graph API returned 503",
+            "Unexpected exception in drift scan",
+            "Error during drift detection: drift scan failed",
+        ] {
+            let ev = defaults(&[&text(drift, "WARNING", message)]);
+            expect(
+                &ev,
+                &[
+                    "drift_scans_total{status=failed} +1",
+                    "log_messages_total{level=WARNING,logger=app.services.drift_service} +1",
+                ],
+            );
+            assert_eq!(
+                signals(&ev),
+                ["drift_scan_failures -=", "drift_scan_heartbeat -="],
+                "{message}"
+            );
+        }
+        // Near misses stay plain log lines.
+        for message in [
+            "Database and tables created successfully",
+            "Access token refresh requested",
+            "Drift report generated",
+            "Token validation succeeded",
+        ] {
+            let ev = defaults(&[&text(auth, "INFO", message)]);
+            expect(
+                &ev,
+                &["log_messages_total{level=INFO,logger=app.api.deps} +1"],
+            );
+            assert!(ev.signals.is_empty(), "{message}: {:?}", signals(&ev));
+        }
+    }
+
+    const GROUPED: &str = r#"
+        [[rule]]
+        name = "specific"
+        group = "g"
+        regex = '^Invalid state'
+        [[rule.metric]]
+        name = "hits_total"
+        type = "counter"
+        labels = { rule = "specific" }
+
+        [[rule]]
+        name = "general"
+        group = "g"
+        regex = '(?i)invalid'
+        [[rule.metric]]
+        name = "hits_total"
+        type = "counter"
+        labels = { rule = "general" }
+
+        [[rule]]
+        name = "ungrouped"
+        regex = '(?i)invalid'
+        [[rule.metric]]
+        name = "hits_total"
+        type = "counter"
+        labels = { rule = "ungrouped" }
+    "#;
+
+    #[test]
+    fn first_matching_rule_of_a_group_wins() {
+        let rules = RuleSet::from_toml(GROUPED, "grouped.toml").unwrap();
+        let ev = run(&rules, &[&text("a", "INFO", "Invalid state parameter: x")]);
+        expect(
+            &ev,
+            &[
+                "hits_total{rule=specific} +1",
+                "hits_total{rule=ungrouped} +1",
+            ],
+        );
+        let ev = run(&rules, &[&text("a", "INFO", "invalid token")]);
+        expect(
+            &ev,
+            &[
+                "hits_total{rule=general} +1",
+                "hits_total{rule=ungrouped} +1",
+            ],
+        );
+        let ev = run(&rules, &[&text("a", "INFO", "fine")]);
+        assert!(ev.updates.is_empty());
+        assert_eq!((ev.records, ev.matched_records), (1, 0));
+    }
+
+    #[test]
+    fn missing_values_are_counted_not_dropped() {
+        let rules = RuleSet::from_toml(
+            r#"
+            [[rule]]
+            name = "r"
+            match = '{ $.kind = "x" }'
+            [[rule.metric]]
+            name = "a_total"
+            type = "counter"
+            labels = { user = "$.user", status = { from = "$.status", default = "success" } }
+            [[rule.metric]]
+            name = "b_seconds"
+            type = "histogram"
+            value = "$.took"
+            unit = "us"
+            [[rule.signal]]
+            name = "s"
+            key = "$.user"
+            "#,
+            "miss.toml",
+        )
+        .unwrap();
+        let ev = run(
+            &rules,
+            &[
+                r#"{"kind":"x","user":"u","took":"250"}"#,
+                r#"{"kind":"x","took":"n/a"}"#,
+            ],
+        );
+        assert_eq!(
+            lines(&ev),
+            [
+                "a_total{status=success,user=u} +1",
+                "b_seconds{} obs 0.000250"
+            ]
+        );
+        assert_eq!(
+            ev.misses.get("r"),
+            Some(&3),
+            "label, value and key of the second record"
+        );
+        assert_eq!(ev.miss_total(), 3);
+        assert_eq!(signals(&ev), ["s -=u"]);
+
+        // The defaults count a record missing a required field too.
+        let ev = defaults(&[&json(
+            "security",
+            "INFO",
+            "Authentication attempt",
+            r#""success":true,"endpoint":"/x""#,
+        )]);
+        assert_eq!(
+            ev.misses.get("auth_attempt"),
+            Some(&2),
+            "method label and duration value"
+        );
+    }
+
+    #[test]
+    fn label_values_and_keys_are_redacted() {
+        let rules = RuleSet::from_toml(
+            r#"
+            [[rule]]
+            name = "who"
+            regex = '^login by (?P<who>\S+)'
+            [[rule.metric]]
+            name = "logins_total"
+            type = "counter"
+            labels = { who = "${who}" }
+            [[rule.signal]]
+            name = "logins"
+            key = "${who}"
+            [[rule.signal]]
+            name = "logins_by_email"
+            key = "${who}"
+            key_name = "email"
+            pseudonymize = "email"
+            "#,
+            "redact.toml",
+        )
+        .unwrap();
+        let line = text(
+            "a",
+            "INFO",
+            "login by Ana@Example.com with Authorization: Bearer abc.def.ghi",
+        );
+        let ev = run(&rules, &[&line]);
+        let email = redactor().pseudonym(PseudonymKind::Email, "ana@example.com");
+        assert!(email.starts_with("email:"));
+        assert_eq!(lines(&ev), [format!("logins_total{{who={email}}} +1")]);
+        assert_eq!(
+            signals(&ev),
+            [
+                format!("logins -={email}"),
+                format!("logins_by_email email={email}")
+            ]
+        );
+        let sample = &ev.signals[0].sample;
+        assert!(
+            !sample.contains("Example.com") && !sample.contains("abc.def"),
+            "{sample}"
+        );
+    }
+
+    #[test]
+    fn samples_are_truncated_to_500_chars() {
+        let rules = RuleSet::from_toml(
+            "[[rule]]\nname = \"r\"\nmatch = \"x\"\n[[rule.signal]]\nname = \"s\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let long = text("a", "INFO", &"é x ".repeat(400));
+        let ev = run(&rules, &[&long]);
+        assert_eq!(ev.signals[0].sample.chars().count(), SAMPLE_MAX_CHARS);
+        assert!(long.starts_with(&ev.signals[0].sample));
+    }
+
+    #[test]
+    fn gauge_set_and_metric_when() {
+        let rules = RuleSet::from_toml(
+            r#"
+            [[rule]]
+            name = "pool"
+            logger = "db"
+            [[rule.metric]]
+            name = "pool_size"
+            type = "gauge"
+            op = "set"
+            value = "$.size"
+            [[rule.metric]]
+            name = "pool_big_total"
+            type = "counter"
+            when = "{ $.size > 10 }"
+            value = { from = "$.size" }
+            "#,
+            "g.toml",
+        )
+        .unwrap();
+        let ev = run(
+            &rules,
+            &[
+                r#"{"logger":"db","size":5}"#,
+                r#"{"logger":"db","size":"12"}"#,
+                r#"{"logger":"db","size":20}"#,
+            ],
+        );
+        assert_eq!(
+            lines(&ev),
+            [
+                "pool_big_total{} +20",
+                "pool_size{} =12",
+                "pool_size{} =20",
+                "pool_size{} =5"
+            ]
+        );
+    }
+
+    #[test]
+    fn drain_into_a_batch() {
+        let mut ev = defaults(&[&text("a", "INFO", "x"), &text("a", "INFO", "y")]);
+        let mut batch = BatchMetrics::default();
+        let mut guard = CardinalityGuard::default();
+        ev.drain_into(&mut batch, &mut guard).unwrap();
+        assert!(ev.updates.is_empty());
+        let key = SeriesKey::new("log_messages_total", [("logger", "a"), ("level", "INFO")]);
+        assert_eq!(
+            batch.get(&key),
+            Some(&crate::domain::metrics::aggregate::SeriesDelta::Counter(
+                2.0
+            ))
+        );
+    }
+}

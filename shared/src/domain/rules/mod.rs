@@ -1,0 +1,17 @@
+//! Rules as data: a TOML rule file (`infra/rules/default.toml` embedded,
+//! overridable) turns log records into metric updates and alert signals.
+//!
+//! - [`config`]: the serde model of the file (unknown keys refused).
+//! - [`validate`]: the one validation pass that compiles it, with errors
+//!   naming file, rule and field.
+//! - [`value`]: label, key and number extraction (`$.path`, `${capture}`,
+//!   literals) with map, default and transforms.
+//! - [`engine`]: [`RuleSet`] and its per-record evaluation.
+
+pub mod config;
+pub mod engine;
+pub mod validate;
+pub mod value;
+
+pub use engine::{Evaluation, MetricInfo, RuleSet, Signal};
+pub use validate::{Problem, RuleError};

@@ -1,0 +1,671 @@
+//! One validation pass from the serde model to the compiled rule set. Every
+//! error names the file, the rule and the field; TOML errors carry the line
+//! and column.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use regex::Regex;
+
+use super::config::{
+    GaugeOp, MetricConfig, MetricType, OneOrMany, RuleConfig, RuleFile, SignalConfig,
+    ValueSpecConfig,
+};
+use super::engine::{CompiledMetric, CompiledRule, CompiledSignal, MetricInfo, MetricOp, RuleSet};
+use super::value::ValueSpec;
+use crate::domain::logs::filter_pattern::FilterPattern;
+use crate::domain::metrics::series::MetricKind;
+
+/// A rule file that cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// Not TOML, or not the shape of a rule file (unknown key, wrong type,
+    /// missing field).
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Well-formed but wrong.
+    #[error("{file}:{line}: rule {rule:?}, {field}: {problem}")]
+    Invalid {
+        file: String,
+        /// Line of the rule's `[[rule]]` header.
+        line: usize,
+        rule: String,
+        /// e.g. `metric[0].labels.endpoint`.
+        field: String,
+        /// Boxed: keeps `Result<_, RuleError>` small.
+        problem: Box<Problem>,
+    },
+}
+
+/// What is wrong with a field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("rule name is empty")]
+    EmptyRuleName,
+    #[error("rule name already used by rule #{first} of the file")]
+    DuplicateRule { first: usize },
+    #[error("needs a matcher: match, regex, logger, level or message")]
+    NoMatcher,
+    #[error("an empty list matches nothing; leave the field out instead")]
+    EmptyList,
+    #[error("give either match or regex, not both")]
+    BothMatchers,
+    #[error("needs at least one [[rule.metric]] or [[rule.signal]]")]
+    NoOutput,
+    #[error("filter pattern, column {column}: {message}")]
+    Pattern { column: usize, message: String },
+    #[error("regex does not compile: {0}")]
+    Regex(String),
+    #[error("{0:?} is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*, no __ prefix)")]
+    MetricName(String),
+    #[error("{0:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, no __ prefix, not le)")]
+    LabelName(String),
+    #[error("{0:?} is not a valid signal name ([a-zA-Z_][a-zA-Z0-9_]*)")]
+    SignalName(String),
+    #[error("metric {metric} is a {this} here but a {first} in rule {first_rule:?}")]
+    TypeConflict {
+        metric: String,
+        this: &'static str,
+        first: &'static str,
+        first_rule: String,
+    },
+    #[error("metric {metric} has labels {this:?} here but {first:?} in rule {first_rule:?}")]
+    LabelConflict {
+        metric: String,
+        this: Vec<String>,
+        first: Vec<String>,
+        first_rule: String,
+    },
+    #[error("a histogram needs a value")]
+    HistogramWithoutValue,
+    #[error("op = \"set\" needs a value")]
+    SetWithoutValue,
+    #[error("op is for gauges only")]
+    OpOnNonGauge,
+    #[error("capture ${{{0}}} is not a named group of the rule's regex")]
+    UnknownCapture(String),
+    #[error("capture ${{{0}}} needs a regex matcher on the rule")]
+    CaptureWithoutRegex(String),
+    #[error("{0}")]
+    Path(String),
+}
+
+/// Compiles a parsed rule file; `text` is what it was parsed from (for
+/// line numbers).
+fn compile(file: &str, text: &str, parsed: RuleFile) -> Result<RuleSet, RuleError> {
+    let mut rules = Vec::with_capacity(parsed.rules.len());
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<String> = Vec::new();
+    let mut metrics: HashMap<String, (MetricInfo, String)> = HashMap::new();
+
+    for (index, spanned) in parsed.rules.into_iter().enumerate() {
+        let rule = spanned.get_ref();
+        let line = line_column(text, spanned.span().start).0;
+        let err = |field: &str, problem: Problem| RuleError::Invalid {
+            file: file.to_owned(),
+            line,
+            rule: rule.name.clone(),
+            field: field.to_owned(),
+            problem: Box::new(problem),
+        };
+        if rule.name.trim().is_empty() {
+            return Err(err("name", Problem::EmptyRuleName));
+        }
+        if let Some(first) = names.get(&rule.name) {
+            return Err(err("name", Problem::DuplicateRule { first: *first + 1 }));
+        }
+        names.insert(rule.name.clone(), index);
+        let compiled =
+            compile_rule(rule, &mut groups, &mut metrics).map_err(|(f, p)| err(&f, p))?;
+        rules.push(compiled);
+    }
+    let mut infos: Vec<MetricInfo> = metrics.into_values().map(|(info, _)| info).collect();
+    infos.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(RuleSet::new(file.to_owned(), rules, groups.len(), infos))
+}
+
+type FieldError = (String, Problem);
+
+/// Compiles value specs of one rule, checking `${capture}` references
+/// against the rule's regex.
+struct Specs {
+    has_regex: bool,
+    captures: HashSet<String>,
+}
+
+impl Specs {
+    fn compile(&self, field: String, config: &ValueSpecConfig) -> Result<ValueSpec, FieldError> {
+        let spec = ValueSpec::compile(config)
+            .map_err(|e| (field.clone(), Problem::Path(e.to_string())))?;
+        if let Some(name) = spec.capture() {
+            if !self.has_regex {
+                return Err((field, Problem::CaptureWithoutRegex(name.to_owned())));
+            }
+            if !self.captures.contains(name) {
+                return Err((field, Problem::UnknownCapture(name.to_owned())));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+fn pattern(field: &str, text: &str) -> Result<FilterPattern, FieldError> {
+    FilterPattern::parse(text).map_err(|e| {
+        (
+            field.to_owned(),
+            Problem::Pattern {
+                column: e.column,
+                message: e.message,
+            },
+        )
+    })
+}
+
+fn compile_rule(
+    rule: &RuleConfig,
+    groups: &mut Vec<String>,
+    metrics: &mut HashMap<String, (MetricInfo, String)>,
+) -> Result<CompiledRule, FieldError> {
+    let has_shortcut = rule.logger.is_some() || rule.level.is_some() || rule.message.is_some();
+    match (&rule.match_pattern, &rule.regex) {
+        (Some(_), Some(_)) => return Err(("regex".into(), Problem::BothMatchers)),
+        (None, None) if !has_shortcut => return Err(("match".into(), Problem::NoMatcher)),
+        _ => {}
+    }
+    for (field, list) in [("level", &rule.level), ("message", &rule.message)] {
+        if matches!(list, Some(OneOrMany::Many(v)) if v.is_empty()) {
+            return Err((field.into(), Problem::EmptyList));
+        }
+    }
+    if rule.metrics.is_empty() && rule.signals.is_empty() {
+        return Err(("metric".into(), Problem::NoOutput));
+    }
+    let filter = rule
+        .match_pattern
+        .as_deref()
+        .map(|p| pattern("match", p))
+        .transpose()?
+        // An empty pattern matches everything: skip it on the hot path.
+        .filter(|p| !p.as_str().trim().is_empty());
+    let regex = rule
+        .regex
+        .as_deref()
+        .map(|r| Regex::new(r).map_err(|e| ("regex".to_owned(), Problem::Regex(e.to_string()))))
+        .transpose()?;
+    let spec = Specs {
+        has_regex: regex.is_some(),
+        captures: regex
+            .as_ref()
+            .map(|r| r.capture_names().flatten().map(str::to_owned).collect())
+            .unwrap_or_default(),
+    };
+
+    let mut compiled_metrics = Vec::with_capacity(rule.metrics.len());
+    for (i, m) in rule.metrics.iter().enumerate() {
+        compiled_metrics.push(compile_metric(rule, i, m, &spec, metrics)?);
+    }
+    let mut signals = Vec::with_capacity(rule.signals.len());
+    for (i, s) in rule.signals.iter().enumerate() {
+        signals.push(compile_signal(i, s, &spec)?);
+    }
+    let group = rule.group.as_ref().map(|g| {
+        groups.iter().position(|x| x == g).unwrap_or_else(|| {
+            groups.push(g.clone());
+            groups.len() - 1
+        })
+    });
+    let mut compiled = CompiledRule {
+        name: Arc::from(rule.name.as_str()),
+        group,
+        logger: rule.logger.clone(),
+        levels: rule.level.clone().map(|l| l.into_vec()).unwrap_or_default(),
+        messages: rule
+            .message
+            .clone()
+            .map(|m| m.into_vec())
+            .unwrap_or_default(),
+        filter,
+        regex,
+        needs_captures: false,
+        metrics: compiled_metrics,
+        signals,
+    };
+    compiled.needs_captures = compiled.uses_captures();
+    Ok(compiled)
+}
+
+fn compile_metric(
+    rule: &RuleConfig,
+    i: usize,
+    m: &MetricConfig,
+    spec: &Specs,
+    metrics: &mut HashMap<String, (MetricInfo, String)>,
+) -> Result<CompiledMetric, FieldError> {
+    let at = |f: &str| format!("metric[{i}].{f}");
+    if !valid_name(&m.name, true) {
+        return Err((at("name"), Problem::MetricName(m.name.clone())));
+    }
+    let mut labels = Vec::with_capacity(m.labels.len());
+    for (label, value) in &m.labels {
+        let field = at(&format!("labels.{label}"));
+        if !valid_name(label, false) || (label == "le" && m.kind == MetricType::Histogram) {
+            return Err((field, Problem::LabelName(label.clone())));
+        }
+        labels.push((
+            Arc::<str>::from(label.as_str()),
+            spec.compile(field, value)?,
+        ));
+    }
+    let value = m
+        .value
+        .as_ref()
+        .map(|v| spec.compile(at("value"), v))
+        .transpose()?;
+    let kind = match m.kind {
+        MetricType::Counter => MetricKind::Counter,
+        MetricType::Gauge => MetricKind::Gauge,
+        MetricType::Histogram => MetricKind::Histogram,
+    };
+    if m.op.is_some() && kind != MetricKind::Gauge {
+        return Err((at("op"), Problem::OpOnNonGauge));
+    }
+    let op = match (kind, m.op.unwrap_or(GaugeOp::Inc)) {
+        (MetricKind::Counter, _) => MetricOp::CounterAdd,
+        (MetricKind::Histogram, _) => MetricOp::Observe,
+        (MetricKind::Gauge, GaugeOp::Inc) => MetricOp::GaugeAdd(1.0),
+        (MetricKind::Gauge, GaugeOp::Dec) => MetricOp::GaugeAdd(-1.0),
+        (MetricKind::Gauge, GaugeOp::Set) => MetricOp::GaugeSet,
+    };
+    if value.is_none() {
+        match op {
+            MetricOp::Observe => return Err((at("value"), Problem::HistogramWithoutValue)),
+            MetricOp::GaugeSet => return Err((at("value"), Problem::SetWithoutValue)),
+            _ => {}
+        }
+    }
+    let label_names: Vec<String> = m.labels.keys().cloned().collect();
+    match metrics.get(&m.name) {
+        Some((info, first_rule)) => {
+            if info.kind != kind {
+                return Err((
+                    at("type"),
+                    Problem::TypeConflict {
+                        metric: m.name.clone(),
+                        this: kind.as_str(),
+                        first: info.kind.as_str(),
+                        first_rule: first_rule.clone(),
+                    },
+                ));
+            }
+            if info.labels != label_names {
+                return Err((
+                    at("labels"),
+                    Problem::LabelConflict {
+                        metric: m.name.clone(),
+                        this: label_names,
+                        first: info.labels.clone(),
+                        first_rule: first_rule.clone(),
+                    },
+                ));
+            }
+        }
+        None => {
+            metrics.insert(
+                m.name.clone(),
+                (
+                    MetricInfo {
+                        name: m.name.clone(),
+                        kind,
+                        help: m.help.clone(),
+                        labels: label_names,
+                    },
+                    rule.name.clone(),
+                ),
+            );
+        }
+    }
+    let when = m
+        .when
+        .as_deref()
+        .map(|w| pattern(&at("when"), w))
+        .transpose()?;
+    Ok(CompiledMetric {
+        name: Arc::from(m.name.as_str()),
+        op,
+        labels,
+        value,
+        scale: m.unit.map_or(1.0, |u| u.to_seconds()),
+        when,
+    })
+}
+
+fn compile_signal(i: usize, s: &SignalConfig, spec: &Specs) -> Result<CompiledSignal, FieldError> {
+    let at = |f: &str| format!("signal[{i}].{f}");
+    if !valid_name(&s.name, false) {
+        return Err((at("name"), Problem::SignalName(s.name.clone())));
+    }
+    let when = s
+        .when
+        .as_deref()
+        .map(|w| pattern(&at("when"), w))
+        .transpose()?;
+    let key = s
+        .key
+        .as_ref()
+        .map(|k| spec.compile(at("key"), k))
+        .transpose()?;
+    Ok(CompiledSignal {
+        name: Arc::from(s.name.as_str()),
+        when,
+        key,
+        key_name: s.key_name.as_deref().map(Arc::from),
+        pseudonymize: s.pseudonymize,
+    })
+}
+
+/// Prometheus metric (`colon` allowed) or label name, without the reserved
+/// `__` prefix.
+pub fn valid_name(name: &str, colon: bool) -> bool {
+    let ok_first = |c: char| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':');
+    let ok_rest = |c: char| ok_first(c) || c.is_ascii_digit();
+    let mut chars = name.chars();
+    chars.next().is_some_and(ok_first) && chars.all(ok_rest) && !name.starts_with("__")
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Parses and compiles TOML text.
+pub fn from_toml(text: &str, file: &str) -> Result<RuleSet, RuleError> {
+    let parsed: RuleFile = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
+        RuleError::Syntax {
+            file: file.to_owned(),
+            line,
+            column,
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    compile(file, text, parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        from_toml(text, "rules.toml").unwrap_err().to_string()
+    }
+
+    /// A valid rule named `name` with `body` inserted after its matcher line.
+    fn rule(name: &str, matcher: &str, body: &str) -> String {
+        format!("[[rule]]\nname = \"{name}\"\n{matcher}\n{body}\n")
+    }
+
+    const COUNTER: &str = "[[rule.metric]]\nname = \"hits_total\"\ntype = \"counter\"\n";
+
+    #[test]
+    fn toml_syntax_and_shape_errors_have_line_and_column() {
+        assert_eq!(
+            error("[[rule]]\nname = \"a\"\nmatch = \"x\n"),
+            "rules.toml:3:11: invalid basic string, expected `\"`"
+        );
+        assert_eq!(
+            error("[[rule]]\nname = \"a\"\nmatch = \"x\"\nlogger_name = \"y\"\n"),
+            "rules.toml:4:1: unknown field `logger_name`, expected one of `name`, `description`, `group`, `match`, `regex`, `logger`, `level`, `message`, `metric`, `signal`"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = \"x\"",
+                "[[rule.metric]]\nname = \"m\"\ntype = \"summary\"\n"
+            )),
+            "rules.toml:6:8: unknown variant `summary`, expected one of `counter`, `gauge`, `histogram`"
+        );
+        assert_eq!(
+            error("[[rule]]\nmatch = \"x\"\n"),
+            "rules.toml:1:1: missing field `name`"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = \"x\"",
+                &format!("{COUNTER}labels = {{ l = {{ from = \"$.x\", mapping = {{}} }} }}\n")
+            )),
+            "rules.toml:7:32: unknown field `mapping`, expected one of `from`, `map`, `default`, `transform`"
+        );
+    }
+
+    #[test]
+    fn rule_level_errors() {
+        assert_eq!(
+            error(&(rule("a", "match = \"x\"", COUNTER) + &rule("a", "match = \"y\"", COUNTER))),
+            "rules.toml:8: rule \"a\", name: rule name already used by rule #1 of the file"
+        );
+        assert_eq!(
+            error(&rule("a", "", COUNTER)),
+            "rules.toml:1: rule \"a\", match: needs a matcher: match, regex, logger, level or message"
+        );
+        assert_eq!(
+            error(&rule("a", "match = \"x\"\nregex = \"y\"", COUNTER)),
+            "rules.toml:1: rule \"a\", regex: give either match or regex, not both"
+        );
+        assert_eq!(
+            error(&rule("a", "match = \"x\"", "")),
+            "rules.toml:1: rule \"a\", metric: needs at least one [[rule.metric]] or [[rule.signal]]"
+        );
+        assert_eq!(
+            error(&rule("a", "level = []", COUNTER)),
+            "rules.toml:1: rule \"a\", level: an empty list matches nothing; leave the field out instead"
+        );
+        assert_eq!(
+            error(&rule(" ", "match = \"x\"", COUNTER)),
+            "rules.toml:1: rule \" \", name: rule name is empty"
+        );
+    }
+
+    #[test]
+    fn pattern_and_regex_errors() {
+        assert_eq!(
+            error(&rule("a", "match = '{ $.x = }'", COUNTER)),
+            "rules.toml:1: rule \"a\", match: filter pattern, column 9: expected a value after '='"
+        );
+        assert_eq!(
+            error(&rule("a", "regex = '(unclosed'", COUNTER)),
+            "rules.toml:1: rule \"a\", regex: regex does not compile: regex parse error:\n    (unclosed\n    ^\nerror: unclosed group"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                &format!("{COUNTER}when = '{{ $.a >'\n")
+            )),
+            "rules.toml:1: rule \"a\", metric[0].when: filter pattern, column 8: expected a value after '>'"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                "[[rule.signal]]\nname = \"s\"\nwhen = '[a, b]'\n"
+            )),
+            "rules.toml:1: rule \"a\", signal[0].when: filter pattern, column 1: space-delimited patterns ('[field, ...]') are not supported; use terms, a %regex% or a JSON pattern"
+        );
+    }
+
+    #[test]
+    fn name_errors() {
+        let metric =
+            |name: &str| format!("[[rule.metric]]\nname = \"{name}\"\ntype = \"counter\"\n");
+        assert_eq!(
+            error(&rule("a", "match = 'x'", &metric("__hits"))),
+            "rules.toml:1: rule \"a\", metric[0].name: \"__hits\" is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*, no __ prefix)"
+        );
+        assert_eq!(
+            error(&rule("a", "match = 'x'", &metric("hits-total"))),
+            "rules.toml:1: rule \"a\", metric[0].name: \"hits-total\" is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*, no __ prefix)"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                &format!("{COUNTER}labels = {{ \"1x\" = \"v\" }}\n")
+            )),
+            "rules.toml:1: rule \"a\", metric[0].labels.1x: \"1x\" is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, no __ prefix, not le)"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                "[[rule.metric]]\nname = \"h\"\ntype = \"histogram\"\nvalue = \"$.v\"\nlabels = { le = \"1\" }\n"
+            )),
+            "rules.toml:1: rule \"a\", metric[0].labels.le: \"le\" is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, no __ prefix, not le)"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                "[[rule.signal]]\nname = \"auth failures\"\n"
+            )),
+            "rules.toml:1: rule \"a\", signal[0].name: \"auth failures\" is not a valid signal name ([a-zA-Z_][a-zA-Z0-9_]*)"
+        );
+    }
+
+    #[test]
+    fn one_type_and_one_label_set_per_metric() {
+        let a = rule(
+            "a",
+            "match = 'x'",
+            &format!("{COUNTER}labels = {{ x = \"1\" }}\n"),
+        );
+        assert_eq!(
+            error(
+                &(a.clone()
+                    + &rule(
+                        "b",
+                        "match = 'y'",
+                        "[[rule.metric]]\nname = \"hits_total\"\ntype = \"gauge\"\nlabels = { x = \"1\" }\n"
+                    ))
+            ),
+            "rules.toml:9: rule \"b\", metric[0].type: metric hits_total is a gauge here but a counter in rule \"a\""
+        );
+        assert_eq!(
+            error(
+                &(a + &rule(
+                    "b",
+                    "match = 'y'",
+                    &format!("{COUNTER}labels = {{ x = \"1\", y = \"2\" }}\n")
+                ))
+            ),
+            "rules.toml:9: rule \"b\", metric[0].labels: metric hits_total has labels [\"x\", \"y\"] here but [\"x\"] in rule \"a\""
+        );
+    }
+
+    #[test]
+    fn metric_shape_errors() {
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                "[[rule.metric]]\nname = \"h\"\ntype = \"histogram\"\n"
+            )),
+            "rules.toml:1: rule \"a\", metric[0].value: a histogram needs a value"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                "[[rule.metric]]\nname = \"g\"\ntype = \"gauge\"\nop = \"set\"\n"
+            )),
+            "rules.toml:1: rule \"a\", metric[0].value: op = \"set\" needs a value"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                &format!("{COUNTER}op = \"inc\"\n")
+            )),
+            "rules.toml:1: rule \"a\", metric[0].op: op is for gauges only"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                &format!("{COUNTER}labels = {{ x = \"$.a[\" }}\n")
+            )),
+            "rules.toml:1: rule \"a\", metric[0].labels.x: invalid path \"$.a[\": unclosed ["
+        );
+    }
+
+    #[test]
+    fn captures_must_exist() {
+        assert_eq!(
+            error(&rule(
+                "a",
+                "regex = '^(?P<user>\\S+) logged in'",
+                &format!("{COUNTER}labels = {{ who = \"${{usr}}\" }}\n")
+            )),
+            "rules.toml:1: rule \"a\", metric[0].labels.who: capture ${usr} is not a named group of the rule's regex"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                "[[rule.signal]]\nname = \"s\"\nkey = { from = \"${ip}\" }\n"
+            )),
+            "rules.toml:1: rule \"a\", signal[0].key: capture ${ip} needs a regex matcher on the rule"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "regex = '(?P<n>\\d+)'",
+                &format!("{COUNTER}value = \"${{m}}\"\n")
+            )),
+            "rules.toml:1: rule \"a\", metric[0].value: capture ${m} is not a named group of the rule's regex"
+        );
+    }
+
+    #[test]
+    fn errors_are_typed() {
+        let err = from_toml(
+            &rule(
+                "r",
+                "match = 'x'",
+                "[[rule.metric]]\nname = \"h\"\ntype = \"histogram\"\n",
+            ),
+            "f.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            RuleError::Invalid {
+                file: "f.toml".into(),
+                line: 1,
+                rule: "r".into(),
+                field: "metric[0].value".into(),
+                problem: Box::new(Problem::HistogramWithoutValue),
+            }
+        );
+    }
+
+    #[test]
+    fn names_and_positions() {
+        assert!(valid_name("auth_requests_total", false));
+        assert!(valid_name("ns:metric", true));
+        assert!(!valid_name("ns:metric", false));
+        assert!(!valid_name("", true));
+        assert!(!valid_name("__name__", false));
+        assert_eq!(line_column("ab\ncdé\nx", 7), (2, 4));
+        assert_eq!(line_column("ab", 99), (1, 3));
+    }
+}

@@ -1,0 +1,431 @@
+//! Value specs compiled for evaluation: where a label, key or number comes
+//! from (`$.path`, `${capture}`, literal), and the map/default/transform
+//! applied to it.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use regex::Captures;
+use serde_json::Value;
+
+use super::config::{Transform, ValueSpecConfig};
+use crate::domain::logs::record::LogRecord;
+
+/// One step of a JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Literal(String),
+    /// `$.logger`: the record's normalized logger (JSON or text).
+    Logger,
+    /// `$.level`: the record's normalized level.
+    Level,
+    /// `$.message`: the record's normalized message.
+    Message,
+    /// Any other `$.a.b[0]` path into a JSON record.
+    Path(Vec<Segment>),
+    /// `${name}`: a named capture of the rule's regex.
+    Capture(String),
+}
+
+/// A compiled value spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueSpec {
+    pub source: Source,
+    map: HashMap<String, String>,
+    default: Option<String>,
+    transform: Option<Transform>,
+}
+
+/// A source string that is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid path {path:?}: {reason}")]
+pub struct PathError {
+    pub path: String,
+    pub reason: &'static str,
+}
+
+impl ValueSpec {
+    pub fn compile(config: &ValueSpecConfig) -> Result<Self, PathError> {
+        Ok(match config {
+            ValueSpecConfig::Simple(s) => ValueSpec {
+                source: parse_source(s)?,
+                map: HashMap::new(),
+                default: None,
+                transform: None,
+            },
+            ValueSpecConfig::Table(t) => ValueSpec {
+                source: parse_source(&t.from)?,
+                map: t.map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                default: t.default.clone(),
+                transform: t.transform,
+            },
+        })
+    }
+
+    /// The capture this spec reads, if any.
+    pub fn capture(&self) -> Option<&str> {
+        match &self.source {
+            Source::Capture(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The value as text, after map, transform or default; `None` when the
+    /// source is missing and there is no default.
+    pub fn text<'r>(
+        &'r self,
+        record: &'r LogRecord<'_>,
+        caps: Option<&Captures<'r>>,
+    ) -> Option<Cow<'r, str>> {
+        let Some(raw) = lookup(&self.source, record, caps) else {
+            return self.default.as_deref().map(Cow::Borrowed);
+        };
+        let text = raw.into_text()?;
+        if let Some(mapped) = self.map.get(text.as_ref()) {
+            return Some(Cow::Borrowed(mapped.as_str()));
+        }
+        Some(match self.transform {
+            None => text,
+            Some(Transform::Lower) => lower(text),
+            Some(Transform::SnakeCase) => Cow::Owned(snake_case(&text)),
+            Some(Transform::Route) => route(text),
+        })
+    }
+
+    /// The value as a number: a JSON number directly, else the text parsed.
+    pub fn number(&self, record: &LogRecord<'_>, caps: Option<&Captures<'_>>) -> Option<f64> {
+        if self.map.is_empty()
+            && self.transform.is_none()
+            && let Source::Path(path) = &self.source
+            && let Some(Value::Number(n)) = record.json.as_ref().and_then(|j| walk(j, path))
+        {
+            return n.as_f64();
+        }
+        self.text(record, caps)?.trim().parse::<f64>().ok()
+    }
+}
+
+fn parse_source(s: &str) -> Result<Source, PathError> {
+    let err = |reason| PathError {
+        path: s.to_owned(),
+        reason,
+    };
+    if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(err("a capture name is letters, digits and _"));
+        }
+        return Ok(Source::Capture(name.to_owned()));
+    }
+    let Some(rest) = s.strip_prefix('$') else {
+        return Ok(Source::Literal(s.to_owned()));
+    };
+    match rest {
+        ".logger" => return Ok(Source::Logger),
+        ".level" => return Ok(Source::Level),
+        ".message" => return Ok(Source::Message),
+        _ => {}
+    }
+    let mut segments = Vec::new();
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '.' => {
+                let start = i + 1;
+                let mut end = start;
+                while let Some((j, c)) = chars.peek().copied() {
+                    if c == '.' || c == '[' {
+                        break;
+                    }
+                    end = j + c.len_utf8();
+                    chars.next();
+                }
+                if end == start {
+                    return Err(err("empty field name"));
+                }
+                segments.push(Segment::Key(rest[start..end].to_owned()));
+            }
+            '[' => {
+                let start = i + 1;
+                let mut end = None;
+                for (j, c) in chars.by_ref() {
+                    if c == ']' {
+                        end = Some(j);
+                        break;
+                    }
+                }
+                let end = end.ok_or_else(|| err("unclosed ["))?;
+                let index = rest[start..end]
+                    .parse::<usize>()
+                    .map_err(|_| err("an index is a non-negative integer"))?;
+                segments.push(Segment::Index(index));
+            }
+            _ => return Err(err("a path is $ followed by .name or [n] segments")),
+        }
+    }
+    if segments.is_empty() {
+        return Err(err("empty path"));
+    }
+    Ok(Source::Path(segments))
+}
+
+/// What a source found, before conversion to text.
+enum Raw<'r> {
+    Text(&'r str),
+    Json(&'r Value),
+}
+
+impl<'r> Raw<'r> {
+    /// Strings as they are; booleans `true`/`false`; numbers as their
+    /// decimal text (integral floats without `.0`); null, arrays and objects
+    /// are missing.
+    fn into_text(self) -> Option<Cow<'r, str>> {
+        match self {
+            Raw::Text(s) => Some(Cow::Borrowed(s)),
+            Raw::Json(Value::String(s)) => Some(Cow::Borrowed(s)),
+            Raw::Json(Value::Bool(b)) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            Raw::Json(Value::Number(n)) => Some(Cow::Owned(number_text(n))),
+            Raw::Json(_) => None,
+        }
+    }
+}
+
+fn number_text(n: &serde_json::Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    match n.as_f64() {
+        Some(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+        _ => n.to_string(),
+    }
+}
+
+fn lookup<'r>(
+    source: &'r Source,
+    record: &'r LogRecord<'_>,
+    caps: Option<&Captures<'r>>,
+) -> Option<Raw<'r>> {
+    match source {
+        Source::Literal(s) => Some(Raw::Text(s)),
+        Source::Logger => Some(Raw::Text(&record.logger)),
+        Source::Level => Some(Raw::Text(&record.level)),
+        Source::Message => Some(Raw::Text(&record.message)),
+        Source::Path(path) => walk(record.json.as_ref()?, path)
+            .filter(|v| !v.is_null())
+            .map(Raw::Json),
+        Source::Capture(name) => caps?.name(name).map(|m| Raw::Text(m.as_str())),
+    }
+}
+
+fn walk<'v>(root: &'v Value, path: &[Segment]) -> Option<&'v Value> {
+    path.iter().try_fold(root, |v, seg| match seg {
+        Segment::Key(k) => v.get(k.as_str()),
+        Segment::Index(i) => v.get(*i),
+    })
+}
+
+fn lower(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.chars().any(char::is_uppercase) {
+        Cow::Owned(text.to_lowercase())
+    } else {
+        text
+    }
+}
+
+/// `Role modified` → `role_modified`: lower case, every run of other
+/// characters than letters and digits becomes one `_`, none at the ends.
+pub fn snake_case(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut gap = false;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push('_');
+            }
+            gap = false;
+            out.extend(c.to_lowercase());
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
+/// A path segment that identifies one object rather than a route.
+fn is_id_segment(seg: &str) -> bool {
+    if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    let b = seg.as_bytes();
+    let uuid = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    let long_hex =
+        b.len() >= 16 && b.iter().all(u8::is_ascii_hexdigit) && b.iter().any(u8::is_ascii_digit);
+    uuid || long_hex
+}
+
+/// `/api/users/1234?x=1` → `/api/users/:id`: numeric, UUID and long hex
+/// (16+ characters) segments become `:id`, the query string and fragment
+/// are dropped, so endpoint labels stay bounded.
+pub fn route(text: Cow<'_, str>) -> Cow<'_, str> {
+    let path_end = text.find(['?', '#']).unwrap_or(text.len());
+    let path = &text[..path_end];
+    if path_end == text.len() && !path.split('/').any(is_id_segment) {
+        return text;
+    }
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if is_id_segment(seg) { ":id" } else { seg });
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::logs::parse::{Parsed, RecordParser};
+    use crate::domain::logs::record::LogEvent;
+    use crate::domain::rules::config::ValueTable;
+
+    fn with_record<T>(message: &str, f: impl FnOnce(&LogRecord<'_>) -> T) -> T {
+        let event = LogEvent {
+            id: "e".into(),
+            timestamp_ms: 0,
+            message: message.into(),
+        };
+        match RecordParser::default().parse(&event) {
+            Ok(Parsed::Record(r)) => f(&r),
+            other => panic!("not a record: {other:?}"),
+        }
+    }
+
+    fn simple(s: &str) -> ValueSpec {
+        ValueSpec::compile(&ValueSpecConfig::Simple(s.into())).unwrap()
+    }
+
+    fn table(
+        from: &str,
+        map: &[(&str, &str)],
+        default: Option<&str>,
+        t: Option<Transform>,
+    ) -> ValueSpec {
+        ValueSpec::compile(&ValueSpecConfig::Table(ValueTable {
+            from: from.into(),
+            map: map
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            default: default.map(str::to_owned),
+            transform: t,
+        }))
+        .unwrap()
+    }
+
+    const JSON: &str = r#"{"levelname":"WARNING","name":"security","msg":"Role modified","success":false,"code":500,"d":41.0,"f":1.5,"a":{"b":[{"c":"deep"}]},"n":null}"#;
+
+    #[test]
+    fn sources_resolve_for_json_records() {
+        with_record(JSON, |r| {
+            let text = |s: &str| simple(s).text(r, None).map(Cow::into_owned);
+            assert_eq!(text("$.logger").as_deref(), Some("security"));
+            assert_eq!(text("$.level").as_deref(), Some("WARNING"));
+            assert_eq!(text("$.message").as_deref(), Some("Role modified"));
+            assert_eq!(text("$.success").as_deref(), Some("false"));
+            assert_eq!(text("$.code").as_deref(), Some("500"));
+            assert_eq!(text("$.d").as_deref(), Some("41"));
+            assert_eq!(text("$.f").as_deref(), Some("1.5"));
+            assert_eq!(text("$.a.b[0].c").as_deref(), Some("deep"));
+            assert_eq!(text("$.a"), None, "objects are not label values");
+            assert_eq!(text("$.n"), None, "null is missing");
+            assert_eq!(text("$.absent"), None);
+            assert_eq!(text("plain").as_deref(), Some("plain"));
+            assert_eq!(simple("$.f").number(r, None), Some(1.5));
+        });
+    }
+
+    #[test]
+    fn sources_resolve_for_text_records() {
+        with_record(
+            "2025-05-18 07:42:54,855 - app.core.security - INFO - Access token created",
+            |r| {
+                assert_eq!(
+                    simple("$.logger").text(r, None).unwrap(),
+                    "app.core.security"
+                );
+                assert_eq!(simple("$.level").text(r, None).unwrap(), "INFO");
+                assert_eq!(
+                    simple("$.message").text(r, None).unwrap(),
+                    "Access token created"
+                );
+                assert_eq!(simple("$.user_id").text(r, None), None);
+            },
+        );
+    }
+
+    #[test]
+    fn map_wins_over_transform_and_default_fills_missing() {
+        with_record(JSON, |r| {
+            let m = table(
+                "$.success",
+                &[("false", "failure")],
+                Some("success"),
+                Some(Transform::SnakeCase),
+            );
+            assert_eq!(m.text(r, None).unwrap(), "failure");
+            let m = table(
+                "$.message",
+                &[("User created", "create")],
+                None,
+                Some(Transform::SnakeCase),
+            );
+            assert_eq!(m.text(r, None).unwrap(), "role_modified");
+            let m = table("$.status", &[], Some("success"), None);
+            assert_eq!(m.text(r, None).unwrap(), "success");
+            let m = table("$.status", &[], None, None);
+            assert_eq!(m.text(r, None), None);
+        });
+    }
+
+    #[test]
+    fn transforms() {
+        assert_eq!(snake_case("Role modified"), "role_modified");
+        assert_eq!(snake_case("  Permission  granted! "), "permission_granted");
+        assert_eq!(route("/api/users/1234".into()), "/api/users/:id");
+        assert_eq!(
+            route("/api/users/1234/roles/7".into()),
+            "/api/users/:id/roles/:id"
+        );
+        assert_eq!(
+            route("/api/x/7c0e0d7a-1b2c-4d5e-8f90-a1b2c3d4e5f6?q=1".into()),
+            "/api/x/:id"
+        );
+        assert_eq!(route("/api/t/0123456789abcdef0123".into()), "/api/t/:id");
+        assert_eq!(route("/api/users/me".into()), "/api/users/me");
+        assert_eq!(route("/api/deadbeef".into()), "/api/deadbeef");
+        assert!(matches!(route("/api/users/me".into()), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn bad_sources_are_refused() {
+        for bad in [
+            "$", "$.", "$.a..b", "$.a[x]", "$.a[1", "$a", "${}", "${a-b}",
+        ] {
+            assert!(
+                ValueSpec::compile(&ValueSpecConfig::Simple(bad.into())).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
