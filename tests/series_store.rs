@@ -6,6 +6,7 @@ use std::time::Duration;
 use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
 use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
 use shared::domain::metrics::series::SeriesKey;
+use shared::ports::SeriesStore;
 use support::stack::{create_table, sdk, unique};
 use time::OffsetDateTime;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
+use crate::domain::metrics::aggregate::BatchMetrics;
 use crate::domain::probe_result::{Component, Observation, ProbeResult};
 
 /// Something the component probe checks. Object-safe so a run can hold one
@@ -42,12 +43,44 @@ pub trait HeartbeatSource: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<OffsetDateTime>, StoreError>>;
 }
 
+/// Records liveness marks (the drift scanner's heartbeat, seen in its logs).
+pub trait HeartbeatSink: Send + Sync {
+    fn beat(
+        &self,
+        name: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Where probe metrics go (CloudWatch in AWS).
 pub trait MetricSink: Send + Sync {
     fn publish(
         &self,
         results: &[ProbeResult],
     ) -> impl Future<Output = Result<(), MetricsError>> + Send;
+}
+
+/// Where cumulative metric series live (DynamoDB in AWS).
+pub trait SeriesStore: Send + Sync {
+    /// Adds a batch's deltas exactly once per `batch_id`: a redelivered
+    /// batch changes nothing.
+    fn apply_batch(
+        &self,
+        batch_id: &str,
+        metrics: &BatchMetrics,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<ApplyOutcome, StoreError>> + Send;
+}
+
+/// What applying a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApplyOutcome {
+    /// Writes (transactions) that changed the store.
+    pub applied_chunks: usize,
+    /// Writes refused because an earlier delivery applied them.
+    pub duplicate_chunks: usize,
+    /// Store requests made, retries included.
+    pub requests: usize,
 }
 
 /// The current time, injectable for tests.

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use super::aws::describe_sdk_error;
 use crate::domain::metrics::aggregate::{BatchMetrics, DEFAULT_BUCKETS, SeriesDelta};
 use crate::domain::metrics::series::{MetricKind, SeriesKey};
-use crate::ports::StoreError;
+use crate::ports::{ApplyOutcome, SeriesStore, StoreError};
 
 /// TransactWriteItems takes 100 actions; one is the marker.
 const SERIES_PER_TRANSACTION: usize = 99;
@@ -48,17 +48,6 @@ pub struct StoredSeries {
     pub value: StoredValue,
 }
 
-/// What applying a batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ApplyOutcome {
-    /// Transactions that changed the table.
-    pub applied_chunks: usize,
-    /// Transactions refused because an earlier delivery applied them.
-    pub duplicate_chunks: usize,
-    /// DynamoDB requests made, retries included.
-    pub requests: usize,
-}
-
 #[derive(Debug, Clone)]
 pub struct DynamoSeriesStore {
     client: Client,
@@ -74,57 +63,6 @@ impl DynamoSeriesStore {
             table: table.into(),
             marker_ttl,
         }
-    }
-
-    /// Adds a batch's deltas exactly once per `batch_id`. The series are
-    /// chunked in sorted order, so a redelivery forms the same chunks and
-    /// each is refused by its marker.
-    pub async fn apply_batch(
-        &self,
-        batch_id: &str,
-        metrics: &BatchMetrics,
-        now: OffsetDateTime,
-    ) -> Result<ApplyOutcome, StoreError> {
-        let mut outcome = ApplyOutcome::default();
-        let expires = (now + self.marker_ttl).unix_timestamp();
-        let series = metrics.sorted();
-        for (chunk_index, chunk) in series.chunks(SERIES_PER_TRANSACTION).enumerate() {
-            let mut items = Vec::with_capacity(chunk.len() + 1);
-            items.push(self.marker(batch_id, chunk_index, expires)?);
-            for (key, delta) in chunk {
-                items.push(self.update(key, delta)?);
-            }
-            let mut attempt = 0;
-            loop {
-                outcome.requests += 1;
-                let sent = self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(items.clone()))
-                    .send()
-                    .await;
-                match sent {
-                    Ok(_) => {
-                        outcome.applied_chunks += 1;
-                        break;
-                    }
-                    Err(e) => match classify(&e) {
-                        Failure::AlreadyApplied => {
-                            outcome.duplicate_chunks += 1;
-                            break;
-                        }
-                        Failure::Conflict if attempt < MAX_CONFLICT_RETRIES => {
-                            attempt += 1;
-                            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                        }
-                        Failure::Conflict | Failure::Other => {
-                            return Err(StoreError::Unavailable(describe_sdk_error(&e)));
-                        }
-                    },
-                }
-            }
-        }
-        Ok(outcome)
     }
 
     /// Every stored series of one metric.
@@ -239,6 +177,58 @@ impl DynamoSeriesStore {
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+impl SeriesStore for DynamoSeriesStore {
+    /// The series are chunked in sorted order, so a redelivery forms the
+    /// same chunks and each is refused by its marker.
+    async fn apply_batch(
+        &self,
+        batch_id: &str,
+        metrics: &BatchMetrics,
+        now: OffsetDateTime,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let mut outcome = ApplyOutcome::default();
+        let expires = (now + self.marker_ttl).unix_timestamp();
+        let series = metrics.sorted();
+        for (chunk_index, chunk) in series.chunks(SERIES_PER_TRANSACTION).enumerate() {
+            let mut items = Vec::with_capacity(chunk.len() + 1);
+            items.push(self.marker(batch_id, chunk_index, expires)?);
+            for (key, delta) in chunk {
+                items.push(self.update(key, delta)?);
+            }
+            let mut attempt = 0;
+            loop {
+                outcome.requests += 1;
+                let sent = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(items.clone()))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => {
+                        outcome.applied_chunks += 1;
+                        break;
+                    }
+                    Err(e) => match classify(&e) {
+                        Failure::AlreadyApplied => {
+                            outcome.duplicate_chunks += 1;
+                            break;
+                        }
+                        Failure::Conflict if attempt < MAX_CONFLICT_RETRIES => {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                        }
+                        Failure::Conflict | Failure::Other => {
+                            return Err(StoreError::Unavailable(describe_sdk_error(&e)));
+                        }
+                    },
+                }
+            }
+        }
+        Ok(outcome)
     }
 }
 

@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use super::aws::describe_sdk_error;
 use crate::domain::probe_result::ProbeResult;
 use crate::domain::timefmt::rfc3339_millis;
-use crate::ports::{HeartbeatSource, ProbeStore, StoreError};
+use crate::ports::{HeartbeatSink, HeartbeatSource, ProbeStore, StoreError};
 
 const LATEST_PK: &str = "PROBE#LATEST";
 /// BatchWriteItem's limit.
@@ -204,6 +204,12 @@ impl HeartbeatSource for DynamoStore {
                 .map(Some)
                 .map_err(|e| malformed(format!("`at` is not RFC 3339: {e}")))
         })
+    }
+}
+
+impl HeartbeatSink for DynamoStore {
+    async fn beat(&self, name: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.put_heartbeat(name, at).await
     }
 }
 

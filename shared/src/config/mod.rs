@@ -3,6 +3,7 @@
 
 pub mod env;
 pub mod health_api;
+pub mod log_metrics;
 pub mod probe;
 pub mod secret;
 

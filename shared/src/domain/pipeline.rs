@@ -157,7 +157,7 @@ mod tests {
             counter(&report, &SeriesKey::new(EVENTS_TOTAL, no_labels())),
             6.0
         );
-        for reason in ["invalid_json", "unparsed", "oversized"] {
+        for reason in ["invalid_json", "binary", "oversized"] {
             let key = SeriesKey::new(REJECTED_TOTAL, [("reason", reason)]);
             assert_eq!(counter(&report, &key), 1.0, "{reason}");
         }

@@ -25,6 +25,8 @@ pub enum RejectReason {
     Oversized,
     /// Empty or only white space.
     Empty,
+    /// Control characters: binary data, not a log line.
+    Binary,
 }
 
 impl RejectReason {
@@ -35,6 +37,7 @@ impl RejectReason {
             RejectReason::InvalidJson => "invalid_json",
             RejectReason::Oversized => "oversized",
             RejectReason::Empty => "empty",
+            RejectReason::Binary => "binary",
         }
     }
 }
@@ -100,6 +103,12 @@ fn parse_event(
     }
     if let Some(record) = parse_text(event, text) {
         return Ok(Parsed::Record(record));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(RejectReason::Binary);
     }
     if after_text_record {
         Ok(Parsed::Continuation(text))
@@ -326,7 +335,7 @@ mod tests {
             ("[1,2]", RejectReason::Unparsed),
             ("{\"a\":1} trailing", RejectReason::InvalidJson),
             ("hello world", RejectReason::Unparsed),
-            ("\u{0}\u{1}binary\u{7f}", RejectReason::Unparsed),
+            ("\u{0}\u{1}binary\u{7f}", RejectReason::Binary),
             (
                 "2025-13-18 07:42:54,855 - app - INFO - bad month",
                 RejectReason::Unparsed,
@@ -349,6 +358,8 @@ mod tests {
             event("  File \"x.py\", line 1"),
             event(r#"{"message":"json"}"#),
             event("Traceback after json"),
+            event("2025-05-18 07:42:55,000 - app - ERROR - again"),
+            event("\u{0}\u{1} binary after a text record"),
         ];
         let kinds: Vec<_> = events
             .iter()
@@ -364,6 +375,8 @@ mod tests {
                 "record",
                 "continuation",
                 "continuation",
+                "record",
+                "rejected",
                 "record",
                 "rejected"
             ]

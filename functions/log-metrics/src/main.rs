@@ -1,0 +1,82 @@
+//! Lambda entry point: wiring only. A broken rule file or a missing
+//! redaction key fails the cold start with a message naming the file, rule
+//! and position, or the variable.
+
+use std::sync::Mutex;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use log_metrics::LogMetrics;
+use shared::adapters::aws::load_sdk_config;
+use shared::adapters::dynamodb_series::DynamoSeriesStore;
+use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::secrets::SecretResolver;
+use shared::config::log_metrics::{LogMetricsConfig, RulesSource};
+use shared::config::{ConfigError, Env, SecretSource};
+use shared::domain::logs::redact::Redactor;
+use shared::domain::metrics::aggregate::CardinalityGuard;
+use shared::domain::rules::RuleSet;
+use time::OffsetDateTime;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let config = LogMetricsConfig::from_env(&Env::from_process())?;
+    let sdk = load_sdk_config().await;
+    let secrets = SecretResolver::new(&sdk);
+    let key = secrets
+        .resolve("REDACTION_KEY", &config.redaction_key)
+        .await?;
+    let redactor = Redactor::new(key.expose().as_bytes())?;
+    let rules = match &config.rules {
+        RulesSource::Embedded => RuleSet::default_rules()?,
+        RulesSource::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            RuleSet::from_toml(&text, &path.display().to_string())?
+        }
+        RulesSource::SsmParameter(name) => {
+            let text = secrets
+                .resolve("RULES", &SecretSource::SsmParameter(name.clone()))
+                .await?;
+            RuleSet::from_toml(text.expose(), &format!("ssm:{name}"))?
+        }
+    };
+    tracing::info!(rules = rules.len(), file = rules.file(), "rules loaded");
+
+    let series = DynamoSeriesStore::new(&sdk, &config.table_name, config.batch_marker_ttl);
+    // The cap on label sets must hold across invocations: start from what
+    // the table already has.
+    let mut guard = CardinalityGuard::new(config.max_series_per_metric);
+    for metric in rules.metrics() {
+        let existing = series.read_metric(&metric.name).await?;
+        guard.preload(existing.into_iter().map(|s| s.key));
+    }
+    let app = LogMetrics {
+        rules,
+        redactor,
+        guard: Mutex::new(guard),
+        store: series,
+        heartbeats: DynamoStore::new(&sdk, &config.table_name),
+        namespace: config.metrics_namespace,
+        max_event_bytes: config.max_event_bytes,
+        max_decompressed_bytes: config.max_decompressed_bytes,
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let mut stdout = std::io::stdout();
+            let summary = app
+                .handle(&event.payload, OffsetDateTime::now_utc(), &mut stdout)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "batch not stored; Lambda will retry");
+                    lambda_runtime::Error::from(e)
+                })?;
+            tracing::info!(?summary, "batch processed");
+            Ok::<_, lambda_runtime::Error>(summary)
+        },
+    ))
+    .await
+}

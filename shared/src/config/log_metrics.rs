@@ -1,0 +1,129 @@
+//! Configuration of the log-metrics function, read once per cold start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::env::{ConfigError, Env};
+use super::probe::{DEFAULT_METRICS_NAMESPACE, DEFAULT_TABLE_NAME};
+use super::secret::SecretSource;
+use crate::domain::logs::decode::DEFAULT_MAX_DECOMPRESSED_BYTES;
+use crate::domain::logs::parse::DEFAULT_MAX_EVENT_BYTES;
+use crate::domain::metrics::aggregate::DEFAULT_MAX_SERIES_PER_METRIC;
+
+/// Where the rule file comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesSource {
+    /// `infra/rules/default.toml`, built into the binary.
+    Embedded,
+    /// `RULES_FILE`: a TOML file on disk (the replay tool, a Lambda layer).
+    File(PathBuf),
+    /// `RULES_SSM_PARAMETER`: a parameter whose value is the TOML text.
+    SsmParameter(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogMetricsConfig {
+    pub table_name: String,
+    /// Namespace of the EMF metrics.
+    pub metrics_namespace: String,
+    /// `REDACTION_KEY`: keys the HMAC pseudonyms of emails and IPs. Required:
+    /// without it, pseudonyms would be guessable.
+    pub redaction_key: SecretSource,
+    pub rules: RulesSource,
+    pub max_series_per_metric: usize,
+    pub max_event_bytes: usize,
+    pub max_decompressed_bytes: usize,
+    /// How long a batch's idempotency marker is kept; longer than Lambda
+    /// retries a batch.
+    pub batch_marker_ttl: Duration,
+}
+
+impl LogMetricsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let redaction_key =
+            SecretSource::from_env(env, "REDACTION_KEY")?.ok_or(ConfigError::Missing {
+                var: "REDACTION_KEY".into(),
+                hint: "at least 16 random bytes (e.g. `openssl rand -hex 32`), directly or as REDACTION_KEY_SECRET_ARN / REDACTION_KEY_SSM_PARAMETER",
+            })?;
+        let rules = match (env.get("RULES_FILE"), env.get("RULES_SSM_PARAMETER")) {
+            (None, None) => RulesSource::Embedded,
+            (Some(path), None) => RulesSource::File(PathBuf::from(path)),
+            (None, Some(name)) => RulesSource::SsmParameter(name.to_owned()),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict {
+                    var: "RULES".into(),
+                    choices: "RULES_FILE, RULES_SSM_PARAMETER".into(),
+                });
+            }
+        };
+        let positive = |var: &str, default: usize| -> Result<usize, ConfigError> {
+            match env.parse_or(var, default)? {
+                0 => Err(ConfigError::Invalid {
+                    var: var.into(),
+                    value: "0".into(),
+                    reason: "must be greater than zero".into(),
+                }),
+                n => Ok(n),
+            }
+        };
+        Ok(LogMetricsConfig {
+            table_name: env.string_or("TABLE_NAME", DEFAULT_TABLE_NAME),
+            metrics_namespace: env.string_or("METRICS_NAMESPACE", DEFAULT_METRICS_NAMESPACE),
+            redaction_key,
+            rules,
+            max_series_per_metric: positive(
+                "MAX_SERIES_PER_METRIC",
+                DEFAULT_MAX_SERIES_PER_METRIC,
+            )?,
+            max_event_bytes: positive("MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES)?,
+            max_decompressed_bytes: positive(
+                "MAX_DECOMPRESSED_BYTES",
+                DEFAULT_MAX_DECOMPRESSED_BYTES,
+            )?,
+            batch_marker_ttl: env.duration_or(
+                "BATCH_MARKER_TTL_HOURS",
+                Duration::from_secs(48 * 3600),
+                |h| Duration::from_secs(h * 3600),
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redaction_key_is_required() {
+        let err = LogMetricsConfig::from_env(&Env::default()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("REDACTION_KEY is required"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn defaults_and_rule_sources() {
+        let c = LogMetricsConfig::from_env(&Env::from_pairs([("REDACTION_KEY", "k")])).unwrap();
+        assert_eq!(c.rules, RulesSource::Embedded);
+        assert_eq!(c.max_series_per_metric, 1000);
+        assert_eq!(c.batch_marker_ttl, Duration::from_secs(48 * 3600));
+        let c = LogMetricsConfig::from_env(&Env::from_pairs([
+            ("REDACTION_KEY", "k"),
+            ("RULES_SSM_PARAMETER", "/blindspotx/rules"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.rules,
+            RulesSource::SsmParameter("/blindspotx/rules".into())
+        );
+        let both = Env::from_pairs([
+            ("REDACTION_KEY", "k"),
+            ("RULES_FILE", "a.toml"),
+            ("RULES_SSM_PARAMETER", "/p"),
+        ]);
+        assert!(LogMetricsConfig::from_env(&both).is_err());
+        let zero = Env::from_pairs([("REDACTION_KEY", "k"), ("MAX_SERIES_PER_METRIC", "0")]);
+        assert!(LogMetricsConfig::from_env(&zero).is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! log-metrics against moto: a subscription batch becomes stored series and
+//! EMF lines; a redelivery changes nothing; bad payloads are counted, not
+//! retried; an unreachable store fails the invocation and the retry is exact.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use log_metrics::LogMetrics;
+use serde_json::{Value, json};
+use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
+use shared::adapters::dynamodb_store::DynamoStore;
+use shared::config::probe::DRIFT_HEARTBEAT;
+use shared::domain::logs::redact::Redactor;
+use shared::domain::metrics::aggregate::CardinalityGuard;
+use shared::domain::metrics::series::SeriesKey;
+use shared::domain::rules::RuleSet;
+use shared::ports::HeartbeatSource;
+use support::servers::free_port;
+use support::stack::{create_table, sdk};
+use time::OffsetDateTime;
+
+const FAILED_LOGIN: &str = r#"{"timestamp":"2025-05-20T10:30:00.123Z","level":"WARNING","logger":"security","message":"Authentication attempt","user_id":"7c0e","ip_address":"203.0.113.7","success":false,"method":"password","endpoint":"/api/auth/login","duration_ms":41.7}"#;
+
+fn payload(events: &[&str], message_type: &str) -> Value {
+    let envelope = json!({
+        "messageType": message_type,
+        "owner": "123456789012",
+        "logGroup": "/blindspotx/auth",
+        "logStream": "app-1",
+        "subscriptionFilters": ["blindspotx-monitoring"],
+        "logEvents": events.iter().enumerate().map(|(i, m)| json!({
+            "id": format!("{i:056}"),
+            "timestamp": 1_747_737_000_000_i64 + i as i64,
+            "message": m,
+        })).collect::<Vec<_>>(),
+    });
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(envelope.to_string().as_bytes()).unwrap();
+    json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
+}
+
+async fn app(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+) -> LogMetrics<DynamoSeriesStore, DynamoStore> {
+    LogMetrics {
+        rules: RuleSet::default_rules().unwrap(),
+        redactor: Redactor::new(b"integration-test-redaction-key").unwrap(),
+        guard: Mutex::new(CardinalityGuard::default()),
+        store: DynamoSeriesStore::new(sdk, table, Duration::from_secs(3600)),
+        heartbeats: DynamoStore::new(sdk, table),
+        namespace: "Test".into(),
+        max_event_bytes: 256 * 1024,
+        max_decompressed_bytes: 32 << 20,
+    }
+}
+
+async fn counter(store: &DynamoSeriesStore, key: &SeriesKey) -> f64 {
+    let series = store.read_metric(&key.name).await.unwrap();
+    match series.iter().find(|s| &s.key == key).map(|s| &s.value) {
+        Some(StoredValue::Counter(v)) => *v,
+        None => 0.0,
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+fn failed_logins() -> SeriesKey {
+    SeriesKey::new(
+        "auth_requests_total",
+        [
+            ("endpoint", "/api/auth/login"),
+            ("method", "password"),
+            ("status", "failure"),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn a_batch_becomes_series_and_emf_once() {
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let app = app(&sdk, &table).await;
+    let events = [
+        FAILED_LOGIN,
+        FAILED_LOGIN,
+        "2025-05-18 07:42:54,855 - app.services.drift_service - INFO - Starting drift detection job",
+        "2025-05-18 07:42:55,000 - app.core.database - ERROR - Database error: refused\n[SQL: SELECT 1]",
+        "Traceback (most recent call last):",
+        "\u{0}\u{1} binary garbage",
+    ];
+    let p = payload(&events, "DATA_MESSAGE");
+    let mut emf: Vec<u8> = Vec::new();
+    let summary = app
+        .handle(&p, OffsetDateTime::now_utc(), &mut emf)
+        .await
+        .unwrap();
+    assert_eq!(summary.events, 6);
+    assert_eq!(summary.records, 4);
+    assert_eq!(summary.continuations, 1);
+    assert_eq!(summary.rejected, 1);
+    assert!(!summary.duplicate);
+    assert_eq!(
+        summary.store_requests, 1,
+        "one transaction for the whole batch"
+    );
+
+    assert_eq!(counter(&app.store, &failed_logins()).await, 2.0);
+    assert_eq!(
+        counter(
+            &app.store,
+            &SeriesKey::new("log_events_total", Vec::<(String, String)>::new())
+        )
+        .await,
+        6.0
+    );
+    assert_eq!(
+        counter(
+            &app.store,
+            &SeriesKey::new("log_events_rejected_total", [("reason", "binary")])
+        )
+        .await,
+        1.0
+    );
+
+    let emf = String::from_utf8(emf).unwrap();
+    let documents: Vec<Value> = emf
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let login_doc = documents
+        .iter()
+        .find(|d| d.get("auth_requests_total").is_some() && d["status"] == "failure")
+        .expect("an EMF document for failed logins");
+    assert_eq!(login_doc["auth_requests_total"], 2.0);
+    assert_eq!(
+        login_doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "Test"
+    );
+    assert!(!emf.contains("203.0.113.7"), "no raw IP address in EMF");
+
+    // The drift scan record refreshed the heartbeat the drift probe reads.
+    let beat = app
+        .heartbeats
+        .last_heartbeat(DRIFT_HEARTBEAT)
+        .await
+        .unwrap();
+    assert_eq!(beat.map(|t| t.unix_timestamp()), Some(1_747_554_174));
+
+    // Redelivery: nothing changes, no EMF again.
+    let mut again: Vec<u8> = Vec::new();
+    let summary = app
+        .handle(&p, OffsetDateTime::now_utc(), &mut again)
+        .await
+        .unwrap();
+    assert!(summary.duplicate);
+    assert!(again.is_empty());
+    assert_eq!(counter(&app.store, &failed_logins()).await, 2.0);
+}
+
+#[tokio::test]
+async fn bad_payloads_are_counted_and_acknowledged() {
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let app = app(&sdk, &table).await;
+    let data = |s: &str| json!({"awslogs": {"data": s}});
+    let full = payload(&[FAILED_LOGIN], "DATA_MESSAGE");
+    let encoded = full["awslogs"]["data"].as_str().unwrap();
+    let raw = STANDARD.decode(encoded).unwrap();
+    let cases = [
+        (data("%%% not base64"), "invalid_base64"),
+        (data(&STANDARD.encode(b"plain text")), "not_gzip"),
+        (
+            data(&STANDARD.encode(&raw[..raw.len() / 2])),
+            "corrupt_gzip",
+        ),
+        (json!({"something": "else"}), "invalid_envelope"),
+        (
+            data(&{
+                let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+                gz.write_all(b"{\"not\": \"an envelope\"}").unwrap();
+                STANDARD.encode(gz.finish().unwrap())
+            }),
+            "invalid_envelope",
+        ),
+    ];
+    for (payload, reason) in &cases {
+        let summary = app
+            .handle(payload, OffsetDateTime::now_utc(), &mut Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(summary.batch_rejected, Some(*reason));
+    }
+    for reason in ["invalid_base64", "not_gzip", "corrupt_gzip"] {
+        let key = SeriesKey::new("log_batches_rejected_total", [("reason", reason)]);
+        assert_eq!(counter(&app.store, &key).await, 1.0, "{reason}");
+    }
+    let key = SeriesKey::new(
+        "log_batches_rejected_total",
+        [("reason", "invalid_envelope")],
+    );
+    assert_eq!(counter(&app.store, &key).await, 2.0);
+
+    let control = payload(
+        &["CWL CONTROL MESSAGE: Checking health of destination."],
+        "CONTROL_MESSAGE",
+    );
+    let summary = app
+        .handle(&control, OffsetDateTime::now_utc(), &mut Vec::new())
+        .await
+        .unwrap();
+    assert!(summary.skipped_control_message);
+    assert_eq!(summary.events, 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_store_fails_the_invocation_and_the_retry_is_exact() {
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let down = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{}", free_port().await))
+        .load()
+        .await;
+    let broken = app(&down, &table).await;
+    let p = payload(&[FAILED_LOGIN, FAILED_LOGIN, FAILED_LOGIN], "DATA_MESSAGE");
+    assert!(
+        broken
+            .handle(&p, OffsetDateTime::now_utc(), &mut Vec::new())
+            .await
+            .is_err()
+    );
+
+    // Lambda retries once the store is back: counted once, and only once.
+    let working = app(&sdk, &table).await;
+    let first = working
+        .handle(&p, OffsetDateTime::now_utc(), &mut Vec::new())
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    let second = working
+        .handle(&p, OffsetDateTime::now_utc(), &mut Vec::new())
+        .await
+        .unwrap();
+    assert!(second.duplicate);
+    assert_eq!(counter(&working.store, &failed_logins()).await, 3.0);
+}
