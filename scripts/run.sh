@@ -5,7 +5,8 @@
 #   3. provision the DynamoDB table and SNS topic in moto
 #   4. build the functions (first time: minutes)
 #   5. cargo lambda watch on 127.0.0.1:$LAMBDA_PORT (default 9000), with the
-#      stack env, HEALTH_TOKEN from .local/run/health-token and RUST_LOG=info
+#      stack env, HEALTH_TOKEN from .local/run/health-token, REDACTION_KEY
+#      from .local/run/redaction-key and RUST_LOG=info
 #   6. invoke component-probe once, then every $PROBE_EVERY seconds (60)
 #   7. print the health URL, follow the function logs until Ctrl-C, then
 #      stop everything started here (same as `make stop`)
@@ -19,10 +20,11 @@ BUILD_WAIT="${RUN_WAIT_SECONDS:-900}"
 PIDS_FILE="$RUN_DIR/pids"
 STARTED_FILE="$RUN_DIR/started"
 TOKEN_FILE="$RUN_DIR/health-token"
+REDACTION_KEY_FILE="$RUN_DIR/redaction-key"
 WATCH_LOG="$RUN_DIR/watch.log"
 PROBE_LOG="$RUN_DIR/probe.log"
 PROBE_EVENT="events/scheduled.json"
-FUNCTIONS=(component-probe health-api)
+FUNCTIONS=(component-probe health-api log-metrics)
 HEALTH_URL="http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/api/health"
 
 STEPS=7
@@ -91,10 +93,17 @@ step "provision DynamoDB table and SNS topic in moto"
 if [ ! -s "$TOKEN_FILE" ]; then
   (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$TOKEN_FILE")
 fi
+# log-metrics keys its email/IP pseudonyms with this (kept, so pseudonyms
+# stay stable across runs).
+if [ ! -s "$REDACTION_KEY_FILE" ]; then
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$REDACTION_KEY_FILE")
+fi
 set -a
 eval "$("$ROOT/scripts/stack.sh" env)"
 # shellcheck disable=SC2034  # exported (set -a) for the functions
 HEALTH_TOKEN="$(cat "$TOKEN_FILE")"
+# shellcheck disable=SC2034  # exported (set -a) for the functions
+REDACTION_KEY="$(cat "$REDACTION_KEY_FILE")"
 RUST_LOG="${RUST_LOG:-info}"
 set +a
 
@@ -170,6 +179,7 @@ cat >&2 <<EOF
   health:   $HEALTH_URL   (first answer: HTTP ${code:-none})
   details:  curl -H "Authorization: Bearer \$(cat .local/run/health-token)" $HEALTH_URL
   probe:    cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT component-probe --data-file $PROBE_EVENT
+  logs in:  cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT log-metrics --data-file events/logs-json.json
   logs:     .local/run/watch.log (functions), .local/run/probe.log (probe results)
   stack:    scripts/stack.sh status;  env: eval "\$(scripts/stack.sh env)"
 

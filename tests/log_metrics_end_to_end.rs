@@ -248,3 +248,57 @@ async fn an_unreachable_store_fails_the_invocation_and_the_retry_is_exact() {
     assert!(second.duplicate);
     assert_eq!(counter(&working.store, &failed_logins()).await, 3.0);
 }
+
+/// The sample events in `events/` do what the README says.
+#[tokio::test]
+async fn the_sample_events_behave_as_documented() {
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let app = app(&sdk, &table).await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{name}")).unwrap()).unwrap()
+    };
+    let now = OffsetDateTime::now_utc();
+    let json = app
+        .handle(&read("logs-json.json"), now, &mut Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (json.events, json.records, json.rejected),
+        (6, 6, 0),
+        "{json:?}"
+    );
+    assert!(json.signals > 0);
+    let text = app
+        .handle(&read("logs-text.json"), now, &mut Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (text.events, text.records, text.rejected),
+        (5, 5, 0),
+        "{text:?}"
+    );
+    let again = app
+        .handle(&read("logs-json.json"), now, &mut Vec::new())
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    let control = app
+        .handle(&read("logs-control.json"), now, &mut Vec::new())
+        .await
+        .unwrap();
+    assert!(control.skipped_control_message);
+    let bad = app
+        .handle(&read("logs-bad-base64.json"), now, &mut Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(bad.batch_rejected, Some("invalid_base64"));
+    // Every default-rule miss would be a silent gap in the metrics.
+    let misses = app
+        .store
+        .read_metric("log_rule_misses_total")
+        .await
+        .unwrap();
+    assert!(misses.is_empty(), "{misses:?}");
+}
