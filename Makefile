@@ -4,8 +4,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# The project venv first (cargo-lambda, moto, cfn-lint), then rustup's cargo.
-export PATH := $(CURDIR)/.venv/bin:$(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
+# The project venv first (cargo-lambda, moto, cfn-lint), promtool, then rustup's cargo.
+export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.local/tools:$(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 
 .PHONY: help bootstrap run stop test lint fmt package stack-up stack-down stack-status provision
 

@@ -4,7 +4,8 @@
 #     moto[server] 5.2.x, boto3, cargo-lambda (brings zig), cfn-lint
 #   - Debian packages redis-server, postgresql and openssl (the local CA and
 #     TLS certificate of the stack), only when their binaries are absent
-#     (apt-get update once first).
+#     (apt-get update once first);
+#   - promtool in .local/tools, extracted from Debian's prometheus package.
 # Idempotent and quiet: a second run only compares a stamp and checks that a
 # few binaries exist. Set BOOTSTRAP_FORCE=1 to reinstall the venv packages.
 set -euo pipefail
@@ -16,7 +17,7 @@ STAMP="$VENV/.bootstrap-stamp"
 
 # ---------------------------------------------------------------- Debian ---
 apt_updated=0
-apt_install() {
+apt_update_once() {
   local sudo=()
   if ! is_root; then
     command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install Debian packages: $*"
@@ -30,6 +31,11 @@ apt_install() {
       || die "apt-get update failed"
     apt_updated=1
   fi
+}
+apt_install() {
+  local sudo=()
+  is_root || sudo=(sudo)
+  apt_update_once "$@"
   say "apt-get install $*"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get -o DPkg::Lock::Timeout=600 -qq -y install --no-install-recommends "$@" >/dev/null \
@@ -58,6 +64,23 @@ fi
 command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after install"
 pg_bindir >/dev/null || die "Postgres server binaries (initdb, pg_ctl) still missing after install"
 command -v openssl >/dev/null 2>&1 || die "openssl still missing after install"
+
+# promtool checks the Prometheus exposition in the tests. It is taken out of
+# Debian's prometheus package without installing the package, so no
+# Prometheus server is set up or started on this machine.
+if ! command -v promtool >/dev/null 2>&1; then
+  apt_update_once prometheus
+  tmp="$(mktemp -d)"
+  say "extracting promtool from Debian's prometheus package"
+  (cd "$tmp" && apt-get -qq download prometheus >/dev/null 2>&1) \
+    || { rm -rf "$tmp"; die "apt-get download prometheus failed"; }
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root" \
+    || { rm -rf "$tmp"; die "cannot unpack the prometheus package"; }
+  mkdir -p "$TOOLS_DIR"
+  install -m 0755 "$tmp/root/usr/bin/promtool" "$TOOLS_DIR/promtool"
+  rm -rf "$tmp"
+fi
+command -v promtool >/dev/null 2>&1 || die "promtool still missing"
 
 # ------------------------------------------------------------ Rust tools ---
 command -v cargo >/dev/null 2>&1 || die "cargo not found (looked in PATH and ~/.cargo/bin); install Rust with rustup"

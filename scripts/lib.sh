@@ -6,11 +6,17 @@ VENV="$ROOT/.venv"
 LOCAL_DIR="$ROOT/.local"
 STACK_DIR="$LOCAL_DIR/stack"
 RUN_DIR="$LOCAL_DIR/run"
+# Single binaries the bootstrap extracts (promtool).
+TOOLS_DIR="$LOCAL_DIR/tools"
 
 # The project venv first (cargo-lambda, moto, cfn-lint), then rustup's cargo.
 case ":$PATH:" in
   *":$VENV/bin:"*) ;;
   *) PATH="$VENV/bin:$PATH" ;;
+esac
+case ":$PATH:" in
+  *":$TOOLS_DIR:"*) ;;
+  *) PATH="$TOOLS_DIR:$PATH" ;;
 esac
 CARGO_BIN="${CARGO_HOME:-${HOME:-/root}/.cargo}/bin"
 case ":$PATH:" in

@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-STEPS=8
+STEPS=9
 n=0
 step() {
   n=$((n + 1))
@@ -67,6 +67,23 @@ set -e
 awk '/^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
      END { printf "cargo-test: %d passed, %d failed\n", p, f }' "$test_log"
 [ "$test_rc" -eq 0 ] || exit "$test_rc"
+
+step "promtool check metrics (replay's Prometheus output)"
+command -v promtool >/dev/null 2>&1 || die "promtool not found (scripts/bootstrap.sh extracts it into .local/tools)"
+replay_bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/replay"
+corpus="$(mktemp "$RUN_DIR/corpus.XXXXXX")"
+inputs=("$ROOT"/events/logs-json.json "$ROOT"/events/logs-text.json)
+# The shared benchmark generator sits next to the project in CI and on the
+# developers' machines; it gives every metric of the contract a few series.
+if [ -f "$ROOT/../shared/bench/gen_logs.py" ]; then
+  python3 "$ROOT/../shared/bench/gen_logs.py" 5000 "$corpus" 3
+  inputs+=("$corpus")
+fi
+metrics_text="$("$replay_bin" --format prometheus "${inputs[@]}" 2>/dev/null)"
+rm -f "$corpus"
+[ -n "$metrics_text" ] || die "replay printed no metrics"
+printf '%s\n' "$metrics_text" | promtool check metrics
+say "promtool accepts $(printf '%s\n' "$metrics_text" | grep -vc '^#') samples"
 
 step "cfn-lint template.yaml"
 [ -f template.yaml ] || die "template.yaml not found"

@@ -19,34 +19,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update as 
 use time::OffsetDateTime;
 
 use super::aws::describe_sdk_error;
-use crate::domain::metrics::aggregate::{BatchMetrics, DEFAULT_BUCKETS, SeriesDelta};
-use crate::domain::metrics::series::{MetricKind, SeriesKey};
+use crate::domain::metrics::aggregate::{BatchMetrics, SeriesDelta};
+// Domain types, re-exported here for existing users of this module.
+use crate::domain::metrics::series::{BUCKETS, SeriesKey};
+pub use crate::domain::metrics::series::{StoredSeries, StoredValue};
 use crate::ports::{ApplyOutcome, SeriesStore, StoreError};
 
 /// TransactWriteItems takes 100 actions; one is the marker.
 const SERIES_PER_TRANSACTION: usize = 99;
 /// Conflicting concurrent transactions are retried this often.
 const MAX_CONFLICT_RETRIES: u32 = 5;
-const BUCKETS: usize = DEFAULT_BUCKETS.len() + 1;
-
-/// A series as stored: cumulative since it was first written.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoredValue {
-    Counter(f64),
-    Gauge(f64),
-    Histogram {
-        /// Per bucket, not cumulative; the last is `+Inf`.
-        buckets: [u64; BUCKETS],
-        count: u64,
-        sum: f64,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredSeries {
-    pub key: SeriesKey,
-    pub value: StoredValue,
-}
 
 #[derive(Debug, Clone)]
 pub struct DynamoSeriesStore {
@@ -316,14 +298,4 @@ fn decode_series(
         key: SeriesKey::new(name, labels),
         value,
     })
-}
-
-impl StoredValue {
-    pub fn kind(&self) -> MetricKind {
-        match self {
-            StoredValue::Counter(_) => MetricKind::Counter,
-            StoredValue::Gauge(_) => MetricKind::Gauge,
-            StoredValue::Histogram { .. } => MetricKind::Histogram,
-        }
-    }
 }

@@ -4,5 +4,6 @@ pub mod aws;
 pub mod cloudwatch_metrics;
 pub mod dynamodb_series;
 pub mod dynamodb_store;
+pub mod memory_series;
 pub mod memory_store;
 pub mod secrets;

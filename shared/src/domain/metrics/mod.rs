@@ -3,4 +3,5 @@
 
 pub mod aggregate;
 pub mod emf;
+pub mod exposition;
 pub mod series;

@@ -107,6 +107,39 @@ impl fmt::Display for SeriesKey {
     }
 }
 
+/// Histogram buckets as stored: the default bounds plus `+Inf`.
+pub const BUCKETS: usize = super::aggregate::DEFAULT_BUCKETS.len() + 1;
+
+/// A series' value as stored: cumulative since it was first written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredValue {
+    Counter(f64),
+    Gauge(f64),
+    Histogram {
+        /// Per bucket, not cumulative; the last is `+Inf`.
+        buckets: [u64; BUCKETS],
+        count: u64,
+        sum: f64,
+    },
+}
+
+impl StoredValue {
+    pub fn kind(&self) -> MetricKind {
+        match self {
+            StoredValue::Counter(_) => MetricKind::Counter,
+            StoredValue::Gauge(_) => MetricKind::Gauge,
+            StoredValue::Histogram { .. } => MetricKind::Histogram,
+        }
+    }
+}
+
+/// A stored series: its key and cumulative value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSeries {
+    pub key: SeriesKey,
+    pub value: StoredValue,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,561 @@
+//! Replays log files through the very pipeline log-metrics runs
+//! ([`process_events`]) and renders the cumulative series.
+//!
+//! Inputs, by file:
+//! - plain log files (JSON lines or Python text records), grouped into
+//!   events with [`group_lines`];
+//! - gzip (name ending in `.gz`, or content starting with the gzip magic),
+//!   decompressed first;
+//! - CloudWatch Logs subscription events (`{"awslogs":{"data":...}}`),
+//!   recognized by content and decoded with [`decode_awslogs_data`].
+//!
+//! Arguments are parsed by hand: two options and a file list do not justify
+//! a CLI framework dependency (and its build time) in the workspace.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use flate2::read::MultiGzDecoder;
+use serde_json::Value;
+use shared::adapters::memory_series::MemorySeriesStore;
+use shared::domain::logs::decode::{
+    DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeError, MessageType, decode_awslogs_data,
+};
+use shared::domain::logs::parse::{DEFAULT_MAX_EVENT_BYTES, group_lines};
+use shared::domain::logs::record::LogEvent;
+use shared::domain::logs::redact::{RedactError, Redactor};
+use shared::domain::metrics::aggregate::{CardinalityGuard, DEFAULT_BUCKETS};
+use shared::domain::metrics::exposition::{render_openmetrics, render_prometheus};
+use shared::domain::metrics::series::{MetricKind, SeriesKey, StoredSeries, StoredValue};
+use shared::domain::pipeline::{EVENTS_TOTAL, REJECTED_TOTAL, RULE_MISSES_TOTAL, process_events};
+use shared::domain::rules::{MetricInfo, RuleSet};
+use shared::ports::{SeriesStore, StoreError};
+
+/// Environment variable holding the pseudonymization key.
+pub const KEY_ENV: &str = "REPLAY_REDACTION_KEY";
+/// The key used when [`KEY_ENV`] is unset. Not a secret: replay output stays
+/// on the machine running it. Set [`KEY_ENV`] to the deployed key to get the
+/// same pseudonyms as production.
+pub const DEFAULT_REDACTION_KEY: &str = "blindspotx-replay-local-key";
+
+pub const USAGE: &str = "\
+usage: replay [--rules PATH] [--format prometheus|openmetrics|json] FILE...
+
+Replays log files (plain, .gz, or CloudWatch Logs subscription event JSON)
+through the log-metrics pipeline and prints the metrics to stdout, a summary
+to stderr. Pseudonyms are keyed from REPLAY_REDACTION_KEY (default: a fixed
+local key).";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// Prometheus text format 0.0.4.
+    #[default]
+    Prometheus,
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+    /// One JSON object `{"name{label=value,...}": value}`.
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    pub rules: Option<PathBuf>,
+    pub format: OutputFormat,
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Run(Args),
+    Help,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{0}\n\n{USAGE}")]
+    Usage(String),
+    // Causes are part of each message (no `source`), so a printed error
+    // chain does not repeat them.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        path: String,
+        reason: std::io::Error,
+    },
+    #[error("{path}: not a CloudWatch Logs subscription event: {reason}")]
+    Decode { path: String, reason: DecodeError },
+    /// `file:line:column` or `file:line: rule "name", field: problem`.
+    #[error("rules: {0}")]
+    Rules(shared::domain::rules::RuleError),
+    #[error("{KEY_ENV}: {0}")]
+    Key(RedactError),
+    #[error("{0}")]
+    Store(StoreError),
+}
+
+/// Parses the arguments after the program name.
+pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, ReplayError> {
+    let mut rules = None;
+    let mut format = OutputFormat::default();
+    let mut files = Vec::new();
+    let mut args = args.into_iter();
+    let mut options_done = false;
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy().into_owned();
+        if options_done || !text.starts_with('-') || text == "-" {
+            files.push(PathBuf::from(arg));
+            continue;
+        }
+        let (option, inline) = match text.split_once('=') {
+            Some((o, v)) => (o.to_owned(), Some(OsString::from(v))),
+            None => (text.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<OsString, ReplayError> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| ReplayError::Usage(format!("{name} needs a value")))
+        };
+        match option.as_str() {
+            "--" => options_done = true,
+            "-h" | "--help" => return Ok(Command::Help),
+            "--rules" => rules = Some(PathBuf::from(value("--rules")?)),
+            "--format" => {
+                format = match value("--format")?.to_string_lossy().as_ref() {
+                    "prometheus" => OutputFormat::Prometheus,
+                    "openmetrics" => OutputFormat::OpenMetrics,
+                    "json" => OutputFormat::Json,
+                    other => {
+                        return Err(ReplayError::Usage(format!(
+                            "unknown format {other:?}: use prometheus, openmetrics or json"
+                        )));
+                    }
+                }
+            }
+            _ => return Err(ReplayError::Usage(format!("unknown option {text}"))),
+        }
+    }
+    if files.is_empty() {
+        return Err(ReplayError::Usage("no input files".into()));
+    }
+    Ok(Command::Run(Args {
+        rules,
+        format,
+        files,
+    }))
+}
+
+/// What a file holds, once decompressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Log lines.
+    Plain,
+    /// A CloudWatch Logs subscription event; `data` is `awslogs.data`.
+    CloudWatch,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Whether a file is gzip: by name or by its first two bytes.
+pub fn is_gzip(path: &Path, bytes: &[u8]) -> bool {
+    path.extension().is_some_and(|e| e == "gz") || bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// The `awslogs.data` string when `text` is one subscription event (a
+/// single JSON object); `None` for log lines, JSON-lines logs included.
+pub fn awslogs_data(text: &str) -> Option<String> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') || !trimmed.contains("\"awslogs\"") {
+        return None;
+    }
+    let value: Value = serde_json::from_str(trimmed).ok()?;
+    value
+        .get("awslogs")?
+        .get("data")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Detects the content of a (decompressed) file.
+pub fn detect(text: &str) -> Content {
+    if awslogs_data(text).is_some() {
+        Content::CloudWatch
+    } else {
+        Content::Plain
+    }
+}
+
+/// Counts over the whole replay.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub files: usize,
+    pub control_messages: u64,
+    pub events: u64,
+    pub records: u64,
+    pub continuations: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+    pub signals: u64,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn records_per_second(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.records as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The stderr report.
+    pub fn render(&self, series: usize) -> String {
+        let rejected: u64 = self.rejected.values().sum();
+        let reasons: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        let mut out = format!(
+            "replay: {} file(s), {} events, {} records, {} continuations, {} rejected",
+            self.files, self.events, self.records, self.continuations, rejected
+        );
+        if !reasons.is_empty() {
+            out.push_str(&format!(" ({})", reasons.join(", ")));
+        }
+        if self.control_messages > 0 {
+            out.push_str(&format!(
+                ", {} control messages skipped",
+                self.control_messages
+            ));
+        }
+        out.push_str(&format!(
+            "\nreplay: {} signals, {series} series, {:.3} s, {:.0} records/s",
+            self.signals,
+            self.elapsed.as_secs_f64(),
+            self.records_per_second()
+        ));
+        out
+    }
+}
+
+/// The outcome of a replay.
+#[derive(Debug)]
+pub struct Replay {
+    pub series: Vec<StoredSeries>,
+    pub metrics: Vec<MetricInfo>,
+    pub summary: Summary,
+}
+
+/// Loads the rules: the embedded defaults, or `path`.
+pub fn load_rules(path: Option<&Path>) -> Result<RuleSet, ReplayError> {
+    match path {
+        None => RuleSet::default_rules().map_err(ReplayError::Rules),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|reason| ReplayError::Read {
+                path: path.display().to_string(),
+                reason,
+            })?;
+            RuleSet::from_toml(&text, &path.display().to_string()).map_err(ReplayError::Rules)
+        }
+    }
+}
+
+/// Reads one file into events (decompressed, decoded, grouped).
+pub fn read_events(path: &Path) -> Result<(Vec<LogEvent>, bool), ReplayError> {
+    let read_error = |reason| ReplayError::Read {
+        path: path.display().to_string(),
+        reason,
+    };
+    let raw = std::fs::read(path).map_err(read_error)?;
+    let bytes = if is_gzip(path, &raw) {
+        let mut out = Vec::new();
+        MultiGzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(read_error)?;
+        out
+    } else {
+        raw
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if let Some(data) = awslogs_data(&text) {
+        let batch =
+            decode_awslogs_data(&data, DEFAULT_MAX_DECOMPRESSED_BYTES).map_err(|reason| {
+                ReplayError::Decode {
+                    path: path.display().to_string(),
+                    reason,
+                }
+            })?;
+        return Ok((batch.events, batch.message_type == MessageType::Control));
+    }
+    let name = path.display().to_string();
+    let events = group_lines(text.lines())
+        .enumerate()
+        .map(|(i, message)| LogEvent {
+            id: format!("{name}:{i}"),
+            timestamp_ms: 0,
+            message,
+        })
+        .collect();
+    Ok((events, false))
+}
+
+/// Replays `files` in order, each as one stream, into one in-memory store.
+pub fn replay(
+    files: &[PathBuf],
+    rules: &RuleSet,
+    redactor: &Redactor,
+) -> Result<Replay, ReplayError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|reason| ReplayError::Read {
+            path: "(runtime)".into(),
+            reason,
+        })?;
+    let store = MemorySeriesStore::new();
+    let mut guard = CardinalityGuard::default();
+    let mut summary = Summary::default();
+    let started = Instant::now();
+    for (index, path) in files.iter().enumerate() {
+        let (events, control) = read_events(path)?;
+        summary.files += 1;
+        if control {
+            summary.control_messages += 1;
+            continue;
+        }
+        let report = process_events(
+            &events,
+            rules,
+            redactor,
+            &mut guard,
+            DEFAULT_MAX_EVENT_BYTES,
+        );
+        summary.events += report.events;
+        summary.records += report.records;
+        summary.continuations += report.continuations;
+        summary.signals += report.signals.len() as u64;
+        for (reason, n) in &report.rejected {
+            *summary.rejected.entry(reason.as_str()).or_default() += n;
+        }
+        let batch_id = format!("replay#{index}#{}", path.display());
+        runtime
+            .block_on(store.apply_batch(
+                &batch_id,
+                &report.metrics,
+                time::OffsetDateTime::now_utc(),
+            ))
+            .map_err(ReplayError::Store)?;
+    }
+    summary.elapsed = started.elapsed();
+    let mut metrics = rules.metrics().to_vec();
+    metrics.extend(pipeline_metrics());
+    Ok(Replay {
+        series: store.all_series(),
+        metrics,
+        summary,
+    })
+}
+
+/// The pipeline's own counters, which no rule declares.
+fn pipeline_metrics() -> [MetricInfo; 3] {
+    let counter = |name: &str, help: &str, label: Option<&str>| MetricInfo {
+        name: name.to_owned(),
+        kind: MetricKind::Counter,
+        help: Some(help.to_owned()),
+        labels: label.map(str::to_owned).into_iter().collect(),
+    };
+    [
+        counter(EVENTS_TOTAL, "Log events received.", None),
+        counter(
+            REJECTED_TOTAL,
+            "Log events that produced no record, by reason.",
+            Some("reason"),
+        ),
+        counter(
+            RULE_MISSES_TOTAL,
+            "Metric updates or signals a rule skipped because a value was missing.",
+            Some("rule"),
+        ),
+    ]
+}
+
+/// The redactor: keyed from `key` (the environment's value) or the default.
+pub fn redactor(key: Option<&str>) -> Result<Redactor, ReplayError> {
+    Redactor::new(key.unwrap_or(DEFAULT_REDACTION_KEY).as_bytes()).map_err(ReplayError::Key)
+}
+
+/// Renders the series in `format`.
+pub fn render(replay: &Replay, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Prometheus => render_prometheus(&replay.series, &replay.metrics),
+        OutputFormat::OpenMetrics => render_openmetrics(&replay.series, &replay.metrics),
+        OutputFormat::Json => {
+            let mut text = render_json(&replay.series).to_string();
+            text.push('\n');
+            text
+        }
+    }
+}
+
+/// `{"name{a=x,...}": value}`; histograms as `_count`, `_sum` and
+/// cumulative `_bucket{...,le=...}`.
+pub fn render_json(series: &[StoredSeries]) -> Value {
+    let mut out = serde_json::Map::new();
+    for s in series {
+        let name = &s.key.name;
+        let labels = s.key.labels();
+        let key = |suffix: &str, le: Option<String>| {
+            let all = labels
+                .iter()
+                .cloned()
+                .chain(le.map(|le| ("le".to_owned(), le)));
+            SeriesKey::new(format!("{name}{suffix}"), all).compact()
+        };
+        match &s.value {
+            StoredValue::Counter(v) | StoredValue::Gauge(v) => {
+                out.insert(s.key.compact(), number(*v));
+            }
+            StoredValue::Histogram {
+                buckets,
+                count,
+                sum,
+            } => {
+                out.insert(key("_count", None), Value::from(*count));
+                out.insert(key("_sum", None), number(*sum));
+                let mut cumulative = 0u64;
+                for (i, n) in buckets.iter().enumerate() {
+                    cumulative += n;
+                    let le = DEFAULT_BUCKETS
+                        .get(i)
+                        .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+                    out.insert(key("_bucket", Some(le)), Value::from(cumulative));
+                }
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Whole numbers as JSON integers, others as floats (non-finite as null).
+fn number(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        Value::from(v as i64)
+    } else {
+        serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::metrics::series::BUCKETS;
+
+    fn parse(args: &[&str]) -> Result<Command, ReplayError> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(
+            parse(&["a.log", "b.gz"]).unwrap(),
+            Command::Run(Args {
+                rules: None,
+                format: OutputFormat::Prometheus,
+                files: vec!["a.log".into(), "b.gz".into()],
+            })
+        );
+        assert_eq!(
+            parse(&["--rules", "r.toml", "--format=json", "x", "--", "--odd"]).unwrap(),
+            Command::Run(Args {
+                rules: Some("r.toml".into()),
+                format: OutputFormat::Json,
+                files: vec!["x".into(), "--odd".into()],
+            })
+        );
+        assert_eq!(
+            parse(&["--rules=r.toml", "--format", "openmetrics", "-"]).unwrap(),
+            Command::Run(Args {
+                rules: Some("r.toml".into()),
+                format: OutputFormat::OpenMetrics,
+                files: vec!["-".into()],
+            })
+        );
+        assert_eq!(parse(&["-h"]).unwrap(), Command::Help);
+        assert_eq!(parse(&["x", "--help"]).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn argument_errors() {
+        for (args, message) in [
+            (&[][..], "no input files"),
+            (&["--format", "xml", "a"][..], "unknown format \"xml\""),
+            (&["--rules"][..], "--rules needs a value"),
+            (&["--verbose", "a"][..], "unknown option --verbose"),
+        ] {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.starts_with(message), "{args:?}: {err}");
+            assert!(err.contains("usage: replay"));
+        }
+    }
+
+    #[test]
+    fn format_detection() {
+        assert!(is_gzip(Path::new("x.log.gz"), b"plain"));
+        assert!(is_gzip(Path::new("x.log"), &[0x1f, 0x8b, 8, 0]));
+        assert!(!is_gzip(Path::new("x.log"), b"{\"a\":1}"));
+
+        let event = r#" {"awslogs": {"data": "H4sI"}}"#;
+        assert_eq!(detect(event), Content::CloudWatch);
+        assert_eq!(awslogs_data(event).as_deref(), Some("H4sI"));
+        // JSON-lines logs, even mentioning awslogs, are plain.
+        let lines = "{\"msg\":\"a\",\"awslogs\":1}\n{\"msg\":\"b\"}\n";
+        assert_eq!(detect(lines), Content::Plain);
+        assert_eq!(detect("{\"awslogs\":{\"other\":1}}"), Content::Plain);
+        assert_eq!(
+            detect("2025-05-20 10:30:00,123 - auth - INFO - ok"),
+            Content::Plain
+        );
+    }
+
+    #[test]
+    fn json_output_shape() {
+        let mut buckets = [0u64; BUCKETS];
+        buckets[0] = 1;
+        buckets[BUCKETS - 1] = 2;
+        let series = [
+            StoredSeries {
+                key: SeriesKey::new("c_total", [("b", "2"), ("a", "1")]),
+                value: StoredValue::Counter(3.0),
+            },
+            StoredSeries {
+                key: SeriesKey::new("g", [("x", "y")]),
+                value: StoredValue::Gauge(0.5),
+            },
+            StoredSeries {
+                key: SeriesKey::new("h", [("route", "/r")]),
+                value: StoredValue::Histogram {
+                    buckets,
+                    count: 3,
+                    sum: 30.25,
+                },
+            },
+        ];
+        let json = render_json(&series);
+        assert_eq!(json["c_total{a=1,b=2}"], 3);
+        assert_eq!(json["g{x=y}"], 0.5);
+        assert_eq!(json["h_count{route=/r}"], 3);
+        assert_eq!(json["h_sum{route=/r}"], 30.25);
+        assert_eq!(json["h_bucket{le=0.005,route=/r}"], 1);
+        assert_eq!(json["h_bucket{le=10,route=/r}"], 1);
+        assert_eq!(json["h_bucket{le=+Inf,route=/r}"], 3);
+        assert_eq!(json.as_object().unwrap().len(), 2 + 2 + BUCKETS);
+    }
+
+    #[test]
+    fn redaction_key() {
+        assert!(redactor(None).is_ok());
+        assert!(redactor(Some("short")).is_err());
+    }
+}

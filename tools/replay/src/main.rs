@@ -1,0 +1,51 @@
+//! `replay [--rules PATH] [--format prometheus|json] FILE...`: metrics to
+//! stdout, a summary to stderr; exit code 2 on any error.
+
+use std::io::{BufWriter, ErrorKind, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use replay::{Command, KEY_ENV, USAGE, load_rules, parse_args, redactor, render, replay};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr().lock(), "replay: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = match parse_args(std::env::args_os().skip(1))? {
+        Command::Help => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{USAGE}")?;
+            return Ok(());
+        }
+        Command::Run(args) => args,
+    };
+    let rules = load_rules(args.rules.as_deref())?;
+    let key = std::env::var(KEY_ENV).ok();
+    let redactor = redactor(key.as_deref())?;
+    let result = replay(&args.files, &rules, &redactor)?;
+
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match out
+        .write_all(render(&result, args.format).as_bytes())
+        .and_then(|()| out.flush())
+    {
+        // A closed pipe (`replay ... | head`) is the reader's choice.
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+            return Err(e).context("writing stdout");
+        }
+        _ => {}
+    }
+    writeln!(
+        std::io::stderr().lock(),
+        "{}",
+        result.summary.render(result.series.len())
+    )?;
+    Ok(())
+}

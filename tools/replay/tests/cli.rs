@@ -1,0 +1,231 @@
+//! Runs the built `replay` binary on files made in a temporary directory.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::Value;
+
+const API_82: &str = r#"{"timestamp":"2025-05-20T10:30:00.005Z","level":"INFO","logger":"performance","message":"API request completed","endpoint":"/api/drift/reports","method":"GET","status_code":200,"duration_ms":82.4}"#;
+const API_24: &str = r#"{"timestamp":"2025-05-20T10:30:00.026Z","level":"INFO","logger":"performance","message":"API request completed","endpoint":"/api/drift/reports","method":"GET","status_code":200,"duration_ms":24.4}"#;
+const API_300: &str = r#"{"timestamp":"2025-05-20T10:30:01.000Z","level":"INFO","logger":"performance","message":"API request completed","endpoint":"/api/drift/reports","method":"GET","status_code":200,"duration_ms":300}"#;
+const SERIES: &str = "endpoint=/api/drift/reports,method=GET,status_code=200";
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("replay-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .unwrap_or_else(|e| panic!("gzip: {e}"))
+}
+
+/// A CloudWatch Logs subscription event carrying `messages`.
+fn cloudwatch_event(messages: &[&str]) -> Vec<u8> {
+    let events: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"id": format!("e{i}"), "timestamp": 1_747_737_000_000i64 + i as i64, "message": m}))
+        .collect();
+    let envelope = serde_json::json!({
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/blindspotx/auth",
+        "logStream": "app",
+        "subscriptionFilters": ["all"],
+        "logEvents": events,
+    });
+    let data = STANDARD.encode(gzip(envelope.to_string().as_bytes()));
+    serde_json::json!({"awslogs": {"data": data}})
+        .to_string()
+        .into_bytes()
+}
+
+fn replay(args: &[&Path], extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_replay"))
+        .args(extra)
+        .args(args)
+        .env_remove("REPLAY_REDACTION_KEY")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run replay: {e}"))
+}
+
+fn json_output(out: &Output) -> BTreeMap<String, Value> {
+    assert!(
+        out.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("replay JSON: {e}"))
+}
+
+#[test]
+fn plain_gzip_and_cloudwatch_inputs() {
+    let dir = TempDir::new("inputs");
+    let plain = dir.file(
+        "app.log",
+        format!("not a record\n{API_82}\n{API_24}\n").as_bytes(),
+    );
+    let gz = dir.file("more.log.gz", &gzip(format!("{API_300}\n").as_bytes()));
+    // Gzip detected by content, whatever the name.
+    let gz_unnamed = dir.file("rotated.1", &gzip(format!("{API_82}\n").as_bytes()));
+    let cwl = dir.file("batch.json", &cloudwatch_event(&[API_24, API_300]));
+
+    let out = replay(&[&plain, &gz, &gz_unnamed, &cwl], &["--format", "json"]);
+    let json = json_output(&out);
+    let get = |k: &str| json.get(k).unwrap_or_else(|| panic!("no {k} in {json:?}"));
+
+    assert_eq!(
+        get(&format!("api_request_duration_seconds_count{{{SERIES}}}")),
+        6
+    );
+    let sum = get(&format!("api_request_duration_seconds_sum{{{SERIES}}}"))
+        .as_f64()
+        .unwrap();
+    assert!((sum - 0.8136).abs() < 1e-9, "{sum}");
+    // 24.4 ms twice <= 0.025; 82.4 ms twice <= 0.1; 300 ms twice <= 0.5.
+    for (le, n) in [
+        ("0.01", 0),
+        ("0.025", 2),
+        ("0.1", 4),
+        ("0.25", 4),
+        ("0.5", 6),
+        ("+Inf", 6),
+    ] {
+        assert_eq!(
+            get(&format!(
+                "api_request_duration_seconds_bucket{{endpoint=/api/drift/reports,le={le},method=GET,status_code=200}}"
+            )),
+            n,
+            "le={le}"
+        );
+    }
+    assert_eq!(get("log_events_total{}"), 7);
+    assert_eq!(get("log_events_rejected_total{reason=unparsed}"), 1);
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("4 file(s), 7 events, 6 records, 0 continuations, 1 rejected (unparsed: 1)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("records/s"), "{stderr}");
+
+    // Default output: the Prometheus text format.
+    let out = replay(&[&plain], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("# TYPE api_request_duration_seconds histogram\n"));
+    assert!(text.contains(
+        "api_request_duration_seconds_count{endpoint=\"/api/drift/reports\",method=\"GET\",status_code=\"200\"} 2\n"
+    ));
+    assert!(text.contains("# TYPE log_events_total counter\nlog_events_total 3\n"));
+}
+
+#[test]
+fn errors_exit_with_code_2() {
+    let dir = TempDir::new("errors");
+    let log = dir.file("app.log", format!("{API_82}\n").as_bytes());
+    let syntax = dir.file("syntax.toml", b"[[rule]]\nname = \"x\"\nmatch = [\n");
+    let invalid = dir.file(
+        "invalid.toml",
+        b"[[rule]]\nname = \"x\"\nmatch = \"API request\"\n",
+    );
+    let cases: [(Vec<&Path>, Vec<&str>, String); 4] = [
+        (
+            vec![&log],
+            vec!["--rules", syntax.to_str().unwrap()],
+            format!("{}:3:", syntax.display()),
+        ),
+        (
+            vec![&log],
+            vec!["--rules", invalid.to_str().unwrap()],
+            format!("{}:1: rule \"x\"", invalid.display()),
+        ),
+        (
+            vec![Path::new("/nonexistent/replay.log")],
+            vec![],
+            "cannot read /nonexistent/replay.log".to_owned(),
+        ),
+        (
+            vec![&log],
+            vec!["--format", "xml"],
+            "unknown format".to_owned(),
+        ),
+    ];
+    for (files, args, expected) in cases {
+        let out = replay(&files, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// Every series `shared/bench/reference_counts.py` computes equals replay's
+/// value. Skipped when python3 or the shared bench directory is missing.
+#[test]
+fn matches_reference_counts() {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench");
+    if !bench.join("gen_logs.py").is_file() || !bench.join("reference_counts.py").is_file() {
+        return;
+    }
+    let dir = TempDir::new("reference");
+    let corpus = dir.0.join("corpus.log");
+    let python = |script: &str, args: &[&str]| -> Option<Vec<u8>> {
+        let out = Command::new("python3")
+            .arg(bench.join(script))
+            .args(args)
+            .output()
+            .ok()?;
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(out.stdout)
+    };
+    let corpus_arg = corpus.to_str().unwrap();
+    if python("gen_logs.py", &["20000", corpus_arg, "11"]).is_none() {
+        return; // no python3
+    }
+    let reference: BTreeMap<String, u64> =
+        serde_json::from_slice(&python("reference_counts.py", &[corpus_arg]).unwrap()).unwrap();
+    assert!(reference.len() > 50);
+
+    let ours = json_output(&replay(&[&corpus], &["--format", "json"]));
+    let mismatched: Vec<String> = reference
+        .iter()
+        .filter(|(k, v)| ours.get(*k).and_then(Value::as_u64) != Some(**v))
+        .map(|(k, v)| format!("{k}: reference {v}, replay {:?}", ours.get(k)))
+        .collect();
+    assert!(mismatched.is_empty(), "{}", mismatched.join("\n"));
+    assert_eq!(ours["log_events_total{}"], 20000);
+}
