@@ -21,6 +21,7 @@ PIDS_FILE="$RUN_DIR/pids"
 STARTED_FILE="$RUN_DIR/started"
 TOKEN_FILE="$RUN_DIR/health-token"
 REDACTION_KEY_FILE="$RUN_DIR/redaction-key"
+METRICS_TOKEN_FILE="$RUN_DIR/metrics-token"
 WATCH_LOG="$RUN_DIR/watch.log"
 PROBE_LOG="$RUN_DIR/probe.log"
 PROBE_EVENT="events/scheduled.json"
@@ -95,6 +96,9 @@ if [ ! -s "$TOKEN_FILE" ]; then
 fi
 # log-metrics keys its email/IP pseudonyms with this (kept, so pseudonyms
 # stay stable across runs).
+if [ ! -s "$METRICS_TOKEN_FILE" ]; then
+  (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$METRICS_TOKEN_FILE")
+fi
 if [ ! -s "$REDACTION_KEY_FILE" ]; then
   (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$REDACTION_KEY_FILE")
 fi
@@ -104,6 +108,8 @@ eval "$("$ROOT/scripts/stack.sh" env)"
 HEALTH_TOKEN="$(cat "$TOKEN_FILE")"
 # shellcheck disable=SC2034  # exported (set -a) for the functions
 REDACTION_KEY="$(cat "$REDACTION_KEY_FILE")"
+# shellcheck disable=SC2034  # exported (set -a) for the functions
+METRICS_TOKEN="$(cat "$METRICS_TOKEN_FILE")"
 RUST_LOG="${RUST_LOG:-info}"
 set +a
 
@@ -178,6 +184,7 @@ cat >&2 <<EOF
 
   health:   $HEALTH_URL   (first answer: HTTP ${code:-none})
   details:  curl -H "Authorization: Bearer \$(cat .local/run/health-token)" $HEALTH_URL
+  metrics:  curl -H "Authorization: Bearer \$(cat .local/run/metrics-token)" http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/metrics
   probe:    cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT component-probe --data-file $PROBE_EVENT
   logs in:  cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT log-metrics --data-file events/logs-json.json
   logs:     .local/run/watch.log (functions), .local/run/probe.log (probe results)

@@ -302,3 +302,67 @@ async fn the_sample_events_behave_as_documented() {
         .unwrap();
     assert!(misses.is_empty(), "{misses:?}");
 }
+
+/// `/metrics` serves what log-metrics stored, and a redelivered batch leaves
+/// it byte for byte unchanged.
+#[tokio::test]
+async fn metrics_endpoint_serves_the_series_and_redelivery_changes_nothing() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use shared::config::Secret;
+    use shared::domain::pipeline::pipeline_metrics;
+    use shared::ports::SystemClock;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let app = app(&sdk, &table).await;
+    let p = payload(&[FAILED_LOGIN, FAILED_LOGIN], "DATA_MESSAGE");
+    app.handle(&p, OffsetDateTime::now_utc(), &mut Vec::new())
+        .await
+        .unwrap();
+
+    let scrape = || async {
+        let mut metrics = RuleSet::default_rules().unwrap().metrics().to_vec();
+        metrics.extend(pipeline_metrics());
+        let state = health_api::AppState::new(
+            DynamoStore::new(&sdk, &table),
+            None,
+            Duration::from_secs(180),
+            Duration::from_secs(10),
+            Arc::new(SystemClock),
+        )
+        .with_metrics(
+            DynamoSeriesStore::new(&sdk, &table, Duration::ZERO),
+            Some(&Secret::new("scrape")),
+            metrics,
+        );
+        let request = http::Request::get("/metrics")
+            .header("authorization", "Bearer scrape")
+            .body(Body::empty())
+            .unwrap();
+        let response = health_api::router(Arc::new(state))
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    let before = scrape().await;
+    assert!(
+        before.contains(r#"auth_requests_total{endpoint="/api/auth/login",method="password",status="failure"} 2"#),
+        "{before}"
+    );
+    assert!(before.contains("log_events_total 2"), "{before}");
+    assert!(
+        before.contains("auth_request_duration_seconds_count{endpoint=\"/api/auth/login\"} 2"),
+        "{before}"
+    );
+
+    app.handle(&p, OffsetDateTime::now_utc(), &mut Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(scrape().await, before);
+}

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
 use crate::domain::metrics::aggregate::BatchMetrics;
+use crate::domain::metrics::series::StoredSeries;
 use crate::domain::probe_result::{Component, Observation, ProbeResult};
 
 /// Something the component probe checks. Object-safe so a run can hold one
@@ -70,6 +71,15 @@ pub trait SeriesStore: Send + Sync {
         metrics: &BatchMetrics,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<ApplyOutcome, StoreError>> + Send;
+}
+
+/// Reads cumulative series back (for `/metrics`).
+pub trait SeriesSource: Send + Sync {
+    /// Every stored series of one metric.
+    fn read_metric(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<StoredSeries>, StoreError>> + Send;
 }
 
 /// What applying a batch did.

@@ -1,7 +1,10 @@
-//! The health API's router: `GET /api/health` in the guide's shape or as
-//! `application/health+json`, public or (with the bearer token) detailed.
-//! It reads the latest stored probe results with one store request and never
-//! calls the dependencies itself, so a slow database cannot slow it down.
+//! The health API's router:
+//! - `GET /api/health` in the guide's shape or as `application/health+json`,
+//!   public or (with the bearer token) detailed. It reads the latest stored
+//!   probe results with one store request and never calls the dependencies
+//!   itself, so a slow database cannot slow it down.
+//! - `GET /metrics`: every stored series of the log metrics, as Prometheus
+//!   text or (when asked by `Accept`) OpenMetrics, behind its own bearer token.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +18,17 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shared::config::Secret;
 use shared::domain::health_report::{HealthReport, Visibility};
+use shared::domain::metrics::exposition;
+use shared::domain::metrics::series::StoredSeries;
+use shared::domain::rules::MetricInfo;
 use shared::domain::timefmt::rfc3339_millis;
-use shared::ports::{Clock, ProbeStore};
+use shared::ports::{Clock, ProbeStore, SeriesSource, StoreError};
 use subtle::ConstantTimeEq;
 
 pub const HEALTH_JSON: &str = "application/health+json";
 
 /// Shared, read-only state of the router.
-pub struct AppState<S> {
+pub struct AppState<S, M = NoSeries> {
     pub store: S,
     /// SHA-256 of the details token; comparing digests keeps the comparison
     /// constant-time whatever the presented token's length.
@@ -30,9 +36,42 @@ pub struct AppState<S> {
     pub stale_after: Duration,
     pub cache_max_age: Duration,
     pub clock: Arc<dyn Clock>,
+    pub series: M,
+    metrics_token_digest: Option<[u8; 32]>,
+    /// The metrics `/metrics` lists, with their type and help.
+    metrics: Vec<MetricInfo>,
 }
 
-impl<S> AppState<S> {
+/// No log metrics: `/metrics` lists nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSeries;
+
+impl SeriesSource for NoSeries {
+    async fn read_metric(&self, _name: &str) -> Result<Vec<StoredSeries>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+fn digest(secret: &Secret) -> [u8; 32] {
+    Sha256::digest(secret.expose().as_bytes()).into()
+}
+
+/// `Authorization: Bearer <token>` matches `expected` (constant time).
+fn bearer_matches(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Option<bool> {
+    let expected = expected?;
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())?;
+    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    Some(bool::from(presented.ct_eq(expected)))
+}
+
+impl<S> AppState<S, NoSeries> {
     pub fn new(
         store: S,
         token: Option<&Secret>,
@@ -42,43 +81,58 @@ impl<S> AppState<S> {
     ) -> Self {
         AppState {
             store,
-            token_digest: token.map(|t| Sha256::digest(t.expose().as_bytes()).into()),
+            token_digest: token.map(digest),
             stale_after,
             cache_max_age,
             clock,
+            series: NoSeries,
+            metrics_token_digest: None,
+            metrics: Vec::new(),
         }
     }
 
-    /// Whether the request carries `Authorization: Bearer <token>`.
-    fn visibility(&self, headers: &HeaderMap) -> Visibility {
-        let Some(expected) = &self.token_digest else {
-            return Visibility::Public;
-        };
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            });
-        match presented {
-            Some(token) if !token.is_empty() => {
-                let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-                if bool::from(digest.ct_eq(expected)) {
-                    Visibility::Detailed
-                } else {
-                    tracing::warn!("health details refused: token does not match");
-                    Visibility::Public
-                }
-            }
-            _ => Visibility::Public,
+    /// Serves `metrics` (their stored series) on `/metrics` to holders of `token`.
+    pub fn with_metrics<M>(
+        self,
+        series: M,
+        token: Option<&Secret>,
+        metrics: Vec<MetricInfo>,
+    ) -> AppState<S, M> {
+        AppState {
+            store: self.store,
+            token_digest: self.token_digest,
+            stale_after: self.stale_after,
+            cache_max_age: self.cache_max_age,
+            clock: self.clock,
+            series,
+            metrics_token_digest: token.map(digest),
+            metrics,
         }
     }
 }
 
-pub fn router<S: ProbeStore + 'static>(state: Arc<AppState<S>>) -> Router {
+impl<S, M> AppState<S, M> {
+    /// Whether the request carries `Authorization: Bearer <token>`.
+    fn visibility(&self, headers: &HeaderMap) -> Visibility {
+        match bearer_matches(headers, self.token_digest.as_ref()) {
+            Some(true) => Visibility::Detailed,
+            Some(false) => {
+                tracing::warn!("health details refused: token does not match");
+                Visibility::Public
+            }
+            None => Visibility::Public,
+        }
+    }
+}
+
+pub fn router<S, M>(state: Arc<AppState<S, M>>) -> Router
+where
+    S: ProbeStore + 'static,
+    M: SeriesSource + 'static,
+{
     Router::new()
-        .route("/api/health", get(health::<S>))
+        .route("/api/health", get(health::<S, M>))
+        .route("/metrics", get(metrics::<S, M>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -120,8 +174,8 @@ fn wants_health_json(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn health<S: ProbeStore>(
-    State(state): State<Arc<AppState<S>>>,
+async fn health<S: ProbeStore, M>(
+    State(state): State<Arc<AppState<S, M>>>,
     headers: HeaderMap,
 ) -> Response {
     let visibility = state.visibility(&headers);
@@ -166,6 +220,76 @@ async fn health<S: ProbeStore>(
         HeaderValue::from_static("Accept, Authorization"),
     );
     response
+}
+
+fn wants_openmetrics(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
+async fn metrics<S, M: SeriesSource>(
+    State(state): State<Arc<AppState<S, M>>>,
+    headers: HeaderMap,
+) -> Response {
+    match bearer_matches(&headers, state.metrics_token_digest.as_ref()) {
+        Some(true) => {}
+        outcome => {
+            tracing::warn!(
+                token_presented = outcome.is_some(),
+                "metrics refused: missing or wrong bearer token"
+            );
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a bearer token is required",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
+    let reads = state
+        .metrics
+        .iter()
+        .map(|m| state.series.read_metric(&m.name));
+    let mut series = Vec::new();
+    for result in futures::future::join_all(reads).await {
+        match result {
+            Ok(s) => series.extend(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read metric series");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "metric series cannot be read right now",
+                );
+            }
+        }
+    }
+    tracing::info!(series = series.len(), "metrics served");
+    let (body, content_type) = if wants_openmetrics(&headers) {
+        (
+            exposition::render_openmetrics(&series, &state.metrics),
+            exposition::OPENMETRICS_CONTENT_TYPE,
+        )
+    } else {
+        (
+            exposition::render_prometheus(&series, &state.metrics),
+            exposition::PROMETHEUS_CONTENT_TYPE,
+        )
+    };
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Without the store nothing is known: unhealthy, and said so plainly.
@@ -459,6 +583,105 @@ mod tests {
             let (status, headers, _) = call(router, request).await;
             assert_eq!(status, StatusCode::OK, "{file}");
             assert_eq!(headers[header::CONTENT_TYPE], content_type, "{file}");
+        }
+    }
+
+    mod metrics_endpoint {
+        use super::*;
+        use shared::adapters::memory_series::MemorySeriesStore;
+        use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
+        use shared::domain::metrics::series::{MetricKind, SeriesKey};
+        use shared::ports::SeriesStore;
+
+        const METRICS_TOKEN: &str = "scrape-token";
+
+        async fn app() -> Router {
+            let series = MemorySeriesStore::new();
+            let mut batch = BatchMetrics::default();
+            let mut guard = CardinalityGuard::default();
+            let key = SeriesKey::new("auth_requests_total", [("status", "failure")]);
+            batch
+                .apply(key, Update::CounterAdd(5.0), &mut guard)
+                .unwrap();
+            series
+                .apply_batch("b", &batch, time::OffsetDateTime::now_utc())
+                .await
+                .unwrap();
+            let info = MetricInfo {
+                name: "auth_requests_total".into(),
+                kind: MetricKind::Counter,
+                help: Some("Authentication requests.".into()),
+                labels: vec!["status".into()],
+            };
+            let state = AppState::new(
+                store(None),
+                Some(&Secret::new(TOKEN)),
+                Duration::from_secs(180),
+                Duration::from_secs(10),
+                Arc::new(SystemClock),
+            )
+            .with_metrics(series, Some(&Secret::new(METRICS_TOKEN)), vec![info]);
+            router(Arc::new(state))
+        }
+
+        async fn text(router: Router, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+            let response = router.oneshot(get("/metrics", headers)).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+        }
+
+        #[tokio::test]
+        async fn needs_its_own_bearer_token() {
+            for auth in [None, Some("Bearer wrong"), Some("Bearer t0ken-for-tests")] {
+                let headers: Vec<(&str, &str)> =
+                    auth.iter().map(|a| ("authorization", *a)).collect();
+                let (status, headers, body) = text(app().await, &headers).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+                assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+                assert!(!body.contains("auth_requests_total"));
+            }
+        }
+
+        #[tokio::test]
+        async fn serves_prometheus_text_and_openmetrics() {
+            let bearer = format!("Bearer {METRICS_TOKEN}");
+            let (status, headers, body) = text(app().await, &[("authorization", &bearer)]).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(
+                headers[header::CONTENT_TYPE],
+                exposition::PROMETHEUS_CONTENT_TYPE
+            );
+            assert!(
+                body.contains("# TYPE auth_requests_total counter"),
+                "{body}"
+            );
+            assert!(
+                body.contains("auth_requests_total{status=\"failure\"} 5"),
+                "{body}"
+            );
+
+            let (_, headers, body) = text(
+                app().await,
+                &[
+                    ("authorization", &bearer),
+                    ("accept", "application/openmetrics-text; version=1.0.0"),
+                ],
+            )
+            .await;
+            assert_eq!(
+                headers[header::CONTENT_TYPE],
+                exposition::OPENMETRICS_CONTENT_TYPE
+            );
+            assert!(body.ends_with("# EOF\n"), "{body}");
+        }
+
+        #[tokio::test]
+        async fn without_a_configured_token_nobody_gets_metrics() {
+            let (router, _) = super::app(store(None));
+            let (status, _, _) = text(router, &[("authorization", "Bearer anything")]).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
         }
     }
 }

@@ -21,13 +21,11 @@ use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
 use shared::domain::metrics::emf;
 use shared::domain::metrics::series::SeriesKey;
-use shared::domain::pipeline::process_events;
+use shared::domain::pipeline::{BATCHES_REJECTED_TOTAL, process_events};
 use shared::domain::rules::RuleSet;
 use shared::ports::{HeartbeatSink, SeriesStore, StoreError};
 use time::OffsetDateTime;
 
-/// Payloads that did not decode, by `reason`.
-pub const BATCHES_REJECTED_TOTAL: &str = "log_batches_rejected_total";
 /// The signal the default rules raise for every drift scan record.
 pub const DRIFT_HEARTBEAT_SIGNAL: &str = "drift_scan_heartbeat";
 

@@ -9,12 +9,12 @@ use log_metrics::LogMetrics;
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
 use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::rules_loader::load_rules;
 use shared::adapters::secrets::SecretResolver;
-use shared::config::log_metrics::{LogMetricsConfig, RulesSource};
-use shared::config::{ConfigError, Env, SecretSource};
+use shared::config::Env;
+use shared::config::log_metrics::LogMetricsConfig;
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
-use shared::domain::rules::RuleSet;
 use time::OffsetDateTime;
 
 #[tokio::main]
@@ -27,22 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .resolve("REDACTION_KEY", &config.redaction_key)
         .await?;
     let redactor = Redactor::new(key.expose().as_bytes())?;
-    let rules = match &config.rules {
-        RulesSource::Embedded => RuleSet::default_rules()?,
-        RulesSource::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            RuleSet::from_toml(&text, &path.display().to_string())?
-        }
-        RulesSource::SsmParameter(name) => {
-            let text = secrets
-                .resolve("RULES", &SecretSource::SsmParameter(name.clone()))
-                .await?;
-            RuleSet::from_toml(text.expose(), &format!("ssm:{name}"))?
-        }
-    };
+    let rules = load_rules(&config.rules, &secrets).await?;
     tracing::info!(rules = rules.len(), file = rules.file(), "rules loaded");
 
     let series = DynamoSeriesStore::new(&sdk, &config.table_name, config.batch_marker_ttl);

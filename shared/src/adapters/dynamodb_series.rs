@@ -23,7 +23,7 @@ use crate::domain::metrics::aggregate::{BatchMetrics, SeriesDelta};
 // Domain types, re-exported here for existing users of this module.
 use crate::domain::metrics::series::{BUCKETS, SeriesKey};
 pub use crate::domain::metrics::series::{StoredSeries, StoredValue};
-use crate::ports::{ApplyOutcome, SeriesStore, StoreError};
+use crate::ports::{ApplyOutcome, SeriesSource, SeriesStore, StoreError};
 
 /// TransactWriteItems takes 100 actions; one is the marker.
 const SERIES_PER_TRANSACTION: usize = 99;
@@ -211,6 +211,12 @@ impl SeriesStore for DynamoSeriesStore {
             }
         }
         Ok(outcome)
+    }
+}
+
+impl SeriesSource for DynamoSeriesStore {
+    async fn read_metric(&self, name: &str) -> Result<Vec<StoredSeries>, StoreError> {
+        DynamoSeriesStore::read_metric(self, name).await
     }
 }
 

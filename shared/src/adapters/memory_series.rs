@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::domain::metrics::aggregate::{BatchMetrics, SeriesDelta};
 use crate::domain::metrics::series::{BUCKETS, SeriesKey, StoredSeries, StoredValue};
-use crate::ports::{ApplyOutcome, SeriesStore, StoreError};
+use crate::ports::{ApplyOutcome, SeriesSource, SeriesStore, StoreError};
 
 /// Series per chunk, as in the DynamoDB store (one transaction each).
 const SERIES_PER_CHUNK: usize = 99;
@@ -52,6 +52,16 @@ impl MemorySeriesStore {
         // The state stays consistent even if a holder panicked: every
         // mutation is a single insert or in-place add.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl SeriesSource for MemorySeriesStore {
+    async fn read_metric(&self, name: &str) -> Result<Vec<StoredSeries>, StoreError> {
+        Ok(self
+            .all_series()
+            .into_iter()
+            .filter(|s| s.key.name == name)
+            .collect())
     }
 }
 

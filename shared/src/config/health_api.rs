@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::env::{ConfigError, Env};
+use super::log_metrics::RulesSource;
 use super::probe::DEFAULT_TABLE_NAME;
 use super::secret::SecretSource;
 
@@ -15,6 +16,11 @@ pub struct HealthApiConfig {
     pub stale_after: Duration,
     /// `Cache-Control: max-age` of public answers.
     pub cache_max_age: Duration,
+    /// `METRICS_TOKEN`: bearer token `/metrics` requires. Unset: `/metrics`
+    /// answers 401 to everyone.
+    pub metrics_token: Option<SecretSource>,
+    /// The rules whose metrics `/metrics` lists (the ones log-metrics uses).
+    pub rules: RulesSource,
 }
 
 impl HealthApiConfig {
@@ -33,6 +39,8 @@ impl HealthApiConfig {
                 Duration::from_secs,
             )?,
             cache_max_age: Duration::from_secs(env.parse_or("HEALTH_CACHE_SECONDS", 10)?),
+            metrics_token: SecretSource::from_env(env, "METRICS_TOKEN")?,
+            rules: RulesSource::from_env(env)?,
         })
     }
 }

@@ -21,6 +21,21 @@ pub enum RulesSource {
     SsmParameter(String),
 }
 
+impl RulesSource {
+    /// `RULES_FILE` or `RULES_SSM_PARAMETER` (not both), else the embedded rules.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        match (env.get("RULES_FILE"), env.get("RULES_SSM_PARAMETER")) {
+            (None, None) => Ok(RulesSource::Embedded),
+            (Some(path), None) => Ok(RulesSource::File(PathBuf::from(path))),
+            (None, Some(name)) => Ok(RulesSource::SsmParameter(name.to_owned())),
+            (Some(_), Some(_)) => Err(ConfigError::Conflict {
+                var: "RULES".into(),
+                choices: "RULES_FILE, RULES_SSM_PARAMETER".into(),
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogMetricsConfig {
     pub table_name: String,
@@ -45,17 +60,7 @@ impl LogMetricsConfig {
                 var: "REDACTION_KEY".into(),
                 hint: "at least 16 random bytes (e.g. `openssl rand -hex 32`), directly or as REDACTION_KEY_SECRET_ARN / REDACTION_KEY_SSM_PARAMETER",
             })?;
-        let rules = match (env.get("RULES_FILE"), env.get("RULES_SSM_PARAMETER")) {
-            (None, None) => RulesSource::Embedded,
-            (Some(path), None) => RulesSource::File(PathBuf::from(path)),
-            (None, Some(name)) => RulesSource::SsmParameter(name.to_owned()),
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Conflict {
-                    var: "RULES".into(),
-                    choices: "RULES_FILE, RULES_SSM_PARAMETER".into(),
-                });
-            }
-        };
+        let rules = RulesSource::from_env(env)?;
         let positive = |var: &str, default: usize| -> Result<usize, ConfigError> {
             match env.parse_or(var, default)? {
                 0 => Err(ConfigError::Invalid {

@@ -9,8 +9,9 @@ use super::logs::parse::{Parsed, RecordParser, RejectReason};
 use super::logs::record::LogEvent;
 use super::logs::redact::Redactor;
 use super::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
+use super::metrics::series::MetricKind;
 use super::metrics::series::SeriesKey;
-use super::rules::{Evaluation, RuleSet, Signal};
+use super::rules::{Evaluation, MetricInfo, RuleSet, Signal};
 
 /// Events received (`log_events_total`).
 pub const EVENTS_TOTAL: &str = "log_events_total";
@@ -18,6 +19,36 @@ pub const EVENTS_TOTAL: &str = "log_events_total";
 pub const REJECTED_TOTAL: &str = "log_events_rejected_total";
 /// Metric updates or signals a rule skipped because a value was missing, by `rule`.
 pub const RULE_MISSES_TOTAL: &str = "log_rule_misses_total";
+/// Subscription payloads that did not decode, by `reason`.
+pub const BATCHES_REJECTED_TOTAL: &str = "log_batches_rejected_total";
+
+/// The pipeline's own metrics, described like the rules' metrics.
+pub fn pipeline_metrics() -> Vec<MetricInfo> {
+    let counter = |name: &str, help: &str, labels: &[&str]| MetricInfo {
+        name: name.to_owned(),
+        kind: MetricKind::Counter,
+        help: Some(help.to_owned()),
+        labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+    };
+    vec![
+        counter(EVENTS_TOTAL, "Log events received.", &[]),
+        counter(
+            REJECTED_TOTAL,
+            "Log events that produced no record, by reason.",
+            &["reason"],
+        ),
+        counter(
+            RULE_MISSES_TOTAL,
+            "Metric updates or signals skipped because a value a rule needed was missing.",
+            &["rule"],
+        ),
+        counter(
+            BATCHES_REJECTED_TOTAL,
+            "Subscription payloads that did not decode, by reason.",
+            &["reason"],
+        ),
+    ]
+}
 
 /// What one batch produced.
 #[derive(Debug, Default)]

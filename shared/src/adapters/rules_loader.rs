@@ -1,0 +1,38 @@
+//! Loads the rule set a function was configured with: embedded, a file, or
+//! an SSM parameter. Errors name the file (or parameter), rule and position.
+
+use crate::adapters::secrets::SecretResolver;
+use crate::config::log_metrics::RulesSource;
+use crate::config::{ConfigError, SecretSource};
+use crate::domain::rules::{RuleError, RuleSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesLoadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+}
+
+pub async fn load_rules(
+    source: &RulesSource,
+    secrets: &SecretResolver,
+) -> Result<RuleSet, RulesLoadError> {
+    let rules = match source {
+        RulesSource::Embedded => RuleSet::default_rules()?,
+        RulesSource::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            RuleSet::from_toml(&text, &path.display().to_string())?
+        }
+        RulesSource::SsmParameter(name) => {
+            let text = secrets
+                .resolve("RULES", &SecretSource::SsmParameter(name.clone()))
+                .await?;
+            RuleSet::from_toml(text.expose(), &format!("ssm:{name}"))?
+        }
+    };
+    Ok(rules)
+}
