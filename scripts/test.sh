@@ -16,6 +16,7 @@ step() {
 }
 
 mkdir -p "$RUN_DIR"
+test_summary=""
 STARTED_FILE="$(mktemp "$RUN_DIR/test-started.XXXXXX")"
 
 cleanup() {
@@ -26,6 +27,8 @@ cleanup() {
   rm -f "$STARTED_FILE"
   if [ "$rc" -eq 0 ]; then
     say "all steps passed"
+    # The test count closes the run, after the steps that follow the tests.
+    echo "$test_summary"
   else
     say "FAILED at step $n (exit $rc)"
   fi
@@ -64,8 +67,9 @@ cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"
 test_rc=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole workspace (cargo prints one per test binary).
-awk '/^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
-     END { printf "cargo-test: %d passed, %d failed\n", p, f }' "$test_log"
+test_summary="$(awk '/^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "cargo-test: %d passed, %d failed\n", p, f }' "$test_log")"
+echo "$test_summary"
 [ "$test_rc" -eq 0 ] || exit "$test_rc"
 
 step "promtool check metrics (replay's Prometheus output)"
