@@ -21,6 +21,8 @@ pub const REJECTED_TOTAL: &str = "log_events_rejected_total";
 pub const RULE_MISSES_TOTAL: &str = "log_rule_misses_total";
 /// Subscription payloads that did not decode, by `reason`.
 pub const BATCHES_REJECTED_TOTAL: &str = "log_batches_rejected_total";
+/// Updates folded into a metric's `__overflow__` series, by `metric`.
+pub const SERIES_OVERFLOW_TOTAL: &str = "log_series_overflow_total";
 
 /// The pipeline's own metrics, described like the rules' metrics.
 pub fn pipeline_metrics() -> Vec<MetricInfo> {
@@ -46,6 +48,11 @@ pub fn pipeline_metrics() -> Vec<MetricInfo> {
             BATCHES_REJECTED_TOTAL,
             "Subscription payloads that did not decode, by reason.",
             &["reason"],
+        ),
+        counter(
+            SERIES_OVERFLOW_TOTAL,
+            "Updates folded into a metric's __overflow__ series (too many label sets).",
+            &["metric"],
         ),
     ]
 }
@@ -80,6 +87,7 @@ pub fn process_events(
     max_event_bytes: usize,
 ) -> BatchReport {
     let mut report = BatchReport::default();
+    let folded_before = guard.folded().clone();
     let mut parser = RecordParser::new(max_event_bytes);
     let mut evaluation = Evaluation::default();
     for event in events {
@@ -113,6 +121,13 @@ pub fn process_events(
         (
             SeriesKey::new(RULE_MISSES_TOTAL, [("rule", rule.as_ref())]),
             *n,
+        )
+    }));
+    own.extend(guard.folded().iter().map(|(metric, n)| {
+        let before = folded_before.get(metric).copied().unwrap_or(0);
+        (
+            SeriesKey::new(SERIES_OVERFLOW_TOTAL, [("metric", metric.as_str())]),
+            n - before,
         )
     }));
     for (key, n) in own.into_iter().filter(|(_, n)| *n > 0) {
@@ -204,10 +219,34 @@ mod tests {
         let names: Vec<&str> = report.signals.iter().map(|s| s.name.as_ref()).collect();
         assert!(names.contains(&"auth_failures"), "{names:?}");
         assert!(names.contains(&"database_errors"), "{names:?}");
+        let overflow = report
+            .metrics
+            .sorted()
+            .iter()
+            .any(|(k, _)| k.name == SERIES_OVERFLOW_TOTAL);
+        assert!(!overflow, "no metric overflowed");
         let all_samples: String = report.signals.iter().map(|s| s.sample.as_str()).collect();
         assert!(
             !all_samples.contains("203.0.113.7"),
             "IP addresses leave only as pseudonyms"
         );
+    }
+
+    #[test]
+    fn folded_label_sets_are_counted_per_batch() {
+        let rules = RuleSet::default_rules().unwrap();
+        let redactor = Redactor::new(b"0123456789abcdef0123").unwrap();
+        // One label set per metric: the second logger overflows.
+        let mut guard = CardinalityGuard::new(1);
+        let events = [
+            event(1, "2025-05-18 07:42:54,855 - app.a - INFO - one"),
+            event(2, "2025-05-18 07:42:54,856 - app.b - INFO - two"),
+            event(3, "2025-05-18 07:42:54,857 - app.c - INFO - three"),
+        ];
+        let first = process_events(&events, &rules, &redactor, &mut guard, 1024);
+        let key = SeriesKey::new(SERIES_OVERFLOW_TOTAL, [("metric", "log_messages_total")]);
+        assert_eq!(counter(&first, &key), 2.0);
+        let second = process_events(&events[1..2], &rules, &redactor, &mut guard, 1024);
+        assert_eq!(counter(&second, &key), 1.0, "per batch, not cumulative");
     }
 }
