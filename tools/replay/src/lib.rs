@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use shared::adapters::memory_series::MemorySeriesStore;
+use shared::adapters::rules_loader::{RulesLoadError, load_rules_file};
 use shared::domain::logs::decode::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeError, MessageType, decode_awslogs_data,
 };
@@ -88,7 +89,7 @@ pub enum ReplayError {
     Decode { path: String, reason: DecodeError },
     /// `file:line:column` or `file:line: rule "name", field: problem`.
     #[error("rules: {0}")]
-    Rules(shared::domain::rules::RuleError),
+    Rules(RulesLoadError),
     #[error("{KEY_ENV}: {0}")]
     Key(RedactError),
     #[error("{0}")]
@@ -252,14 +253,8 @@ pub struct Replay {
 /// Loads the rules: the embedded defaults, or `path`.
 pub fn load_rules(path: Option<&Path>) -> Result<RuleSet, ReplayError> {
     match path {
-        None => RuleSet::default_rules().map_err(ReplayError::Rules),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|reason| ReplayError::Read {
-                path: path.display().to_string(),
-                reason,
-            })?;
-            RuleSet::from_toml(&text, &path.display().to_string()).map_err(ReplayError::Rules)
-        }
+        None => RuleSet::default_rules().map_err(|e| ReplayError::Rules(RulesLoadError::from(e))),
+        Some(path) => load_rules_file(path).map_err(ReplayError::Rules),
     }
 }
 
