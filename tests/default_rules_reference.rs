@@ -78,12 +78,12 @@ fn rule_counts(corpus: &str) -> (BTreeMap<String, u64>, Evaluation, u64) {
         }
         for (key, update) in eval.updates.drain(..) {
             let (name, add) = match update {
-                Update::CounterAdd(v) => (key.name.clone(), v),
-                Update::Observe(_) => (format!("{}_count", key.name), 1.0),
+                Update::CounterAdd(v) => (key.name().to_owned(), v),
+                Update::Observe(_) => (format!("{}_count", key.name()), 1.0),
                 Update::GaugeAdd(_) | Update::GaugeSet(_) => continue,
             };
             let compact = key.compact();
-            let labels = &compact[key.name.len()..];
+            let labels = &compact[key.name().len()..];
             *counts.entry(format!("{name}{labels}")).or_default() += add;
         }
     }

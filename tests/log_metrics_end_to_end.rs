@@ -61,7 +61,7 @@ async fn app(
 }
 
 async fn counter(store: &DynamoSeriesStore, key: &SeriesKey) -> f64 {
-    let series = store.read_metric(&key.name).await.unwrap();
+    let series = store.read_metric(key.name()).await.unwrap();
     match series.iter().find(|s| &s.key == key).map(|s| &s.value) {
         Some(StoredValue::Counter(v)) => *v,
         None => 0.0,

@@ -5,8 +5,8 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
 use shared::domain::logs::filter_pattern::FilterPattern;
+use shared::domain::logs::json::Json;
 
 const MESSAGES: &[&str] = &[
     "",
@@ -19,10 +19,10 @@ const MESSAGES: &[&str] = &[
     "ünïcödé ✓ 😀 \\ \" % *",
 ];
 
-static FIXED: LazyLock<Vec<(&'static str, Option<Value>)>> = LazyLock::new(|| {
+static FIXED: LazyLock<Vec<(&'static str, Option<Json<'static>>)>> = LazyLock::new(|| {
     MESSAGES
         .iter()
-        .map(|m| (*m, serde_json::from_str::<Value>(m).ok()))
+        .map(|m| (*m, Json::parse(m).ok()))
         .collect()
 });
 
@@ -49,7 +49,7 @@ fuzz_target!(|bytes: &[u8]| {
         }
     }
 
-    let own_json = serde_json::from_str::<Value>(&text).ok();
+    let own_json = Json::parse(&text).ok();
     let _ = pattern.matches(&text, own_json.as_ref());
     let _ = pattern.matches(&text, None);
 

@@ -97,7 +97,7 @@ impl DynamoSeriesStore {
         delta: &SeriesDelta,
     ) -> Result<TransactWriteItem, StoreError> {
         let sk = serde_json::to_string(key.labels()).map_err(|e| StoreError::Malformed {
-            pk: format!("SERIES#{}", key.name),
+            pk: format!("SERIES#{}", key.name()),
             sk: key.compact(),
             reason: e.to_string(),
         })?;
@@ -151,7 +151,7 @@ impl DynamoSeriesStore {
         }
         let update = DynamoUpdate::builder()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("SERIES#{}", key.name)))
+            .key("pk", AttributeValue::S(format!("SERIES#{}", key.name())))
             .key("sk", AttributeValue::S(sk))
             .update_expression(expression)
             .set_expression_attribute_names(Some(names))

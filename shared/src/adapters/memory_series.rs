@@ -60,7 +60,7 @@ impl SeriesSource for MemorySeriesStore {
         Ok(self
             .all_series()
             .into_iter()
-            .filter(|s| s.key.name == name)
+            .filter(|s| s.key.name() == name)
             .collect())
     }
 }

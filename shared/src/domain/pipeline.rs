@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::logs::parse::{Parsed, RecordParser, RejectReason};
-use super::logs::record::LogEvent;
+use super::logs::record::{EventRef, LogEvent};
 use super::logs::redact::Redactor;
 use super::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
 use super::metrics::series::MetricKind;
@@ -78,6 +78,165 @@ impl BatchReport {
     }
 }
 
+/// The parse-and-rules half of the pipeline for one stream of events, in
+/// order: what it produced is folded into series with [`Aggregator`].
+/// Independent runs of events (chunks of a replayed file that start at a
+/// record) can be evaluated on several threads and folded in order.
+pub struct Evaluator<'r> {
+    rules: &'r RuleSet,
+    redactor: &'r Redactor,
+    max_event_bytes: usize,
+    parser: RecordParser,
+    out: Evaluated,
+}
+
+/// What an [`Evaluator`] produced.
+#[derive(Debug, Default)]
+pub struct Evaluated {
+    pub events: u64,
+    pub records: u64,
+    pub continuations: u64,
+    pub rejected: BTreeMap<RejectReason, u64>,
+    /// Metric updates (in event order), signals and misses.
+    pub evaluation: Evaluation,
+}
+
+impl<'r> Evaluator<'r> {
+    pub fn new(rules: &'r RuleSet, redactor: &'r Redactor, max_event_bytes: usize) -> Self {
+        Evaluator {
+            rules,
+            redactor,
+            max_event_bytes,
+            parser: RecordParser::new(max_event_bytes),
+            out: Evaluated::default(),
+        }
+    }
+
+    /// Signals without sample lines (see [`Evaluation::skip_samples`]).
+    pub fn without_samples(mut self) -> Self {
+        self.out.evaluation.skip_samples = true;
+        self
+    }
+
+    /// The next event starts a new stream: a bare line is no longer taken
+    /// to continue the last text record.
+    pub fn reset_stream(&mut self) {
+        self.parser = RecordParser::new(self.max_event_bytes);
+    }
+
+    pub fn push(&mut self, event: EventRef<'_>) {
+        self.out.events += 1;
+        match self.parser.parse_ref(event) {
+            Ok(Parsed::Record(record)) => {
+                self.out.records += 1;
+                self.rules
+                    .evaluate(&record, self.redactor, &mut self.out.evaluation);
+            }
+            Ok(Parsed::Continuation(_)) => self.out.continuations += 1,
+            Err(reason) => *self.out.rejected.entry(reason).or_default() += 1,
+        }
+    }
+
+    /// Takes what was produced so far, keeping the caches (and the
+    /// stream's parser state) for the events that follow.
+    pub fn take(&mut self) -> Evaluated {
+        let out = &mut self.out;
+        Evaluated {
+            events: std::mem::take(&mut out.events),
+            records: std::mem::take(&mut out.records),
+            continuations: std::mem::take(&mut out.continuations),
+            rejected: std::mem::take(&mut out.rejected),
+            evaluation: out.evaluation.take_results(),
+        }
+    }
+}
+
+/// Folds evaluated events into one batch, in order, through the
+/// cardinality guard; then adds the pipeline's own counters.
+pub struct Aggregator<'g> {
+    guard: &'g mut CardinalityGuard,
+    folded_before: std::collections::HashMap<String, u64>,
+    misses: BTreeMap<std::sync::Arc<str>, u64>,
+    report: BatchReport,
+}
+
+impl<'g> Aggregator<'g> {
+    pub fn new(guard: &'g mut CardinalityGuard) -> Self {
+        Aggregator {
+            folded_before: guard.folded().clone(),
+            guard,
+            misses: BTreeMap::new(),
+            report: BatchReport::default(),
+        }
+    }
+
+    pub fn add(&mut self, evaluated: Evaluated) {
+        let Evaluated {
+            events,
+            records,
+            continuations,
+            rejected,
+            mut evaluation,
+        } = evaluated;
+        let report = &mut self.report;
+        report.events += events;
+        report.records += records;
+        report.continuations += continuations;
+        for (reason, n) in rejected {
+            *report.rejected.entry(reason).or_default() += n;
+        }
+        for (key, update) in evaluation.updates.drain(..) {
+            if report.metrics.apply(key, update, self.guard).is_err() {
+                report.kind_conflicts += 1;
+            }
+        }
+        report.signals.append(&mut evaluation.signals);
+        for (rule, n) in std::mem::take(&mut evaluation.misses) {
+            *self.misses.entry(rule).or_default() += n;
+        }
+    }
+
+    pub fn finish(self) -> BatchReport {
+        let Aggregator {
+            guard,
+            folded_before,
+            misses,
+            mut report,
+        } = self;
+        let mut own: Vec<(SeriesKey, u64)> =
+            vec![(SeriesKey::new(EVENTS_TOTAL, no_labels()), report.events)];
+        own.extend(report.rejected.iter().map(|(reason, n)| {
+            (
+                SeriesKey::new(REJECTED_TOTAL, [("reason", reason.as_str())]),
+                *n,
+            )
+        }));
+        own.extend(misses.iter().map(|(rule, n)| {
+            (
+                SeriesKey::new(RULE_MISSES_TOTAL, [("rule", rule.as_ref())]),
+                *n,
+            )
+        }));
+        own.extend(guard.folded().iter().map(|(metric, n)| {
+            let before = folded_before.get(metric).copied().unwrap_or(0);
+            (
+                SeriesKey::new(SERIES_OVERFLOW_TOTAL, [("metric", metric.as_str())]),
+                n - before,
+            )
+        }));
+        for (key, n) in own.into_iter().filter(|(_, n)| *n > 0) {
+            if report
+                .metrics
+                .apply(key, Update::CounterAdd(n as f64), guard)
+                .is_err()
+            {
+                report.kind_conflicts += 1;
+            }
+        }
+        report
+    }
+}
+
 /// Runs `events` (one stream, in order) through the rules.
 pub fn process_events(
     events: &[LogEvent],
@@ -86,60 +245,18 @@ pub fn process_events(
     guard: &mut CardinalityGuard,
     max_event_bytes: usize,
 ) -> BatchReport {
-    let mut report = BatchReport::default();
-    let folded_before = guard.folded().clone();
-    let mut parser = RecordParser::new(max_event_bytes);
-    let mut evaluation = Evaluation::default();
-    for event in events {
-        report.events += 1;
-        match parser.parse(event) {
-            Ok(Parsed::Record(record)) => {
-                report.records += 1;
-                rules.evaluate(&record, redactor, &mut evaluation);
-            }
-            Ok(Parsed::Continuation(_)) => report.continuations += 1,
-            Err(reason) => *report.rejected.entry(reason).or_default() += 1,
-        }
-        // Drain per event: keeps the update buffer small on large batches.
-        for (key, update) in evaluation.updates.drain(..) {
-            if report.metrics.apply(key, update, guard).is_err() {
-                report.kind_conflicts += 1;
-            }
+    let mut evaluator = Evaluator::new(rules, redactor, max_event_bytes);
+    let mut aggregator = Aggregator::new(guard);
+    for (i, event) in events.iter().enumerate() {
+        evaluator.push(event.borrowed());
+        // Fold every few thousand events: keeps the update buffer small on
+        // large batches.
+        if i % 4096 == 4095 {
+            aggregator.add(evaluator.take());
         }
     }
-    report.signals = std::mem::take(&mut evaluation.signals);
-
-    let mut own: Vec<(SeriesKey, u64)> =
-        vec![(SeriesKey::new(EVENTS_TOTAL, no_labels()), report.events)];
-    own.extend(report.rejected.iter().map(|(reason, n)| {
-        (
-            SeriesKey::new(REJECTED_TOTAL, [("reason", reason.as_str())]),
-            *n,
-        )
-    }));
-    own.extend(evaluation.misses.iter().map(|(rule, n)| {
-        (
-            SeriesKey::new(RULE_MISSES_TOTAL, [("rule", rule.as_ref())]),
-            *n,
-        )
-    }));
-    own.extend(guard.folded().iter().map(|(metric, n)| {
-        let before = folded_before.get(metric).copied().unwrap_or(0);
-        (
-            SeriesKey::new(SERIES_OVERFLOW_TOTAL, [("metric", metric.as_str())]),
-            n - before,
-        )
-    }));
-    for (key, n) in own.into_iter().filter(|(_, n)| *n > 0) {
-        if report
-            .metrics
-            .apply(key, Update::CounterAdd(n as f64), guard)
-            .is_err()
-        {
-            report.kind_conflicts += 1;
-        }
-    }
-    report
+    aggregator.add(evaluator.take());
+    aggregator.finish()
 }
 
 fn no_labels() -> [(&'static str, &'static str); 0] {
@@ -223,7 +340,7 @@ mod tests {
             .metrics
             .sorted()
             .iter()
-            .any(|(k, _)| k.name == SERIES_OVERFLOW_TOTAL);
+            .any(|(k, _)| k.name() == SERIES_OVERFLOW_TOTAL);
         assert!(!overflow, "no metric overflowed");
         let all_samples: String = report.signals.iter().map(|s| s.sample.as_str()).collect();
         assert!(

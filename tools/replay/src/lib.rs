@@ -1,9 +1,11 @@
-//! Replays log files through the very pipeline log-metrics runs
-//! ([`process_events`]) and renders the cumulative series.
+//! Replays log files through the very pipeline log-metrics runs (the
+//! [`Evaluator`] and [`Aggregator`] behind `process_events`) and renders
+//! the cumulative series.
 //!
 //! Inputs, by file:
-//! - plain log files (JSON lines or Python text records), grouped into
-//!   events with [`group_lines`];
+//! - plain log files (JSON lines or Python text records), streamed in
+//!   chunks and evaluated on every core ([`stream`]), events grouped like
+//!   [`shared::domain::logs::parse::group_lines`];
 //! - gzip (name ending in `.gz`, or content starting with the gzip magic),
 //!   decompressed first;
 //! - CloudWatch Logs subscription events (`{"awslogs":{"data":...}}`),
@@ -11,6 +13,8 @@
 //!
 //! Arguments are parsed by hand: two options and a file list do not justify
 //! a CLI framework dependency (and its build time) in the workspace.
+
+pub mod stream;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -25,13 +29,15 @@ use shared::adapters::rules_loader::{RulesLoadError, load_rules_file};
 use shared::domain::logs::decode::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeError, MessageType, decode_awslogs_data,
 };
-use shared::domain::logs::parse::{DEFAULT_MAX_EVENT_BYTES, group_lines};
+use shared::domain::logs::parse::{DEFAULT_MAX_EVENT_BYTES, split_events};
 use shared::domain::logs::record::LogEvent;
 use shared::domain::logs::redact::{RedactError, Redactor};
 use shared::domain::metrics::aggregate::{CardinalityGuard, DEFAULT_BUCKETS};
 use shared::domain::metrics::exposition::{render_openmetrics, render_prometheus};
 use shared::domain::metrics::series::{MetricKind, SeriesKey, StoredSeries, StoredValue};
-use shared::domain::pipeline::{EVENTS_TOTAL, REJECTED_TOTAL, RULE_MISSES_TOTAL, process_events};
+use shared::domain::pipeline::{
+    Aggregator, EVENTS_TOTAL, Evaluator, REJECTED_TOTAL, RULE_MISSES_TOTAL,
+};
 use shared::domain::rules::{MetricInfo, RuleSet};
 use shared::ports::{SeriesStore, StoreError};
 
@@ -258,7 +264,9 @@ pub fn load_rules(path: Option<&Path>) -> Result<RuleSet, ReplayError> {
     }
 }
 
-/// Reads one file into events (decompressed, decoded, grouped).
+/// Reads one file into events (decompressed, decoded, grouped), all in
+/// memory. [`replay`] streams plain files instead; this is for callers that
+/// want the events themselves.
 pub fn read_events(path: &Path) -> Result<(Vec<LogEvent>, bool), ReplayError> {
     let read_error = |reason| ReplayError::Read {
         path: path.display().to_string(),
@@ -286,15 +294,50 @@ pub fn read_events(path: &Path) -> Result<(Vec<LogEvent>, bool), ReplayError> {
         return Ok((batch.events, batch.message_type == MessageType::Control));
     }
     let name = path.display().to_string();
-    let events = group_lines(text.lines())
-        .enumerate()
-        .map(|(i, message)| LogEvent {
-            id: format!("{name}:{i}"),
+    let events = split_events(&text)
+        .map(|message| LogEvent {
+            id: format!(
+                "{name}@{}",
+                message.as_ptr() as usize - text.as_ptr() as usize
+            ),
             timestamp_ms: 0,
-            message,
+            message: message.to_owned(),
         })
         .collect();
     Ok((events, false))
+}
+
+/// Whether the first bytes of a file look like one subscription event (a
+/// JSON object naming `awslogs` near its start) rather than log lines.
+fn looks_like_cloudwatch(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+    text.trim_start().starts_with('{') && text.contains("\"awslogs\"")
+}
+
+/// Opens `path`, decompressing gzip, and reads its first chunk.
+fn open(path: &Path) -> Result<(Vec<u8>, Box<dyn Read + Send>), ReplayError> {
+    let read_error = |reason| ReplayError::Read {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let mut magic = Vec::with_capacity(2);
+    (&mut file)
+        .take(2)
+        .read_to_end(&mut magic)
+        .map_err(read_error)?;
+    let raw = std::io::Cursor::new(magic.clone()).chain(file);
+    let mut reader: Box<dyn Read + Send> = if is_gzip(path, &magic) {
+        Box::new(MultiGzDecoder::new(std::io::BufReader::new(raw)))
+    } else {
+        Box::new(raw)
+    };
+    let mut head = Vec::new();
+    (&mut reader)
+        .take(stream::CHUNK_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(read_error)?;
+    Ok((head, reader))
 }
 
 /// Replays `files` in order, each as one stream, into one in-memory store.
@@ -309,32 +352,65 @@ pub fn replay(
             path: "(runtime)".into(),
             reason,
         })?;
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let store = MemorySeriesStore::new();
     let mut guard = CardinalityGuard::default();
     let mut summary = Summary::default();
     let started = Instant::now();
     for (index, path) in files.iter().enumerate() {
-        let (events, control) = read_events(path)?;
+        let name = path.display().to_string();
+        let read_error = |reason| ReplayError::Read {
+            path: name.clone(),
+            reason,
+        };
         summary.files += 1;
-        if control {
-            summary.control_messages += 1;
-            continue;
+        let (mut head, mut reader) = open(path)?;
+        let mut aggregator = Aggregator::new(&mut guard);
+        if looks_like_cloudwatch(&head) {
+            reader.read_to_end(&mut head).map_err(read_error)?;
+            let text = String::from_utf8_lossy(&head);
+            if let Some(data) = awslogs_data(&text) {
+                let batch = decode_awslogs_data(&data, DEFAULT_MAX_DECOMPRESSED_BYTES).map_err(
+                    |reason| ReplayError::Decode {
+                        path: name.clone(),
+                        reason,
+                    },
+                )?;
+                if batch.message_type == MessageType::Control {
+                    summary.control_messages += 1;
+                    continue;
+                }
+                let mut evaluator = Evaluator::new(rules, redactor, DEFAULT_MAX_EVENT_BYTES);
+                for event in &batch.events {
+                    evaluator.push(event.borrowed());
+                }
+                let evaluated = evaluator.take();
+                summary.signals += evaluated.evaluation.signals.len() as u64;
+                aggregator.add(evaluated);
+                head = Vec::new();
+                reader = Box::new(std::io::empty());
+            }
         }
-        let report = process_events(
-            &events,
+        let counts = stream::evaluate_stream(
+            stream::Chunker::new(head, reader),
+            &name,
             rules,
             redactor,
-            &mut guard,
             DEFAULT_MAX_EVENT_BYTES,
-        );
+            workers,
+            false,
+            &mut aggregator,
+        )
+        .map_err(read_error)?;
+        summary.signals += counts.signals;
+        let report = aggregator.finish();
         summary.events += report.events;
         summary.records += report.records;
         summary.continuations += report.continuations;
-        summary.signals += report.signals.len() as u64;
         for (reason, n) in &report.rejected {
             *summary.rejected.entry(reason.as_str()).or_default() += n;
         }
-        let batch_id = format!("replay#{index}#{}", path.display());
+        let batch_id = format!("replay#{index}#{name}");
         runtime
             .block_on(store.apply_batch(
                 &batch_id,
@@ -399,7 +475,7 @@ pub fn render(replay: &Replay, format: OutputFormat) -> String {
 pub fn render_json(series: &[StoredSeries]) -> Value {
     let mut out = serde_json::Map::new();
     for s in series {
-        let name = &s.key.name;
+        let name = s.key.name();
         let labels = s.key.labels();
         let key = |suffix: &str, le: Option<String>| {
             let all = labels

@@ -82,7 +82,9 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use regex::Regex;
-use serde_json::{Number, Value};
+use serde_json::Number;
+
+use super::json::Json;
 
 /// Parentheses deeper than this are refused, so a hostile pattern cannot
 /// exhaust the stack of the recursive-descent parser.
@@ -130,7 +132,7 @@ impl FilterPattern {
     /// Whether the event matches. `message` is the raw event text; `json` is
     /// the event parsed as JSON when it is JSON (the caller parses once for
     /// all patterns).
-    pub fn matches(&self, message: &str, json: Option<&Value>) -> bool {
+    pub fn matches(&self, message: &str, json: Option<&Json<'_>>) -> bool {
         match &self.kind {
             Kind::All => true,
             Kind::Terms(terms) => terms.matches(message),
@@ -794,7 +796,7 @@ impl Expr {
         wrap(items.into())
     }
 
-    fn eval(&self, root: &Value) -> bool {
+    fn eval(&self, root: &Json<'_>) -> bool {
         match self {
             Expr::And(items) => items.iter().all(|e| e.eval(root)),
             Expr::Or(items) => items.iter().any(|e| e.eval(root)),
@@ -810,23 +812,23 @@ struct Condition {
 }
 
 impl Condition {
-    fn eval(&self, root: &Value) -> bool {
+    fn eval(&self, root: &Json<'_>) -> bool {
         let sel = &self.selector;
         match &self.test {
             Test::Exists => sel.any(root, |_| true),
             Test::NotExists => !sel.any(root, |_| true),
-            Test::IsTrue => sel.any(root, |v| matches!(v, Value::Bool(true))),
-            Test::IsFalse => sel.any(root, |v| matches!(v, Value::Bool(false))),
-            Test::IsNull => sel.any(root, Value::is_null),
+            Test::IsTrue => sel.any(root, |v| matches!(v, Json::Bool(true))),
+            Test::IsFalse => sel.any(root, |v| matches!(v, Json::Bool(false))),
+            Test::IsNull => sel.any(root, |v| v.is_null()),
             Test::Text { negated, matcher } => sel.any(root, |v| match v {
-                Value::String(s) => matcher.is_match(s) != *negated,
-                Value::Number(n) => {
+                Json::String(s) => matcher.is_match(s) != *negated,
+                Json::Number(n) => {
                     with_number_text(n, |s| matcher.is_match(s) != *negated).unwrap_or(false)
                 }
                 _ => false,
             }),
             Test::Number { op, number } => sel.any(root, |v| match v {
-                Value::Number(n) => number.compare(n).is_some_and(|ord| op.holds(ord)),
+                Json::Number(n) => number.compare(n).is_some_and(|ord| op.holds(ord)),
                 _ => false,
             }),
         }
@@ -1079,7 +1081,7 @@ enum Seg {
 impl Selector {
     /// Whether some value the selector selects satisfies `test`. Without a
     /// wildcard there is at most one such value.
-    fn any(&self, root: &Value, test: impl Fn(&Value) -> bool) -> bool {
+    fn any(&self, root: &Json<'_>, test: impl Fn(&Json<'_>) -> bool) -> bool {
         match self.wildcard {
             None => resolve(root, &self.segments).is_some_and(test),
             Some(at) => {
@@ -1088,23 +1090,19 @@ impl Selector {
                 let Some(parent) = resolve(root, before) else {
                     return false;
                 };
-                let hit = |child: &Value| resolve(child, after).is_some_and(&test);
-                match parent {
-                    Value::Object(map) => map.values().any(hit),
-                    Value::Array(items) => items.iter().any(hit),
-                    _ => false,
-                }
+                let hit = |child: &Json<'_>| resolve(child, after).is_some_and(&test);
+                parent.children().any(hit)
             }
         }
     }
 }
 
 /// Follows wildcard-free segments.
-fn resolve<'v>(mut value: &'v Value, segments: &[Seg]) -> Option<&'v Value> {
+fn resolve<'v, 'a>(mut value: &'v Json<'a>, segments: &[Seg]) -> Option<&'v Json<'a>> {
     for segment in segments {
         value = match segment {
-            Seg::Key(key) => value.as_object()?.get(&**key)?,
-            Seg::Index(index) => value.as_array()?.get(*index)?,
+            Seg::Key(key) => value.get(key)?,
+            Seg::Index(index) => value.index(*index)?,
             Seg::Wildcard => return None,
         };
     }
@@ -1137,9 +1135,7 @@ mod tests {
     fn check(pattern: &str, event: &str) -> bool {
         let parsed = FilterPattern::parse(pattern)
             .unwrap_or_else(|e| panic!("pattern {pattern:?} should parse: {e}"));
-        let json = serde_json::from_str::<Value>(event)
-            .ok()
-            .filter(Value::is_object);
+        let json = Json::parse(event).ok().filter(Json::is_object);
         parsed.matches(event, json.as_ref())
     }
 
@@ -1453,7 +1449,7 @@ mod tests {
         }
         // A clone matches like the original.
         let copy = json.clone();
-        let event = serde_json::json!({"a": 1});
+        let event = Json::parse("{\"a\":1}").unwrap();
         assert!(copy.matches("{\"a\":1}", Some(&event)));
         assert!(!copy.matches("{\"a\":1}", None));
     }
@@ -1515,7 +1511,8 @@ mod tests {
         r#"{ $.['k.k'] NOT EXISTS && $.z IS NULL || $.y EXISTS }"#,
     ];
 
-    fn json_value() -> impl Strategy<Value = Value> {
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
@@ -1553,7 +1550,7 @@ mod tests {
             for text in FIXED_PATTERNS {
                 let pattern = FilterPattern::parse(text).unwrap();
                 let _ = pattern.matches(&message, None);
-                let _ = pattern.matches(&message, Some(&json));
+                let _ = pattern.matches(&message, Some(&Json::from(&json)));
             }
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod filter_pattern;
+pub mod json;
 pub mod parse;
 pub mod record;
 pub mod redact;

@@ -5,11 +5,11 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
-use super::record::{LogEvent, LogRecord, RecordFormat};
+use super::json::Json;
+use super::record::{EventRef, LogEvent, LogRecord, RecordFormat};
 
 /// CloudWatch Logs' own limit on one event.
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
@@ -75,6 +75,11 @@ impl RecordParser {
     }
 
     pub fn parse<'a>(&mut self, event: &'a LogEvent) -> Result<Parsed<'a>, RejectReason> {
+        self.parse_ref(event.borrowed())
+    }
+
+    /// [`Self::parse`] for an event borrowed from elsewhere.
+    pub fn parse_ref<'a>(&mut self, event: EventRef<'a>) -> Result<Parsed<'a>, RejectReason> {
         let result = parse_event(event, self.max_event_bytes, self.after_text_record);
         self.after_text_record = match &result {
             Ok(Parsed::Record(r)) => r.format == RecordFormat::PythonText,
@@ -86,11 +91,11 @@ impl RecordParser {
 }
 
 fn parse_event(
-    event: &LogEvent,
+    event: EventRef<'_>,
     max_event_bytes: usize,
     after_text_record: bool,
 ) -> Result<Parsed<'_>, RejectReason> {
-    let text = event.message.as_str();
+    let text = event.message;
     if text.len() > max_event_bytes {
         return Err(RejectReason::Oversized);
     }
@@ -118,41 +123,48 @@ fn parse_event(
 }
 
 /// The first of several aliases that is a string.
-fn string_field<'v>(object: &'v serde_json::Map<String, Value>, names: &[&str]) -> Option<&'v str> {
+fn string_field<'v>(object: &'v Json<'_>, names: &[&str]) -> Option<&'v str> {
     names
         .iter()
-        .find_map(|n| object.get(*n).and_then(Value::as_str))
+        .find_map(|n| object.get(n).and_then(Json::as_str))
 }
 
-fn parse_json<'a>(event: &'a LogEvent, text: &'a str) -> Result<LogRecord<'a>, RejectReason> {
-    let value: Value = serde_json::from_str(text).map_err(|_| RejectReason::InvalidJson)?;
-    let Value::Object(object) = &value else {
+fn parse_json<'a>(event: EventRef<'a>, text: &'a str) -> Result<LogRecord<'a>, RejectReason> {
+    let value = Json::parse(text).map_err(|_| RejectReason::InvalidJson)?;
+    if !value.is_object() {
         return Err(RejectReason::InvalidJson);
+    }
+    // Borrowed from the event unless the JSON string had escapes.
+    let field = |names: &[&str], default: &'static str| -> Cow<'a, str> {
+        names
+            .iter()
+            .find_map(|n| match value.get(n) {
+                Some(Json::String(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or(Cow::Borrowed(default))
     };
-    let owned = |names: &[&str], default: &'static str| {
-        string_field(object, names).map_or(Cow::Borrowed(default), |s| Cow::Owned(s.to_owned()))
-    };
-    let logger = owned(&["logger", "name"], "root");
-    let level = owned(&["level", "levelname"], "INFO");
-    let message = owned(&["message", "msg"], "");
-    let timestamp_ms = string_field(object, &["timestamp", "asctime", "time"])
+    let logger = field(&["logger", "name"], "root");
+    let level = field(&["level", "levelname"], "INFO");
+    let message = field(&["message", "msg"], "");
+    let timestamp_ms = string_field(&value, &["timestamp", "asctime", "time"])
         .and_then(parse_timestamp)
         .unwrap_or(event.timestamp_ms);
     Ok(LogRecord {
-        event_id: &event.id,
+        event_id: event.id,
         timestamp_ms,
         format: RecordFormat::Json,
         logger,
         level,
         message,
         continuation: None,
-        raw: &event.message,
+        raw: event.message,
         json: Some(value),
     })
 }
 
 /// `2025-05-18 07:42:54,855 - app.core.security - INFO - message` (first line).
-fn parse_text<'a>(event: &'a LogEvent, text: &'a str) -> Option<LogRecord<'a>> {
+fn parse_text<'a>(event: EventRef<'a>, text: &'a str) -> Option<LogRecord<'a>> {
     let (first, continuation) = match text.split_once('\n') {
         Some((first, rest)) => {
             let rest = rest.trim_end_matches(['\n', '\r']);
@@ -176,7 +188,7 @@ fn parse_text<'a>(event: &'a LogEvent, text: &'a str) -> Option<LogRecord<'a>> {
         return None;
     }
     Some(LogRecord {
-        event_id: &event.id,
+        event_id: event.id,
         timestamp_ms: at,
         format: RecordFormat::PythonText,
         logger: Cow::Borrowed(logger),
@@ -243,9 +255,33 @@ fn parse_python_time(text: &str) -> Option<i64> {
     Some(epoch_ms(PrimitiveDateTime::new(date, time).assume_utc()))
 }
 
+/// The events of a plain log file's text, borrowed: [`group_lines`]
+/// without copying. Lines end at `\n`; an event spans its lines and the
+/// `\n`s between them.
+pub fn split_events(text: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let line_end = |from: usize| rest[from..].find('\n').map_or(rest.len(), |i| from + i);
+        let mut end = line_end(0);
+        while end + 1 < rest.len() {
+            let next_end = line_end(end + 1);
+            if starts_record(&rest[end + 1..next_end]) {
+                break;
+            }
+            end = next_end;
+        }
+        let event = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        Some(event.strip_suffix('\r').unwrap_or(event))
+    })
+}
+
 /// Groups the lines of a plain log file into events: a line that does not
-/// start a record is appended to the previous one. Lines before the first
-/// record start events of their own (they will be rejected as unparsed).
+/// start a record is appended to the previous one (so lines before the
+/// first record form one event, which will be rejected as unparsed).
 pub fn group_lines<'a, I>(lines: I) -> impl Iterator<Item = String> + 'a
 where
     I: IntoIterator<Item = &'a str>,
@@ -293,7 +329,7 @@ mod tests {
         assert_eq!(r.level, "WARNING");
         assert_eq!(r.message, "Authentication attempt");
         assert_eq!(r.timestamp_ms, 1_747_737_000_123);
-        assert_eq!(r.field("success"), Some(&Value::Bool(false)));
+        assert_eq!(r.field("success"), Some(&Json::Bool(false)));
     }
 
     #[test]
@@ -423,5 +459,18 @@ mod tests {
             let e = event(&message);
             let _ = RecordParser::new(200).parse(&e);
         }
+    }
+
+    #[test]
+    fn split_events_agrees_with_group_lines() {
+        let text = "junk\nmore junk\n2025-05-18 07:42:54,855 - app - ERROR - boom\nTraceback (most recent call last):\n  File \"x.py\"\n\n{\"level\":\"INFO\"}\n{\"a\":1}\n2025-05-18 07:42:54,856 - app - INFO - last";
+        let grouped: Vec<String> = group_lines(text.lines()).collect();
+        let split: Vec<&str> = split_events(text).collect();
+        assert_eq!(split, grouped);
+        assert_eq!(split.len(), 5);
+        let with_newline = format!("{text}\n");
+        assert_eq!(split_events(&with_newline).collect::<Vec<_>>(), grouped);
+        assert_eq!(split_events("").count(), 0);
+        assert_eq!(split_events("\n").collect::<Vec<_>>(), [""]);
     }
 }

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use super::json::Json;
+
 /// One log event: what a subscription batch carries, or one record of a
 /// replayed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +14,25 @@ pub struct LogEvent {
     /// Ingestion-side event time, epoch milliseconds.
     pub timestamp_ms: i64,
     pub message: String,
+}
+
+impl LogEvent {
+    pub fn borrowed(&self) -> EventRef<'_> {
+        EventRef {
+            id: &self.id,
+            timestamp_ms: self.timestamp_ms,
+            message: &self.message,
+        }
+    }
+}
+
+/// An event borrowed from where it lives (a decoded batch, a chunk of a
+/// replayed file), so the pipeline copies nothing per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    pub id: &'a str,
+    pub timestamp_ms: i64,
+    pub message: &'a str,
 }
 
 /// How a record was written.
@@ -40,13 +61,13 @@ pub struct LogRecord<'a> {
     pub continuation: Option<&'a str>,
     /// The whole event text, for term patterns and sample lines.
     pub raw: &'a str,
-    /// The JSON object of a JSON record.
-    pub json: Option<serde_json::Value>,
+    /// The JSON object of a JSON record, borrowed from `raw`.
+    pub json: Option<Json<'a>>,
 }
 
-impl LogRecord<'_> {
+impl<'a> LogRecord<'a> {
     /// A field of a JSON record; `None` for text records.
-    pub fn field(&self, name: &str) -> Option<&serde_json::Value> {
+    pub fn field(&self, name: &str) -> Option<&Json<'a>> {
         self.json.as_ref().and_then(|j| j.get(name))
     }
 

@@ -148,13 +148,22 @@ impl CardinalityGuard {
     /// invocations.
     pub fn preload<I: IntoIterator<Item = SeriesKey>>(&mut self, existing: I) {
         for key in existing {
-            self.known.entry(key.name.clone()).or_default().insert(key);
+            self.known
+                .entry(key.name().to_owned())
+                .or_default()
+                .insert(key);
         }
     }
 
     /// The series to update: `key` itself, or its overflow series.
     pub fn admit(&mut self, key: SeriesKey) -> SeriesKey {
-        let known = self.known.entry(key.name.clone()).or_default();
+        // Look up by &str first: the name is only copied for a new metric.
+        if !self.known.contains_key(key.name()) {
+            self.known.insert(key.name().to_owned(), HashSet::new());
+        }
+        let Some(known) = self.known.get_mut(key.name()) else {
+            return key;
+        };
         if known.contains(&key) {
             return key;
         }
@@ -162,7 +171,12 @@ impl CardinalityGuard {
             known.insert(key.clone());
             return key;
         }
-        *self.folded.entry(key.name.clone()).or_default() += 1;
+        match self.folded.get_mut(key.name()) {
+            Some(n) => *n += 1,
+            None => {
+                self.folded.insert(key.name().to_owned(), 1);
+            }
+        }
         key.overflowed()
     }
 
@@ -187,10 +201,24 @@ impl BatchMetrics {
         guard: &mut CardinalityGuard,
     ) -> Result<(), KindConflict> {
         let kind = update.kind();
-        let existing = *self.kinds.entry(key.name.clone()).or_insert(kind);
+        // Fast path: a series this batch already has was admitted before
+        // and has the metric's kind.
+        if let Some(delta) = self.series.get_mut(&key)
+            && delta.kind() == kind
+        {
+            delta.apply(update);
+            return Ok(());
+        }
+        let existing = match self.kinds.get(key.name()) {
+            Some(k) => *k,
+            None => {
+                self.kinds.insert(key.name().to_owned(), kind);
+                kind
+            }
+        };
         if existing != kind {
             return Err(KindConflict {
-                metric: key.name,
+                metric: key.name().to_owned(),
                 existing: existing.as_str(),
                 update: kind.as_str(),
             });

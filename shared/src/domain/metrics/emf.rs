@@ -77,7 +77,7 @@ pub fn render(
         groups
             .entry(key.labels())
             .or_default()
-            .push((key.name.as_str(), rounds));
+            .push((key.name(), rounds));
     }
     let mut documents = Vec::new();
     for (labels, metrics) in groups {

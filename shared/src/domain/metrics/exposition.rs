@@ -61,7 +61,7 @@ pub fn render_openmetrics(series: &[StoredSeries], metrics: &[MetricInfo]) -> St
 fn render(series: &[StoredSeries], metrics: &[MetricInfo], format: Format) -> String {
     let mut families: BTreeMap<&str, Vec<&StoredSeries>> = BTreeMap::new();
     for s in series {
-        families.entry(s.key.name.as_str()).or_default().push(s);
+        families.entry(s.key.name()).or_default().push(s);
     }
     let mut out = String::new();
     for (name, mut members) in families {

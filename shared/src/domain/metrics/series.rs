@@ -1,7 +1,10 @@
 //! A metric series: a metric name and a sorted label set. One type used for
 //! aggregation, storage keys and every output format.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// Counter, gauge or histogram, as Prometheus means them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,10 +30,17 @@ pub const OVERFLOW: &str = "__overflow__";
 
 /// Metric name plus labels, sorted by label name so equal series compare and
 /// hash equal however the labels were produced.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeriesKey {
-    pub name: String,
+///
+/// Shared and hashed once: the pipeline clones and looks up keys several
+/// times per log event, so a clone is a reference count and a hash is the
+/// stored one.
+#[derive(Clone)]
+pub struct SeriesKey(Arc<KeyData>);
+
+struct KeyData {
+    name: String,
     labels: Vec<(String, String)>,
+    hash: u64,
 }
 
 impl SeriesKey {
@@ -46,49 +56,96 @@ impl SeriesKey {
             .collect();
         labels.sort();
         labels.dedup_by(|a, b| a.0 == b.0);
-        SeriesKey {
-            name: name.into(),
-            labels,
-        }
+        Self::from_sorted(name.into(), labels)
+    }
+
+    fn from_sorted(name: String, labels: Vec<(String, String)>) -> Self {
+        // A fixed-key hasher: the value only has to be consistent within
+        // one process (maps still hash it again with their random state).
+        let mut hasher = std::hash::DefaultHasher::new();
+        name.hash(&mut hasher);
+        labels.hash(&mut hasher);
+        let hash = hasher.finish();
+        SeriesKey(Arc::new(KeyData { name, labels, hash }))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.name
     }
 
     pub fn labels(&self) -> &[(String, String)] {
-        &self.labels
+        &self.0.labels
     }
 
     /// The same series with every label value replaced by [`OVERFLOW`].
     pub fn overflowed(&self) -> Self {
-        SeriesKey {
-            name: self.name.clone(),
-            labels: self
-                .labels
-                .iter()
-                .map(|(k, _)| (k.clone(), OVERFLOW.to_owned()))
-                .collect(),
-        }
+        let labels = self
+            .labels()
+            .iter()
+            .map(|(k, _)| (k.clone(), OVERFLOW.to_owned()))
+            .collect();
+        Self::from_sorted(self.0.name.clone(), labels)
     }
 
     /// `name{a=x,b=y}`: the replay tool's JSON key and the reference
     /// counter's format (labels sorted, values unquoted).
     pub fn compact(&self) -> String {
         let labels: Vec<String> = self
-            .labels
+            .labels()
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        format!("{}{{{}}}", self.name, labels.join(","))
+        format!("{}{{{}}}", self.name(), labels.join(","))
+    }
+}
+
+impl PartialEq for SeriesKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash
+                && self.0.name == other.0.name
+                && self.0.labels == other.0.labels)
+    }
+}
+
+impl Eq for SeriesKey {}
+
+impl Hash for SeriesKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
+
+impl Ord for SeriesKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (&self.0.name, &self.0.labels).cmp(&(&other.0.name, &other.0.labels))
+    }
+}
+
+impl PartialOrd for SeriesKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeriesKey")
+            .field("name", &self.0.name)
+            .field("labels", &self.0.labels)
+            .finish()
     }
 }
 
 /// Prometheus style: `name{a="x",b="y"}` with escaped values.
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
-        if self.labels.is_empty() {
+        f.write_str(self.name())?;
+        if self.labels().is_empty() {
             return Ok(());
         }
         f.write_str("{")?;
-        for (i, (k, v)) in self.labels.iter().enumerate() {
+        for (i, (k, v)) in self.labels().iter().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
             }

@@ -2,10 +2,10 @@
 //! alert signals, and a count of every update skipped for a missing value.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet, RegexSetBuilder};
 
 use super::config::PseudonymizeAs;
 use super::validate::{self, RuleError};
@@ -24,6 +24,10 @@ pub const DEFAULT_RULES_FILE: &str = "infra/rules/default.toml";
 
 /// Longest signal sample, in characters.
 pub const SAMPLE_MAX_CHARS: usize = 500;
+
+/// Series remembered per [`Evaluation`] (see `Evaluation::series`); past
+/// this the memory is cleared and refilled.
+const SERIES_CACHE_MAX: usize = 8192;
 
 /// A metric the rules can update: type, HELP text and label names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +114,14 @@ impl CompiledRule {
     }
 
     /// Whether the record matches, cheapest tests first. `Some(captures)`
-    /// when it matches and the rule reads captures.
-    fn matches<'r>(&'r self, record: &'r LogRecord<'_>) -> Option<Option<Captures<'r>>> {
+    /// when it matches and the rule reads captures. `regex_hit` says
+    /// whether the rule's regex matches the message (from the rule set's
+    /// [`RegexSet`], which tests every regex in one pass).
+    fn matches<'r>(
+        &'r self,
+        record: &'r LogRecord<'_>,
+        regex_hit: impl FnOnce() -> bool,
+    ) -> Option<Option<Captures<'r>>> {
         if self.logger.as_deref().is_some_and(|l| l != record.logger) {
             return None;
         }
@@ -135,8 +145,9 @@ impl CompiledRule {
         }
         match &self.regex {
             None => Some(None),
+            Some(_) if !regex_hit() => None,
             Some(re) if self.needs_captures => re.captures(&record.message).map(Some),
-            Some(re) => re.is_match(&record.message).then_some(None),
+            Some(_) => Some(None),
         }
     }
 }
@@ -154,7 +165,19 @@ pub struct Evaluation {
     /// Records evaluated, and records at least one rule matched.
     pub records: u64,
     pub matched_records: u64,
+    /// When set, signals carry an empty `sample`: for callers that only
+    /// count signals (replay without `--alerts`), redacting each sample
+    /// line would be most of the work.
+    pub skip_samples: bool,
     group_taken: Vec<bool>,
+    /// Metric name, label names and raw label values → the redacted series.
+    /// Label values repeat from record to record, so most updates neither
+    /// redact nor allocate.
+    series: HashMap<String, SeriesKey>,
+    /// Raw signal key (prefixed by how it is masked) → the key as emitted:
+    /// keys repeat too, and a pseudonym is an HMAC.
+    keys: HashMap<String, String>,
+    scratch: String,
 }
 
 impl Evaluation {
@@ -164,6 +187,20 @@ impl Evaluation {
         self.misses.clear();
         self.records = 0;
         self.matched_records = 0;
+    }
+
+    /// Moves out what was produced (updates, signals, misses, counts),
+    /// keeping the caches for the records that follow.
+    pub fn take_results(&mut self) -> Evaluation {
+        Evaluation {
+            updates: std::mem::take(&mut self.updates),
+            signals: std::mem::take(&mut self.signals),
+            misses: std::mem::take(&mut self.misses),
+            records: std::mem::take(&mut self.records),
+            matched_records: std::mem::take(&mut self.matched_records),
+            skip_samples: self.skip_samples,
+            ..Evaluation::default()
+        }
     }
 
     /// Total misses over all rules.
@@ -183,6 +220,34 @@ impl Evaluation {
         Ok(())
     }
 
+    fn masked_key(
+        &mut self,
+        how: Option<PseudonymizeAs>,
+        raw: &str,
+        redactor: &Redactor,
+    ) -> String {
+        self.scratch.clear();
+        self.scratch.push(match how {
+            Some(PseudonymizeAs::Ip) => 'i',
+            Some(PseudonymizeAs::Email) => 'e',
+            None => 'r',
+        });
+        self.scratch.push_str(raw);
+        if let Some(masked) = self.keys.get(self.scratch.as_str()) {
+            return masked.clone();
+        }
+        let masked = match how {
+            Some(PseudonymizeAs::Ip) => redactor.pseudonym(PseudonymKind::Ip, raw),
+            Some(PseudonymizeAs::Email) => redactor.pseudonym(PseudonymKind::Email, raw),
+            None => redactor.redact_text(raw).into_owned(),
+        };
+        if self.keys.len() >= SERIES_CACHE_MAX {
+            self.keys.clear();
+        }
+        self.keys.insert(self.scratch.clone(), masked.clone());
+        masked
+    }
+
     fn miss(&mut self, rule: &Arc<str>) {
         match self.misses.get_mut(rule) {
             Some(n) => *n += 1,
@@ -200,6 +265,61 @@ pub struct RuleSet {
     rules: Vec<CompiledRule>,
     groups: usize,
     metrics: Vec<MetricInfo>,
+    dispatch: Dispatch,
+}
+
+/// What makes evaluation cheap: which rules a record's logger can match at
+/// all, and every rule regex in one [`RegexSet`], so a message is scanned
+/// once rather than once per regex rule.
+#[derive(Debug, Clone)]
+struct Dispatch {
+    /// Logger → indexes of the rules naming that logger or none, in order.
+    by_logger: HashMap<String, Vec<usize>>,
+    /// Rules naming no logger: the candidates for any other logger.
+    any_logger: Vec<usize>,
+    regexes: RegexSet,
+    /// Rule index → its pattern's index in `regexes`.
+    regex_of: Vec<Option<usize>>,
+}
+
+impl Dispatch {
+    fn new(rules: &[CompiledRule]) -> Self {
+        let any_logger: Vec<usize> = (0..rules.len())
+            .filter(|i| rules[*i].logger.is_none())
+            .collect();
+        let mut by_logger: HashMap<String, Vec<usize>> = HashMap::new();
+        for logger in rules.iter().filter_map(|r| r.logger.as_ref()) {
+            by_logger.entry(logger.clone()).or_insert_with(|| {
+                (0..rules.len())
+                    .filter(|i| rules[*i].logger.as_ref().is_none_or(|l| l == logger))
+                    .collect()
+            });
+        }
+        let mut regex_of = Vec::with_capacity(rules.len());
+        let mut patterns = Vec::new();
+        for rule in rules {
+            regex_of.push(rule.regex.as_ref().map(|re| {
+                patterns.push(re.as_str().to_owned());
+                patterns.len() - 1
+            }));
+        }
+        // Each pattern compiled alone already (validation), so the set
+        // compiles too; if it ever did not, every regex rule is simply
+        // tried on its own.
+        let regexes = RegexSetBuilder::new(&patterns)
+            .dfa_size_limit(32 << 20)
+            .build()
+            .unwrap_or_else(|_| {
+                regex_of.iter_mut().for_each(|r| *r = None);
+                RegexSet::empty()
+            });
+        Dispatch {
+            by_logger,
+            any_logger,
+            regexes,
+            regex_of,
+        }
+    }
 }
 
 impl RuleSet {
@@ -209,11 +329,13 @@ impl RuleSet {
         groups: usize,
         metrics: Vec<MetricInfo>,
     ) -> Self {
+        let dispatch = Dispatch::new(&rules);
         RuleSet {
             file,
             rules,
             groups,
             metrics,
+            dispatch,
         }
     }
 
@@ -251,11 +373,28 @@ impl RuleSet {
         out.group_taken.resize(self.groups, false);
         let mut sample: Option<String> = None;
         let mut matched = false;
-        for rule in &self.rules {
+        let dispatch = &self.dispatch;
+        let candidates = dispatch
+            .by_logger
+            .get(record.logger.as_ref())
+            .unwrap_or(&dispatch.any_logger);
+        let mut regex_hits: Option<regex::SetMatches> = None;
+        for &index in candidates {
+            let rule = &self.rules[index];
             if rule.group.is_some_and(|g| out.group_taken[g]) {
                 continue;
             }
-            let Some(caps) = rule.matches(record) else {
+            let regex_hit = || match dispatch.regex_of[index] {
+                Some(at) => regex_hits
+                    .get_or_insert_with(|| dispatch.regexes.matches(&record.message))
+                    .matched(at),
+                // Not in the set: test the rule's own regex.
+                None => rule
+                    .regex
+                    .as_ref()
+                    .is_some_and(|re| re.is_match(&record.message)),
+            };
+            let Some(caps) = rule.matches(record, regex_hit) else {
                 continue;
             };
             if let Some(g) = rule.group {
@@ -281,20 +420,18 @@ impl RuleSet {
                             out.miss(&rule.name);
                             continue;
                         }
-                        Some(k) => match signal.pseudonymize {
-                            Some(PseudonymizeAs::Ip) => redactor.pseudonym(PseudonymKind::Ip, &k),
-                            Some(PseudonymizeAs::Email) => {
-                                redactor.pseudonym(PseudonymKind::Email, &k)
-                            }
-                            None => redactor.redact_text(&k).into_owned(),
-                        },
+                        Some(k) => out.masked_key(signal.pseudonymize, &k, redactor),
                     },
                 };
-                let sample = sample
-                    .get_or_insert_with(|| {
-                        truncate_chars(redactor.redact_text(record.raw), SAMPLE_MAX_CHARS)
-                    })
-                    .clone();
+                let sample = if out.skip_samples {
+                    String::new()
+                } else {
+                    sample
+                        .get_or_insert_with(|| {
+                            truncate_chars(redactor.redact_text(record.raw), SAMPLE_MAX_CHARS)
+                        })
+                        .clone()
+                };
                 out.signals.push(Signal {
                     name: signal.name.clone(),
                     key_name: signal.key_name.clone(),
@@ -349,20 +486,54 @@ fn apply_metric(
         MetricOp::GaugeSet => Update::GaugeSet(value.unwrap_or_default()),
         MetricOp::Observe => Update::Observe(value.unwrap_or_default()),
     };
-    let mut labels: Vec<(String, String)> = Vec::with_capacity(metric.labels.len());
+    // The cache key: NUL-separated; a value holding a NUL could forge
+    // another's key, so such values bypass the cache.
+    let mut scratch = std::mem::take(&mut out.scratch);
+    scratch.clear();
+    scratch.push_str(&metric.name);
+    let mut cacheable = true;
     for (name, spec) in &metric.labels {
         let Some(text) = spec.text(record, caps) else {
+            out.scratch = scratch;
             out.miss(&rule.name);
             return;
         };
-        let redacted = match redactor.redact_text(&text) {
-            Cow::Borrowed(_) => text.into_owned(),
-            Cow::Owned(s) => s,
-        };
-        labels.push((name.to_string(), redacted));
+        cacheable &= !text.contains('\0');
+        scratch.push('\0');
+        scratch.push_str(name);
+        scratch.push('\0');
+        scratch.push_str(&text);
     }
-    out.updates
-        .push((SeriesKey::new(metric.name.as_ref(), labels), update));
+    let cached = if cacheable {
+        out.series.get(scratch.as_str())
+    } else {
+        None
+    };
+    let key = match cached {
+        Some(key) => key.clone(),
+        None => {
+            let mut labels: Vec<(String, String)> = Vec::with_capacity(metric.labels.len());
+            for (name, spec) in &metric.labels {
+                // Present: the loop above found every label.
+                let text = spec.text(record, caps).unwrap_or_default();
+                let redacted = match redactor.redact_text(&text) {
+                    Cow::Borrowed(_) => text.into_owned(),
+                    Cow::Owned(s) => s,
+                };
+                labels.push((name.to_string(), redacted));
+            }
+            let key = SeriesKey::new(metric.name.as_ref(), labels);
+            if cacheable {
+                if out.series.len() >= SERIES_CACHE_MAX {
+                    out.series.clear();
+                }
+                out.series.insert(scratch.clone(), key.clone());
+            }
+            key
+        }
+    };
+    out.scratch = scratch;
+    out.updates.push((key, update));
 }
 
 fn truncate_chars(text: Cow<'_, str>, max: usize) -> String {

@@ -5,8 +5,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use regex::Regex;
-
 use super::config::{
     GaugeOp, MetricConfig, MetricType, OneOrMany, RuleConfig, RuleFile, SignalConfig,
     ValueSpecConfig,
@@ -195,7 +193,12 @@ fn compile_rule(
     let regex = rule
         .regex
         .as_deref()
-        .map(|r| Regex::new(r).map_err(|e| ("regex".to_owned(), Problem::Regex(e.to_string()))))
+        .map(|r| {
+            regex::RegexBuilder::new(r)
+                .dfa_size_limit(32 << 20)
+                .build()
+                .map_err(|e| ("regex".to_owned(), Problem::Regex(e.to_string())))
+        })
         .transpose()?;
     let spec = Specs {
         has_regex: regex.is_some(),

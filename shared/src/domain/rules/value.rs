@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use crate::domain::logs::json::Json;
 use regex::Captures;
-use serde_json::Value;
 
 use super::config::{Transform, ValueSpecConfig};
 use crate::domain::logs::record::LogRecord;
@@ -104,7 +104,7 @@ impl ValueSpec {
         if self.map.is_empty()
             && self.transform.is_none()
             && let Source::Path(path) = &self.source
-            && let Some(Value::Number(n)) = record.json.as_ref().and_then(|j| walk(j, path))
+            && let Some(Json::Number(n)) = record.json.as_ref().and_then(|j| walk(j, path))
         {
             return n.as_f64();
         }
@@ -178,7 +178,7 @@ fn parse_source(s: &str) -> Result<Source, PathError> {
 /// What a source found, before conversion to text.
 enum Raw<'r> {
     Text(&'r str),
-    Json(&'r Value),
+    Json(&'r Json<'r>),
 }
 
 impl<'r> Raw<'r> {
@@ -188,9 +188,9 @@ impl<'r> Raw<'r> {
     fn into_text(self) -> Option<Cow<'r, str>> {
         match self {
             Raw::Text(s) => Some(Cow::Borrowed(s)),
-            Raw::Json(Value::String(s)) => Some(Cow::Borrowed(s)),
-            Raw::Json(Value::Bool(b)) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-            Raw::Json(Value::Number(n)) => Some(Cow::Owned(number_text(n))),
+            Raw::Json(Json::String(s)) => Some(Cow::Borrowed(s)),
+            Raw::Json(Json::Bool(b)) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            Raw::Json(Json::Number(n)) => Some(Cow::Owned(number_text(n))),
             Raw::Json(_) => None,
         }
     }
@@ -223,10 +223,10 @@ fn lookup<'r>(
     }
 }
 
-fn walk<'v>(root: &'v Value, path: &[Segment]) -> Option<&'v Value> {
+fn walk<'v, 'a>(root: &'v Json<'a>, path: &[Segment]) -> Option<&'v Json<'a>> {
     path.iter().try_fold(root, |v, seg| match seg {
         Segment::Key(k) => v.get(k.as_str()),
-        Segment::Index(i) => v.get(*i),
+        Segment::Index(i) => v.index(*i),
     })
 }
 

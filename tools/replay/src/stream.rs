@@ -1,0 +1,294 @@
+//! Plain log files, streamed: read in chunks that each start at a record,
+//! evaluated on every core, folded in file order.
+//!
+//! Memory stays bounded by a few chunks whatever the file size, and the
+//! result is the sequential one: each chunk begins at a record (so no
+//! event is split and the parser needs no state from the chunk before),
+//! and the metric updates are folded through one cardinality guard in the
+//! order of the file.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
+
+use shared::domain::logs::parse::{split_events, starts_record};
+use shared::domain::logs::record::EventRef;
+use shared::domain::logs::redact::Redactor;
+use shared::domain::pipeline::{Aggregator, Evaluated, Evaluator};
+use shared::domain::rules::RuleSet;
+
+/// Bytes read per chunk.
+pub const CHUNK_BYTES: usize = 4 << 20;
+
+/// A run of lines with no record start longer than this is cut at a line
+/// end anyway, so a file without records cannot grow the buffer without
+/// bound. Each piece is then an event of its own (rejected as oversized or
+/// unparsed) instead of one event.
+pub const MAX_CARRY_BYTES: usize = 64 << 20;
+
+/// Chunks per worker in flight: enough to keep every core busy while the
+/// reader decompresses the next one, few enough to keep memory flat.
+const IN_FLIGHT: usize = 2;
+
+/// Splits a byte stream into chunks that end at a line end followed by a
+/// record start (or at the end of the stream).
+pub struct Chunker<R> {
+    reader: R,
+    carry: Vec<u8>,
+    eof: bool,
+    /// Offset in the stream of the next chunk's first byte.
+    offset: u64,
+}
+
+impl<R: Read> Chunker<R> {
+    /// `head` is what was already read from `reader`.
+    pub fn new(head: Vec<u8>, reader: R) -> Self {
+        Chunker {
+            reader,
+            carry: head,
+            eof: false,
+            offset: 0,
+        }
+    }
+
+    /// The next chunk and its offset in the stream; `None` at the end.
+    pub fn next_chunk(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut want = CHUNK_BYTES;
+        loop {
+            if buf.len() < want && !self.eof {
+                buf.reserve(want - buf.len());
+                // read_to_end fills spare capacity without zeroing it first.
+                let wanted = (want - buf.len()) as u64;
+                let n = (&mut self.reader).take(wanted).read_to_end(&mut buf)?;
+                if (n as u64) < wanted {
+                    self.eof = true;
+                }
+            }
+            if self.eof {
+                if buf.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(self.emit(buf, None)));
+            }
+            if let Some(cut) = find_cut(&buf) {
+                return Ok(Some(self.emit(buf, Some(cut))));
+            }
+            if buf.len() >= MAX_CARRY_BYTES
+                && let Some(nl) = buf.iter().rposition(|b| *b == b'\n')
+            {
+                return Ok(Some(self.emit(buf, Some(nl + 1))));
+            }
+            want = buf.len() + CHUNK_BYTES;
+        }
+    }
+
+    fn emit(&mut self, mut buf: Vec<u8>, cut: Option<usize>) -> (u64, Vec<u8>) {
+        if let Some(cut) = cut {
+            self.carry = buf.split_off(cut);
+        }
+        let offset = self.offset;
+        self.offset += buf.len() as u64;
+        (offset, buf)
+    }
+}
+
+/// The start of the last line that begins a record, when a line end comes
+/// before it: cutting there ends the chunk with complete events.
+fn find_cut(buf: &[u8]) -> Option<usize> {
+    let mut end = buf.len();
+    while let Some(nl) = buf[..end].iter().rposition(|b| *b == b'\n') {
+        let start = nl + 1;
+        let line_end = buf[start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(buf.len(), |i| start + i);
+        // Enough of the line to tell: a Python timestamp is 23 bytes; an
+        // unfinished shorter tail is left for the next read.
+        let line = &buf[start..line_end.min(start + 64)];
+        let complete = line_end < buf.len() || line.len() >= 32;
+        if start > 0 && complete && starts_record(&utf8_prefix(line)) {
+            return Some(start);
+        }
+        end = nl;
+    }
+    None
+}
+
+/// The valid UTF-8 prefix of `bytes` (a cut may split a character).
+fn utf8_prefix(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.into(),
+        Err(e) => String::from_utf8_lossy(&bytes[..e.valid_up_to()]),
+    }
+}
+
+/// What the fold needs besides the series.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCounts {
+    pub signals: u64,
+}
+
+/// Evaluates every chunk of `chunker` on `workers` threads and folds the
+/// results into `aggregator` in stream order. Event ids are
+/// `<name>@<byte offset>`. Signals are kept (moved into the aggregator's
+/// report) only when `keep_signals`; otherwise only counted.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_stream<R: Read + Send>(
+    mut chunker: Chunker<R>,
+    name: &str,
+    rules: &RuleSet,
+    redactor: &Redactor,
+    max_event_bytes: usize,
+    workers: usize,
+    keep_signals: bool,
+    aggregator: &mut Aggregator<'_>,
+) -> io::Result<StreamCounts> {
+    let workers = workers.max(1);
+    let mut counts = StreamCounts::default();
+    thread::scope(|scope| -> io::Result<()> {
+        let mut to_workers: Vec<SyncSender<(u64, Vec<u8>)>> = Vec::new();
+        let mut from_workers: Vec<Receiver<Evaluated>> = Vec::new();
+        for _ in 0..workers {
+            let (chunk_tx, chunk_rx) = sync_channel::<(u64, Vec<u8>)>(IN_FLIGHT);
+            let (result_tx, result_rx) = sync_channel::<Evaluated>(IN_FLIGHT);
+            to_workers.push(chunk_tx);
+            from_workers.push(result_rx);
+            scope.spawn(move || {
+                worker(
+                    chunk_rx,
+                    result_tx,
+                    name,
+                    rules,
+                    redactor,
+                    max_event_bytes,
+                    keep_signals,
+                )
+            });
+        }
+        // Chunk k goes to worker k % n, and results are taken back in the
+        // same order, so the fold sees the file's order.
+        let reader = scope.spawn(move || -> io::Result<()> {
+            let mut k = 0;
+            while let Some(chunk) = chunker.next_chunk()? {
+                if to_workers[k % workers].send(chunk).is_err() {
+                    break;
+                }
+                k += 1;
+            }
+            Ok(())
+        });
+        let mut k = 0;
+        while let Ok(mut evaluated) = from_workers[k % workers].recv() {
+            counts.signals += evaluated.evaluation.signals.len() as u64;
+            if !keep_signals {
+                evaluated.evaluation.signals.clear();
+            }
+            aggregator.add(evaluated);
+            k += 1;
+        }
+        drop(from_workers);
+        reader
+            .join()
+            .map_err(|_| io::Error::other("the reader thread panicked"))?
+    })?;
+    Ok(counts)
+}
+
+fn worker(
+    chunks: Receiver<(u64, Vec<u8>)>,
+    results: SyncSender<Evaluated>,
+    name: &str,
+    rules: &RuleSet,
+    redactor: &Redactor,
+    max_event_bytes: usize,
+    keep_signals: bool,
+) {
+    // Own copies: a regex shared between threads hands its scratch caches
+    // around through a pool and drops them under contention, so the lazy
+    // DFAs keep being rebuilt; a clone has its own pool.
+    let rules = rules.clone();
+    let redactor = redactor.clone();
+    let mut evaluator = Evaluator::new(&rules, &redactor, max_event_bytes);
+    if !keep_signals {
+        evaluator = evaluator.without_samples();
+    }
+    let mut id = String::new();
+    while let Ok((offset, bytes)) = chunks.recv() {
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        // Each chunk starts a stream: it begins at a record.
+        evaluator.reset_stream();
+        let base = text.as_ptr() as usize;
+        id.clear();
+        id.push_str(name);
+        id.push('@');
+        let prefix = id.len();
+        for message in split_events(&text) {
+            use std::fmt::Write as _;
+            id.truncate(prefix);
+            let at = offset + (message.as_ptr() as usize - base) as u64;
+            let _ = write!(id, "{at}");
+            evaluator.push(EventRef {
+                id: &id,
+                timestamp_ms: 0,
+                message,
+            });
+        }
+        if results.send(evaluator.take()).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks_of(text: &str) -> Vec<String> {
+        let mut chunker = Chunker::new(Vec::new(), text.as_bytes());
+        let mut out = Vec::new();
+        while let Some((_, c)) = chunker.next_chunk().unwrap() {
+            out.push(String::from_utf8(c).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn cuts_only_before_a_record() {
+        let record = "2025-05-18 07:42:54,855 - app - ERROR - boom\n";
+        let traceback = "Traceback (most recent call last):\n  File \"x.py\", line 1\n";
+        let mut text = String::new();
+        while text.len() < 3 * CHUNK_BYTES {
+            text.push_str(record);
+            text.push_str(traceback);
+            text.push_str("{\"level\":\"INFO\",\"message\":\"ok\"}\n");
+        }
+        let chunks = chunks_of(&text);
+        assert!(chunks.len() >= 3, "{}", chunks.len());
+        assert_eq!(chunks.concat(), text, "nothing lost or repeated");
+        for c in &chunks[1..] {
+            assert!(starts_record(c.lines().next().unwrap()), "{:?}", &c[..40]);
+        }
+        let events: usize = chunks.iter().map(|c| split_events(c).count()).sum();
+        assert_eq!(events, split_events(&text).count());
+    }
+
+    #[test]
+    fn a_file_without_records_is_cut_at_line_ends() {
+        let line = "no record here, just text\n";
+        let text = line.repeat(MAX_CARRY_BYTES / line.len() + 10);
+        let chunks = chunks_of(&text);
+        assert!(chunks.len() >= 2);
+        assert!(chunks.iter().all(|c| c.ends_with('\n')));
+        assert_eq!(chunks.concat(), text);
+    }
+
+    #[test]
+    fn small_inputs_are_one_chunk() {
+        assert_eq!(chunks_of(""), Vec::<String>::new());
+        assert_eq!(chunks_of("{\"a\":1}"), ["{\"a\":1}"]);
+    }
+}
