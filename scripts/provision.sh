@@ -3,6 +3,9 @@
 #   DynamoDB table $TABLE_NAME (default blindspotx-monitoring): pk S HASH,
 #     sk S RANGE, PAY_PER_REQUEST, TTL on attribute "ttl"
 #   SNS topic $INCIDENTS_TOPIC_NAME (default blindspotx-incidents)
+#   SQS queue $INCIDENTS_QUEUE_NAME (default blindspotx-incidents-local),
+#     subscribed to the topic with raw delivery, so what was published can
+#     be read back locally (the deployed stack has no such queue)
 # Uses the stack env (scripts/stack.sh env) unless AWS_ENDPOINT_URL is set;
 # refuses to run without an endpoint so it never touches real AWS.
 set -euo pipefail
@@ -33,6 +36,7 @@ endpoint = os.environ["AWS_ENDPOINT_URL"]
 region = os.environ.get("AWS_REGION", "us-east-1")
 table = os.environ.get("TABLE_NAME", "blindspotx-monitoring")
 topic = os.environ.get("INCIDENTS_TOPIC_NAME", "blindspotx-incidents")
+queue = os.environ.get("INCIDENTS_QUEUE_NAME", "blindspotx-incidents-local")
 
 
 def say(msg):
@@ -85,4 +89,31 @@ else:
 sns = boto3.client("sns", endpoint_url=endpoint, region_name=region)
 arn = sns.create_topic(Name=topic)["TopicArn"]  # idempotent by name
 say(f"topic {topic}: {arn}")
+
+sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
+queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]  # idempotent by name
+queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+    "Attributes"
+]["QueueArn"]
+existing = [
+    s["SubscriptionArn"]
+    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
+    for s in page["Subscriptions"]
+    if s["Protocol"] == "sqs" and s["Endpoint"] == queue_arn
+]
+if existing:
+    subscription = existing[0]
+    say(f"queue {queue}: already subscribed to {topic}")
+else:
+    subscription = sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)[
+        "SubscriptionArn"
+    ]
+    say(f"queue {queue}: subscribed to {topic}")
+# Raw delivery: each queue message is the published body, with the SNS
+# message attributes as SQS message attributes. Set every time, so an
+# older subscription is brought in line.
+sns.set_subscription_attributes(
+    SubscriptionArn=subscription, AttributeName="RawMessageDelivery", AttributeValue="true"
+)
+say(f"queue {queue}: {queue_url}")
 EOF

@@ -127,3 +127,143 @@ pub enum MetricsError {
     #[error("metrics backend unavailable: {0}")]
     Unavailable(String),
 }
+
+/// One message for the incidents topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The serialized incident (JSON, `blindspotx.incident/v1`).
+    pub body: String,
+    /// SNS message attributes for filter policies: `severity`, `category`,
+    /// `rule`, `status`.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Stable per transition, so a FIFO topic can drop a republication.
+    pub dedup_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The message itself was refused (too large, bad attribute): retrying
+    /// the same message will not help.
+    #[error("publish rejected: {0}")]
+    Rejected(String),
+    /// Network, throttling, service errors: worth retrying.
+    #[error("publisher unreachable: {0}")]
+    Unavailable(String),
+}
+
+/// Where incident transitions are published (SNS in AWS).
+pub trait IncidentPublisher: Send + Sync {
+    fn publish(
+        &self,
+        message: &OutgoingMessage,
+    ) -> impl std::future::Future<Output = Result<(), PublishError>> + Send;
+}
+
+/// Where silences live (the monitoring table in AWS).
+pub trait SilenceStore: Send + Sync {
+    /// Stores a validated silence; creating the same id again replaces it.
+    fn create(
+        &self,
+        silence: &crate::domain::silence::Silence,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The silences not yet over at `now` (in force or starting later),
+    /// soonest end first; with `include_expired`, the ended ones the store
+    /// still keeps too.
+    fn list(
+        &self,
+        now: OffsetDateTime,
+        include_expired: bool,
+    ) -> impl Future<Output = Result<Vec<crate::domain::silence::Silence>, StoreError>> + Send;
+}
+
+/// Where alert windows, incidents and their outbox live (DynamoDB in AWS).
+/// Commits are atomic per window change: the window's new version, its
+/// incidents, outbox entries and index entries together or not at all.
+pub trait AlertStore: Send + Sync {
+    /// The windows, in the order asked (`None`: never written).
+    fn load_windows(
+        &self,
+        ids: &[crate::domain::alerts::WindowId],
+    ) -> impl Future<Output = Result<Vec<Option<crate::domain::alerts::StoredWindow>>, StoreError>> + Send;
+
+    /// Writes each change if its window still has the expected version;
+    /// `log_delivery` also refreshes the log-delivery heartbeat.
+    fn commit(
+        &self,
+        changes: &[crate::domain::alerts::WindowChange],
+        log_delivery: Option<OffsetDateTime>,
+    ) -> impl Future<Output = Result<Vec<crate::domain::alerts::CommitResult>, StoreError>> + Send;
+
+    /// Removes published notices from the outbox (and the pending index);
+    /// returns how many were still there (the others were marked by
+    /// someone else).
+    fn mark_sent(
+        &self,
+        notices: &[crate::domain::alerts::Notice],
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Every firing incident's index entry.
+    fn open_incidents(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::domain::alerts::OpenIncident>, StoreError>> + Send;
+
+    /// Every unsent notice.
+    fn pending_notices(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::domain::alerts::PendingNotice>, StoreError>> + Send;
+
+    /// Takes a lease on a pending notice before republishing it; `false`
+    /// when it is gone or another holder's lease runs.
+    fn claim_notice(
+        &self,
+        transition_id: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn incident(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<crate::domain::alerts::StoredIncident>, StoreError>> + Send;
+
+    /// When a log batch was last ingested (the dead man's switch).
+    fn last_log_delivery(
+        &self,
+    ) -> impl Future<Output = Result<Option<OffsetDateTime>, StoreError>> + Send;
+}
+
+/// The silences in force, for the alert engine.
+pub trait SilenceSource: Send + Sync {
+    fn active(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<crate::domain::silence::Silence>, StoreError>> + Send;
+}
+
+impl<T: SilenceStore> SilenceSource for T {
+    async fn active(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<crate::domain::silence::Silence>, StoreError> {
+        self.list(now, false).await
+    }
+}
+
+/// Which components are down now, for inhibition.
+pub trait ComponentStatus: Send + Sync {
+    fn down_components(&self) -> impl Future<Output = Result<Vec<Component>, StoreError>> + Send;
+}
+
+/// A component is down when its latest probe failed.
+impl<T: ProbeStore> ComponentStatus for T {
+    async fn down_components(&self) -> Result<Vec<Component>, StoreError> {
+        Ok(self
+            .latest()
+            .await?
+            .into_iter()
+            .filter(|r| r.status == crate::domain::probe_result::Status::Fail)
+            .map(|r| r.component)
+            .collect())
+    }
+}

@@ -1,8 +1,9 @@
 //! Helpers for the integration tests: the local stack's coordinates (from
 //! the environment `make test` exports), and throwaway servers a test owns —
 //! a Redis it can stop, a TCP listener that never answers, OIDC and TLS
-//! fixtures with chosen faults.
+//! fixtures with chosen faults; SNS topics observed through SQS queues.
 
 pub mod bundle;
 pub mod servers;
+pub mod sns;
 pub mod stack;

@@ -5,12 +5,15 @@
 //!   itself, so a slow database cannot slow it down.
 //! - `GET /metrics`: every stored series of the log metrics, as Prometheus
 //!   text or (when asked by `Accept`) OpenMetrics, behind its own bearer token.
+//! - `POST /api/silences` and `GET /api/silences`: create and list silences,
+//!   behind the admin token; 404 when no silence store is configured.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,14 +24,18 @@ use shared::domain::health_report::{HealthReport, Visibility};
 use shared::domain::metrics::exposition;
 use shared::domain::metrics::series::StoredSeries;
 use shared::domain::rules::MetricInfo;
+use shared::domain::silence::{NewSilence, Silence};
 use shared::domain::timefmt::rfc3339_millis;
-use shared::ports::{Clock, ProbeStore, SeriesSource, StoreError};
+use shared::ports::{Clock, ProbeStore, SeriesSource, SilenceStore, StoreError};
 use subtle::ConstantTimeEq;
 
 pub const HEALTH_JSON: &str = "application/health+json";
+/// The largest `POST /api/silences` body: a silence at its bounds (16
+/// matchers of 256 characters, a 1 KiB comment) fits several times over.
+pub const MAX_SILENCE_BODY_BYTES: usize = 16 * 1024;
 
 /// Shared, read-only state of the router.
-pub struct AppState<S, M = NoSeries> {
+pub struct AppState<S, M = NoSeries, L = NoSilences> {
     pub store: S,
     /// SHA-256 of the details token; comparing digests keeps the comparison
     /// constant-time whatever the presented token's length.
@@ -40,6 +47,9 @@ pub struct AppState<S, M = NoSeries> {
     metrics_token_digest: Option<[u8; 32]>,
     /// The metrics `/metrics` lists, with their type and help.
     metrics: Vec<MetricInfo>,
+    /// Where `/api/silences` reads and writes; `None`: the routes answer 404.
+    pub silences: Option<L>,
+    admin_token_digest: Option<[u8; 32]>,
 }
 
 /// No log metrics: `/metrics` lists nothing.
@@ -48,6 +58,23 @@ pub struct NoSeries;
 
 impl SeriesSource for NoSeries {
     async fn read_metric(&self, _name: &str) -> Result<Vec<StoredSeries>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// No silence store: `/api/silences` answers 404.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSilences;
+
+impl SilenceStore for NoSilences {
+    async fn create(&self, _silence: &Silence) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("no silence store".into()))
+    }
+    async fn list(
+        &self,
+        _now: time::OffsetDateTime,
+        _include_expired: bool,
+    ) -> Result<Vec<Silence>, StoreError> {
         Ok(Vec::new())
     }
 }
@@ -71,7 +98,7 @@ fn bearer_matches(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Option<bo
     Some(bool::from(presented.ct_eq(expected)))
 }
 
-impl<S> AppState<S, NoSeries> {
+impl<S> AppState<S, NoSeries, NoSilences> {
     pub fn new(
         store: S,
         token: Option<&Secret>,
@@ -88,16 +115,20 @@ impl<S> AppState<S, NoSeries> {
             series: NoSeries,
             metrics_token_digest: None,
             metrics: Vec::new(),
+            silences: None,
+            admin_token_digest: None,
         }
     }
+}
 
+impl<S, L> AppState<S, NoSeries, L> {
     /// Serves `metrics` (their stored series) on `/metrics` to holders of `token`.
     pub fn with_metrics<M>(
         self,
         series: M,
         token: Option<&Secret>,
         metrics: Vec<MetricInfo>,
-    ) -> AppState<S, M> {
+    ) -> AppState<S, M, L> {
         AppState {
             store: self.store,
             token_digest: self.token_digest,
@@ -107,11 +138,32 @@ impl<S> AppState<S, NoSeries> {
             series,
             metrics_token_digest: token.map(digest),
             metrics,
+            silences: self.silences,
+            admin_token_digest: self.admin_token_digest,
         }
     }
 }
 
-impl<S, M> AppState<S, M> {
+impl<S, M> AppState<S, M, NoSilences> {
+    /// Serves `/api/silences` from `silences` to holders of `admin_token`
+    /// (no token: 401 to everyone).
+    pub fn with_silences<L>(self, silences: L, admin_token: Option<&Secret>) -> AppState<S, M, L> {
+        AppState {
+            store: self.store,
+            token_digest: self.token_digest,
+            stale_after: self.stale_after,
+            cache_max_age: self.cache_max_age,
+            clock: self.clock,
+            series: self.series,
+            metrics_token_digest: self.metrics_token_digest,
+            metrics: self.metrics,
+            silences: Some(silences),
+            admin_token_digest: admin_token.map(digest),
+        }
+    }
+}
+
+impl<S, M, L> AppState<S, M, L> {
     /// Whether the request carries `Authorization: Bearer <token>`.
     fn visibility(&self, headers: &HeaderMap) -> Visibility {
         match bearer_matches(headers, self.token_digest.as_ref()) {
@@ -125,14 +177,19 @@ impl<S, M> AppState<S, M> {
     }
 }
 
-pub fn router<S, M>(state: Arc<AppState<S, M>>) -> Router
+pub fn router<S, M, L>(state: Arc<AppState<S, M, L>>) -> Router
 where
     S: ProbeStore + 'static,
     M: SeriesSource + 'static,
+    L: SilenceStore + 'static,
 {
     Router::new()
-        .route("/api/health", get(health::<S, M>))
-        .route("/metrics", get(metrics::<S, M>))
+        .route("/api/health", get(health::<S, M, L>))
+        .route("/metrics", get(metrics::<S, M, L>))
+        .route(
+            "/api/silences",
+            get(list_silences::<S, M, L>).post(create_silence::<S, M, L>),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -149,6 +206,10 @@ fn error(status: StatusCode, error: &str, message: &str) -> Response {
 }
 
 async fn not_found() -> Response {
+    not_found_response()
+}
+
+fn not_found_response() -> Response {
     error(StatusCode::NOT_FOUND, "not_found", "no such resource")
 }
 
@@ -174,8 +235,8 @@ fn wants_health_json(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn health<S: ProbeStore, M>(
-    State(state): State<Arc<AppState<S, M>>>,
+async fn health<S: ProbeStore, M, L>(
+    State(state): State<Arc<AppState<S, M, L>>>,
     headers: HeaderMap,
 ) -> Response {
     let visibility = state.visibility(&headers);
@@ -230,8 +291,19 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("application/openmetrics-text"))
 }
 
-async fn metrics<S, M: SeriesSource>(
-    State(state): State<Arc<AppState<S, M>>>,
+fn unauthorized() -> Response {
+    let mut r = error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "a bearer token is required",
+    );
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+async fn metrics<S, M: SeriesSource, L>(
+    State(state): State<Arc<AppState<S, M, L>>>,
     headers: HeaderMap,
 ) -> Response {
     match bearer_matches(&headers, state.metrics_token_digest.as_ref()) {
@@ -241,14 +313,7 @@ async fn metrics<S, M: SeriesSource>(
                 token_presented = outcome.is_some(),
                 "metrics refused: missing or wrong bearer token"
             );
-            let mut r = error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "a bearer token is required",
-            );
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
+            return unauthorized();
         }
     }
     let reads = state
@@ -290,6 +355,199 @@ async fn metrics<S, M: SeriesSource>(
         body,
     )
         .into_response()
+}
+
+/// A silence as the API shows it: the stored fields and where it stands now.
+#[derive(Serialize)]
+struct SilenceView<'a> {
+    #[serde(flatten)]
+    silence: &'a Silence,
+    /// `pending` (starts later), `active` or `expired`.
+    status: &'static str,
+}
+
+impl<'a> SilenceView<'a> {
+    fn new(silence: &'a Silence, now: time::OffsetDateTime) -> Self {
+        let status = if silence.ends_at <= now {
+            "expired"
+        } else if silence.starts_at > now {
+            "pending"
+        } else {
+            "active"
+        };
+        SilenceView { silence, status }
+    }
+}
+
+/// Why a silence request is refused before it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// No silence store: the routes do not exist (404).
+    NotConfigured,
+    /// No admin token, or a wrong one (401).
+    Unauthorized,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NotConfigured => not_found_response(),
+            Refusal::Unauthorized => unauthorized(),
+        }
+    }
+}
+
+/// The silence store, once the request is known to be allowed.
+fn silence_store<'a, S, M, L>(
+    state: &'a AppState<S, M, L>,
+    headers: &HeaderMap,
+) -> Result<&'a L, Refusal> {
+    let store = state.silences.as_ref().ok_or(Refusal::NotConfigured)?;
+    match bearer_matches(headers, state.admin_token_digest.as_ref()) {
+        Some(true) => Ok(store),
+        outcome => {
+            tracing::warn!(
+                token_presented = outcome.is_some(),
+                "silences refused: missing or wrong admin token"
+            );
+            Err(Refusal::Unauthorized)
+        }
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn silence_store_unavailable(e: &StoreError) -> Response {
+    tracing::error!(error = %e, "silence store unavailable");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "silences cannot be read or written right now",
+    )
+}
+
+fn body_too_large() -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        &format!("the body must be at most {MAX_SILENCE_BODY_BYTES} bytes"),
+    )
+}
+
+async fn create_silence<S, M, L: SilenceStore>(
+    State(state): State<Arc<AppState<S, M, L>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let store = match silence_store(&state, &headers) {
+        Ok(store) => store,
+        Err(refusal) => return refusal.into_response(),
+    };
+    // Refuse a declared oversize before reading anything.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_SILENCE_BODY_BYTES as u64) {
+        return no_store(body_too_large());
+    }
+    // Lambda hands over the body already in memory, so the limit is the
+    // only way reading it can fail.
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_SILENCE_BODY_BYTES).await else {
+        return no_store(body_too_large());
+    };
+    let request: NewSilence = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return no_store(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                &format!("the body is not a silence request: {e}"),
+            ));
+        }
+    };
+    let now = state.clock.now();
+    let silence = match request.validate(now) {
+        Ok(s) => s,
+        Err(e) => {
+            return no_store(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_silence",
+                &e.to_string(),
+            ));
+        }
+    };
+    if let Err(e) = store.create(&silence).await {
+        return no_store(silence_store_unavailable(&e));
+    }
+    tracing::info!(
+        id = %silence.id,
+        created_by = %silence.created_by,
+        matchers = silence.matchers.len(),
+        ends_at = %rfc3339_millis(silence.ends_at),
+        "silence created"
+    );
+    no_store(
+        (
+            StatusCode::CREATED,
+            axum::Json(SilenceView::new(&silence, now)),
+        )
+            .into_response(),
+    )
+}
+
+/// `?all=true` (or `1`) includes expired silences; `false`/`0`/absent not.
+fn include_expired(query: Option<&str>) -> Result<bool, String> {
+    let mut all = false;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, "true"));
+        if name != "all" {
+            return Err(format!(
+                "unknown query parameter {name:?}; only `all` is supported"
+            ));
+        }
+        all = match value {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err("all: must be true or false".to_owned()),
+        };
+    }
+    Ok(all)
+}
+
+async fn list_silences<S, M, L: SilenceStore>(
+    State(state): State<Arc<AppState<S, M, L>>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let store = match silence_store(&state, &headers) {
+        Ok(store) => store,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let all = match include_expired(query.as_deref()) {
+        Ok(all) => all,
+        Err(message) => {
+            return no_store(error(StatusCode::BAD_REQUEST, "invalid_query", &message));
+        }
+    };
+    let now = state.clock.now();
+    match store.list(now, all).await {
+        Ok(silences) => {
+            let views: Vec<SilenceView<'_>> =
+                silences.iter().map(|s| SilenceView::new(s, now)).collect();
+            no_store((StatusCode::OK, axum::Json(views)).into_response())
+        }
+        Err(e) => no_store(silence_store_unavailable(&e)),
+    }
 }
 
 /// Without the store nothing is known: unhealthy, and said so plainly.
@@ -682,6 +940,285 @@ mod tests {
             let (router, _) = super::app(store(None));
             let (status, _, _) = text(router, &[("authorization", "Bearer anything")]).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+    }
+
+    mod silences_endpoint {
+        use super::*;
+        use shared::adapters::memory_silences::MemorySilenceStore;
+        use shared::domain::silence::Matcher;
+        use time::OffsetDateTime;
+        use time::macros::datetime;
+
+        const ADMIN: &str = "admin-token-for-tests";
+        const T0: OffsetDateTime = datetime!(2026-11-30 12:00:00 UTC);
+
+        struct FixedClock(OffsetDateTime);
+        impl Clock for FixedClock {
+            fn now(&self) -> OffsetDateTime {
+                self.0
+            }
+        }
+
+        fn silence(minutes: u64, at: OffsetDateTime) -> Silence {
+            NewSilence {
+                matchers: vec![Matcher::equal("rule", "auth_failures")],
+                starts_at: None,
+                ends_at: None,
+                duration_seconds: Some(minutes * 60),
+                comment: "known noisy key".into(),
+                created_by: "ops".into(),
+            }
+            .validate(at)
+            .unwrap()
+        }
+
+        fn app_at(
+            now: OffsetDateTime,
+            silences: MemorySilenceStore,
+        ) -> (
+            Router,
+            Arc<AppState<MemoryStore, NoSeries, MemorySilenceStore>>,
+        ) {
+            let state = Arc::new(
+                AppState::new(
+                    store(None),
+                    Some(&Secret::new(TOKEN)),
+                    Duration::from_secs(180),
+                    Duration::from_secs(10),
+                    Arc::new(FixedClock(now)),
+                )
+                .with_silences(silences, Some(&Secret::new(ADMIN))),
+            );
+            (router(state.clone()), state)
+        }
+
+        fn admin() -> String {
+            format!("Bearer {ADMIN}")
+        }
+
+        fn post(body: impl Into<Body>, auth: Option<&str>) -> http::Request<Body> {
+            let mut b =
+                http::Request::post("/api/silences").header("content-type", "application/json");
+            if let Some(a) = auth {
+                b = b.header("authorization", a);
+            }
+            b.body(body.into()).unwrap()
+        }
+
+        const VALID: &str = r#"{"matchers":[{"name":"category","value":"security"},
+            {"name":"rule","value":"auth_.*","is_regex":true}],
+            "duration_seconds":3600,"comment":"pen test until 13:00","created_by":"alice"}"#;
+
+        #[tokio::test]
+        async fn an_admin_creates_and_lists_a_silence() {
+            let (router, state) = app_at(T0, MemorySilenceStore::new());
+            let (status, headers, body) = call(router.clone(), post(VALID, Some(&admin()))).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+            assert_eq!(body["status"], "active");
+            assert_eq!(body["ends_at"], "2026-11-30T13:00:00Z");
+            assert_eq!(body["created_by"], "alice");
+            assert_eq!(body["matchers"][1]["is_regex"], true);
+            let id = body["id"].as_str().unwrap().to_owned();
+            assert_eq!(id.len(), 32);
+            assert_eq!(state.silences.as_ref().unwrap().len(), 1);
+
+            let (status, _, list) =
+                call(router, get("/api/silences", &[("authorization", &admin())])).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(list.as_array().unwrap().len(), 1);
+            assert_eq!(list[0]["id"], id.as_str());
+        }
+
+        #[tokio::test]
+        async fn expired_silences_show_only_when_asked() {
+            let store = MemorySilenceStore::with_silences([
+                silence(60, T0 - time::Duration::hours(2)),
+                silence(60, T0),
+                silence(10, T0 + time::Duration::minutes(30)),
+            ]);
+            // Ends: T0 - 1 h, T0 + 60 min, T0 + 40 min.
+            let now = T0 + time::Duration::minutes(35);
+            let (router, _) = app_at(now, store);
+            let auth = admin();
+            let (_, _, active) = call(
+                router.clone(),
+                get("/api/silences", &[("authorization", &auth)]),
+            )
+            .await;
+            let statuses: Vec<_> = active
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["status"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(statuses, ["active", "active"]);
+            for query in ["all=true", "all=1", "all"] {
+                let (status, _, all) = call(
+                    router.clone(),
+                    get(
+                        &format!("/api/silences?{query}"),
+                        &[("authorization", &auth)],
+                    ),
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(all.as_array().unwrap().len(), 3, "{query}");
+                assert_eq!(all[0]["status"], "expired", "soonest end first");
+            }
+            let (status, _, body) = call(
+                router,
+                get("/api/silences?all=maybe", &[("authorization", &auth)]),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["error"], "invalid_query");
+        }
+
+        #[tokio::test]
+        async fn the_admin_token_is_required() {
+            let health_token = format!("Bearer {TOKEN}");
+            for auth in [
+                None,
+                Some("Bearer wrong"),
+                Some(health_token.as_str()),
+                Some(ADMIN),
+            ] {
+                let (router, state) = app_at(T0, MemorySilenceStore::new());
+                let (status, headers, body) = call(router.clone(), post(VALID, auth)).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+                assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+                assert_eq!(body["error"], "unauthorized");
+                assert!(state.silences.as_ref().unwrap().is_empty());
+                let headers: Vec<(&str, &str)> =
+                    auth.iter().map(|a| ("authorization", *a)).collect();
+                let (status, _, _) = call(router, get("/api/silences", &headers)).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+            }
+        }
+
+        #[tokio::test]
+        async fn no_configured_admin_token_means_401_for_everyone() {
+            let state = AppState::new(
+                store(None),
+                None,
+                Duration::from_secs(180),
+                Duration::from_secs(10),
+                Arc::new(SystemClock),
+            )
+            .with_silences(MemorySilenceStore::new(), None);
+            let (status, _, _) = call(router(Arc::new(state)), post(VALID, Some(&admin()))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+
+        #[tokio::test]
+        async fn invalid_requests_get_a_clear_400() {
+            let cases = [
+                ("not json", "invalid_json", "not a silence request"),
+                (
+                    r#"{"matchers":[],"duration_seconds":60,"comment":"c","created_by":"a"}"#,
+                    "invalid_silence",
+                    "matchers: at least one matcher is required",
+                ),
+                (
+                    r#"{"matchers":[{"name":"host","value":"x"}],"duration_seconds":60,"comment":"c","created_by":"a"}"#,
+                    "invalid_silence",
+                    "matchers[0].name",
+                ),
+                (
+                    r#"{"matchers":[{"name":"rule","value":"(x","is_regex":true}],"duration_seconds":60,"comment":"c","created_by":"a"}"#,
+                    "invalid_silence",
+                    "not a valid regular expression",
+                ),
+                (
+                    r#"{"matchers":[{"name":"rule","value":"x"}],"ends_at":"2026-11-30T11:00:00Z","comment":"c","created_by":"a"}"#,
+                    "invalid_silence",
+                    "ends_at: must be in the future",
+                ),
+                (
+                    r#"{"matchers":[{"name":"rule","value":"x"}],"duration_seconds":3000000,"comment":"c","created_by":"a"}"#,
+                    "invalid_silence",
+                    "longer than 30 days",
+                ),
+                (
+                    r#"{"matchers":[{"name":"rule","value":"x"}],"duration_seconds":60,"comment":"","created_by":"a"}"#,
+                    "invalid_silence",
+                    "comment: must not be empty",
+                ),
+                (
+                    r#"{"matchers":[{"name":"rule","value":"x"}],"duration_seconds":60,"comment":"c","created_by":"a","extra":1}"#,
+                    "invalid_json",
+                    "unknown field `extra`",
+                ),
+            ];
+            for (body, code, message) in cases {
+                let (router, state) = app_at(T0, MemorySilenceStore::new());
+                let (status, _, answer) = call(router, post(body, Some(&admin()))).await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+                assert_eq!(answer["error"], code, "{body}");
+                let text = answer["message"].as_str().unwrap();
+                assert!(text.contains(message), "{body}: {text}");
+                assert!(state.silences.as_ref().unwrap().is_empty());
+            }
+        }
+
+        #[tokio::test]
+        async fn oversized_bodies_get_413() {
+            let big = format!(
+                r#"{{"matchers":[{{"name":"rule","value":"x"}}],"duration_seconds":60,"comment":"{}","created_by":"a"}}"#,
+                "c".repeat(MAX_SILENCE_BODY_BYTES)
+            );
+            let (router, _) = app_at(T0, MemorySilenceStore::new());
+            // Without Content-Length: the limit applies while reading.
+            let (status, _, body) = call(router.clone(), post(big.clone(), Some(&admin()))).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(body["error"], "body_too_large");
+            let req = http::Request::post("/api/silences")
+                .header("authorization", admin())
+                .header("content-length", big.len().to_string())
+                .body(Body::from(big))
+                .unwrap();
+            let (status, _, _) = call(router, req).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        }
+
+        #[tokio::test]
+        async fn other_methods_get_405() {
+            for method in ["DELETE", "PUT", "PATCH"] {
+                let (router, _) = app_at(T0, MemorySilenceStore::new());
+                let req = http::Request::builder()
+                    .method(method)
+                    .uri("/api/silences")
+                    .header("authorization", admin())
+                    .body(Body::empty())
+                    .unwrap();
+                let (status, _, body) = call(router, req).await;
+                assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+                assert_eq!(body["error"], "method_not_allowed");
+            }
+        }
+
+        #[tokio::test]
+        async fn without_a_silence_store_the_routes_are_absent() {
+            let (router, _) = app(store(None));
+            let (status, _, body) = call(
+                router.clone(),
+                get("/api/silences", &[("authorization", "Bearer x")]),
+            )
+            .await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert_eq!(body["error"], "not_found");
+            let (status, _, _) = call(router, post(VALID, Some("Bearer x"))).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+
+        #[tokio::test]
+        async fn health_still_answers_with_silences_configured() {
+            let (router, _) = app_at(OffsetDateTime::now_utc(), MemorySilenceStore::new());
+            let (status, _, body) = call(router, get("/api/health", &[])).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(body["status"], "healthy");
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use health_api::{AppState, router};
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
+use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
 use shared::adapters::rules_loader::load_rules;
 use shared::adapters::secrets::SecretResolver;
@@ -31,6 +32,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     if metrics_token.is_none() {
         tracing::warn!("METRICS_TOKEN is not set: /metrics answers 401 to everyone");
     }
+    let admin_token = SecretResolver::new(&sdk)
+        .resolve_opt("ADMIN_TOKEN", config.admin_token.as_ref())
+        .await?;
+    if admin_token.is_none() {
+        tracing::warn!("ADMIN_TOKEN is not set: /api/silences answers 401 to everyone");
+    }
     let rules = load_rules(&config.rules, &SecretResolver::new(&sdk)).await?;
     let mut metrics = rules.metrics().to_vec();
     metrics.extend(pipeline_metrics());
@@ -46,6 +53,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         DynamoSeriesStore::new(&sdk, &config.table_name, Duration::ZERO),
         metrics_token.as_ref(),
         metrics,
+    )
+    .with_silences(
+        DynamoSilenceStore::new(&sdk, &config.table_name),
+        admin_token.as_ref(),
     );
     lambda_http::run(router(Arc::new(state))).await
 }

@@ -2,9 +2,14 @@
 
 pub mod aws;
 pub mod cloudwatch_metrics;
+pub mod dynamodb_alerts;
 pub mod dynamodb_series;
+pub mod dynamodb_silences;
 pub mod dynamodb_store;
+pub mod memory_alerts;
 pub mod memory_series;
+pub mod memory_silences;
 pub mod memory_store;
 pub mod rules_loader;
 pub mod secrets;
+pub mod sns_publisher;

@@ -21,6 +21,9 @@ pub struct HealthApiConfig {
     pub metrics_token: Option<SecretSource>,
     /// The rules whose metrics `/metrics` lists (the ones log-metrics uses).
     pub rules: RulesSource,
+    /// `ADMIN_TOKEN`: bearer token `/api/silences` requires. Unset: the
+    /// silence routes answer 401 to everyone.
+    pub admin_token: Option<SecretSource>,
 }
 
 impl HealthApiConfig {
@@ -41,6 +44,7 @@ impl HealthApiConfig {
             cache_max_age: Duration::from_secs(env.parse_or("HEALTH_CACHE_SECONDS", 10)?),
             metrics_token: SecretSource::from_env(env, "METRICS_TOKEN")?,
             rules: RulesSource::from_env(env)?,
+            admin_token: SecretSource::from_env(env, "ADMIN_TOKEN")?,
         })
     }
 }
@@ -58,6 +62,19 @@ mod tests {
         assert_eq!(c.stale_after, Duration::from_secs(180));
         assert_eq!(c.cache_max_age, Duration::from_secs(10));
         assert_eq!(c.token, None);
+        assert_eq!(c.admin_token, None);
+    }
+
+    #[test]
+    fn the_admin_token_is_a_secret_like_the_others() {
+        let env = Env::from_pairs([("ADMIN_TOKEN_SSM_PARAMETER", "/bx/admin")]);
+        let c = HealthApiConfig::from_env(&env).unwrap();
+        assert_eq!(
+            c.admin_token,
+            Some(SecretSource::SsmParameter("/bx/admin".into()))
+        );
+        let env = Env::from_pairs([("ADMIN_TOKEN", "a"), ("ADMIN_TOKEN_SECRET_ARN", "arn")]);
+        assert!(HealthApiConfig::from_env(&env).is_err());
     }
 
     #[test]

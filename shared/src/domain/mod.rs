@@ -1,5 +1,6 @@
 //! The pure core: no AWS types and no I/O beyond timers.
 
+pub mod alerts;
 pub mod health_report;
 pub mod logs;
 pub mod metrics;
@@ -8,4 +9,5 @@ pub mod probe_result;
 pub mod probe_runner;
 pub mod rules;
 pub mod scrub;
+pub mod silence;
 pub mod timefmt;

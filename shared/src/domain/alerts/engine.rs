@@ -1,0 +1,1014 @@
+//! The alert engine of the functions: windows in an [`AlertStore`],
+//! exactly-once transitions, and the outbox.
+//!
+//! A transition is claimed by the commit that bumps its window's version
+//! (conditional on the version read) and writes the incident with its
+//! outbox entry in the same transaction. A writer that loses the race
+//! re-reads and applies its inputs again, which changes nothing for signals
+//! already counted (event-id dedup), so concurrent and redelivered batches
+//! open one incident. After the commit the notice is published, then
+//! removed from the outbox; what a crashed or failing publisher leaves
+//! there, [`AlertEngine::evaluate`] publishes later.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::incident::{Incident, Links, ms_to_rfc3339, time_to_ms};
+use super::probe_signals::ProbeSignal;
+use super::records::{CommitResult, IncidentWrite, Notice, OpenIncident, WindowChange, WindowId};
+use super::rules::{AlertRule, AlertRules, LOG_PIPELINE_SILENT};
+use super::window::{AlertInput, Observed, Suppression, Transition, TransitionKind, WindowState};
+use crate::domain::probe_result::Component;
+use crate::domain::rules::Signal;
+use crate::domain::silence::Silence;
+use crate::ports::{AlertStore, ComponentStatus, IncidentPublisher, SilenceSource, StoreError};
+
+/// How the engine behaves beyond its rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    pub links: Links,
+    /// A notice younger than this is left to the invocation that created
+    /// it; older ones are republished by the evaluator (under a lease of
+    /// the same length). Longer than a publish can take.
+    pub outbox_grace: Duration,
+    /// Raise `log_pipeline_silent` when no log batch arrived for this
+    /// long; `None` disables the dead man's switch.
+    pub log_silence_after: Option<Duration>,
+    /// Commit attempts per window before giving up (then Lambda retries).
+    pub max_attempts: u32,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            links: Links::default(),
+            outbox_grace: Duration::from_secs(120),
+            log_silence_after: Some(Duration::from_secs(900)),
+            max_attempts: 12,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Worth retrying (the function returns an error, Lambda retries).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("window {window} still contended after {attempts} attempts")]
+    Contended { window: String, attempts: u32 },
+}
+
+/// One transition the engine committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionRecord {
+    pub rule: String,
+    pub key: String,
+    pub status: TransitionKind,
+    pub incident_id: String,
+    pub transition_id: String,
+    /// Why it is recorded but not published.
+    pub suppressed: Option<String>,
+}
+
+/// What one call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineOutcome {
+    /// Inputs routed to at least one window (once per window).
+    pub routed: usize,
+    /// Windows touched.
+    pub windows: usize,
+    pub counted: usize,
+    pub duplicates: usize,
+    pub late: usize,
+    /// Commits lost to another writer (then re-read and applied again).
+    pub conflicts: usize,
+    pub transitions: Vec<TransitionRecord>,
+    /// Notices published and marked sent.
+    pub published: usize,
+    /// Notices whose publication failed: they stay in the outbox.
+    pub publish_failures: usize,
+    /// Outbox leftovers the evaluator published.
+    pub republished: usize,
+}
+
+/// Inputs and clock work of one window.
+struct Work<'a> {
+    rule: usize,
+    inputs: Vec<AlertInput<'a>>,
+    tick: bool,
+}
+
+/// Inhibition and silence facts, read once per call and only when a
+/// transition needs them.
+struct Context {
+    down: Vec<Component>,
+    silences: Vec<Silence>,
+}
+
+pub struct AlertEngine<S, P, X, C> {
+    rules: Arc<AlertRules>,
+    store: S,
+    publisher: P,
+    silences: X,
+    components: C,
+    settings: EngineSettings,
+}
+
+impl<S, P, X, C> AlertEngine<S, P, X, C>
+where
+    S: AlertStore,
+    P: IncidentPublisher,
+    X: SilenceSource,
+    C: ComponentStatus,
+{
+    pub fn new(
+        rules: Arc<AlertRules>,
+        store: S,
+        publisher: P,
+        silences: X,
+        components: C,
+        settings: EngineSettings,
+    ) -> Self {
+        AlertEngine {
+            rules,
+            store,
+            publisher,
+            silences,
+            components,
+            settings,
+        }
+    }
+
+    pub fn rules(&self) -> &AlertRules {
+        &self.rules
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    /// log-metrics: counts a batch's signals and publishes what fires.
+    /// Call it for every batch, even without signals: it refreshes the
+    /// log-delivery heartbeat the dead man's switch reads. Store requests:
+    /// one BatchGetItem per 100 windows touched, one TransactWriteItems per
+    /// 100 write actions (again after a lost race), one per 50 published
+    /// notices to mark them sent, and when something fires, one read each
+    /// of the component status and the silences.
+    pub async fn ingest(
+        &self,
+        signals: &[Signal],
+        now: OffsetDateTime,
+    ) -> Result<EngineOutcome, EngineError> {
+        let inputs: Vec<AlertInput<'_>> = signals.iter().map(AlertInput::from_signal).collect();
+        self.ingest_inputs(&inputs, now, true).await
+    }
+
+    /// component-probe: counts one probe run's signals
+    /// ([`super::probe_signals::probe_signals`]).
+    pub async fn ingest_probes(
+        &self,
+        signals: &[ProbeSignal],
+        now: OffsetDateTime,
+    ) -> Result<EngineOutcome, EngineError> {
+        let inputs: Vec<AlertInput<'_>> = signals.iter().map(ProbeSignal::as_input).collect();
+        self.ingest_inputs(&inputs, now, false).await
+    }
+
+    async fn ingest_inputs(
+        &self,
+        inputs: &[AlertInput<'_>],
+        now: OffsetDateTime,
+        log_delivery: bool,
+    ) -> Result<EngineOutcome, EngineError> {
+        let mut outcome = EngineOutcome::default();
+        let work = self.route(inputs, &mut outcome);
+        let notices = self.apply(work, now, log_delivery, &mut outcome).await?;
+        self.publish_all(&notices, &mut outcome).await;
+        Ok(outcome)
+    }
+
+    /// alert-evaluator, every minute: republishes outbox leftovers,
+    /// resolves quiet incidents, sends reminders, and raises
+    /// `log_pipeline_silent` when the logs stopped.
+    pub async fn evaluate(&self, now: OffsetDateTime) -> Result<EngineOutcome, EngineError> {
+        let mut outcome = EngineOutcome::default();
+        let now_ms = time_to_ms(now);
+        // Leftovers first: a firing still waiting goes out before its
+        // resolution.
+        let grace_ms = i64::try_from(self.settings.outbox_grace.as_millis()).unwrap_or(i64::MAX);
+        let mut pending = self.store.pending_notices().await?;
+        pending.sort_by(|a, b| {
+            (a.notice.at_ms, &a.notice.transition_id)
+                .cmp(&(b.notice.at_ms, &b.notice.transition_id))
+        });
+        let mut claimed = Vec::new();
+        for p in pending {
+            if p.notice.created_ms.saturating_add(grace_ms) > now_ms {
+                continue;
+            }
+            if self
+                .store
+                .claim_notice(&p.notice.transition_id, now_ms, grace_ms)
+                .await?
+            {
+                claimed.push(p.notice);
+            }
+        }
+        outcome.republished = self.publish_all(&claimed, &mut outcome).await;
+
+        let mut work: BTreeMap<WindowId, Work<'_>> = BTreeMap::new();
+        for open in self.store.open_incidents().await? {
+            let due =
+                open.resolve_at_ms <= now_ms || open.next_reminder_ms.is_some_and(|r| r <= now_ms);
+            if !due {
+                continue;
+            }
+            let Some(rule) = self.rules.index_of(&open.rule) else {
+                tracing::warn!(rule = %open.rule, incident = %open.incident_id, "open incident of a rule no longer configured");
+                continue;
+            };
+            work.insert(
+                WindowId {
+                    rule: open.rule,
+                    key: open.key,
+                },
+                Work {
+                    rule,
+                    inputs: Vec::new(),
+                    tick: true,
+                },
+            );
+        }
+
+        // The dead man's switch: one signal per silent minute.
+        let silence_sample;
+        let silence_event;
+        if let (Some(after), Some(rule)) = (
+            self.settings.log_silence_after,
+            self.rules.index_of(LOG_PIPELINE_SILENT),
+        ) {
+            let last = self.store.last_log_delivery().await?;
+            if last.is_none_or(|at| now - at >= after) {
+                let minute_ms = now_ms - now_ms.rem_euclid(60_000);
+                silence_event = format!("silent:{minute_ms}");
+                silence_sample = match last {
+                    Some(at) => format!("no log batch since {}", ms_to_rfc3339(time_to_ms(at))),
+                    None => "no log batch ever recorded".to_owned(),
+                };
+                let input = AlertInput {
+                    signal: LOG_PIPELINE_SILENT,
+                    key_name: None,
+                    key: "",
+                    event_id: &silence_event,
+                    timestamp_ms: minute_ms,
+                    sample: &silence_sample,
+                    hit: true,
+                };
+                work.entry(WindowId {
+                    rule: LOG_PIPELINE_SILENT.to_owned(),
+                    key: String::new(),
+                })
+                .or_insert(Work {
+                    rule,
+                    inputs: Vec::new(),
+                    tick: false,
+                })
+                .inputs
+                .push(input);
+            }
+        }
+        let notices = self.apply(work, now, false, &mut outcome).await?;
+        self.publish_all(&notices, &mut outcome).await;
+        Ok(outcome)
+    }
+
+    /// Groups inputs by window, each window's in event-time order.
+    fn route<'a>(
+        &self,
+        inputs: &[AlertInput<'a>],
+        outcome: &mut EngineOutcome,
+    ) -> BTreeMap<WindowId, Work<'a>> {
+        let mut work: BTreeMap<WindowId, Work<'a>> = BTreeMap::new();
+        for input in inputs {
+            for &index in self.rules.for_signal(input.signal) {
+                let Some(rule) = self.rules.get(index) else {
+                    continue;
+                };
+                if !rule.accepts(input.key_name) {
+                    continue;
+                }
+                outcome.routed += 1;
+                work.entry(WindowId {
+                    rule: rule.name.to_string(),
+                    key: rule.window_key(input.key).into_owned(),
+                })
+                .or_insert(Work {
+                    rule: index,
+                    inputs: Vec::new(),
+                    tick: false,
+                })
+                .inputs
+                .push(*input);
+            }
+        }
+        for w in work.values_mut() {
+            w.inputs.sort_by_key(|i| i.timestamp_ms);
+        }
+        work
+    }
+
+    /// Applies work to the stored windows until every change is committed;
+    /// returns the notices to publish.
+    async fn apply(
+        &self,
+        work: BTreeMap<WindowId, Work<'_>>,
+        now: OffsetDateTime,
+        log_delivery: bool,
+        outcome: &mut EngineOutcome,
+    ) -> Result<Vec<Notice>, EngineError> {
+        let now_ms = time_to_ms(now);
+        outcome.windows = work.len();
+        let mut pending: Vec<&WindowId> = work.keys().collect();
+        let mut heartbeat = log_delivery.then_some(now);
+        let mut context: Option<Context> = None;
+        let mut notices = Vec::new();
+        let mut attempt = 0;
+        while !pending.is_empty() || heartbeat.is_some() {
+            attempt += 1;
+            let ids: Vec<WindowId> = pending.iter().map(|id| (*id).clone()).collect();
+            let loaded = if ids.is_empty() {
+                Vec::new()
+            } else {
+                self.store.load_windows(&ids).await?
+            };
+            let mut changes = Vec::new();
+            let mut change_counts = Vec::new();
+            for (id, stored) in pending.iter().zip(loaded) {
+                let Some(w) = work.get(*id) else { continue };
+                let Some(rule) = self.rules.get(w.rule) else {
+                    continue;
+                };
+                let (version, before) = match stored {
+                    Some(s) => (Some(s.version), s.state),
+                    None => (None, WindowState::default()),
+                };
+                let mut state = before.clone();
+                let mut transitions = Vec::new();
+                let mut counts = (0, 0, 0);
+                for input in &w.inputs {
+                    match state.observe(rule, &id.key, input, &mut transitions) {
+                        Observed::Counted => counts.0 += 1,
+                        Observed::Duplicate => counts.1 += 1,
+                        Observed::Late => counts.2 += 1,
+                        Observed::Ignored => {}
+                    }
+                }
+                if w.tick {
+                    state.tick(rule, now_ms, &mut transitions);
+                }
+                if transitions.is_empty() && state.same_content(&before) {
+                    add_counts(outcome, counts);
+                    continue;
+                }
+                let needs_context = transitions
+                    .iter()
+                    .any(|t| t.kind != TransitionKind::Resolved);
+                if needs_context && context.is_none() {
+                    context = Some(Context {
+                        down: self.components.down_components().await?,
+                        silences: self.silences.active(now).await?,
+                    });
+                }
+                self.suppress(
+                    rule,
+                    &id.key,
+                    &mut transitions,
+                    &mut state,
+                    context.as_ref(),
+                    now,
+                );
+                changes.push(self.change(
+                    (*id).clone(),
+                    version,
+                    &before,
+                    state,
+                    rule,
+                    &transitions,
+                    now_ms,
+                ));
+                change_counts.push((counts, transitions));
+            }
+            let results = if changes.is_empty() && heartbeat.is_none() {
+                Vec::new()
+            } else {
+                self.store.commit(&changes, heartbeat).await?
+            };
+            let mut lost = Vec::new();
+            for ((change, (counts, transitions)), result) in
+                changes.into_iter().zip(change_counts).zip(results)
+            {
+                match result {
+                    CommitResult::Committed => {
+                        add_counts(outcome, counts);
+                        for write in change.incidents {
+                            notices.extend(write.notices);
+                        }
+                        for t in transitions {
+                            outcome.transitions.push(TransitionRecord {
+                                rule: change.id.rule.clone(),
+                                key: change.id.key.clone(),
+                                status: t.kind,
+                                incident_id: t.episode.id.clone(),
+                                transition_id: t.id(),
+                                suppressed: t
+                                    .episode
+                                    .suppression
+                                    .as_ref()
+                                    .map(|s| s.reason.clone()),
+                            });
+                        }
+                    }
+                    CommitResult::Conflict => {
+                        outcome.conflicts += 1;
+                        lost.push(change.id);
+                    }
+                }
+            }
+            // The heartbeat rode with the first transaction; resend it
+            // only when something is retried anyway.
+            heartbeat = heartbeat.filter(|_| !lost.is_empty());
+            pending = work.keys().filter(|k| lost.contains(k)).collect();
+            if pending.is_empty() {
+                break;
+            }
+            if attempt >= self.settings.max_attempts {
+                return Err(EngineError::Contended {
+                    window: pending[0].storage_key(),
+                    attempts: attempt,
+                });
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        Ok(notices)
+    }
+
+    /// Decides inhibition (components down) and silences for firings and
+    /// reminders; later transitions of a suppressed episode stay suppressed.
+    fn suppress(
+        &self,
+        rule: &AlertRule,
+        key: &str,
+        transitions: &mut [Transition],
+        state: &mut WindowState,
+        context: Option<&Context>,
+        now: OffsetDateTime,
+    ) {
+        let mut decided: HashMap<String, Option<Suppression>> = HashMap::new();
+        for t in transitions.iter_mut() {
+            match t.kind {
+                TransitionKind::Firing => {
+                    let s = context.and_then(|c| suppression(rule, key, c, now));
+                    t.episode.suppression = s.clone();
+                    if let Some(open) = state.open.as_mut().filter(|o| o.id == t.episode.id) {
+                        open.suppression = s.clone();
+                    }
+                    decided.insert(t.episode.id.clone(), s);
+                }
+                TransitionKind::Resolved | TransitionKind::Reminder => {
+                    if let Some(s) = decided.get(&t.episode.id) {
+                        t.episode.suppression = s.clone();
+                    }
+                    if t.kind == TransitionKind::Reminder && t.episode.suppression.is_none() {
+                        // A silence added after the firing quiets reminders.
+                        t.episode.suppression =
+                            context.and_then(|c| silenced(rule, key, &c.silences, now));
+                    }
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn change(
+        &self,
+        id: WindowId,
+        version: Option<u64>,
+        before: &WindowState,
+        state: WindowState,
+        rule: &AlertRule,
+        transitions: &[Transition],
+        now_ms: i64,
+    ) -> WindowChange {
+        let mut incidents: Vec<IncidentWrite> = Vec::new();
+        let mut closed = Vec::new();
+        for t in transitions {
+            let incident = Incident::new(rule, &id.key, t, &self.settings.links);
+            let notice = incident
+                .is_published()
+                .then(|| Notice::new(&incident, t.at_ms, now_ms));
+            if t.kind == TransitionKind::Resolved {
+                closed.push(t.episode.id.clone());
+            }
+            match incidents.iter_mut().find(|w| w.incident_id == t.episode.id) {
+                Some(write) => {
+                    write.snapshot = incident;
+                    write.notices.extend(notice);
+                }
+                None => incidents.push(IncidentWrite {
+                    incident_id: t.episode.id.clone(),
+                    create: t.kind == TransitionKind::Firing,
+                    snapshot: incident,
+                    notices: notice.into_iter().collect(),
+                }),
+            }
+        }
+        let summary = |s: &WindowState| {
+            s.open.as_ref().map(|o| OpenIncident {
+                incident_id: o.id.clone(),
+                rule: id.rule.clone(),
+                key: id.key.clone(),
+                resolve_at_ms: o.resolve_at_ms(rule),
+                next_reminder_ms: o.next_reminder_ms(rule),
+            })
+        };
+        let open = summary(&state).filter(|o| summary(before).as_ref() != Some(o));
+        WindowChange {
+            id,
+            expected_version: version,
+            state,
+            incidents,
+            open,
+            closed,
+        }
+    }
+
+    /// Publishes in order, then marks what went out as sent, in one store
+    /// request per 50 notices. A failed publication stays in the outbox for
+    /// the evaluator, and so does a notice whose marking failed (the
+    /// evaluator's republication carries the same dedup id): both are
+    /// counted and logged, not errors, since retrying the batch would not
+    /// help. Returns how many were published.
+    async fn publish_all(&self, notices: &[Notice], outcome: &mut EngineOutcome) -> usize {
+        let mut sent = Vec::with_capacity(notices.len());
+        for notice in notices {
+            match self.publisher.publish(&notice.message()).await {
+                Ok(()) => sent.push(notice.clone()),
+                Err(e) => {
+                    outcome.publish_failures += 1;
+                    tracing::warn!(transition = %notice.transition_id, error = %e, "publish failed; the notice stays in the outbox");
+                }
+            }
+        }
+        outcome.published += sent.len();
+        if !sent.is_empty() {
+            match self.store.mark_sent(&sent).await {
+                Ok(marked) if marked < sent.len() => {
+                    tracing::warn!(
+                        published = sent.len(),
+                        marked,
+                        "some notices were already marked sent"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "published notices could not be marked sent; the evaluator will publish them again");
+                }
+            }
+        }
+        sent.len()
+    }
+}
+
+fn add_counts(outcome: &mut EngineOutcome, (counted, duplicates, late): (usize, usize, usize)) {
+    outcome.counted += counted;
+    outcome.duplicates += duplicates;
+    outcome.late += late;
+}
+
+fn suppression(
+    rule: &AlertRule,
+    key: &str,
+    c: &Context,
+    now: OffsetDateTime,
+) -> Option<Suppression> {
+    let down: Vec<String> = rule
+        .inhibit_when_down
+        .iter()
+        .filter(|d| c.down.contains(d))
+        .map(|d| d.as_str().to_owned())
+        .collect();
+    if !down.is_empty() {
+        let reason = format!(
+            "inhibited: {} down, which explains these signals",
+            down.join(" and ")
+        );
+        return Some(Suppression {
+            inhibited_by: down,
+            silenced_by: None,
+            reason,
+        });
+    }
+    silenced(rule, key, &c.silences, now)
+}
+
+fn silenced(
+    rule: &AlertRule,
+    key: &str,
+    silences: &[Silence],
+    now: OffsetDateTime,
+) -> Option<Suppression> {
+    let labels = [
+        ("rule", rule.name.as_ref()),
+        ("key", key),
+        ("category", rule.category.as_str()),
+        ("severity", rule.severity.as_str()),
+    ];
+    silences
+        .iter()
+        .find(|s| s.matches(&labels, now))
+        .map(|s| Suppression {
+            inhibited_by: Vec::new(),
+            silenced_by: Some(s.id.clone()),
+            reason: format!("silenced by {}", s.id),
+        })
+}
+
+/// Exponential backoff with jitter, so racing writers spread out.
+fn backoff(attempt: u32) -> Duration {
+    let base = 10u64 << attempt.min(6);
+    let jitter = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        % base;
+    Duration::from_millis(base / 2 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::adapters::memory_alerts::{
+        MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
+    };
+    use crate::domain::alerts::StreamEngine;
+    use crate::domain::silence::Matcher;
+
+    type Engine =
+        AlertEngine<MemoryAlertStore, RecordingPublisher, StaticSilences, StaticComponents>;
+
+    const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
+
+    fn engine(
+        store: &MemoryAlertStore,
+        publisher: &RecordingPublisher,
+        silences: Vec<Silence>,
+        down: Vec<Component>,
+    ) -> Engine {
+        AlertEngine::new(
+            Arc::new(AlertRules::default_rules().unwrap()),
+            store.clone(),
+            publisher.clone(),
+            StaticSilences(silences),
+            StaticComponents(down),
+            EngineSettings {
+                log_silence_after: None,
+                ..EngineSettings::default()
+            },
+        )
+    }
+
+    /// `n` failed logins from one address, a second apart from `T0`.
+    fn failures(n: usize, ip: &str) -> Vec<Signal> {
+        (0..n)
+            .map(|i| Signal {
+                name: "auth_failures".into(),
+                key_name: Some("ip".into()),
+                key: ip.to_owned(),
+                event_id: format!("ev-{ip}-{i}"),
+                timestamp_ms: time_to_ms(T0) + i as i64 * 1000,
+                sample: format!(
+                    "{{\"message\":\"Authentication attempt\",\"success\":false,\"n\":{i}}}"
+                ),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn five_failures_fire_once_four_do_not_and_redelivery_changes_nothing() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = engine(&store, &publisher, vec![], vec![]);
+        let out = e.ingest(&failures(4, "ip-a"), T0).await.unwrap();
+        assert!(out.transitions.is_empty());
+        let batch = failures(5, "ip-b");
+        let out = e.ingest(&batch, T0).await.unwrap();
+        assert_eq!(out.transitions.len(), 1);
+        let again = e.ingest(&batch, T0).await.unwrap();
+        assert_eq!((again.duplicates, again.transitions.len()), (5, 0));
+        let published = publisher.incidents();
+        assert_eq!(published.len(), 1);
+        assert_eq!(
+            (published[0].rule.as_str(), published[0].severity),
+            ("auth_failures", super::super::Severity::High)
+        );
+        assert_eq!(published[0].count, 5);
+        assert_eq!(published[0].samples.len(), 3);
+        let stored = store.incident(&published[0].id).await.unwrap().unwrap();
+        assert!(stored.outbox.is_empty());
+        assert_eq!(store.open_incidents().await.unwrap().len(), 1);
+        assert!(store.last_log_delivery().await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn quiet_period_resolves_once_and_reminders_repeat() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = engine(&store, &publisher, vec![], vec![]);
+        e.ingest(&failures(5, "ip"), T0).await.unwrap();
+        let last_event = T0 + time::Duration::seconds(4);
+        let early = e
+            .evaluate(last_event + time::Duration::seconds(299))
+            .await
+            .unwrap();
+        assert!(early.transitions.is_empty());
+        let on_time = e
+            .evaluate(last_event + time::Duration::seconds(300))
+            .await
+            .unwrap();
+        assert_eq!(on_time.transitions.len(), 1);
+        assert_eq!(on_time.transitions[0].status, TransitionKind::Resolved);
+        let later = e
+            .evaluate(last_event + time::Duration::seconds(900))
+            .await
+            .unwrap();
+        assert!(later.transitions.is_empty());
+        let statuses: Vec<TransitionKind> =
+            publisher.incidents().iter().map(|i| i.status).collect();
+        assert_eq!(statuses, [TransitionKind::Firing, TransitionKind::Resolved]);
+        assert!(store.open_incidents().await.unwrap().is_empty());
+
+        // brute_force: critical, reminds every 30 minutes while the attack
+        // goes on (a failure every 5 minutes keeps it from resolving).
+        let mut users = failures(10, "u");
+        for i in 1..=7 {
+            let mut s = users[0].clone();
+            s.event_id = format!("later-{i}");
+            s.timestamp_ms += i * 300_000;
+            users.push(s);
+        }
+        for s in &mut users {
+            s.key_name = Some("user".into());
+        }
+        e.ingest(&users, T0).await.unwrap();
+        let r = e.evaluate(T0 + time::Duration::minutes(40)).await.unwrap();
+        assert_eq!(r.transitions.len(), 1);
+        assert_eq!(r.transitions[0].status, TransitionKind::Reminder);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publication_waits_in_the_outbox_and_goes_out_once() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = engine(&store, &publisher, vec![], vec![]);
+        publisher.set_failing(true);
+        let out = e.ingest(&failures(5, "ip"), T0).await.unwrap();
+        assert_eq!((out.transitions.len(), out.publish_failures), (1, 1));
+        publisher.set_failing(false);
+        // Within the grace period the creating invocation owns it.
+        assert_eq!(
+            e.evaluate(T0 + time::Duration::seconds(60))
+                .await
+                .unwrap()
+                .republished,
+            0
+        );
+        let r = e.evaluate(T0 + time::Duration::seconds(121)).await.unwrap();
+        assert_eq!(r.republished, 1);
+        assert_eq!(
+            e.evaluate(T0 + time::Duration::seconds(200))
+                .await
+                .unwrap()
+                .republished,
+            0
+        );
+        assert_eq!(publisher.messages().len(), 1);
+        assert!(store.pending_notices().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn inhibited_and_silenced_transitions_are_recorded_not_published() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = engine(&store, &publisher, vec![], vec![Component::Oauth]);
+        let out = e.ingest(&failures(5, "ip"), T0).await.unwrap();
+        let reason = out.transitions[0].suppressed.clone().unwrap();
+        assert!(reason.contains("oauth down"), "{reason}");
+        let stored = store
+            .incident(&out.transitions[0].incident_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.incident.inhibited_by, ["oauth"]);
+        assert!(stored.outbox.is_empty());
+        // Its resolution is not published either.
+        e.evaluate(T0 + time::Duration::hours(1)).await.unwrap();
+        assert!(publisher.messages().is_empty());
+
+        let silence = Silence {
+            id: "sil-1".into(),
+            matchers: vec![Matcher::equal("rule", "auth_failures")],
+            starts_at: T0 - time::Duration::hours(1),
+            ends_at: T0 + time::Duration::hours(1),
+            created_by: "ops".into(),
+            comment: "maintenance".into(),
+            created_at: T0 - time::Duration::hours(1),
+        };
+        let store = MemoryAlertStore::default();
+        let e = engine(&store, &publisher, vec![silence], vec![]);
+        let out = e.ingest(&failures(5, "ip"), T0).await.unwrap();
+        assert_eq!(
+            out.transitions[0].suppressed.as_deref(),
+            Some("silenced by sil-1")
+        );
+        assert!(publisher.messages().is_empty());
+        // Other rules are not silenced.
+        let mut api: Vec<Signal> = failures(10, "/api/x");
+        for s in &mut api {
+            s.name = "api_errors".into();
+            s.key_name = Some("endpoint".into());
+        }
+        e.ingest(&api, T0).await.unwrap();
+        assert_eq!(publisher.incidents()[0].rule, "api_errors");
+    }
+
+    #[tokio::test]
+    async fn the_dead_mans_switch_fires_when_logs_stop() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let mut e = engine(&store, &publisher, vec![], vec![]);
+        e.settings.log_silence_after = Some(Duration::from_secs(900));
+        e.ingest(&[], T0).await.unwrap();
+        assert!(
+            e.evaluate(T0 + time::Duration::minutes(14))
+                .await
+                .unwrap()
+                .transitions
+                .is_empty()
+        );
+        let out = e.evaluate(T0 + time::Duration::minutes(15)).await.unwrap();
+        assert_eq!(out.transitions.len(), 1);
+        assert_eq!(out.transitions[0].rule, LOG_PIPELINE_SILENT);
+        // Still silent a minute later: the same incident, no new message.
+        assert!(
+            e.evaluate(T0 + time::Duration::minutes(16))
+                .await
+                .unwrap()
+                .transitions
+                .is_empty()
+        );
+        // Logs are back: resolved after the rule's quiet period.
+        e.ingest(&[], T0 + time::Duration::minutes(17))
+            .await
+            .unwrap();
+        let out = e.evaluate(T0 + time::Duration::minutes(21)).await.unwrap();
+        assert_eq!(out.transitions[0].status, TransitionKind::Resolved);
+        assert_eq!(publisher.messages().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_applied_again_without_a_second_incident() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = engine(&store, &publisher, vec![], vec![]);
+        // Two engines read the same (empty) window; the second commit loses.
+        let batch = failures(5, "ip");
+        let (a, b) = tokio::join!(e.ingest(&batch[..5], T0), e.ingest(&batch[1..], T0));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.transitions.len() + b.transitions.len(), 1);
+        assert_eq!(publisher.messages().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn probe_failures_raise_component_down() {
+        use crate::domain::alerts::probe_signals::probe_signals;
+        use crate::domain::probe_result::{ProbeResult, Status};
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = engine(&store, &publisher, vec![], vec![]);
+        let mut fired = Vec::new();
+        for (i, status) in [Status::Fail, Status::Pass, Status::Fail, Status::Fail]
+            .into_iter()
+            .enumerate()
+        {
+            let r = ProbeResult {
+                component: Component::Database,
+                status,
+                reason: None,
+                checked_at: T0 + time::Duration::minutes(i as i64),
+                latency_ms: 1.0,
+                measurements: vec![],
+                detail: None,
+            };
+            let out = e
+                .ingest_probes(&probe_signals(&[], &[r]), T0)
+                .await
+                .unwrap();
+            fired.extend(out.transitions);
+        }
+        assert_eq!(fired.len(), 1);
+        assert_eq!(
+            (fired[0].rule.as_str(), fired[0].key.as_str()),
+            ("component_down", "database")
+        );
+        assert_eq!(
+            publisher.incidents()[0].severity,
+            super::super::Severity::Critical
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Batches cut anywhere and redelivered at random (Lambda's
+        /// at-least-once): the store-backed engine fires exactly the
+        /// incidents the in-memory stream engine fires on the clean stream.
+        #[test]
+        fn redelivered_batches_fire_what_the_clean_stream_fires(
+            gaps in proptest::collection::vec(0i64..40_000, 20..120),
+            ips in proptest::collection::vec(0u8..3, 120),
+            cuts in proptest::collection::vec(1usize..15, 1..30),
+            redeliver in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..10),
+        ) {
+            let mut signals = Vec::new();
+            let mut ts = time_to_ms(T0);
+            for (i, gap) in gaps.iter().enumerate() {
+                ts += gap;
+                let ip = format!("ip-{}", ips[i]);
+                for (key_name, key) in [("ip", ip.clone()), ("user", format!("u-{}", ips[i] % 2))] {
+                    signals.push(Signal {
+                        name: "auth_failures".into(),
+                        key_name: Some(key_name.into()),
+                        key,
+                        event_id: format!("ev{i}"),
+                        timestamp_ms: ts,
+                        sample: String::new(),
+                    });
+                }
+            }
+            // Batches in order, then earlier batches delivered again.
+            let mut batches: Vec<&[Signal]> = Vec::new();
+            let mut rest = signals.as_slice();
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (head, tail) = rest.split_at((*cut * 2).min(rest.len()));
+                batches.push(head);
+                rest = tail;
+            }
+            let mut deliveries: Vec<&[Signal]> = batches.clone();
+            for ix in &redeliver {
+                let at = ix.index(deliveries.len() + 1);
+                let again = batches[ix.index(batches.len())];
+                // Only after the batch's first delivery.
+                let first = deliveries.iter().position(|b| std::ptr::eq(*b, again)).unwrap_or(0);
+                deliveries.insert(at.max(first + 1), again);
+            }
+
+            let rules = Arc::new(AlertRules::default_rules().unwrap());
+            let mut stream = StreamEngine::new(Arc::clone(&rules));
+            let mut expected = Vec::new();
+            let mut out = Vec::new();
+            for s in &signals {
+                stream.push(&AlertInput::from_signal(s), &mut out);
+            }
+            for t in out.iter().filter(|t| t.transition.kind == TransitionKind::Firing) {
+                let rule = rules.get(t.rule).unwrap().name.to_string();
+                expected.push((rule, t.key.clone(), t.transition.at_ms, t.transition.count));
+            }
+
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+            let e = engine(&store, &publisher, vec![], vec![]);
+            for batch in deliveries {
+                runtime.block_on(e.ingest(batch, T0)).unwrap();
+            }
+            let mut got: Vec<_> = publisher
+                .incidents()
+                .into_iter()
+                .filter(|i| i.status == TransitionKind::Firing)
+                .map(|i| {
+                    let at = OffsetDateTime::parse(&i.transition_at, &time::format_description::well_known::Rfc3339).unwrap();
+                    (i.rule, i.key, time_to_ms(at), i.count)
+                })
+                .collect();
+            got.sort();
+            expected.sort();
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+}

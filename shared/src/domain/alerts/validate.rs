@@ -1,0 +1,385 @@
+//! One validation pass from the serde model to [`AlertRules`]. Every error
+//! names the file, the rule and the field; TOML errors carry the line and
+//! column, rule errors the line of the rule's `[[rule]]` header (the style
+//! of the metric rules, [`crate::domain::rules::validate`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::config::{AlertFile, AlertRuleConfig};
+use super::rules::{AlertRule, AlertRules};
+use super::window::MAX_ENTRIES;
+use crate::domain::probe_result::Component;
+use crate::domain::rules::validate::line_column;
+
+/// Longest window and quiet period accepted: a week. Longer windows would
+/// keep more state than the bound of [`MAX_ENTRIES`] can describe.
+pub const MAX_WINDOW_SECONDS: u64 = 7 * 24 * 3600;
+/// Largest `of` of a `consecutive` rule.
+pub const MAX_CONSECUTIVE: u32 = 100;
+
+/// An alert rule file that cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlertRuleError {
+    /// Not TOML, or not the shape of an alert rule file (unknown key, wrong
+    /// type or enum value, missing field).
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Well-formed but wrong.
+    #[error("{file}:{line}:{column}: alert rule {rule:?}, {field}: {problem}")]
+    Invalid {
+        file: String,
+        /// Where the field is set in the rule, or the rule's `[[rule]]`
+        /// header when the field is missing.
+        line: usize,
+        column: usize,
+        rule: String,
+        field: &'static str,
+        problem: AlertProblem,
+    },
+}
+
+/// What is wrong with a field of an alert rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlertProblem {
+    #[error(
+        "{0:?} is not a valid name ([a-z0-9_]+): names become storage keys and runbook file names"
+    )]
+    Name(String),
+    #[error("name already used by rule #{first} of the file")]
+    DuplicateRule { first: usize },
+    #[error("{0:?} is not a valid signal name ([a-zA-Z_][a-zA-Z0-9_]*)")]
+    SignalName(String),
+    #[error("{0:?} is not a valid key name ([a-zA-Z_][a-zA-Z0-9_]*, or \"none\")")]
+    GroupBy(String),
+    #[error("required unless the rule has `consecutive`")]
+    MissingThreshold,
+    #[error("must be between 1 and {max}, got {got}")]
+    OutOfRange { got: u64, max: u64 },
+    #[error("failures ({failures}) must be between 1 and of ({of}), and of at most {max}")]
+    Consecutive { failures: u32, of: u32, max: u32 },
+    #[error(
+        "threshold {threshold} contradicts consecutive.failures {failures}; leave threshold out"
+    )]
+    ThresholdVersusConsecutive { threshold: u32, failures: u32 },
+    #[error(transparent)]
+    Component(#[from] crate::domain::probe_result::UnknownComponent),
+}
+
+/// Parses and compiles TOML text; `file` names it in errors.
+pub fn from_toml(text: &str, file: &str) -> Result<AlertRules, AlertRuleError> {
+    let parsed: AlertFile = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
+        AlertRuleError::Syntax {
+            file: file.to_owned(),
+            line,
+            column,
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut rules = Vec::with_capacity(parsed.rules.len());
+    for (index, spanned) in parsed.rules.iter().enumerate() {
+        let rule = spanned.get_ref();
+        let span = spanned.span();
+        let err = |field: &'static str, problem: AlertProblem| {
+            let (line, column) = field_position(text, span.clone(), field);
+            AlertRuleError::Invalid {
+                file: file.to_owned(),
+                line,
+                column,
+                rule: rule.name.clone(),
+                field,
+                problem,
+            }
+        };
+        if !valid_rule_name(&rule.name) {
+            return Err(err("name", AlertProblem::Name(rule.name.clone())));
+        }
+        if let Some(first) = names.get(&rule.name) {
+            return Err(err(
+                "name",
+                AlertProblem::DuplicateRule { first: *first + 1 },
+            ));
+        }
+        names.insert(rule.name.clone(), index);
+        rules.push(compile_rule(rule).map_err(|(f, p)| err(f, p))?);
+    }
+    Ok(AlertRules::new(file.to_owned(), rules))
+}
+
+fn compile_rule(rule: &AlertRuleConfig) -> Result<AlertRule, (&'static str, AlertProblem)> {
+    if !valid_identifier(&rule.signal) {
+        return Err(("signal", AlertProblem::SignalName(rule.signal.clone())));
+    }
+    let group_by = match rule.group_by.as_deref() {
+        None | Some("none") => None,
+        Some(g) if valid_identifier(g) => Some(Arc::<str>::from(g)),
+        Some(g) => return Err(("group_by", AlertProblem::GroupBy(g.to_owned()))),
+    };
+    let seconds = |field: &'static str, v: u64| {
+        if (1..=MAX_WINDOW_SECONDS).contains(&v) {
+            Ok(v as i64 * 1000)
+        } else {
+            Err((
+                field,
+                AlertProblem::OutOfRange {
+                    got: v,
+                    max: MAX_WINDOW_SECONDS,
+                },
+            ))
+        }
+    };
+    let window_ms = seconds("window", rule.window)?;
+    let resolve_after_ms = match rule.resolve_after {
+        Some(v) => seconds("resolve_after", v)?,
+        None => window_ms,
+    };
+    let repeat_ms = rule
+        .repeat_interval
+        .map(|v| seconds("repeat_interval", v))
+        .transpose()?;
+    let threshold = match (rule.consecutive, rule.threshold) {
+        (Some(c), t) => {
+            if c.failures == 0 || c.failures > c.of || c.of > MAX_CONSECUTIVE {
+                return Err((
+                    "consecutive",
+                    AlertProblem::Consecutive {
+                        failures: c.failures,
+                        of: c.of,
+                        max: MAX_CONSECUTIVE,
+                    },
+                ));
+            }
+            if let Some(t) = t.filter(|t| *t != c.failures) {
+                return Err((
+                    "threshold",
+                    AlertProblem::ThresholdVersusConsecutive {
+                        threshold: t,
+                        failures: c.failures,
+                    },
+                ));
+            }
+            c.failures
+        }
+        (None, None) => return Err(("threshold", AlertProblem::MissingThreshold)),
+        (None, Some(t)) => {
+            // Above the bound a window could not hold enough entries to
+            // count to the threshold.
+            if t == 0 || t as usize > MAX_ENTRIES {
+                return Err((
+                    "threshold",
+                    AlertProblem::OutOfRange {
+                        got: t.into(),
+                        max: MAX_ENTRIES as u64,
+                    },
+                ));
+            }
+            t
+        }
+    };
+    let mut inhibit_when_down = Vec::with_capacity(rule.inhibit_when_down.len());
+    for c in &rule.inhibit_when_down {
+        let component: Component = c
+            .parse()
+            .map_err(|e| ("inhibit_when_down", AlertProblem::Component(e)))?;
+        inhibit_when_down.push(component);
+    }
+    Ok(AlertRule {
+        name: Arc::from(rule.name.as_str()),
+        description: rule.description.clone().unwrap_or_default(),
+        signal: Arc::from(rule.signal.as_str()),
+        threshold,
+        window_ms,
+        severity: rule.severity,
+        category: rule.category,
+        group_by,
+        resolve_after_ms,
+        repeat_ms,
+        consecutive: rule.consecutive.map(|c| c.of),
+        inhibit_when_down,
+    })
+}
+
+/// Line and column of `field = ...` inside the rule's text, or of the
+/// rule's header when the field is not written there.
+fn field_position(text: &str, span: std::ops::Range<usize>, field: &str) -> (usize, usize) {
+    // The span of an array-of-tables element may cover only its header:
+    // the rule's text runs to the next table header.
+    let start = span.start.min(text.len());
+    let after_header = text[start..]
+        .find('\n')
+        .map_or(text.len(), |i| start + i + 1);
+    let end = text[after_header..]
+        .find("\n[")
+        .map_or(text.len(), |i| after_header + i + 1)
+        .max(span.end.min(text.len()));
+    let body = text.get(start..end).unwrap_or("");
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(field)
+            && rest.trim_start().starts_with('=')
+        {
+            let indent = line.len() - trimmed.len();
+            return line_column(text, start + offset + indent);
+        }
+        offset += line.len();
+    }
+    line_column(text, start)
+}
+
+/// Rule names end up in DynamoDB keys (`WINDOW#<rule>#<key>`), SNS
+/// attributes and file names: keep them boring.
+fn valid_rule_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn valid_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        from_toml(text, "alerts.toml").unwrap_err().to_string()
+    }
+
+    const GOOD: &str = "[[rule]]\nname = \"r\"\nsignal = \"s\"\nthreshold = 2\nwindow = 60\nseverity = \"low\"\ncategory = \"system\"\n";
+
+    #[test]
+    fn a_minimal_rule_gets_the_documented_defaults() {
+        let rules = from_toml(GOOD, "alerts.toml").unwrap();
+        let r = &rules.rules()[0];
+        assert_eq!(r.resolve_after_ms, 60_000);
+        assert_eq!(r.repeat_ms, None);
+        assert_eq!(r.group_by, None);
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let e = error(&format!("{GOOD}treshold = 3\n"));
+        assert!(
+            e.starts_with("alerts.toml:8:1: unknown field `treshold`"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("\"low\"", "\"urgent\""));
+        assert!(
+            e.starts_with("alerts.toml:6:12: unknown variant `urgent`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn invalid_fields_name_file_line_rule_and_field() {
+        let second = GOOD
+            .replace("name = \"r\"", "name = \"q\"")
+            .replace("window = 60", "window = 0");
+        let e = error(&format!("{GOOD}\n{second}"));
+        assert_eq!(
+            e,
+            "alerts.toml:13:1: alert rule \"q\", window: must be between 1 and 604800, got 0"
+        );
+        assert!(
+            error(&format!("{GOOD}\n{GOOD}"))
+                .contains("rule \"r\", name: name already used by rule #1")
+        );
+        let e = error(&GOOD.replace("threshold = 2\n", ""));
+        assert!(
+            e.starts_with("alerts.toml:1:1: alert rule \"r\", threshold: required unless"),
+            "{e}"
+        );
+        assert!(
+            error(&GOOD.replace("threshold = 2", "threshold = 501"))
+                .contains("threshold: must be between 1 and 500")
+        );
+        assert!(
+            error(&GOOD.replace("name = \"r\"", "name = \"R#1\""))
+                .contains("name: \"R#1\" is not a valid name")
+        );
+        assert!(error(&format!("{GOOD}group_by = \"a-b\"\n")).contains("group_by: \"a-b\""));
+        assert!(
+            error(&format!("{GOOD}inhibit_when_down = [\"kafka\"]\n"))
+                .contains("inhibit_when_down: unknown component `kafka`")
+        );
+        assert!(
+            error(&format!("{GOOD}consecutive = {{ failures = 4, of = 3 }}\n"))
+                .contains("consecutive: failures (4)")
+        );
+        assert!(
+            error(&format!("{GOOD}consecutive = {{ failures = 3, of = 5 }}\n"))
+                .contains("threshold 2 contradicts")
+        );
+    }
+
+    #[test]
+    fn the_default_file_carries_alert_config_exactly() {
+        let rules = AlertRules::default_rules().unwrap();
+        let get = |n: &str| rules.rules().iter().find(|r| r.name.as_ref() == n).unwrap();
+        for (name, threshold, window_s, severity) in [
+            ("auth_failures", 5, 300, "high"),
+            ("api_errors", 10, 60, "medium"),
+            ("drift_detected", 1, 3600, "high"),
+        ] {
+            let r = get(name);
+            assert_eq!(r.signal.as_ref(), name);
+            assert_eq!((r.threshold, r.window_ms), (threshold, window_s * 1000));
+            assert_eq!(r.severity.as_str(), severity);
+        }
+        assert_eq!(get("auth_failures").group_by.as_deref(), Some("ip"));
+        let brute = get("brute_force");
+        assert_eq!(brute.severity.as_str(), "critical");
+        assert_eq!(brute.category.as_str(), "security");
+        assert_eq!(brute.group_by.as_deref(), Some("user"));
+        assert_eq!(get("component_down").consecutive, Some(5));
+        // One rule per alert of the guide's Alert Categories.
+        for (name, category) in [
+            ("auth_failures", "security"),
+            ("permission_violations", "security"),
+            ("token_revocations", "security"),
+            ("config_changes", "security"),
+            ("slow_requests", "performance"),
+            ("error_rate_spike", "performance"),
+            ("resource_utilization", "performance"),
+            ("connection_pool_exhaustion", "performance"),
+            ("component_down", "system"),
+            ("drift_detected", "system"),
+            ("certificate_expiring", "system"),
+            ("database_errors", "system"),
+        ] {
+            assert_eq!(get(name).category.as_str(), category, "{name}");
+        }
+    }
+
+    #[test]
+    fn default_rules_only_count_signals_that_exist() {
+        let log_rules = crate::domain::rules::RuleSet::default_rules().unwrap();
+        let text = crate::domain::rules::engine::DEFAULT_RULES_TOML;
+        let probe = super::super::probe_signals::SIGNALS;
+        for rule in AlertRules::default_rules().unwrap().rules() {
+            let name = rule.signal.as_ref();
+            let from_logs = text.contains(&format!("name = \"{name}\"\n"));
+            assert!(
+                from_logs
+                    || probe.contains(&name)
+                    || name == super::super::rules::LOG_PIPELINE_SILENT,
+                "rule {} counts unknown signal {name}",
+                rule.name
+            );
+        }
+        assert!(!log_rules.is_empty());
+    }
+}

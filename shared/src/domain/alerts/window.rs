@@ -1,0 +1,713 @@
+//! Exact sliding windows over event time, per (rule, key): the pure state
+//! machine behind every alert. The same code runs in memory (replay,
+//! benches) and on state loaded from DynamoDB (the functions).
+//!
+//! A rule fires when at least `threshold` distinct signals fall within a
+//! closed interval of `window` (last − first ≤ window). The state keeps the
+//! distinct signals (event time, event-id hash) of the last two windows
+//! before the newest event time seen: a late signal is accepted when it is
+//! at most one window older than that newest time (older ones are counted as
+//! `late` and dropped), and every interval containing an accepted signal
+//! then lies inside what is kept, so the count is exact.
+//!
+//! Bound: at most [`MAX_ENTRIES`] signals are kept (the newest). Counting is
+//! exact while no two windows hold more than that; beyond it the oldest
+//! signals are forgotten, which cannot hide a firing of an in-order stream
+//! (thresholds are at most [`MAX_ENTRIES`], validated at load), but a
+//! redelivered or late signal older than everything kept is then treated as
+//! late.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::incident::incident_id;
+use super::rules::AlertRule;
+use crate::domain::rules::Signal;
+
+/// Most signals kept per window (see the module documentation).
+pub const MAX_ENTRIES: usize = 500;
+/// Redacted sample lines an incident carries.
+pub const MAX_SAMPLES: usize = 3;
+/// Longest sample line kept, in bytes (cut at a character boundary).
+pub const SAMPLE_MAX_BYTES: usize = 1024;
+/// Keys longer than this are shortened (prefix + hash) before they become
+/// part of storage keys, which DynamoDB limits to 1 KiB / 2 KiB.
+pub const KEY_MAX_BYTES: usize = 200;
+
+/// One input of the engine: a log signal, or a probe observation (which may
+/// be a miss: a passing probe, which matters to `consecutive` rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertInput<'a> {
+    pub signal: &'a str,
+    pub key_name: Option<&'a str>,
+    pub key: &'a str,
+    /// Unique per event time: a signal with the same id and time is a
+    /// duplicate.
+    pub event_id: &'a str,
+    pub timestamp_ms: i64,
+    /// Redacted record text.
+    pub sample: &'a str,
+    /// `false` for an observation that breaks a failure streak.
+    pub hit: bool,
+}
+
+impl<'a> AlertInput<'a> {
+    pub fn from_signal(s: &'a Signal) -> Self {
+        AlertInput {
+            signal: &s.name,
+            key_name: s.key_name.as_deref(),
+            key: &s.key,
+            event_id: &s.event_id,
+            timestamp_ms: s.timestamp_ms,
+            sample: &s.sample,
+            hit: true,
+        }
+    }
+}
+
+/// One counted signal: event time (ms), event-id hash, hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Entry(pub i64, pub u64, pub bool);
+
+/// FNV-1a, 64 bits: stable across processes (the hash is stored), fast, and
+/// collisions among a window's few hundred event ids are negligible (the
+/// ids come from CloudWatch, not from an adversary).
+pub fn event_hash(event_id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in event_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The window key of a signal key: itself, or for very long keys a prefix
+/// and a hash, so distinct keys stay distinct.
+pub fn window_key(key: &str) -> Cow<'_, str> {
+    if key.len() <= KEY_MAX_BYTES {
+        return Cow::Borrowed(key);
+    }
+    let mut end = KEY_MAX_BYTES - 17;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}~{:016x}", &key[..end], event_hash(key)))
+}
+
+/// What kind of incident transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionKind {
+    Firing,
+    Reminder,
+    Resolved,
+}
+
+impl TransitionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionKind::Firing => "firing",
+            TransitionKind::Reminder => "reminder",
+            TransitionKind::Resolved => "resolved",
+        }
+    }
+}
+
+/// Why an episode's transitions are recorded but not published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// Components down when it fired (inhibition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inhibited_by: Vec<String>,
+    /// The silence that matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silenced_by: Option<String>,
+    /// For people: why nothing was sent.
+    pub reason: String,
+}
+
+/// One firing period of a (rule, key): from firing to resolution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Episode {
+    /// The incident id (see [`incident_id`]).
+    pub id: String,
+    /// 1 for the first episode of the window, then 2, ...
+    pub number: u32,
+    /// The event that reached the threshold.
+    pub opened_by: String,
+    /// Event time at which the threshold was reached.
+    pub fired_at_ms: i64,
+    pub first_event_ms: i64,
+    pub last_event_ms: i64,
+    /// Signals counted: those of the firing interval, then every new one.
+    pub count: u32,
+    pub reminders: u32,
+    /// When the last notification (firing or reminder) was due.
+    pub last_notice_ms: i64,
+    pub samples: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppression>,
+}
+
+impl Episode {
+    pub fn resolve_at_ms(&self, rule: &AlertRule) -> i64 {
+        self.last_event_ms.saturating_add(rule.resolve_after_ms)
+    }
+
+    pub fn next_reminder_ms(&self, rule: &AlertRule) -> Option<i64> {
+        rule.repeat_ms
+            .map(|r| self.last_notice_ms.saturating_add(r))
+    }
+}
+
+/// A change of an episode's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub kind: TransitionKind,
+    /// Event time for firing and resolution (deterministic: concurrent
+    /// invocations compute the same), the evaluator's clock for reminders.
+    pub at_ms: i64,
+    pub count: u32,
+    /// The episode as of this transition.
+    pub episode: Episode,
+}
+
+impl Transition {
+    /// Unique per transition: the outbox key and the publish dedup id.
+    pub fn id(&self) -> String {
+        match self.kind {
+            TransitionKind::Reminder => {
+                format!("{}:reminder:{}", self.episode.id, self.episode.reminders)
+            }
+            k => format!("{}:{}", self.episode.id, k.as_str()),
+        }
+    }
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    Counted,
+    /// Same event id and time as a signal already counted.
+    Duplicate,
+    /// Older than the window before the newest event time: dropped.
+    Late,
+    /// A miss for a rule that only counts hits: it only moved time.
+    Ignored,
+}
+
+/// The state of one (rule, key).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WindowState {
+    /// Counted signals, sorted by (time, hash).
+    #[serde(rename = "e", default)]
+    pub entries: VecDeque<Entry>,
+    /// Newest event time counted.
+    #[serde(default)]
+    pub max_ts: Option<i64>,
+    /// Episodes opened so far.
+    #[serde(default)]
+    pub episodes: u32,
+    #[serde(default)]
+    pub open: Option<Episode>,
+    /// The newest redacted sample lines.
+    #[serde(default)]
+    pub samples: VecDeque<String>,
+    /// Inputs dropped as late (not persisted as a change on their own).
+    #[serde(default)]
+    pub late: u64,
+    /// Duplicate inputs (not persisted as a change on their own).
+    #[serde(default)]
+    pub duplicates: u64,
+}
+
+impl WindowState {
+    /// Counts one input in event time; transitions go to `out`.
+    pub fn observe(
+        &mut self,
+        rule: &AlertRule,
+        key: &str,
+        input: &AlertInput<'_>,
+        out: &mut Vec<Transition>,
+    ) -> Observed {
+        let ts = input.timestamp_ms;
+        // Event time moved on: a quiet episode ends before this input counts.
+        self.resolve_due(rule, ts, out);
+        if !input.hit && rule.consecutive.is_none() {
+            return Observed::Ignored;
+        }
+        let horizon = self
+            .max_ts
+            .map_or(i64::MIN, |m| m.saturating_sub(rule.window_ms));
+        if ts < horizon {
+            self.late += 1;
+            return Observed::Late;
+        }
+        let entry = Entry(ts, event_hash(input.event_id), input.hit);
+        let pos = self
+            .entries
+            .partition_point(|e| (e.0, e.1) < (entry.0, entry.1));
+        if self
+            .entries
+            .get(pos)
+            .is_some_and(|e| e.0 == entry.0 && e.1 == entry.1)
+        {
+            self.duplicates += 1;
+            return Observed::Duplicate;
+        }
+        let cap = self.cap(rule);
+        if pos == 0 && self.entries.len() >= cap {
+            // Older than everything a full window keeps.
+            self.late += 1;
+            return Observed::Late;
+        }
+        self.entries.insert(pos, entry);
+        let max = self.max_ts.map_or(ts, |m| m.max(ts));
+        self.max_ts = Some(max);
+        let keep_from = max.saturating_sub(rule.window_ms.saturating_mul(2));
+        while self.entries.front().is_some_and(|e| e.0 < keep_from) || self.entries.len() > cap {
+            self.entries.pop_front();
+        }
+        if !input.hit {
+            return Observed::Counted;
+        }
+        if !input.sample.is_empty() {
+            if self.samples.len() >= MAX_SAMPLES {
+                self.samples.pop_front();
+            }
+            self.samples
+                .push_back(truncate(input.sample, SAMPLE_MAX_BYTES).to_owned());
+        }
+        if let Some(open) = &mut self.open {
+            open.count = open.count.saturating_add(1);
+            open.first_event_ms = open.first_event_ms.min(ts);
+            open.last_event_ms = open.last_event_ms.max(ts);
+            return Observed::Counted;
+        }
+        if let Some(found) = self.qualifying(rule, ts, max) {
+            self.fire(rule, key, input.event_id, found, out);
+        }
+        Observed::Counted
+    }
+
+    /// Wall-clock work of the evaluator: resolution after the quiet period,
+    /// reminders while firing.
+    pub fn tick(&mut self, rule: &AlertRule, now_ms: i64, out: &mut Vec<Transition>) {
+        self.resolve_due(rule, now_ms, out);
+        let Some(open) = &mut self.open else { return };
+        if open.next_reminder_ms(rule).is_some_and(|due| now_ms >= due) {
+            open.reminders += 1;
+            open.last_notice_ms = now_ms;
+            out.push(Transition {
+                kind: TransitionKind::Reminder,
+                at_ms: now_ms,
+                count: open.count,
+                episode: open.clone(),
+            });
+        }
+    }
+
+    /// Resolves the open episode when `now_ms` reached its quiet-period end.
+    pub fn resolve_due(&mut self, rule: &AlertRule, now_ms: i64, out: &mut Vec<Transition>) {
+        let due = self
+            .open
+            .as_ref()
+            .is_some_and(|o| now_ms >= o.resolve_at_ms(rule));
+        if !due {
+            return;
+        }
+        if let Some(episode) = self.open.take() {
+            out.push(Transition {
+                kind: TransitionKind::Resolved,
+                at_ms: episode.resolve_at_ms(rule),
+                count: episode.count,
+                episode,
+            });
+        }
+    }
+
+    fn cap(&self, rule: &AlertRule) -> usize {
+        rule.consecutive.map_or(MAX_ENTRIES, |n| n as usize)
+    }
+
+    /// The interval containing the new hit at `ts` that reaches the
+    /// threshold earliest, if any.
+    fn qualifying(&self, rule: &AlertRule, ts: i64, max: i64) -> Option<Found> {
+        let threshold = rule.threshold as usize;
+        let w = rule.window_ms;
+        if let Some(n) = rule.consecutive {
+            let skip = self.entries.len().saturating_sub(n as usize);
+            let last: Vec<&Entry> = self.entries.iter().skip(skip).filter(|e| e.2).collect();
+            let (first, end) = (last.first()?, last.last()?);
+            return (last.len() >= threshold && ts >= first.0).then_some(Found {
+                count: last.len() as u32,
+                first_ms: first.0,
+                reached_ms: end.0,
+                last_ms: end.0,
+            });
+        }
+        let lo = self.entries.partition_point(|e| e.0 < ts.saturating_sub(w));
+        if ts == max {
+            // In order (the common case): the one interval ending now.
+            let count = self.entries.len() - lo;
+            return (count >= threshold).then(|| Found {
+                count: count as u32,
+                first_ms: self.entries[lo].0,
+                reached_ms: ts,
+                last_ms: ts,
+            });
+        }
+        // Late: every interval [l, l + w] with a left end l in [ts - w, ts].
+        let mut best: Option<Found> = None;
+        let mut i = lo;
+        while i < self.entries.len() && self.entries[i].0 <= ts {
+            let l = self.entries[i].0;
+            let hi = self.entries.partition_point(|e| e.0 <= l.saturating_add(w));
+            if hi - i >= threshold {
+                let reached = self.entries[i + threshold - 1].0.max(ts);
+                if best.as_ref().is_none_or(|b| reached < b.reached_ms) {
+                    best = Some(Found {
+                        count: (hi - i) as u32,
+                        first_ms: l,
+                        reached_ms: reached,
+                        last_ms: self.entries[hi - 1].0,
+                    });
+                }
+            }
+            i += 1;
+        }
+        best
+    }
+
+    fn fire(
+        &mut self,
+        rule: &AlertRule,
+        key: &str,
+        event_id: &str,
+        found: Found,
+        out: &mut Vec<Transition>,
+    ) {
+        self.episodes += 1;
+        let episode = Episode {
+            id: incident_id(&rule.name, key, self.episodes, event_id),
+            number: self.episodes,
+            opened_by: event_id.to_owned(),
+            fired_at_ms: found.reached_ms,
+            first_event_ms: found.first_ms,
+            last_event_ms: found.last_ms,
+            count: found.count,
+            reminders: 0,
+            last_notice_ms: found.reached_ms,
+            samples: self.samples.iter().cloned().collect(),
+            suppression: None,
+        };
+        out.push(Transition {
+            kind: TransitionKind::Firing,
+            at_ms: found.reached_ms,
+            count: found.count,
+            episode: episode.clone(),
+        });
+        self.open = Some(episode);
+    }
+
+    /// The state without its counters: what must be persisted.
+    pub fn same_content(&self, other: &WindowState) -> bool {
+        self.entries == other.entries
+            && self.max_ts == other.max_ts
+            && self.episodes == other.episodes
+            && self.open == other.open
+            && self.samples == other.samples
+    }
+}
+
+struct Found {
+    count: u32,
+    first_ms: i64,
+    reached_ms: i64,
+    last_ms: i64,
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::alerts::config::{Category, Severity};
+
+    pub(crate) fn rule(threshold: u32, window_s: i64, resolve_s: i64) -> AlertRule {
+        AlertRule {
+            name: "r".into(),
+            description: String::new(),
+            signal: "s".into(),
+            threshold,
+            window_ms: window_s * 1000,
+            severity: Severity::High,
+            category: Category::Security,
+            group_by: None,
+            resolve_after_ms: resolve_s * 1000,
+            repeat_ms: None,
+            consecutive: None,
+            inhibit_when_down: Vec::new(),
+        }
+    }
+
+    fn input(id: &str, ts_s: i64) -> AlertInput<'_> {
+        AlertInput {
+            signal: "s",
+            key_name: None,
+            key: "",
+            event_id: id,
+            timestamp_ms: ts_s * 1000,
+            sample: "line",
+            hit: true,
+        }
+    }
+
+    fn feed(state: &mut WindowState, r: &AlertRule, events: &[(&str, i64)]) -> Vec<Transition> {
+        let mut out = Vec::new();
+        for (id, ts) in events {
+            state.observe(r, "k", &input(id, *ts), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn fires_once_at_the_threshold_and_resolves_after_the_quiet_period() {
+        let r = rule(3, 60, 120);
+        let mut s = WindowState::default();
+        let out = feed(&mut s, &r, &[("a", 0), ("b", 30), ("c", 60), ("d", 61)]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].kind, out[0].at_ms, out[0].count),
+            (TransitionKind::Firing, 60_000, 3)
+        );
+        assert_eq!(s.open.as_ref().unwrap().count, 4);
+        let mut out = Vec::new();
+        s.tick(&r, 180_999, &mut out);
+        assert!(out.is_empty());
+        s.tick(&r, 181_000, &mut out);
+        assert_eq!(
+            (out[0].kind, out[0].at_ms),
+            (TransitionKind::Resolved, 181_000)
+        );
+        assert_eq!(out[0].id(), format!("{}:resolved", out[0].episode.id));
+    }
+
+    #[test]
+    fn the_interval_is_closed_and_one_window_long() {
+        let r = rule(2, 60, 60);
+        let mut s = WindowState::default();
+        assert!(feed(&mut s, &r, &[("a", 0), ("b", 61)]).is_empty());
+        let mut s = WindowState::default();
+        assert_eq!(feed(&mut s, &r, &[("a", 0), ("b", 60)]).len(), 1);
+    }
+
+    #[test]
+    fn duplicates_count_once_and_old_signals_are_late() {
+        let r = rule(3, 60, 60);
+        let mut s = WindowState::default();
+        assert!(
+            feed(
+                &mut s,
+                &r,
+                &[("a", 100), ("a", 100), ("b", 101), ("b", 101)]
+            )
+            .is_empty()
+        );
+        assert_eq!(s.duplicates, 2);
+        let mut out = Vec::new();
+        assert_eq!(
+            s.observe(&r, "k", &input("z", 39), &mut out),
+            Observed::Late
+        );
+        // Late but inside the horizon: counts, and completes the threshold.
+        assert_eq!(
+            s.observe(&r, "k", &input("y", 41), &mut out),
+            Observed::Counted
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].at_ms, out[0].episode.first_event_ms),
+            (101_000, 41_000)
+        );
+    }
+
+    #[test]
+    fn a_later_episode_gets_a_new_id() {
+        let r = rule(1, 60, 60);
+        let mut s = WindowState::default();
+        let out = feed(&mut s, &r, &[("a", 0), ("b", 10), ("c", 500)]);
+        let kinds: Vec<_> = out.iter().map(|t| (t.kind, t.at_ms)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (TransitionKind::Firing, 0),
+                (TransitionKind::Resolved, 70_000),
+                (TransitionKind::Firing, 500_000)
+            ]
+        );
+        assert_ne!(out[0].episode.id, out[2].episode.id);
+        assert_eq!(out[2].episode.number, 2);
+    }
+
+    #[test]
+    fn reminders_repeat_while_firing() {
+        let mut r = rule(1, 60, 3600);
+        r.repeat_ms = Some(600_000);
+        let mut s = WindowState::default();
+        feed(&mut s, &r, &[("a", 0)]);
+        let mut out = Vec::new();
+        s.tick(&r, 599_999, &mut out);
+        s.tick(&r, 600_000, &mut out);
+        s.tick(&r, 600_001, &mut out);
+        s.tick(&r, 1_200_000, &mut out);
+        let ids: Vec<String> = out.iter().map(Transition::id).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(ids[0].ends_with(":reminder:1") && ids[1].ends_with(":reminder:2"));
+    }
+
+    #[test]
+    fn consecutive_rules_need_m_failures_among_the_last_n() {
+        let mut r = rule(3, 600, 180);
+        r.consecutive = Some(5);
+        let mut s = WindowState::default();
+        let mut out = Vec::new();
+        for (i, hit) in [true, false, true, false, false, true, false, true, true]
+            .iter()
+            .enumerate()
+        {
+            let id = format!("p{i}");
+            let mut inp = input(&id, i as i64 * 60);
+            inp.hit = *hit;
+            s.observe(&r, "database", &inp, &mut out);
+        }
+        // Fails at 0, 2, 5, 7, 8: the last five (4..=8) hold 3 failures at 8.
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].at_ms, 8 * 60_000);
+        assert_eq!(s.entries.len(), 5);
+    }
+
+    #[test]
+    fn the_bound_keeps_the_newest_entries() {
+        let r = rule(MAX_ENTRIES as u32, 100_000, 60);
+        let mut s = WindowState::default();
+        let mut out = Vec::new();
+        for i in 0..(MAX_ENTRIES as i64 + 50) {
+            s.observe(&r, "k", &input(&format!("e{i}"), i), &mut out);
+        }
+        assert_eq!(s.entries.len(), MAX_ENTRIES);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            s.observe(&r, "k", &input("e0", 0), &mut out),
+            Observed::Late
+        );
+    }
+
+    #[test]
+    fn long_keys_are_shortened_but_stay_distinct() {
+        let a = "x".repeat(300) + "a";
+        let b = "x".repeat(300) + "b";
+        assert!(window_key(&a).len() <= KEY_MAX_BYTES);
+        assert_ne!(window_key(&a), window_key(&b));
+        assert_eq!(window_key("short"), "short");
+    }
+
+    /// The reference: which distinct events are accepted (not late), and
+    /// whether any closed interval of length `w` holds `t` of them.
+    fn reference_fired(arrivals: &[(u32, i64)], w: i64, t: usize) -> Vec<bool> {
+        let mut accepted: BTreeMap<u32, i64> = BTreeMap::new();
+        let mut max = i64::MIN;
+        let mut fired = false;
+        let mut out = Vec::new();
+        for (id, ts) in arrivals {
+            if !accepted.contains_key(id) && *ts >= max.saturating_sub(w) {
+                accepted.insert(*id, *ts);
+                max = max.max(*ts);
+            }
+            let times: Vec<i64> = accepted.values().copied().collect();
+            fired |= times
+                .iter()
+                .any(|l| times.iter().filter(|x| **x >= *l && **x <= l + w).count() >= t);
+            out.push(fired);
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any arrival order, duplicates and late signals included: the
+        /// window fires exactly when the reference says.
+        #[test]
+        fn window_matches_brute_force(
+            times in proptest::collection::vec(0i64..120, 1..40),
+            order in proptest::collection::vec(any::<prop::sample::Index>(), 1..80),
+            threshold in 1u32..6,
+            window_s in 1i64..40,
+        ) {
+            let arrivals: Vec<(u32, i64)> = order
+                .iter()
+                .map(|ix| {
+                    let id = ix.index(times.len());
+                    (id as u32, times[id])
+                })
+                .collect();
+            let r = rule(threshold, window_s, 1_000_000);
+            let expected = reference_fired(
+                &arrivals.iter().map(|(i, t)| (*i, t * 1000)).collect::<Vec<_>>(),
+                window_s * 1000,
+                threshold as usize,
+            );
+            let mut s = WindowState::default();
+            let mut out = Vec::new();
+            for ((id, ts), want) in arrivals.iter().zip(expected) {
+                s.observe(&r, "k", &input(&format!("ev{id}"), *ts), &mut out);
+                prop_assert_eq!(s.open.is_some(), want);
+            }
+            prop_assert!(out.len() <= 1);
+            let distinct: BTreeSet<u32> = arrivals.iter().map(|a| a.0).collect();
+            prop_assert!(s.entries.len() <= distinct.len());
+        }
+
+        /// In-order probes: fires exactly when some N consecutive probes
+        /// hold M failures.
+        #[test]
+        fn consecutive_matches_brute_force(
+            hits in proptest::collection::vec(any::<bool>(), 1..40),
+            of in 1u32..7,
+            m in 1u32..7,
+        ) {
+            let m = m.min(of);
+            let mut r = rule(m, 100_000, 1_000_000);
+            r.consecutive = Some(of);
+            let mut s = WindowState::default();
+            let mut out = Vec::new();
+            let mut fired = false;
+            for (i, hit) in hits.iter().enumerate() {
+                let id = format!("p{i}");
+                let mut inp = input(&id, i as i64);
+                inp.hit = *hit;
+                s.observe(&r, "c", &inp, &mut out);
+                let from = (i + 1).saturating_sub(of as usize);
+                fired |= hits[from..=i].iter().filter(|h| **h).count() >= m as usize;
+                prop_assert_eq!(s.open.is_some(), fired);
+            }
+        }
+    }
+}
