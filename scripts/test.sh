@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-STEPS=9
+STEPS=10
 n=0
 step() {
   n=$((n + 1))
@@ -88,6 +88,30 @@ rm -f "$corpus"
 [ -n "$metrics_text" ] || die "replay printed no metrics"
 printf '%s\n' "$metrics_text" | promtool check metrics
 say "promtool accepts $(printf '%s\n' "$metrics_text" | grep -vc '^#') samples"
+
+step "replay agrees with the shared references (counters, alert transitions)"
+if [ -f "$ROOT/../shared/bench/gen_logs.py" ]; then
+  corpus="$(mktemp "$RUN_DIR/corpus.XXXXXX")"
+  # A seed no unit test uses: held-out logs.
+  python3 "$ROOT/../shared/bench/gen_logs.py" 30000 "$corpus" 11
+  "$replay_bin" --format json "$corpus" >"$corpus.metrics.json" 2>/dev/null
+  python3 "$ROOT/../shared/bench/reference_counts.py" "$corpus" >"$corpus.reference.json"
+  python3 - "$corpus.metrics.json" "$corpus.reference.json" <<'PY'
+import json, sys
+got, want = (json.load(open(p)) for p in sys.argv[1:3])
+bad = [(k, v, got.get(k)) for k, v in want.items() if got.get(k) != v]
+for k, v, g in bad[:10]:
+    print(f"  {k}: reference {v}, replay {g}")
+if bad:
+    sys.exit(f"replay disagrees with reference_counts.py on {len(bad)} of {len(want)} series")
+print(f"replay agrees with reference_counts.py on all {len(want)} series")
+PY
+  "$replay_bin" --alerts "$corpus" >"$corpus.alerts.jsonl" 2>/dev/null
+  python3 "$ROOT/bench/alerts_reference.py" "$corpus" "$corpus.alerts.jsonl"
+  rm -f "$corpus" "$corpus".*
+else
+  say "skipped: ../shared/bench not found next to the project"
+fi
 
 step "cfn-lint template.yaml"
 [ -f template.yaml ] || die "template.yaml not found"

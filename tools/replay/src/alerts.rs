@@ -19,13 +19,10 @@ use shared::domain::alerts::incident::ms_to_rfc3339;
 use shared::domain::alerts::{
     AlertInput, AlertRuleError, AlertRules, StreamEngine, StreamTransition,
 };
-use shared::domain::logs::parse::DEFAULT_MAX_EVENT_BYTES;
 use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::CardinalityGuard;
-use shared::domain::pipeline::process_events;
 use shared::domain::rules::{RuleSet, Signal};
 
-use crate::{ReplayError, read_events};
+use crate::{ReplayError, run_files};
 
 /// Alert rules that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -181,17 +178,11 @@ pub fn backtest_files(
     alert_rules: AlertRules,
 ) -> Result<BacktestReport, AlertsError> {
     let mut backtest = Backtest::new(alert_rules);
-    let mut guard = CardinalityGuard::default();
-    let mut events = 0;
-    for path in files {
-        let (batch, control) = read_events(path)?;
-        if control {
-            continue;
-        }
-        let report = process_events(&batch, rules, redactor, &mut guard, DEFAULT_MAX_EVENT_BYTES);
-        events += report.events;
+    let summary = run_files(files, rules, redactor, true, |_, _, report| {
         backtest.add(report.signals);
-    }
+        Ok(())
+    })?;
+    let events = summary.events;
     let signals = backtest.len();
     Ok(BacktestReport {
         lines: backtest.run(),

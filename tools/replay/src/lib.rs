@@ -14,6 +14,7 @@
 //! Arguments are parsed by hand: two options and a file list do not justify
 //! a CLI framework dependency (and its build time) in the workspace.
 
+pub mod alerts;
 pub mod stream;
 
 use std::collections::BTreeMap;
@@ -36,7 +37,7 @@ use shared::domain::metrics::aggregate::{CardinalityGuard, DEFAULT_BUCKETS};
 use shared::domain::metrics::exposition::{render_openmetrics, render_prometheus};
 use shared::domain::metrics::series::{MetricKind, SeriesKey, StoredSeries, StoredValue};
 use shared::domain::pipeline::{
-    Aggregator, EVENTS_TOTAL, Evaluator, REJECTED_TOTAL, RULE_MISSES_TOTAL,
+    Aggregator, BatchReport, EVENTS_TOTAL, Evaluator, REJECTED_TOTAL, RULE_MISSES_TOTAL,
 };
 use shared::domain::rules::{MetricInfo, RuleSet};
 use shared::ports::{SeriesStore, StoreError};
@@ -50,11 +51,16 @@ pub const DEFAULT_REDACTION_KEY: &str = "blindspotx-replay-local-key";
 
 pub const USAGE: &str = "\
 usage: replay [--rules PATH] [--format prometheus|openmetrics|json] FILE...
+       replay --alerts [--alert-rules PATH] [--rules PATH] FILE...
 
 Replays log files (plain, .gz, or CloudWatch Logs subscription event JSON)
 through the log-metrics pipeline and prints the metrics to stdout, a summary
 to stderr. Pseudonyms are keyed from REPLAY_REDACTION_KEY (default: a fixed
-local key).";
+local key).
+
+With --alerts, backtests the alert rules (default: the embedded
+infra/alerts/default.toml) instead: one JSON line per incident transition,
+in event-time order.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
@@ -72,6 +78,9 @@ pub struct Args {
     pub rules: Option<PathBuf>,
     pub format: OutputFormat,
     pub files: Vec<PathBuf>,
+    /// `--alerts`: backtest the alert rules instead of printing metrics.
+    pub alerts: bool,
+    pub alert_rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +114,8 @@ pub enum ReplayError {
 /// Parses the arguments after the program name.
 pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, ReplayError> {
     let mut rules = None;
+    let mut alerts = false;
+    let mut alert_rules = None;
     let mut format = OutputFormat::default();
     let mut files = Vec::new();
     let mut args = args.into_iter();
@@ -129,6 +140,8 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
             "--" => options_done = true,
             "-h" | "--help" => return Ok(Command::Help),
             "--rules" => rules = Some(PathBuf::from(value("--rules")?)),
+            "--alerts" => alerts = true,
+            "--alert-rules" => alert_rules = Some(PathBuf::from(value("--alert-rules")?)),
             "--format" => {
                 format = match value("--format")?.to_string_lossy().as_ref() {
                     "prometheus" => OutputFormat::Prometheus,
@@ -151,6 +164,8 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
         rules,
         format,
         files,
+        alerts,
+        alert_rules,
     }))
 }
 
@@ -340,20 +355,18 @@ fn open(path: &Path) -> Result<(Vec<u8>, Box<dyn Read + Send>), ReplayError> {
     Ok((head, reader))
 }
 
-/// Replays `files` in order, each as one stream, into one in-memory store.
-pub fn replay(
+/// Runs `files` in order, each as one stream, through the pipeline, and
+/// hands each file's report to `on_file` (index, name, report). Signals are
+/// kept in the reports only when `keep_signals` (without sample lines:
+/// nothing replay prints shows them); otherwise they are only counted.
+pub fn run_files(
     files: &[PathBuf],
     rules: &RuleSet,
     redactor: &Redactor,
-) -> Result<Replay, ReplayError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|reason| ReplayError::Read {
-            path: "(runtime)".into(),
-            reason,
-        })?;
+    keep_signals: bool,
+    mut on_file: impl FnMut(usize, &str, BatchReport) -> Result<(), ReplayError>,
+) -> Result<Summary, ReplayError> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    let store = MemorySeriesStore::new();
     let mut guard = CardinalityGuard::default();
     let mut summary = Summary::default();
     let started = Instant::now();
@@ -380,12 +393,16 @@ pub fn replay(
                     summary.control_messages += 1;
                     continue;
                 }
-                let mut evaluator = Evaluator::new(rules, redactor, DEFAULT_MAX_EVENT_BYTES);
+                let mut evaluator =
+                    Evaluator::new(rules, redactor, DEFAULT_MAX_EVENT_BYTES).without_samples();
                 for event in &batch.events {
                     evaluator.push(event.borrowed());
                 }
-                let evaluated = evaluator.take();
+                let mut evaluated = evaluator.take();
                 summary.signals += evaluated.evaluation.signals.len() as u64;
+                if !keep_signals {
+                    evaluated.evaluation.signals.clear();
+                }
                 aggregator.add(evaluated);
                 head = Vec::new();
                 reader = Box::new(std::io::empty());
@@ -398,7 +415,7 @@ pub fn replay(
             redactor,
             DEFAULT_MAX_EVENT_BYTES,
             workers,
-            false,
+            keep_signals,
             &mut aggregator,
         )
         .map_err(read_error)?;
@@ -410,6 +427,26 @@ pub fn replay(
         for (reason, n) in &report.rejected {
             *summary.rejected.entry(reason.as_str()).or_default() += n;
         }
+        on_file(index, &name, report)?;
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Replays `files` in order, each as one stream, into one in-memory store.
+pub fn replay(
+    files: &[PathBuf],
+    rules: &RuleSet,
+    redactor: &Redactor,
+) -> Result<Replay, ReplayError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|reason| ReplayError::Read {
+            path: "(runtime)".into(),
+            reason,
+        })?;
+    let store = MemorySeriesStore::new();
+    let summary = run_files(files, rules, redactor, false, |index, name, report| {
         let batch_id = format!("replay#{index}#{name}");
         runtime
             .block_on(store.apply_batch(
@@ -417,9 +454,9 @@ pub fn replay(
                 &report.metrics,
                 time::OffsetDateTime::now_utc(),
             ))
-            .map_err(ReplayError::Store)?;
-    }
-    summary.elapsed = started.elapsed();
+            .map(|_| ())
+            .map_err(ReplayError::Store)
+    })?;
     let mut metrics = rules.metrics().to_vec();
     metrics.extend(pipeline_metrics());
     Ok(Replay {
@@ -535,6 +572,8 @@ mod tests {
                 rules: None,
                 format: OutputFormat::Prometheus,
                 files: vec!["a.log".into(), "b.gz".into()],
+                alerts: false,
+                alert_rules: None,
             })
         );
         assert_eq!(
@@ -543,6 +582,8 @@ mod tests {
                 rules: Some("r.toml".into()),
                 format: OutputFormat::Json,
                 files: vec!["x".into(), "--odd".into()],
+                alerts: false,
+                alert_rules: None,
             })
         );
         assert_eq!(
@@ -551,6 +592,18 @@ mod tests {
                 rules: Some("r.toml".into()),
                 format: OutputFormat::OpenMetrics,
                 files: vec!["-".into()],
+                alerts: false,
+                alert_rules: None,
+            })
+        );
+        assert_eq!(
+            parse(&["--alerts", "--alert-rules=a.toml", "x"]).unwrap(),
+            Command::Run(Args {
+                rules: None,
+                format: OutputFormat::Prometheus,
+                files: vec!["x".into()],
+                alerts: true,
+                alert_rules: Some("a.toml".into()),
             })
         );
         assert_eq!(parse(&["-h"]).unwrap(), Command::Help);

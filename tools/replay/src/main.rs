@@ -5,7 +5,7 @@ use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use replay::{Command, KEY_ENV, USAGE, load_rules, parse_args, redactor, render, replay};
+use replay::{Command, KEY_ENV, USAGE, alerts, load_rules, parse_args, redactor, render, replay};
 
 fn main() -> ExitCode {
     match run() {
@@ -29,6 +29,26 @@ fn run() -> anyhow::Result<()> {
     let rules = load_rules(args.rules.as_deref())?;
     let key = std::env::var(KEY_ENV).ok();
     let redactor = redactor(key.as_deref())?;
+    if args.alerts {
+        let alert_rules = alerts::load_alert_rules(args.alert_rules.as_deref())?;
+        let report = alerts::backtest_files(&args.files, &rules, &redactor, alert_rules)?;
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        match out
+            .write_all(alerts::render_alerts(&report.lines).as_bytes())
+            .and_then(|()| out.flush())
+        {
+            Err(e) if e.kind() != ErrorKind::BrokenPipe => return Err(e).context("writing stdout"),
+            _ => {}
+        }
+        writeln!(
+            std::io::stderr().lock(),
+            "replay: {} events, {} alert signals, {} transitions",
+            report.events,
+            report.signals,
+            report.lines.len()
+        )?;
+        return Ok(());
+    }
     let result = replay(&args.files, &rules, &redactor)?;
 
     let mut out = BufWriter::new(std::io::stdout().lock());

@@ -131,8 +131,9 @@ pub struct StreamCounts {
 
 /// Evaluates every chunk of `chunker` on `workers` threads and folds the
 /// results into `aggregator` in stream order. Event ids are
-/// `<name>@<byte offset>`. Signals are kept (moved into the aggregator's
-/// report) only when `keep_signals`; otherwise only counted.
+/// `<name>@<byte offset>`. Signals (without sample lines) are kept, moved
+/// into the aggregator's report, only when `keep_signals`; otherwise only
+/// counted.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_stream<R: Read + Send>(
     mut chunker: Chunker<R>,
@@ -154,17 +155,8 @@ pub fn evaluate_stream<R: Read + Send>(
             let (result_tx, result_rx) = sync_channel::<Evaluated>(IN_FLIGHT);
             to_workers.push(chunk_tx);
             from_workers.push(result_rx);
-            scope.spawn(move || {
-                worker(
-                    chunk_rx,
-                    result_tx,
-                    name,
-                    rules,
-                    redactor,
-                    max_event_bytes,
-                    keep_signals,
-                )
-            });
+            scope
+                .spawn(move || worker(chunk_rx, result_tx, name, rules, redactor, max_event_bytes));
         }
         // Chunk k goes to worker k % n, and results are taken back in the
         // same order, so the fold sees the file's order.
@@ -202,17 +194,15 @@ fn worker(
     rules: &RuleSet,
     redactor: &Redactor,
     max_event_bytes: usize,
-    keep_signals: bool,
 ) {
     // Own copies: a regex shared between threads hands its scratch caches
     // around through a pool and drops them under contention, so the lazy
     // DFAs keep being rebuilt; a clone has its own pool.
     let rules = rules.clone();
     let redactor = redactor.clone();
-    let mut evaluator = Evaluator::new(&rules, &redactor, max_event_bytes);
-    if !keep_signals {
-        evaluator = evaluator.without_samples();
-    }
+    // Replay prints no sample line, and redacting each would be most of
+    // the work.
+    let mut evaluator = Evaluator::new(&rules, &redactor, max_event_bytes).without_samples();
     let mut id = String::new();
     while let Ok((offset, bytes)) = chunks.recv() {
         let text = match String::from_utf8(bytes) {

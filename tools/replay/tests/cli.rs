@@ -229,3 +229,64 @@ fn matches_reference_counts() {
     assert!(mismatched.is_empty(), "{}", mismatched.join("\n"));
     assert_eq!(ours["log_events_total{}"], 20000);
 }
+
+/// A failed password login from `ip` at `second` past 10:30:00.
+fn failed_login(ip: &str, second: u32) -> String {
+    format!(
+        r#"{{"timestamp":"2025-05-20T10:{:02}:{:02}.000Z","level":"WARNING","logger":"security","message":"Authentication attempt","user_id":"u-{second}","ip_address":"{ip}","success":false,"method":"password","endpoint":"/api/auth/login","duration_ms":12.5}}"#,
+        30 + second / 60,
+        second % 60
+    )
+}
+
+#[test]
+fn alerts_backtest_prints_one_line_per_transition() {
+    let dir = TempDir::new("alerts");
+    // Five failures from one address within 300 s, a sixth 10 minutes
+    // later (after the quiet period), and four from another address.
+    let mut lines: Vec<String> = [0, 30, 60, 90, 120]
+        .iter()
+        .map(|s| failed_login("203.0.113.7", *s))
+        .collect();
+    lines.extend(
+        [10, 20, 30, 40]
+            .iter()
+            .map(|s| failed_login("198.51.100.9", *s)),
+    );
+    lines.push(failed_login("203.0.113.7", 1200));
+    let log = dir.file("auth.log", lines.join("\n").as_bytes());
+    let out = replay(&[&log], &["--alerts"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let transitions: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .filter(|t: &Value| t["rule"] == "auth_failures")
+        .collect();
+    let summary: Vec<(String, String, u64)> = transitions
+        .iter()
+        .map(|t| {
+            (
+                t["status"].as_str().unwrap().to_owned(),
+                t["at"].as_str().unwrap().to_owned(),
+                t["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("firing".into(), "2025-05-20T10:32:00.000Z".into(), 5),
+            ("resolved".into(), "2025-05-20T10:37:00.000Z".into(), 5),
+        ]
+    );
+    assert_eq!(transitions[0]["severity"], "high");
+    let key = transitions[0]["key"].as_str().unwrap();
+    assert!(
+        key.starts_with("ip:") && !key.contains("203.0.113.7"),
+        "{key}"
+    );
+}
