@@ -5,9 +5,10 @@
 #   3. provision the DynamoDB table and SNS topic in moto
 #   4. build the functions (first time: minutes)
 #   5. cargo lambda watch on 127.0.0.1:$LAMBDA_PORT (default 9000), with the
-#      stack env, HEALTH_TOKEN from .local/run/health-token, REDACTION_KEY
-#      from .local/run/redaction-key and RUST_LOG=info
-#   6. invoke component-probe once, then every $PROBE_EVERY seconds (60)
+#      stack env (INCIDENTS_TOPIC_ARN included), HEALTH_TOKEN, METRICS_TOKEN,
+#      ADMIN_TOKEN and REDACTION_KEY from .local/run/ and RUST_LOG=info
+#   6. invoke component-probe once, then every $PROBE_EVERY seconds (60), and
+#      alert-evaluator every $EVALUATE_EVERY seconds (60)
 #   7. print the health URL, follow the function logs until Ctrl-C, then
 #      stop everything started here (same as `make stop`)
 set -euo pipefail
@@ -16,16 +17,20 @@ set -euo pipefail
 
 LAMBDA_PORT="${LAMBDA_PORT:-9000}"
 PROBE_EVERY="${PROBE_EVERY:-60}"
+EVALUATE_EVERY="${EVALUATE_EVERY:-60}"
 BUILD_WAIT="${RUN_WAIT_SECONDS:-900}"
 PIDS_FILE="$RUN_DIR/pids"
 STARTED_FILE="$RUN_DIR/started"
 TOKEN_FILE="$RUN_DIR/health-token"
 REDACTION_KEY_FILE="$RUN_DIR/redaction-key"
 METRICS_TOKEN_FILE="$RUN_DIR/metrics-token"
+ADMIN_TOKEN_FILE="$RUN_DIR/admin-token"
 WATCH_LOG="$RUN_DIR/watch.log"
 PROBE_LOG="$RUN_DIR/probe.log"
+EVALUATOR_LOG="$RUN_DIR/evaluator.log"
 PROBE_EVENT="events/scheduled.json"
-FUNCTIONS=(component-probe health-api log-metrics)
+EVALUATOR_EVENT="events/scheduled-evaluator.json"
+FUNCTIONS=(component-probe health-api log-metrics alert-evaluator)
 HEALTH_URL="http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/api/health"
 
 STEPS=7
@@ -79,6 +84,7 @@ if port_open "$LAMBDA_PORT"; then
   die "port 127.0.0.1:$LAMBDA_PORT is taken${owner:+ by $owner}; stop that process or set LAMBDA_PORT"
 fi
 [ -f "$PROBE_EVENT" ] || die "$PROBE_EVENT not found (the sample scheduled event)"
+[ -f "$EVALUATOR_EVENT" ] || die "$EVALUATOR_EVENT not found (the sample scheduled event)"
 
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -99,6 +105,10 @@ fi
 if [ ! -s "$METRICS_TOKEN_FILE" ]; then
   (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$METRICS_TOKEN_FILE")
 fi
+# POST/GET /api/silences.
+if [ ! -s "$ADMIN_TOKEN_FILE" ]; then
+  (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$ADMIN_TOKEN_FILE")
+fi
 if [ ! -s "$REDACTION_KEY_FILE" ]; then
   (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$REDACTION_KEY_FILE")
 fi
@@ -110,6 +120,12 @@ HEALTH_TOKEN="$(cat "$TOKEN_FILE")"
 REDACTION_KEY="$(cat "$REDACTION_KEY_FILE")"
 # shellcheck disable=SC2034  # exported (set -a) for the functions
 METRICS_TOKEN="$(cat "$METRICS_TOKEN_FILE")"
+# shellcheck disable=SC2034  # exported (set -a) for the functions
+ADMIN_TOKEN="$(cat "$ADMIN_TOKEN_FILE")"
+# The topic provision.sh created: log-metrics, component-probe and
+# alert-evaluator publish incidents there (read them back from the queue
+# blindspotx-incidents-local).
+INCIDENTS_TOPIC_ARN="${INCIDENTS_TOPIC_ARN:?scripts/stack.sh env sets no INCIDENTS_TOPIC_ARN}"
 RUST_LOG="${RUST_LOG:-info}"
 set +a
 
@@ -178,6 +194,18 @@ setsid bash -c '
   </dev/null >>"$PROBE_LOG" 2>&1 &
 record_pid probe-loop "$!"
 
+# The alert evaluator, as its schedule runs it in AWS.
+: >"$EVALUATOR_LOG"
+# shellcheck disable=SC2016  # expanded by the inner bash
+setsid bash -c '
+  while sleep "$1"; do
+    printf "\n--- %s\n" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$2" \
+      alert-evaluator --data-file "$3" || echo "(invoke failed: $?)"
+  done' evaluator-loop "$EVALUATE_EVERY" "$LAMBDA_PORT" "$EVALUATOR_EVENT" \
+  </dev/null >>"$EVALUATOR_LOG" 2>&1 &
+record_pid evaluator-loop "$!"
+
 step "ready"
 code="$(curl -s -o /dev/null -m 300 -w '%{http_code}' "$HEALTH_URL" 2>/dev/null || true)"
 cat >&2 <<EOF
@@ -185,9 +213,13 @@ cat >&2 <<EOF
   health:   $HEALTH_URL   (first answer: HTTP ${code:-none})
   details:  curl -H "Authorization: Bearer \$(cat .local/run/health-token)" $HEALTH_URL
   metrics:  curl -H "Authorization: Bearer \$(cat .local/run/metrics-token)" http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/metrics
+  silences: curl -H "Authorization: Bearer \$(cat .local/run/admin-token)" http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/api/silences
   probe:    cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT component-probe --data-file $PROBE_EVENT
   logs in:  cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT log-metrics --data-file events/logs-json.json
-  logs:     .local/run/watch.log (functions), .local/run/probe.log (probe results)
+  evaluate: cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT alert-evaluator --data-file $EVALUATOR_EVENT
+  incidents: published to $INCIDENTS_TOPIC_ARN, readable from the SQS queue blindspotx-incidents-local
+  logs:     .local/run/watch.log (functions), .local/run/probe.log (probe results),
+            .local/run/evaluator.log (alert-evaluator runs, every ${EVALUATE_EVERY}s)
   stack:    scripts/stack.sh status;  env: eval "\$(scripts/stack.sh env)"
 
   Ctrl-C (or 'make stop' from another terminal) stops what this run started.

@@ -12,9 +12,12 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use log_metrics::LogMetrics;
 use serde_json::{Value, json};
+use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
 use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::memory_alerts::{RecordingPublisher, StaticComponents, StaticSilences};
 use shared::config::probe::DRIFT_HEARTBEAT;
+use shared::domain::alerts::{AlertEngine, AlertRules, EngineSettings};
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
 use shared::domain::metrics::series::SeriesKey;
@@ -44,16 +47,28 @@ fn payload(events: &[&str], message_type: &str) -> Value {
     json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
 }
 
+/// The alert engine over the same table; publications are recorded (the
+/// SNS path is tested in `alert_evaluator.rs`).
+type Alerts = AlertEngine<DynamoAlertStore, RecordingPublisher, StaticSilences, StaticComponents>;
+
 async fn app(
     sdk: &aws_config::SdkConfig,
     table: &str,
-) -> LogMetrics<DynamoSeriesStore, DynamoStore> {
+) -> LogMetrics<DynamoSeriesStore, DynamoStore, Alerts> {
     LogMetrics {
         rules: RuleSet::default_rules().unwrap(),
         redactor: Redactor::new(b"integration-test-redaction-key").unwrap(),
         guard: Mutex::new(CardinalityGuard::default()),
         store: DynamoSeriesStore::new(sdk, table, Duration::from_secs(3600)),
         heartbeats: DynamoStore::new(sdk, table),
+        alerts: AlertEngine::new(
+            std::sync::Arc::new(AlertRules::default_rules().unwrap()),
+            DynamoAlertStore::new(sdk, table),
+            RecordingPublisher::default(),
+            StaticSilences(vec![]),
+            StaticComponents(vec![]),
+            EngineSettings::default(),
+        ),
         namespace: "Test".into(),
         max_event_bytes: 256 * 1024,
         max_decompressed_bytes: 32 << 20,

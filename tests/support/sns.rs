@@ -135,3 +135,33 @@ pub async fn drain(sdk: &SdkConfig, queue_url: &str) -> Vec<Delivered> {
         }
     }
 }
+
+/// Every message the queue receives until it has stayed empty for two polls
+/// in a row, `pause` apart, deleted as read: a bounded wait, so counting
+/// "exactly one" also catches a late duplicate.
+///
+/// Short polls with a pause on this side rather than SQS long polling: the
+/// local moto handles one request at a time (scripts/moto_server.py), so a
+/// long poll on an empty queue would hold every other request, the Publish
+/// that would fill it included, for its whole wait.
+pub async fn drain_settled(
+    sdk: &SdkConfig,
+    queue_url: &str,
+    pause: std::time::Duration,
+) -> Vec<Delivered> {
+    let mut delivered = Vec::new();
+    let mut empty_polls = 0;
+    loop {
+        let got = drain(sdk, queue_url).await;
+        if got.is_empty() {
+            empty_polls += 1;
+            if empty_polls == 2 {
+                return delivered;
+            }
+        } else {
+            empty_polls = 0;
+            delivered.extend(got);
+        }
+        tokio::time::sleep(pause).await;
+    }
+}

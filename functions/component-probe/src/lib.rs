@@ -1,6 +1,11 @@
 //! One probe run: probe every component concurrently, store the results
-//! (latest + history) and publish them as CloudWatch metrics.
+//! (latest + history), feed them to the alert engine and publish them as
+//! CloudWatch metrics.
+//!
+//! The alert inputs compare this run with the previous one (Redis evicted
+//! keys), so the latest results are read before the new ones are saved.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,11 +13,14 @@ use serde::Serialize;
 use shared::adapters::secrets::SecretResolver;
 use shared::config::ConfigError;
 use shared::config::probe::{DriftSource, ProbeConfig};
+use shared::domain::alerts::probe_signals::{ProbeSignal, probe_signals};
+use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome};
 use shared::domain::probe_result::{Component, ProbeResult, Reason, Status};
 use shared::domain::probe_runner::{ProbeLimits, run_probes};
 use shared::domain::scrub::Scrubber;
 use shared::ports::{
-    Clock, HeartbeatSource, MetricSink, MetricsError, Probe, ProbeStore, StoreError,
+    AlertStore, Clock, ComponentStatus, HeartbeatSource, IncidentPublisher, MetricSink,
+    MetricsError, Probe, ProbeStore, SilenceSource, StoreError,
 };
 use shared::probes::certificates::CertificateProbe;
 use shared::probes::drift::{DriftProbe, LastScanSource};
@@ -20,20 +28,68 @@ use shared::probes::oidc::OidcProbe;
 use shared::probes::postgres::{DatabaseThresholds, PostgresConnector, PostgresProbe};
 use shared::probes::redis::{CacheThresholds, RedisProbe};
 use shared::probes::tls;
+use time::OffsetDateTime;
 
-/// Why a run failed. Both are transient: Lambda retries the invocation.
+/// Why a run failed. All are transient: Lambda retries the invocation.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("storing probe results failed: {0}")]
     Store(#[from] StoreError),
     #[error("publishing probe metrics failed: {0}")]
     Metrics(#[from] MetricsError),
+    #[error("alert engine: {0}")]
+    Alerts(#[from] EngineError),
+}
+
+/// Where a run's alert inputs go: the alert engine in the function.
+pub trait ProbeAlerts: Send + Sync {
+    fn ingest_probes(
+        &self,
+        signals: &[ProbeSignal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
+}
+
+impl<S, P, X, C> ProbeAlerts for AlertEngine<S, P, X, C>
+where
+    S: AlertStore,
+    P: IncidentPublisher,
+    X: SilenceSource,
+    C: ComponentStatus,
+{
+    fn ingest_probes(
+        &self,
+        signals: &[ProbeSignal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
+        AlertEngine::ingest_probes(self, signals, now)
+    }
+}
+
+/// No alerting: [`ProbeRun::run`] (health tests, tools).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAlerts;
+
+impl ProbeAlerts for NoAlerts {
+    async fn ingest_probes(
+        &self,
+        _: &[ProbeSignal],
+        _: OffsetDateTime,
+    ) -> Result<EngineOutcome, EngineError> {
+        Ok(EngineOutcome::default())
+    }
 }
 
 /// The invocation's answer: per component, status and public reason only.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
     pub components: Vec<ComponentSummary>,
+    /// Incident transitions the run committed (firing, reminders),
+    /// suppressed ones included.
+    pub alert_transitions: usize,
+    /// Incident messages published; failed ones wait in the outbox for the
+    /// alert-evaluator.
+    pub alerts_published: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,9 +113,19 @@ pub struct ProbeRun<S, M> {
 }
 
 impl<S: ProbeStore, M: MetricSink> ProbeRun<S, M> {
-    /// Probes, stores, publishes. Results are stored before metrics are sent,
-    /// so a CloudWatch outage never hides the health state.
+    /// A run without alerting: probes, stores, publishes metrics.
     pub async fn run(&self) -> Result<RunSummary, RunError> {
+        self.run_with_alerts(&NoAlerts).await
+    }
+
+    /// Probes, stores, feeds the alert engine, publishes metrics. Results
+    /// are stored before anything else, so neither an alerting nor a
+    /// CloudWatch outage hides the health state; the alert engine runs
+    /// even when CloudWatch is down, and its error is reported first.
+    pub async fn run_with_alerts<A: ProbeAlerts>(
+        &self,
+        alerts: &A,
+    ) -> Result<RunSummary, RunError> {
         let results = run_probes(
             &self.probes,
             self.limits,
@@ -81,9 +147,27 @@ impl<S: ProbeStore, M: MetricSink> ProbeRun<S, M> {
                 ),
             }
         }
+        let previous = self.store.latest().await?;
         self.store.save(&results, self.history_ttl).await?;
-        self.metrics.publish(&results).await?;
-        Ok(summarize(&results))
+        let signals = probe_signals(&previous, &results);
+        let alerted = alerts.ingest_probes(&signals, self.clock.now()).await;
+        let published = self.metrics.publish(&results).await;
+        let outcome = alerted?;
+        for t in &outcome.transitions {
+            tracing::info!(
+                rule = %t.rule,
+                key = %t.key,
+                status = t.status.as_str(),
+                incident = %t.incident_id,
+                suppressed = t.suppressed.as_deref(),
+                "incident transition"
+            );
+        }
+        published?;
+        let mut summary = summarize(&results);
+        summary.alert_transitions = outcome.transitions.len();
+        summary.alerts_published = outcome.published;
+        Ok(summary)
     }
 }
 
@@ -98,6 +182,8 @@ fn summarize(results: &[ProbeResult]) -> RunSummary {
                 latency_ms: r.latency_ms,
             })
             .collect(),
+        alert_transitions: 0,
+        alerts_published: 0,
     }
 }
 
@@ -165,8 +251,12 @@ fn secret_parts(url: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::adapters::memory_alerts::{
+        MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
+    };
     use shared::adapters::memory_store::MemoryStore;
-    use shared::domain::probe_result::Observation;
+    use shared::domain::alerts::{AlertRules, EngineSettings};
+    use shared::domain::probe_result::{Measurement, Observation, Unit};
     use shared::ports::SystemClock;
 
     struct Fixed(Component, Observation);
@@ -201,6 +291,121 @@ mod tests {
         assert_eq!(
             secret_parts("redis://cache:6379"),
             vec!["redis://cache:6379".to_owned()]
+        );
+    }
+
+    /// A clock the test moves.
+    struct TestClock(std::sync::Mutex<OffsetDateTime>);
+    impl Clock for TestClock {
+        fn now(&self) -> OffsetDateTime {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    /// Redis, whose evicted-keys counter grows by 10 at every probe.
+    struct Evicting(std::sync::atomic::AtomicU32);
+    impl Probe for Evicting {
+        fn component(&self) -> Component {
+            Component::Redis
+        }
+        fn observe(
+            &self,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Observation> + Send + '_>> {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            Box::pin(async move {
+                Observation::measured(vec![Measurement::new(
+                    "evictedKeys",
+                    f64::from(n * 10),
+                    Unit::Count,
+                )])
+            })
+        }
+    }
+
+    struct OkMetrics;
+    impl MetricSink for OkMetrics {
+        async fn publish(&self, _: &[ProbeResult]) -> Result<(), MetricsError> {
+            Ok(())
+        }
+    }
+
+    type Engine =
+        AlertEngine<MemoryAlertStore, RecordingPublisher, StaticSilences, StaticComponents>;
+
+    fn engine(publisher: &RecordingPublisher) -> Engine {
+        AlertEngine::new(
+            Arc::new(AlertRules::default_rules().unwrap()),
+            MemoryAlertStore::default(),
+            publisher.clone(),
+            StaticSilences(vec![]),
+            StaticComponents(vec![]),
+            EngineSettings::default(),
+        )
+    }
+
+    /// Evictions are the difference to the previous run's result, so the
+    /// latest results are read before the new ones replace them: two runs
+    /// with evictions (within 5 minutes) fire `resource_utilization`.
+    #[tokio::test]
+    async fn evictions_between_runs_raise_an_alert() {
+        let t0 = time::macros::datetime!(2026-11-30 08:00 UTC);
+        let clock = Arc::new(TestClock(std::sync::Mutex::new(t0)));
+        let run = ProbeRun {
+            probes: vec![Box::new(Evicting(Default::default()))],
+            store: MemoryStore::default(),
+            metrics: OkMetrics,
+            limits: ProbeLimits::default(),
+            history_ttl: Duration::from_secs(60),
+            scrubber: Scrubber::default(),
+            clock: clock.clone(),
+        };
+        let publisher = RecordingPublisher::default();
+        let alerts = engine(&publisher);
+        let mut transitions = Vec::new();
+        for minute in 0..3 {
+            *clock.0.lock().unwrap() = t0 + time::Duration::minutes(minute);
+            let summary = run.run_with_alerts(&alerts).await.unwrap();
+            transitions.push(summary.alert_transitions);
+        }
+        // The first run has no previous result, the second sees one
+        // eviction, the third a second one: the rule fires.
+        assert_eq!(transitions, [0, 0, 1]);
+        let incidents = publisher.incidents();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(
+            (incidents[0].rule.as_str(), incidents[0].key.as_str()),
+            ("resource_utilization", "redis_evictions")
+        );
+    }
+
+    /// Three failed probes in a row fire `component_down`, once.
+    #[tokio::test]
+    async fn a_component_down_for_three_probes_fires_once() {
+        let t0 = time::macros::datetime!(2026-11-30 08:00 UTC);
+        let clock = Arc::new(TestClock(std::sync::Mutex::new(t0)));
+        let run = ProbeRun {
+            probes: vec![Box::new(Fixed(
+                Component::Database,
+                Observation::failed(Reason::Unreachable, "refused"),
+            ))],
+            store: MemoryStore::default(),
+            metrics: OkMetrics,
+            limits: ProbeLimits::default(),
+            history_ttl: Duration::from_secs(60),
+            scrubber: Scrubber::default(),
+            clock: clock.clone(),
+        };
+        let publisher = RecordingPublisher::default();
+        let alerts = engine(&publisher);
+        for minute in 0..5 {
+            *clock.0.lock().unwrap() = t0 + time::Duration::minutes(minute);
+            run.run_with_alerts(&alerts).await.unwrap();
+        }
+        let incidents = publisher.incidents();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(
+            (incidents[0].rule.as_str(), incidents[0].key.as_str()),
+            ("component_down", "database")
         );
     }
 

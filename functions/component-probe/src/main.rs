@@ -1,5 +1,6 @@
-//! Lambda entry point: wiring only. Configuration problems fail the cold
-//! start with a message naming the variable; run failures make Lambda retry.
+//! Lambda entry point: wiring only. Configuration problems (a broken alert
+//! rule file included) fail the cold start with a message naming the
+//! variable or the file, rule and position; run failures make Lambda retry.
 
 use std::sync::Arc;
 
@@ -7,20 +8,44 @@ use component_probe::{ProbeRun, build_probes};
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::cloudwatch_metrics::CloudWatchMetrics;
+use shared::adapters::dynamodb_alerts::DynamoAlertStore;
+use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
 use shared::adapters::secrets::SecretResolver;
+use shared::adapters::sns_publisher::SnsPublisher;
 use shared::config::Env;
+use shared::config::alerts::{AlertsConfig, load_alert_rules};
 use shared::config::probe::ProbeConfig;
+use shared::domain::alerts::AlertEngine;
 use shared::ports::SystemClock;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = ProbeConfig::from_env(&Env::from_process())?;
+    let env = Env::from_process();
+    let config = ProbeConfig::from_env(&env)?;
+    let alerts = AlertsConfig::from_env(&env)
+        .inspect_err(|e| tracing::error!(error = %e, "alerting configuration rejected"))?;
     let sdk = load_sdk_config().await;
     let store = DynamoStore::new(&sdk, &config.table_name);
-    let (probes, scrubber) =
-        build_probes(&config, &SecretResolver::new(&sdk), Arc::new(store.clone())).await?;
+    let secrets = SecretResolver::new(&sdk);
+    let (probes, scrubber) = build_probes(&config, &secrets, Arc::new(store.clone())).await?;
+    let alert_rules = load_alert_rules(&alerts.rules, &secrets)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "alert rules rejected"))?;
+    tracing::info!(
+        rules = alert_rules.rules().len(),
+        file = alert_rules.file(),
+        "alert rules loaded"
+    );
+    let engine = AlertEngine::new(
+        Arc::new(alert_rules),
+        DynamoAlertStore::new(&sdk, &config.table_name),
+        SnsPublisher::new(&sdk, &alerts.incidents_topic_arn),
+        DynamoSilenceStore::new(&sdk, &config.table_name),
+        store.clone(),
+        alerts.engine_settings(),
+    );
     let run = ProbeRun {
         probes,
         store,
@@ -30,12 +55,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         scrubber,
         clock: Arc::new(SystemClock),
     };
-    let run = &run;
+    let (run, engine) = (&run, &engine);
     // The schedule's event carries nothing the probe needs; any JSON is accepted
     // so the function can also be invoked by hand.
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            run.run().await.map_err(|e| {
+            run.run_with_alerts(engine).await.map_err(|e| {
                 tracing::error!(error = %e, "probe run failed; Lambda will retry");
                 lambda_runtime::Error::from(e)
             })

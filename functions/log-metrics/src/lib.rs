@@ -1,12 +1,22 @@
 //! One subscription batch: decode, run the pipeline, add the deltas to the
-//! series store exactly once, write EMF lines, refresh the drift heartbeat.
+//! series store exactly once, write EMF lines, refresh the drift heartbeat,
+//! and feed the batch's signals to the alert engine.
 //!
 //! Bad input never fails the invocation (Lambda would retry it for
 //! nothing): a payload that does not decode is counted under
 //! `log_batches_rejected_total{reason}`, a bad event under
 //! `log_events_rejected_total{reason}`. A store that cannot be reached does
 //! fail it, so Lambda retries and the batch marker keeps the retry exact.
+//!
+//! The alert engine runs for every decoded batch, a redelivered one
+//! included: when a first attempt stored the series and then failed before
+//! its alert windows were written, the retry finds the series marker
+//! (`duplicate`) and still counts the signals; signals an earlier attempt
+//! did count are duplicates by log event id, so a retry is exact for the
+//! alerts too. An empty batch still refreshes the log-delivery heartbeat
+//! the alert-evaluator's dead man's switch reads.
 
+use std::future::Future;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -14,6 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::config::probe::DRIFT_HEARTBEAT;
+use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome};
 use shared::domain::logs::decode::{
     DecodeError, MessageType, SubscriptionBatch, decode_awslogs_data,
 };
@@ -22,8 +33,11 @@ use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update}
 use shared::domain::metrics::emf;
 use shared::domain::metrics::series::SeriesKey;
 use shared::domain::pipeline::{BATCHES_REJECTED_TOTAL, process_events};
-use shared::domain::rules::RuleSet;
-use shared::ports::{HeartbeatSink, SeriesStore, StoreError};
+use shared::domain::rules::{RuleSet, Signal};
+use shared::ports::{
+    AlertStore, ComponentStatus, HeartbeatSink, IncidentPublisher, SeriesStore, SilenceSource,
+    StoreError,
+};
 use time::OffsetDateTime;
 
 /// The signal the default rules raise for every drift scan record.
@@ -33,6 +47,38 @@ pub const DRIFT_HEARTBEAT_SIGNAL: &str = "drift_scan_heartbeat";
 pub enum HandlerError {
     #[error("series store unavailable: {0}")]
     Store(#[from] StoreError),
+    /// The alert windows could not be written: retried by Lambda, and the
+    /// retry counts each signal once.
+    #[error("alert engine: {0}")]
+    Alerts(#[from] EngineError),
+}
+
+/// Where a batch's alert signals go: the alert engine in the function, a
+/// stand-in in tests.
+pub trait AlertIngest: Send + Sync {
+    /// Counts the signals (deduplicated by log event id) and refreshes the
+    /// log-delivery heartbeat; an error means "retry the batch".
+    fn ingest(
+        &self,
+        signals: &[Signal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
+}
+
+impl<S, P, X, C> AlertIngest for AlertEngine<S, P, X, C>
+where
+    S: AlertStore,
+    P: IncidentPublisher,
+    X: SilenceSource,
+    C: ComponentStatus,
+{
+    fn ingest(
+        &self,
+        signals: &[Signal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
+        AlertEngine::ingest(self, signals, now)
+    }
 }
 
 /// What the invocation did, returned as its result and logged.
@@ -50,21 +96,31 @@ pub struct BatchSummary {
     /// True when an earlier delivery of the same batch was already applied.
     pub duplicate: bool,
     pub store_requests: usize,
+    /// Alert windows the signals touched.
+    pub alert_windows: usize,
+    /// Incident transitions committed (firing, reminders), suppressed ones
+    /// included.
+    pub alert_transitions: usize,
+    /// Incident messages published to SNS; the ones that failed wait in the
+    /// outbox for the alert-evaluator.
+    pub alerts_published: usize,
 }
 
-pub struct LogMetrics<S, H> {
+pub struct LogMetrics<S, H, A> {
     pub rules: RuleSet,
     pub redactor: Redactor,
     /// Learns the series this container writes; preloaded at cold start.
     pub guard: Mutex<CardinalityGuard>,
     pub store: S,
     pub heartbeats: H,
+    /// The alert engine (one per cold start).
+    pub alerts: A,
     pub namespace: String,
     pub max_event_bytes: usize,
     pub max_decompressed_bytes: usize,
 }
 
-impl<S: SeriesStore, H: HeartbeatSink> LogMetrics<S, H> {
+impl<S: SeriesStore, H: HeartbeatSink, A: AlertIngest> LogMetrics<S, H, A> {
     /// Handles one invocation payload (`{"awslogs": {"data": ...}}`); EMF
     /// documents go to `emf_out` (stdout in Lambda).
     pub async fn handle(
@@ -131,6 +187,19 @@ impl<S: SeriesStore, H: HeartbeatSink> LogMetrics<S, H> {
         {
             self.heartbeats.beat(DRIFT_HEARTBEAT, at).await?;
         }
+        // Also for a duplicate: the first attempt may have failed between
+        // the series and the alert windows.
+        let alerts = self.alerts.ingest(&report.signals, now).await?;
+        for t in &alerts.transitions {
+            tracing::info!(
+                rule = %t.rule,
+                key = %t.key,
+                status = t.status.as_str(),
+                incident = %t.incident_id,
+                suppressed = t.suppressed.as_deref(),
+                "incident transition"
+            );
+        }
         let summary = BatchSummary {
             skipped_control_message: false,
             batch_rejected: None,
@@ -142,6 +211,9 @@ impl<S: SeriesStore, H: HeartbeatSink> LogMetrics<S, H> {
             signals: report.signals.len(),
             duplicate,
             store_requests: outcome.requests,
+            alert_windows: alerts.windows,
+            alert_transitions: alerts.transitions.len(),
+            alerts_published: alerts.published,
         };
         for (reason, n) in &report.rejected {
             tracing::warn!(reason = reason.as_str(), events = n, "log events rejected");
@@ -206,4 +278,224 @@ fn write_lines(out: &mut (dyn Write + Send), documents: &[String]) {
         }
     }
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use serde_json::json;
+    use shared::adapters::memory_alerts::{
+        MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
+    };
+    use shared::adapters::memory_series::MemorySeriesStore;
+    use shared::domain::alerts::{
+        AlertRules, CommitResult, EngineSettings, Notice, OpenIncident, PendingNotice,
+        StoredIncident, StoredWindow, TransitionKind, WindowChange, WindowId,
+    };
+    use shared::domain::metrics::series::StoredValue;
+    use time::macros::datetime;
+
+    use super::*;
+
+    const NOW: OffsetDateTime = datetime!(2025-05-20 10:31 UTC);
+
+    /// The memory alert store, whose next commit fails while `fail` is set
+    /// (DynamoDB unreachable between the series write and the alert write).
+    #[derive(Clone, Default)]
+    struct FlakyAlerts {
+        inner: MemoryAlertStore,
+        fail: Arc<AtomicBool>,
+    }
+
+    impl AlertStore for FlakyAlerts {
+        async fn load_windows(
+            &self,
+            ids: &[WindowId],
+        ) -> Result<Vec<Option<StoredWindow>>, StoreError> {
+            self.inner.load_windows(ids).await
+        }
+        async fn commit(
+            &self,
+            changes: &[WindowChange],
+            log_delivery: Option<OffsetDateTime>,
+        ) -> Result<Vec<CommitResult>, StoreError> {
+            if self.fail.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("connection reset".into()));
+            }
+            self.inner.commit(changes, log_delivery).await
+        }
+        async fn mark_sent(&self, notices: &[Notice]) -> Result<usize, StoreError> {
+            self.inner.mark_sent(notices).await
+        }
+        async fn open_incidents(&self) -> Result<Vec<OpenIncident>, StoreError> {
+            self.inner.open_incidents().await
+        }
+        async fn pending_notices(&self) -> Result<Vec<PendingNotice>, StoreError> {
+            self.inner.pending_notices().await
+        }
+        async fn claim_notice(
+            &self,
+            transition_id: &str,
+            now_ms: i64,
+            lease_ms: i64,
+        ) -> Result<bool, StoreError> {
+            self.inner
+                .claim_notice(transition_id, now_ms, lease_ms)
+                .await
+        }
+        async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
+            self.inner.incident(id).await
+        }
+        async fn last_log_delivery(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+            self.inner.last_log_delivery().await
+        }
+    }
+
+    struct NoBeats;
+    impl HeartbeatSink for NoBeats {
+        async fn beat(&self, _: &str, _: OffsetDateTime) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    type Engine = AlertEngine<FlakyAlerts, RecordingPublisher, StaticSilences, StaticComponents>;
+
+    fn app(
+        alerts: &FlakyAlerts,
+        publisher: &RecordingPublisher,
+    ) -> LogMetrics<MemorySeriesStore, NoBeats, Engine> {
+        LogMetrics {
+            rules: RuleSet::default_rules().unwrap(),
+            redactor: Redactor::new(b"unit-test-redaction-key").unwrap(),
+            guard: Mutex::new(CardinalityGuard::default()),
+            store: MemorySeriesStore::new(),
+            heartbeats: NoBeats,
+            alerts: AlertEngine::new(
+                Arc::new(AlertRules::default_rules().unwrap()),
+                alerts.clone(),
+                publisher.clone(),
+                StaticSilences(vec![]),
+                StaticComponents(vec![]),
+                EngineSettings::default(),
+            ),
+            namespace: "Test".into(),
+            max_event_bytes: 256 * 1024,
+            max_decompressed_bytes: 32 << 20,
+        }
+    }
+
+    /// `n` failed logins from one address, a second apart.
+    fn failed_logins(n: usize) -> Value {
+        let events: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({
+                    "id": format!("{i:056}"),
+                    "timestamp": 1_747_737_000_000_i64 + i as i64 * 1000,
+                    "message": format!(
+                        r#"{{"timestamp":"2025-05-20T10:30:0{i}.000Z","level":"WARNING","logger":"security","message":"Authentication attempt","user_id":"u{i}","ip_address":"203.0.113.7","success":false,"method":"password","endpoint":"/api/auth/login"}}"#
+                    ),
+                })
+            })
+            .collect();
+        envelope(events)
+    }
+
+    fn envelope(events: Vec<Value>) -> Value {
+        let body = json!({
+            "messageType": "DATA_MESSAGE",
+            "owner": "123456789012",
+            "logGroup": "/blindspotx/auth",
+            "logStream": "app-1",
+            "subscriptionFilters": ["blindspotx-monitoring"],
+            "logEvents": events,
+        });
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(body.to_string().as_bytes()).unwrap();
+        json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
+    }
+
+    fn failed_login_count(store: &MemorySeriesStore) -> f64 {
+        let key = SeriesKey::new(
+            "auth_requests_total",
+            [
+                ("endpoint", "/api/auth/login"),
+                ("method", "password"),
+                ("status", "failure"),
+            ],
+        );
+        match store.get(&key) {
+            Some(StoredValue::Counter(v)) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn five_failed_logins_fire_one_incident_and_a_redelivery_changes_nothing() {
+        let (alerts, publisher) = (FlakyAlerts::default(), RecordingPublisher::default());
+        let app = app(&alerts, &publisher);
+        let p = failed_logins(5);
+        let first = app.handle(&p, NOW, &mut Vec::new()).await.unwrap();
+        assert!(!first.duplicate);
+        assert_eq!((first.alert_transitions, first.alerts_published), (1, 1));
+        let again = app.handle(&p, NOW, &mut Vec::new()).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!((again.alert_transitions, again.alerts_published), (0, 0));
+        let incidents = publisher.incidents();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(
+            (incidents[0].rule.as_str(), incidents[0].status),
+            ("auth_failures", TransitionKind::Firing)
+        );
+        assert!(!incidents[0].to_json().contains("203.0.113.7"));
+    }
+
+    /// The first delivery stores the series, then the alert write fails:
+    /// the invocation fails, and the retry (a duplicate for the series)
+    /// still counts the signals, so the incident is not lost.
+    #[tokio::test]
+    async fn a_retry_after_the_alert_write_failed_still_counts_the_signals() {
+        let (alerts, publisher) = (FlakyAlerts::default(), RecordingPublisher::default());
+        let app = app(&alerts, &publisher);
+        let p = failed_logins(5);
+        alerts.fail.store(true, Ordering::SeqCst);
+        let err = app.handle(&p, NOW, &mut Vec::new()).await.unwrap_err();
+        assert!(matches!(err, HandlerError::Alerts(_)), "{err}");
+        assert_eq!(failed_login_count(&app.store), 5.0);
+        assert!(publisher.messages().is_empty());
+        assert_eq!(alerts.inner.last_log_delivery().await.unwrap(), None);
+
+        let retry = app.handle(&p, NOW, &mut Vec::new()).await.unwrap();
+        assert!(
+            retry.duplicate,
+            "the series were applied by the first attempt"
+        );
+        assert_eq!(failed_login_count(&app.store), 5.0);
+        assert_eq!((retry.alert_transitions, retry.alerts_published), (1, 1));
+        assert_eq!(publisher.incidents().len(), 1);
+        assert_eq!(publisher.incidents()[0].count, 5);
+        assert_eq!(alerts.inner.last_log_delivery().await.unwrap(), Some(NOW));
+    }
+
+    #[tokio::test]
+    async fn an_empty_batch_refreshes_the_log_delivery_heartbeat() {
+        let (alerts, publisher) = (FlakyAlerts::default(), RecordingPublisher::default());
+        let app = app(&alerts, &publisher);
+        let summary = app
+            .handle(&envelope(vec![]), NOW, &mut Vec::new())
+            .await
+            .unwrap();
+        assert_eq!((summary.events, summary.alert_windows), (0, 0));
+        assert_eq!(alerts.inner.last_log_delivery().await.unwrap(), Some(NOW));
+        // Undecodable payloads and control messages are not log deliveries.
+        let later = NOW + time::Duration::minutes(5);
+        let bad = json!({"awslogs": {"data": "%%%"}});
+        app.handle(&bad, later, &mut Vec::new()).await.unwrap();
+        assert_eq!(alerts.inner.last_log_delivery().await.unwrap(), Some(NOW));
+    }
 }

@@ -1,18 +1,23 @@
-//! Lambda entry point: wiring only. A broken rule file or a missing
-//! redaction key fails the cold start with a message naming the file, rule
-//! and position, or the variable.
+//! Lambda entry point: wiring only. A broken rule file (metric or alert
+//! rules), a missing redaction key or incidents topic fails the cold start
+//! with a message naming the file, rule and position, or the variable.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use log_metrics::LogMetrics;
 use shared::adapters::aws::load_sdk_config;
+use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
+use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
 use shared::adapters::rules_loader::load_rules;
 use shared::adapters::secrets::SecretResolver;
+use shared::adapters::sns_publisher::SnsPublisher;
 use shared::config::Env;
+use shared::config::alerts::{AlertsConfig, load_alert_rules};
 use shared::config::log_metrics::LogMetricsConfig;
+use shared::domain::alerts::AlertEngine;
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
 use time::OffsetDateTime;
@@ -20,7 +25,10 @@ use time::OffsetDateTime;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = LogMetricsConfig::from_env(&Env::from_process())?;
+    let env = Env::from_process();
+    let config = LogMetricsConfig::from_env(&env)?;
+    let alerts = AlertsConfig::from_env(&env)
+        .inspect_err(|e| tracing::error!(error = %e, "alerting configuration rejected"))?;
     let sdk = load_sdk_config().await;
     let secrets = SecretResolver::new(&sdk);
     let key = secrets
@@ -29,6 +37,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let redactor = Redactor::new(key.expose().as_bytes())?;
     let rules = load_rules(&config.rules, &secrets).await?;
     tracing::info!(rules = rules.len(), file = rules.file(), "rules loaded");
+    let alert_rules = load_alert_rules(&alerts.rules, &secrets)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "alert rules rejected"))?;
+    tracing::info!(
+        rules = alert_rules.rules().len(),
+        file = alert_rules.file(),
+        "alert rules loaded"
+    );
+    let engine = AlertEngine::new(
+        Arc::new(alert_rules),
+        DynamoAlertStore::new(&sdk, &config.table_name),
+        SnsPublisher::new(&sdk, &alerts.incidents_topic_arn),
+        DynamoSilenceStore::new(&sdk, &config.table_name),
+        DynamoStore::new(&sdk, &config.table_name),
+        alerts.engine_settings(),
+    );
 
     let series = DynamoSeriesStore::new(&sdk, &config.table_name, config.batch_marker_ttl);
     // The cap on label sets must hold across invocations: start from what
@@ -44,6 +68,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         guard: Mutex::new(guard),
         store: series,
         heartbeats: DynamoStore::new(&sdk, &config.table_name),
+        alerts: engine,
         namespace: config.metrics_namespace,
         max_event_bytes: config.max_event_bytes,
         max_decompressed_bytes: config.max_decompressed_bytes,
@@ -56,7 +81,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .handle(&event.payload, OffsetDateTime::now_utc(), &mut stdout)
                 .await
                 .map_err(|e| {
-                    tracing::error!(error = %e, "batch not stored; Lambda will retry");
+                    tracing::error!(error = %e, "batch not fully stored; Lambda will retry");
                     lambda_runtime::Error::from(e)
                 })?;
             tracing::info!(?summary, "batch processed");

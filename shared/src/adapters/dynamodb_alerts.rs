@@ -483,16 +483,16 @@ impl AlertStore for DynamoAlertStore {
     /// marked (the transaction is cancelled), one per notice.
     async fn mark_sent(&self, notices: &[Notice]) -> Result<usize, StoreError> {
         let mut marked = 0;
-        for chunk in notices.chunks(MAX_ACTIONS / 2) {
+        for chunk in sent_chunks(notices, MAX_ACTIONS / 2) {
             let mut actions = Vec::with_capacity(chunk.len() * 2);
-            for notice in chunk {
+            for notice in &chunk {
                 actions.extend(self.sent_actions(notice)?);
             }
             if self.transact(actions).await? {
                 marked += chunk.len();
                 continue;
             }
-            for notice in chunk {
+            for notice in &chunk {
                 if self.transact(self.sent_actions(notice)?.to_vec()).await? {
                     marked += 1;
                 }
@@ -588,5 +588,60 @@ impl AlertStore for DynamoAlertStore {
                 sk: "LATEST".into(),
                 reason: format!("`at` is not RFC 3339: {e}"),
             })
+    }
+}
+/// Groups notices into transactions of at most `max` where no two touch the
+/// same incident item: DynamoDB refuses a transaction with two actions on
+/// one item (a validation error, not a cancellation), which would leave
+/// every notice of the chunk in the outbox to be published again.
+fn sent_chunks(notices: &[Notice], max: usize) -> Vec<Vec<&Notice>> {
+    let mut chunks: Vec<Vec<&Notice>> = Vec::new();
+    for notice in notices {
+        let fits = chunks.iter().position(|c| {
+            c.len() < max.max(1) && !c.iter().any(|n| n.incident_id == notice.incident_id)
+        });
+        match fits {
+            Some(i) => chunks[i].push(notice),
+            None => chunks.push(vec![notice]),
+        }
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(incident: &str, transition: &str) -> Notice {
+        Notice {
+            transition_id: transition.into(),
+            incident_id: incident.into(),
+            at_ms: 0,
+            created_ms: 0,
+            body: String::new(),
+            attributes: Default::default(),
+            dedup_id: transition.into(),
+        }
+    }
+
+    #[test]
+    fn no_transaction_touches_one_incident_twice() {
+        let notices = [
+            notice("a", "a-firing"),
+            notice("b", "b-firing"),
+            notice("a", "a-resolved"),
+            notice("c", "c-firing"),
+            notice("a", "a-reminder"),
+        ];
+        let chunks = sent_chunks(&notices, 2);
+        for chunk in &chunks {
+            assert!(chunk.len() <= 2);
+            let mut ids: Vec<&str> = chunk.iter().map(|n| n.incident_id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), chunk.len(), "{chunk:?}");
+        }
+        let total: usize = chunks.iter().map(Vec::len).sum();
+        assert_eq!(total, notices.len(), "every notice once");
     }
 }

@@ -10,27 +10,39 @@ use crate::domain::logs::decode::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use crate::domain::logs::parse::DEFAULT_MAX_EVENT_BYTES;
 use crate::domain::metrics::aggregate::DEFAULT_MAX_SERIES_PER_METRIC;
 
-/// Where the rule file comes from.
+/// Where a rule file (metric rules, or alert rules) comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RulesSource {
-    /// `infra/rules/default.toml`, built into the binary.
+    /// The default built into the binary (`infra/rules/default.toml`, or
+    /// `infra/alerts/default.toml` for alert rules).
     Embedded,
-    /// `RULES_FILE`: a TOML file on disk (the replay tool, a Lambda layer).
+    /// `RULES_FILE` (`ALERT_RULES_FILE`): a TOML file on disk (the replay
+    /// tool, a Lambda layer).
     File(PathBuf),
-    /// `RULES_SSM_PARAMETER`: a parameter whose value is the TOML text.
+    /// `RULES_SSM_PARAMETER` (`ALERT_RULES_SSM_PARAMETER`): a parameter
+    /// whose value is the TOML text.
     SsmParameter(String),
 }
 
 impl RulesSource {
     /// `RULES_FILE` or `RULES_SSM_PARAMETER` (not both), else the embedded rules.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        match (env.get("RULES_FILE"), env.get("RULES_SSM_PARAMETER")) {
+        Self::from_env_prefixed(env, "RULES")
+    }
+
+    /// `<prefix>_FILE` or `<prefix>_SSM_PARAMETER` (not both), else the
+    /// embedded default of that kind of rule file (the alert rules use
+    /// `ALERT_RULES`).
+    pub fn from_env_prefixed(env: &Env, prefix: &str) -> Result<Self, ConfigError> {
+        let file_var = format!("{prefix}_FILE");
+        let ssm_var = format!("{prefix}_SSM_PARAMETER");
+        match (env.get(&file_var), env.get(&ssm_var)) {
             (None, None) => Ok(RulesSource::Embedded),
             (Some(path), None) => Ok(RulesSource::File(PathBuf::from(path))),
             (None, Some(name)) => Ok(RulesSource::SsmParameter(name.to_owned())),
             (Some(_), Some(_)) => Err(ConfigError::Conflict {
-                var: "RULES".into(),
-                choices: "RULES_FILE, RULES_SSM_PARAMETER".into(),
+                var: prefix.to_owned(),
+                choices: format!("{file_var}, {ssm_var}"),
             }),
         }
     }

@@ -170,6 +170,13 @@ impl<'g> Aggregator<'g> {
         }
     }
 
+    /// Histograms without EMF's distinct values (see
+    /// [`BatchMetrics::without_values`]).
+    pub fn without_emf_values(mut self) -> Self {
+        self.report.metrics = BatchMetrics::without_values();
+        self
+    }
+
     pub fn add(&mut self, evaluated: Evaluated) {
         let Evaluated {
             events,

@@ -378,7 +378,7 @@ pub fn run_files(
         };
         summary.files += 1;
         let (mut head, mut reader) = open(path)?;
-        let mut aggregator = Aggregator::new(&mut guard);
+        let mut aggregator = Aggregator::new(&mut guard).without_emf_values();
         if looks_like_cloudwatch(&head) {
             reader.read_to_end(&mut head).map_err(read_error)?;
             let text = String::from_utf8_lossy(&head);

@@ -20,6 +20,9 @@ use shared::domain::rules::RuleSet;
 /// Bytes read per chunk.
 pub const CHUNK_BYTES: usize = 4 << 20;
 
+/// Bytes per read call.
+const READ_BYTES: usize = 1 << 20;
+
 /// A run of lines with no record start longer than this is cut at a line
 /// end anyway, so a file without records cannot grow the buffer without
 /// bound. Each piece is then an event of its own (rejected as oversized or
@@ -38,6 +41,13 @@ pub struct Chunker<R> {
     eof: bool,
     /// Offset in the stream of the next chunk's first byte.
     offset: u64,
+    /// Buffers of chunks already evaluated, to read into again: fresh
+    /// pages would cost a page fault each.
+    recycled: Option<Receiver<Vec<u8>>>,
+    /// Buffers made so far, and how many may exist: past that, the reader
+    /// waits for one to come back (which also bounds memory).
+    buffers: usize,
+    max_buffers: usize,
 }
 
 impl<R: Read> Chunker<R> {
@@ -48,18 +58,48 @@ impl<R: Read> Chunker<R> {
             carry: head,
             eof: false,
             offset: 0,
+            recycled: None,
+            buffers: 0,
+            max_buffers: usize::MAX,
         }
+    }
+
+    /// Reads into at most `max` buffers, taking them back from `buffers`
+    /// once their chunks are evaluated.
+    pub fn recycling(mut self, buffers: Receiver<Vec<u8>>, max: usize) -> Self {
+        self.recycled = Some(buffers);
+        self.max_buffers = max.max(1);
+        self
+    }
+
+    /// A buffer holding the carried-over bytes, with room for a chunk.
+    fn buffer(&mut self) -> Vec<u8> {
+        let spare = match &self.recycled {
+            Some(r) if self.buffers >= self.max_buffers => r.recv().ok(),
+            Some(r) => r.try_recv().ok(),
+            None => None,
+        };
+        let mut buf = spare.unwrap_or_else(|| {
+            self.buffers += 1;
+            Vec::with_capacity(2 * CHUNK_BYTES)
+        });
+        buf.clear();
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
+        buf
     }
 
     /// The next chunk and its offset in the stream; `None` at the end.
     pub fn next_chunk(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
-        let mut buf = std::mem::take(&mut self.carry);
+        let mut buf = self.buffer();
         let mut want = CHUNK_BYTES;
         loop {
-            if buf.len() < want && !self.eof {
-                buf.reserve(want - buf.len());
-                // read_to_end fills spare capacity without zeroing it first.
-                let wanted = (want - buf.len()) as u64;
+            buf.reserve(want.saturating_sub(buf.len()));
+            while buf.len() < want && !self.eof {
+                // read_to_end fills spare capacity without zeroing it first;
+                // reads of 1 MiB copy out of the page cache faster here than
+                // one read of the whole chunk.
+                let wanted = (want - buf.len()).min(READ_BYTES) as u64;
                 let n = (&mut self.reader).take(wanted).read_to_end(&mut buf)?;
                 if (n as u64) < wanted {
                     self.eof = true;
@@ -136,7 +176,7 @@ pub struct StreamCounts {
 /// counted.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_stream<R: Read + Send>(
-    mut chunker: Chunker<R>,
+    chunker: Chunker<R>,
     name: &str,
     rules: &RuleSet,
     redactor: &Redactor,
@@ -147,6 +187,11 @@ pub fn evaluate_stream<R: Read + Send>(
 ) -> io::Result<StreamCounts> {
     let workers = workers.max(1);
     let mut counts = StreamCounts::default();
+    // Each worker holds one chunk and has IN_FLIGHT queued; one more is
+    // being read.
+    let buffers = workers * (IN_FLIGHT + 1) + 1;
+    let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(buffers);
+    let mut chunker = chunker.recycling(recycle_rx, buffers);
     thread::scope(|scope| -> io::Result<()> {
         let mut to_workers: Vec<SyncSender<(u64, Vec<u8>)>> = Vec::new();
         let mut from_workers: Vec<Receiver<Evaluated>> = Vec::new();
@@ -155,9 +200,22 @@ pub fn evaluate_stream<R: Read + Send>(
             let (result_tx, result_rx) = sync_channel::<Evaluated>(IN_FLIGHT);
             to_workers.push(chunk_tx);
             from_workers.push(result_rx);
-            scope
-                .spawn(move || worker(chunk_rx, result_tx, name, rules, redactor, max_event_bytes));
+            let recycle = recycle_tx.clone();
+            scope.spawn(move || {
+                worker(
+                    chunk_rx,
+                    result_tx,
+                    recycle,
+                    name,
+                    rules,
+                    redactor,
+                    max_event_bytes,
+                )
+            });
         }
+        // Only the workers hold senders now: when they are gone, the reader
+        // stops waiting for buffers.
+        drop(recycle_tx);
         // Chunk k goes to worker k % n, and results are taken back in the
         // same order, so the fold sees the file's order.
         let reader = scope.spawn(move || -> io::Result<()> {
@@ -187,9 +245,11 @@ pub fn evaluate_stream<R: Read + Send>(
     Ok(counts)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn worker(
     chunks: Receiver<(u64, Vec<u8>)>,
     results: SyncSender<Evaluated>,
+    recycle: SyncSender<Vec<u8>>,
     name: &str,
     rules: &RuleSet,
     redactor: &Redactor,
@@ -227,6 +287,8 @@ fn worker(
                 message,
             });
         }
+        // Room for every buffer: this never blocks.
+        let _ = recycle.try_send(text.into_bytes());
         if results.send(evaluator.take()).is_err() {
             return;
         }

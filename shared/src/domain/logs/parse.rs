@@ -208,6 +208,9 @@ pub fn starts_record(line: &str) -> bool {
 
 /// RFC 3339 (`2025-05-20T10:30:00.123Z`), else Python's asctime.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
+    if let Some(ms) = parse_utc_millis(text) {
+        return Some(ms);
+    }
     match OffsetDateTime::parse(text, &Rfc3339) {
         Ok(t) => Some(epoch_ms(t)),
         Err(_) => text.get(..23).and_then(parse_python_time),
@@ -216,6 +219,20 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
 
 fn epoch_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The common shape `YYYY-MM-DDTHH:MM:SS.mmmZ` by hand (every JSON record
+/// has one); anything else goes to the full RFC 3339 parser.
+fn parse_utc_millis(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 24 || b[10] != b'T' || b[19] != b'.' || b[23] != b'Z' {
+        return None;
+    }
+    let mut python = [0u8; 23];
+    python.copy_from_slice(&b[..23]);
+    python[10] = b' ';
+    python[19] = b',';
+    parse_python_time(std::str::from_utf8(&python).ok()?)
 }
 
 /// `YYYY-MM-DD HH:MM:SS,mmm` (Python's asctime, taken as UTC), by hand:
@@ -472,5 +489,23 @@ mod tests {
         assert_eq!(split_events(&with_newline).collect::<Vec<_>>(), grouped);
         assert_eq!(split_events("").count(), 0);
         assert_eq!(split_events("\n").collect::<Vec<_>>(), [""]);
+    }
+
+    #[test]
+    fn the_fast_timestamp_path_agrees_with_rfc3339() {
+        for text in [
+            "2025-05-20T10:30:00.123Z",
+            "2024-02-29T23:59:59.999Z",
+            "1970-01-01T00:00:00.000Z",
+        ] {
+            let full = OffsetDateTime::parse(text, &Rfc3339).unwrap();
+            assert_eq!(parse_timestamp(text), Some(epoch_ms(full)), "{text}");
+        }
+        assert_eq!(parse_utc_millis("2025-02-30T10:30:00.123Z"), None);
+        assert_eq!(parse_utc_millis("2025-05-20T10:30:00.123+00:00"), None);
+        assert_eq!(
+            parse_timestamp("2025-05-20T12:30:00.123+02:00"),
+            parse_timestamp("2025-05-20T10:30:00.123Z")
+        );
     }
 }

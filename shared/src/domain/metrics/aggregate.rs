@@ -47,7 +47,7 @@ pub struct HistogramDelta {
 }
 
 impl HistogramDelta {
-    fn observe(&mut self, value: f64) {
+    fn observe(&mut self, value: f64, track_values: bool) {
         let bucket = DEFAULT_BUCKETS
             .iter()
             .position(|b| value <= *b)
@@ -55,6 +55,9 @@ impl HistogramDelta {
         self.buckets[bucket] += 1;
         self.count += 1;
         self.sum += value;
+        if !track_values {
+            return;
+        }
         match self.value_index.get(&value.to_bits()) {
             Some(i) => self.values[*i].1 += 1,
             None => {
@@ -97,7 +100,7 @@ impl SeriesDelta {
         }
     }
 
-    fn apply(&mut self, update: Update) {
+    fn apply(&mut self, update: Update, track_values: bool) {
         match (self, update) {
             (SeriesDelta::Counter(total), Update::CounterAdd(v)) => *total += v,
             (SeriesDelta::Gauge { add, .. }, Update::GaugeAdd(v)) => *add += v,
@@ -105,7 +108,7 @@ impl SeriesDelta {
                 *set = Some(v);
                 *add = 0.0;
             }
-            (SeriesDelta::Histogram(h), Update::Observe(v)) => h.observe(v),
+            (SeriesDelta::Histogram(h), Update::Observe(v)) => h.observe(v, track_values),
             // Kinds are checked before apply.
             _ => {}
         }
@@ -191,9 +194,21 @@ impl CardinalityGuard {
 pub struct BatchMetrics {
     series: HashMap<SeriesKey, SeriesDelta>,
     kinds: HashMap<String, MetricKind>,
+    /// Histograms keep no distinct values (only EMF needs them).
+    skip_values: bool,
 }
 
 impl BatchMetrics {
+    /// A batch whose histograms keep buckets, count and sum only: for
+    /// callers that write no EMF (replay), which saves a map lookup per
+    /// observation.
+    pub fn without_values() -> Self {
+        BatchMetrics {
+            skip_values: true,
+            ..BatchMetrics::default()
+        }
+    }
+
     pub fn apply(
         &mut self,
         key: SeriesKey,
@@ -206,7 +221,7 @@ impl BatchMetrics {
         if let Some(delta) = self.series.get_mut(&key)
             && delta.kind() == kind
         {
-            delta.apply(update);
+            delta.apply(update, !self.skip_values);
             return Ok(());
         }
         let existing = match self.kinds.get(key.name()) {
@@ -227,7 +242,7 @@ impl BatchMetrics {
         self.series
             .entry(key)
             .or_insert_with(|| SeriesDelta::new(kind))
-            .apply(update);
+            .apply(update, !self.skip_values);
         Ok(())
     }
 

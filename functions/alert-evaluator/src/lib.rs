@@ -1,0 +1,385 @@
+//! One evaluator run, every minute: the alert engine's time-based work
+//! ([`AlertEngine::evaluate`]). It publishes what a crashed or failing
+//! invocation left in the outbox, resolves incidents whose quiet period
+//! passed, sends repeat reminders, and raises `log_pipeline_silent` when the
+//! log group delivered nothing for the configured time (the dead man's
+//! switch of the whole log pipeline).
+//!
+//! Every transition is claimed with a conditional write before it is
+//! published, so overlapping runs (a retry next to the next minute's run)
+//! publish each one once. A store that cannot be reached fails the run;
+//! a publication that fails does not (it waits in the outbox for the next
+//! run).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome, TransitionKind};
+use shared::domain::timefmt::rfc3339_millis;
+use shared::ports::{AlertStore, Clock, ComponentStatus, IncidentPublisher, SilenceSource};
+use time::OffsetDateTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluatorError {
+    /// The table could not be read or written: Lambda retries, and the next
+    /// minute's run does the same work anyway.
+    #[error("alert engine: {0}")]
+    Engine(#[from] EngineError),
+}
+
+/// The time-based work of the alert engine.
+pub trait Evaluate: Send + Sync {
+    fn evaluate(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
+}
+
+impl<S, P, X, C> Evaluate for AlertEngine<S, P, X, C>
+where
+    S: AlertStore,
+    P: IncidentPublisher,
+    X: SilenceSource,
+    C: ComponentStatus,
+{
+    fn evaluate(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
+        AlertEngine::evaluate(self, now)
+    }
+}
+
+/// One committed transition, as the run reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransitionSummary {
+    pub rule: String,
+    /// Pseudonymized or redacted, as stored.
+    pub key: String,
+    pub status: TransitionKind,
+    pub incident_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<String>,
+}
+
+/// What a run did: the invocation's result, and logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvaluationSummary {
+    /// The run's clock, RFC 3339.
+    pub at: String,
+    /// Windows due (quiet period over, reminder due, log silence).
+    pub windows: usize,
+    pub transitions: Vec<TransitionSummary>,
+    /// Notices published and marked sent (leftovers included).
+    pub published: usize,
+    /// Outbox leftovers of other invocations published by this run.
+    pub republished: usize,
+    /// Publications that failed: they stay in the outbox for the next run.
+    pub publish_failures: usize,
+}
+
+impl EvaluationSummary {
+    pub fn new(at: OffsetDateTime, outcome: &EngineOutcome) -> Self {
+        EvaluationSummary {
+            at: rfc3339_millis(at),
+            windows: outcome.windows,
+            transitions: outcome
+                .transitions
+                .iter()
+                .map(|t| TransitionSummary {
+                    rule: t.rule.clone(),
+                    key: t.key.clone(),
+                    status: t.status,
+                    incident_id: t.incident_id.clone(),
+                    suppressed: t.suppressed.clone(),
+                })
+                .collect(),
+            published: outcome.published,
+            republished: outcome.republished,
+            publish_failures: outcome.publish_failures,
+        }
+    }
+}
+
+/// The evaluator, built once per cold start.
+pub struct Evaluator<E> {
+    pub engine: E,
+    /// The wall clock in Lambda, a set one in tests.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl<E: Evaluate> Evaluator<E> {
+    /// One run at the clock's `now`.
+    pub async fn run(&self) -> Result<EvaluationSummary, EvaluatorError> {
+        let now = self.clock.now();
+        let outcome = self.engine.evaluate(now).await?;
+        let summary = EvaluationSummary::new(now, &outcome);
+        log(&summary);
+        Ok(summary)
+    }
+}
+
+/// One JSON log line per transition, and one for the run.
+fn log(summary: &EvaluationSummary) {
+    for t in &summary.transitions {
+        tracing::info!(
+            rule = %t.rule,
+            key = %t.key,
+            status = t.status.as_str(),
+            incident = %t.incident_id,
+            suppressed = t.suppressed.as_deref(),
+            "incident transition"
+        );
+    }
+    let outcome = serde_json::to_string(summary).unwrap_or_default();
+    if summary.publish_failures > 0 {
+        tracing::warn!(
+            publish_failures = summary.publish_failures,
+            %outcome,
+            "incident publications failed; they stay in the outbox for the next run"
+        );
+    } else {
+        tracing::info!(
+            windows = summary.windows,
+            transitions = summary.transitions.len(),
+            published = summary.published,
+            republished = summary.republished,
+            %outcome,
+            "alerts evaluated"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use shared::adapters::memory_alerts::{
+        MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
+    };
+    use shared::domain::alerts::{
+        AlertRules, CommitResult, EngineSettings, Notice, OpenIncident, PendingNotice,
+        StoredIncident, StoredWindow, WindowChange, WindowId,
+    };
+    use shared::domain::rules::Signal;
+    use shared::ports::StoreError;
+    use time::macros::datetime;
+
+    use super::*;
+
+    const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
+
+    struct TestClock(Mutex<OffsetDateTime>);
+    impl TestClock {
+        fn set(&self, at: OffsetDateTime) {
+            *self.0.lock().unwrap() = at;
+        }
+    }
+    impl Clock for TestClock {
+        fn now(&self) -> OffsetDateTime {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    type Engine<S> = AlertEngine<S, RecordingPublisher, StaticSilences, StaticComponents>;
+
+    fn engine<S: AlertStore>(
+        store: S,
+        publisher: &RecordingPublisher,
+        log_silence_after: Option<Duration>,
+    ) -> Engine<S> {
+        AlertEngine::new(
+            Arc::new(AlertRules::default_rules().unwrap()),
+            store,
+            publisher.clone(),
+            StaticSilences(vec![]),
+            StaticComponents(vec![]),
+            EngineSettings {
+                log_silence_after,
+                ..EngineSettings::default()
+            },
+        )
+    }
+
+    fn evaluator<S: AlertStore>(engine: Engine<S>) -> (Evaluator<Engine<S>>, Arc<TestClock>) {
+        let clock = Arc::new(TestClock(Mutex::new(T0)));
+        (
+            Evaluator {
+                engine,
+                clock: clock.clone(),
+            },
+            clock,
+        )
+    }
+
+    /// `n` failed logins from one address, a second apart from `T0`.
+    fn failures(n: usize) -> Vec<Signal> {
+        (0..n)
+            .map(|i| Signal {
+                name: "auth_failures".into(),
+                key_name: Some("ip".into()),
+                key: "ip:1a2b".into(),
+                event_id: format!("ev-{i}"),
+                timestamp_ms: T0.unix_timestamp() * 1000 + i as i64 * 1000,
+                sample: String::new(),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_quiet_incident_is_resolved_and_published_once() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let (ev, clock) = evaluator(engine(store.clone(), &publisher, None));
+        ev.engine.ingest(&failures(5), T0).await.unwrap();
+        assert_eq!(publisher.messages().len(), 1);
+
+        // The last failure was at T0 + 4 s; the quiet period is 300 s.
+        clock.set(T0 + time::Duration::seconds(303));
+        let early = ev.run().await.unwrap();
+        assert!(early.transitions.is_empty());
+        clock.set(T0 + time::Duration::seconds(305));
+        let run = ev.run().await.unwrap();
+        assert_eq!(run.transitions.len(), 1);
+        assert_eq!(run.transitions[0].status, TransitionKind::Resolved);
+        assert_eq!(run.transitions[0].rule, "auth_failures");
+        assert_eq!(run.published, 1);
+        assert_eq!(run.at, "2026-11-30T08:05:05.000Z");
+        clock.set(T0 + time::Duration::seconds(365));
+        let again = ev.run().await.unwrap();
+        assert!(again.transitions.is_empty());
+        assert_eq!(again.published, 0);
+        let statuses: Vec<TransitionKind> =
+            publisher.incidents().iter().map(|i| i.status).collect();
+        assert_eq!(statuses, [TransitionKind::Firing, TransitionKind::Resolved]);
+        assert!(store.open_incidents().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_log_delivery_for_the_configured_time_raises_log_pipeline_silent_once() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        store.set_log_delivery(T0);
+        let (ev, clock) = evaluator(engine(
+            store.clone(),
+            &publisher,
+            Some(Duration::from_secs(600)),
+        ));
+        clock.set(T0 + time::Duration::minutes(9));
+        assert!(ev.run().await.unwrap().transitions.is_empty());
+        let mut fired = Vec::new();
+        for minute in 10..14 {
+            clock.set(T0 + time::Duration::minutes(minute));
+            fired.extend(ev.run().await.unwrap().transitions);
+        }
+        assert_eq!(fired.len(), 1);
+        assert_eq!(
+            (fired[0].rule.as_str(), fired[0].status),
+            ("log_pipeline_silent", TransitionKind::Firing)
+        );
+        let incidents = publisher.incidents();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(incidents[0].rule, "log_pipeline_silent");
+    }
+
+    #[tokio::test]
+    async fn a_failed_publication_is_republished_by_a_later_run_once() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let (ev, clock) = evaluator(engine(store.clone(), &publisher, None));
+        publisher.set_failing(true);
+        let out = ev.engine.ingest(&failures(5), T0).await.unwrap();
+        assert_eq!(out.publish_failures, 1);
+        clock.set(T0 + time::Duration::seconds(60));
+        let failing = ev.run().await.unwrap();
+        assert_eq!(failing.republished, 0, "within the grace period");
+        publisher.set_failing(false);
+        clock.set(T0 + time::Duration::seconds(180));
+        let run = ev.run().await.unwrap();
+        assert_eq!((run.republished, run.published), (1, 1));
+        clock.set(T0 + time::Duration::seconds(240));
+        assert_eq!(ev.run().await.unwrap().republished, 0);
+        assert_eq!(publisher.messages().len(), 1);
+    }
+
+    /// Every request fails, as when DynamoDB is unreachable.
+    struct Unreachable;
+    fn down() -> StoreError {
+        StoreError::Unavailable("dispatch failure: connection refused".into())
+    }
+    impl AlertStore for Unreachable {
+        async fn load_windows(
+            &self,
+            _: &[WindowId],
+        ) -> Result<Vec<Option<StoredWindow>>, StoreError> {
+            Err(down())
+        }
+        async fn commit(
+            &self,
+            _: &[WindowChange],
+            _: Option<OffsetDateTime>,
+        ) -> Result<Vec<CommitResult>, StoreError> {
+            Err(down())
+        }
+        async fn mark_sent(&self, _: &[Notice]) -> Result<usize, StoreError> {
+            Err(down())
+        }
+        async fn open_incidents(&self) -> Result<Vec<OpenIncident>, StoreError> {
+            Err(down())
+        }
+        async fn pending_notices(&self) -> Result<Vec<PendingNotice>, StoreError> {
+            Err(down())
+        }
+        async fn claim_notice(&self, _: &str, _: i64, _: i64) -> Result<bool, StoreError> {
+            Err(down())
+        }
+        async fn incident(&self, _: &str) -> Result<Option<StoredIncident>, StoreError> {
+            Err(down())
+        }
+        async fn last_log_delivery(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+            Err(down())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_store_fails_the_run() {
+        let publisher = RecordingPublisher::default();
+        let (ev, _) = evaluator(engine(
+            Unreachable,
+            &publisher,
+            Some(Duration::from_secs(900)),
+        ));
+        let err = ev.run().await.unwrap_err();
+        assert!(err.to_string().contains("store unavailable"), "{err}");
+    }
+
+    #[test]
+    fn the_summary_serializes_as_documented() {
+        let summary = EvaluationSummary::new(
+            T0,
+            &EngineOutcome {
+                windows: 1,
+                published: 1,
+                transitions: vec![shared::domain::alerts::TransitionRecord {
+                    rule: "auth_failures".into(),
+                    key: "ip:1a2b".into(),
+                    status: TransitionKind::Resolved,
+                    incident_id: "abc".into(),
+                    transition_id: "abc:resolved".into(),
+                    suppressed: None,
+                }],
+                ..EngineOutcome::default()
+            },
+        );
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap(),
+            serde_json::json!({
+                "at": "2026-11-30T08:00:00.000Z",
+                "windows": 1,
+                "transitions": [{"rule": "auth_failures", "key": "ip:1a2b", "status": "resolved", "incident_id": "abc"}],
+                "published": 1,
+                "republished": 0,
+                "publish_failures": 0,
+            })
+        );
+    }
+}

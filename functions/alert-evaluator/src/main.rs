@@ -1,0 +1,60 @@
+//! Lambda entry point: wiring only. Configuration problems (a missing
+//! topic, a broken alert rule file) fail the cold start with a message
+//! naming the variable or the file, rule and position; a store that cannot
+//! be reached fails the run.
+
+use std::sync::Arc;
+
+use alert_evaluator::Evaluator;
+use lambda_runtime::{LambdaEvent, service_fn};
+use shared::adapters::aws::load_sdk_config;
+use shared::adapters::dynamodb_alerts::DynamoAlertStore;
+use shared::adapters::dynamodb_silences::DynamoSilenceStore;
+use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::secrets::SecretResolver;
+use shared::adapters::sns_publisher::SnsPublisher;
+use shared::config::Env;
+use shared::config::alert_evaluator::AlertEvaluatorConfig;
+use shared::config::alerts::load_alert_rules;
+use shared::domain::alerts::AlertEngine;
+use shared::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let config = AlertEvaluatorConfig::from_env(&Env::from_process())
+        .inspect_err(|e| tracing::error!(error = %e, "configuration rejected"))?;
+    let sdk = load_sdk_config().await;
+    let alert_rules = load_alert_rules(&config.alerts.rules, &SecretResolver::new(&sdk))
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "alert rules rejected"))?;
+    tracing::info!(
+        rules = alert_rules.rules().len(),
+        file = alert_rules.file(),
+        log_silence_after_seconds = config.alerts.log_silence_after.map(|d| d.as_secs()),
+        "alert rules loaded"
+    );
+    let evaluator = Evaluator {
+        engine: AlertEngine::new(
+            Arc::new(alert_rules),
+            DynamoAlertStore::new(&sdk, &config.table_name),
+            SnsPublisher::new(&sdk, &config.alerts.incidents_topic_arn),
+            DynamoSilenceStore::new(&sdk, &config.table_name),
+            DynamoStore::new(&sdk, &config.table_name),
+            config.alerts.engine_settings(),
+        ),
+        clock: Arc::new(SystemClock),
+    };
+    let evaluator = &evaluator;
+    // The schedule's event carries nothing the evaluator needs (its time is
+    // the clock's); any JSON is accepted so it can be invoked by hand.
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            evaluator.run().await.map_err(|e| {
+                tracing::error!(error = %e, "alert evaluation failed; the next run repeats it");
+                lambda_runtime::Error::from(e)
+            })
+        },
+    ))
+    .await
+}

@@ -1,0 +1,221 @@
+//! Alerting configuration shared by the functions that run the alert engine
+//! (log-metrics, component-probe, alert-evaluator), read once per cold
+//! start, and the loader of the alert rule file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::env::{ConfigError, Env};
+use super::log_metrics::RulesSource;
+use super::secret::SecretSource;
+use crate::adapters::secrets::SecretResolver;
+use crate::domain::alerts::{AlertRuleError, AlertRules, EngineSettings, Links};
+
+/// Default of `LOG_SILENCE_AFTER_SECONDS`: fifteen minutes without a log
+/// batch raises `log_pipeline_silent`.
+pub const DEFAULT_LOG_SILENCE_AFTER: Duration = Duration::from_secs(900);
+/// The shortest dead man's switch accepted: the evaluator runs every
+/// minute, and a quieter log group than that is normal.
+pub const MIN_LOG_SILENCE_AFTER_SECONDS: u64 = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsConfig {
+    /// `INCIDENTS_TOPIC_ARN`: the SNS topic incidents are published to.
+    pub incidents_topic_arn: String,
+    /// `DASHBOARD_URL` and `RUNBOOK_BASE_URL`: the links in every incident.
+    pub links: Links,
+    /// `ALERT_RULES_FILE` or `ALERT_RULES_SSM_PARAMETER`, else the embedded
+    /// `infra/alerts/default.toml`.
+    pub rules: RulesSource,
+    /// `LOG_SILENCE_AFTER_SECONDS` (default 900, `0` disables): how long the
+    /// log group may deliver nothing before the evaluator raises
+    /// `log_pipeline_silent`. Only the alert-evaluator acts on it.
+    pub log_silence_after: Option<Duration>,
+}
+
+impl AlertsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let incidents_topic_arn = env
+            .get("INCIDENTS_TOPIC_ARN")
+            .ok_or(ConfigError::Missing {
+                var: "INCIDENTS_TOPIC_ARN".into(),
+                hint: "the ARN of the SNS topic incidents are published to (arn:aws:sns:<region>:<account>:<name>)",
+            })?
+            .to_owned();
+        if !incidents_topic_arn.starts_with("arn:") || incidents_topic_arn.split(':').count() != 6 {
+            return Err(ConfigError::Invalid {
+                var: "INCIDENTS_TOPIC_ARN".into(),
+                value: incidents_topic_arn,
+                reason: "expected an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>"
+                    .into(),
+            });
+        }
+        let defaults = Links::default();
+        let links = Links {
+            dashboard_url: env.string_or("DASHBOARD_URL", &defaults.dashboard_url),
+            runbook_base_url: env
+                .string_or("RUNBOOK_BASE_URL", &defaults.runbook_base_url)
+                .trim_end_matches('/')
+                .to_owned(),
+        };
+        let silence_seconds = env.parse_or::<u64>(
+            "LOG_SILENCE_AFTER_SECONDS",
+            DEFAULT_LOG_SILENCE_AFTER.as_secs(),
+        )?;
+        let log_silence_after = match silence_seconds {
+            0 => None,
+            s if s < MIN_LOG_SILENCE_AFTER_SECONDS => {
+                return Err(ConfigError::Invalid {
+                    var: "LOG_SILENCE_AFTER_SECONDS".into(),
+                    value: s.to_string(),
+                    reason: format!(
+                        "must be 0 (off) or at least {MIN_LOG_SILENCE_AFTER_SECONDS} seconds"
+                    ),
+                });
+            }
+            s => Some(Duration::from_secs(s)),
+        };
+        Ok(AlertsConfig {
+            incidents_topic_arn,
+            links,
+            rules: RulesSource::from_env_prefixed(env, "ALERT_RULES")?,
+            log_silence_after,
+        })
+    }
+
+    /// The engine's settings: these links and this dead man's switch, the
+    /// engine's defaults otherwise.
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            links: self.links.clone(),
+            log_silence_after: self.log_silence_after,
+            ..EngineSettings::default()
+        }
+    }
+}
+
+/// An alert rule file that cannot be loaded: unreadable (names the file or
+/// parameter) or invalid (names `file:line:column`, the rule and field).
+#[derive(Debug, thiserror::Error)]
+pub enum AlertRulesLoadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Rules(#[from] AlertRuleError),
+}
+
+/// An alert rule file on disk.
+pub fn load_alert_rules_file(path: &Path) -> Result<AlertRules, AlertRulesLoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(AlertRules::from_toml(&text, &path.display().to_string())?)
+}
+
+/// The alert rules a function was configured with: embedded, a file, or an
+/// SSM parameter (named `ssm:<name>` in errors).
+pub async fn load_alert_rules(
+    source: &RulesSource,
+    secrets: &SecretResolver,
+) -> Result<AlertRules, AlertRulesLoadError> {
+    Ok(match source {
+        RulesSource::Embedded => AlertRules::default_rules()?,
+        RulesSource::File(path) => load_alert_rules_file(path)?,
+        RulesSource::SsmParameter(name) => {
+            let text = secrets
+                .resolve("ALERT_RULES", &SecretSource::SsmParameter(name.clone()))
+                .await?;
+            AlertRules::from_toml(text.expose(), &format!("ssm:{name}"))?
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:blindspotx-incidents";
+
+    #[test]
+    fn the_topic_is_required_and_must_be_an_arn() {
+        let err = AlertsConfig::from_env(&Env::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("INCIDENTS_TOPIC_ARN is required"),
+            "{err}"
+        );
+        let err = AlertsConfig::from_env(&Env::from_pairs([("INCIDENTS_TOPIC_ARN", "incidents")]))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    }
+
+    #[test]
+    fn defaults() {
+        let c = AlertsConfig::from_env(&Env::from_pairs([("INCIDENTS_TOPIC_ARN", TOPIC)])).unwrap();
+        assert_eq!(c.incidents_topic_arn, TOPIC);
+        assert_eq!(c.links, Links::default());
+        assert_eq!(c.rules, RulesSource::Embedded);
+        assert_eq!(c.log_silence_after, Some(DEFAULT_LOG_SILENCE_AFTER));
+        let settings = c.engine_settings();
+        assert_eq!(settings.log_silence_after, Some(DEFAULT_LOG_SILENCE_AFTER));
+        assert_eq!(
+            settings.outbox_grace,
+            EngineSettings::default().outbox_grace
+        );
+    }
+
+    #[test]
+    fn overrides() {
+        let c = AlertsConfig::from_env(&Env::from_pairs([
+            ("INCIDENTS_TOPIC_ARN", TOPIC),
+            ("DASHBOARD_URL", "https://grafana.example/d/auth"),
+            ("RUNBOOK_BASE_URL", "https://wiki.example/runbooks/"),
+            ("ALERT_RULES_FILE", "alerts.toml"),
+            ("LOG_SILENCE_AFTER_SECONDS", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.links.dashboard_url, "https://grafana.example/d/auth");
+        assert_eq!(c.links.runbook_base_url, "https://wiki.example/runbooks");
+        assert_eq!(c.rules, RulesSource::File("alerts.toml".into()));
+        assert_eq!(c.log_silence_after, None);
+        assert_eq!(c.engine_settings().links, c.links);
+
+        let both = Env::from_pairs([
+            ("INCIDENTS_TOPIC_ARN", TOPIC),
+            ("ALERT_RULES_FILE", "a.toml"),
+            ("ALERT_RULES_SSM_PARAMETER", "/p"),
+        ]);
+        let err = AlertsConfig::from_env(&both).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ALERT_RULES: set only one of ALERT_RULES_FILE, ALERT_RULES_SSM_PARAMETER"
+        );
+        for bad in ["30", "soon"] {
+            let env = Env::from_pairs([
+                ("INCIDENTS_TOPIC_ARN", TOPIC),
+                ("LOG_SILENCE_AFTER_SECONDS", bad),
+            ]);
+            assert!(AlertsConfig::from_env(&env).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_broken_rule_file_names_file_line_and_column() {
+        let dir = std::env::temp_dir().join(format!("alert-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("alerts.toml");
+        std::fs::write(
+            &path,
+            "[[rule]]\nname = \"x\"\nsignal = \"auth_failures\"\nthreshold = 0\nwindow = 60\nseverity = \"high\"\ncategory = \"security\"\ngroup_by = \"ip\"\n",
+        )
+        .unwrap();
+        let err = load_alert_rules_file(&path).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
+        let err = load_alert_rules_file(&dir.join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.toml"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,293 @@
+//! The alert engine wired as the functions wire it, against moto: log-metrics
+//! fires an incident from a log batch, the alert-evaluator resolves it after
+//! its quiet period, and the dead man's switch raises `log_pipeline_silent`.
+//! Publications are observed on SNS through a subscribed SQS queue.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alert_evaluator::Evaluator;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use log_metrics::{HandlerError, LogMetrics};
+use serde_json::{Value, json};
+use shared::adapters::dynamodb_alerts::DynamoAlertStore;
+use shared::adapters::dynamodb_series::DynamoSeriesStore;
+use shared::adapters::dynamodb_silences::DynamoSilenceStore;
+use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::sns_publisher::SnsPublisher;
+use shared::config::Env;
+use shared::config::alert_evaluator::AlertEvaluatorConfig;
+use shared::config::alerts::load_alert_rules_file;
+use shared::domain::alerts::{AlertEngine, AlertRules, TransitionKind};
+use shared::domain::logs::redact::Redactor;
+use shared::domain::metrics::aggregate::CardinalityGuard;
+use shared::domain::rules::RuleSet;
+use shared::ports::{AlertStore, Clock};
+use support::servers::free_port;
+use support::sns::{Delivered, drain, topic_with_queue};
+use support::stack::{create_table, sdk};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// The event time of the first log event.
+const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
+
+type Engine = AlertEngine<DynamoAlertStore, SnsPublisher, DynamoSilenceStore, DynamoStore>;
+
+struct TestClock(Mutex<OffsetDateTime>);
+
+impl TestClock {
+    fn set(&self, at: OffsetDateTime) {
+        *self.0.lock().unwrap() = at;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+struct Setup {
+    sdk: aws_config::SdkConfig,
+    table: String,
+    queue: String,
+    config: AlertEvaluatorConfig,
+}
+
+/// A fresh table and topic with a queue, and the evaluator's configuration
+/// from the variables the template sets.
+async fn setup(log_silence_after_seconds: &str) -> Setup {
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let (topic, queue) = topic_with_queue(&sdk, false, None).await;
+    let config = AlertEvaluatorConfig::from_env(&Env::from_pairs([
+        ("TABLE_NAME", table.as_str()),
+        ("INCIDENTS_TOPIC_ARN", topic.as_str()),
+        ("LOG_SILENCE_AFTER_SECONDS", log_silence_after_seconds),
+        ("DASHBOARD_URL", "https://grafana.example/d/blindspotx"),
+    ]))
+    .unwrap();
+    Setup {
+        sdk,
+        table,
+        queue,
+        config,
+    }
+}
+
+impl Setup {
+    /// The engine as the functions' entry points build it.
+    fn engine(&self, sdk: &aws_config::SdkConfig) -> Engine {
+        AlertEngine::new(
+            Arc::new(AlertRules::default_rules().unwrap()),
+            DynamoAlertStore::new(sdk, &self.table),
+            SnsPublisher::new(sdk, &self.config.alerts.incidents_topic_arn),
+            DynamoSilenceStore::new(sdk, &self.table),
+            DynamoStore::new(sdk, &self.table),
+            self.config.alerts.engine_settings(),
+        )
+    }
+
+    fn evaluator(&self) -> (Evaluator<Engine>, Arc<TestClock>) {
+        let clock = Arc::new(TestClock(Mutex::new(T0)));
+        let evaluator = Evaluator {
+            engine: self.engine(&self.sdk),
+            clock: clock.clone(),
+        };
+        (evaluator, clock)
+    }
+
+    /// log-metrics with its series on `series_sdk` and its alert engine on
+    /// `alerts_sdk` (either may point at nothing).
+    fn log_metrics(
+        &self,
+        series_sdk: &aws_config::SdkConfig,
+        alerts_sdk: &aws_config::SdkConfig,
+    ) -> LogMetrics<DynamoSeriesStore, DynamoStore, Engine> {
+        LogMetrics {
+            rules: RuleSet::default_rules().unwrap(),
+            redactor: Redactor::new(b"integration-test-redaction-key").unwrap(),
+            guard: Mutex::new(CardinalityGuard::default()),
+            store: DynamoSeriesStore::new(series_sdk, &self.table, Duration::from_secs(3600)),
+            heartbeats: DynamoStore::new(series_sdk, &self.table),
+            alerts: self.engine(alerts_sdk),
+            namespace: "Test".into(),
+            max_event_bytes: 256 * 1024,
+            max_decompressed_bytes: 32 << 20,
+        }
+    }
+
+    async fn published(&self) -> Vec<(Value, Delivered)> {
+        drain(&self.sdk, &self.queue)
+            .await
+            .into_iter()
+            .map(|d| (serde_json::from_str(&d.0).unwrap(), d))
+            .collect()
+    }
+}
+
+/// A subscription batch of `n` failed logins from one address, a second
+/// apart from `T0`.
+fn failed_logins(n: usize) -> Value {
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "id": format!("{i:056}"),
+                "timestamp": T0.unix_timestamp() * 1000 + i as i64 * 1000,
+                "message": format!(
+                    r#"{{"timestamp":"2026-11-30T08:00:0{i}.000Z","level":"WARNING","logger":"security","message":"Authentication attempt","user_id":"u{i}","ip_address":"203.0.113.7","success":false,"method":"password","endpoint":"/api/auth/login"}}"#
+                ),
+            })
+        })
+        .collect();
+    envelope(events)
+}
+
+fn envelope(events: Vec<Value>) -> Value {
+    let body = json!({
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/blindspotx/auth",
+        "logStream": "app-1",
+        "subscriptionFilters": ["blindspotx-monitoring"],
+        "logEvents": events,
+    });
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(body.to_string().as_bytes()).unwrap();
+    json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
+}
+
+#[tokio::test]
+async fn a_quiet_incident_is_resolved_and_published_once() {
+    let s = setup("0").await;
+    let app = s.log_metrics(&s.sdk, &s.sdk);
+    let batch = failed_logins(5);
+    let summary = app.handle(&batch, T0, &mut Vec::new()).await.unwrap();
+    assert_eq!(
+        (summary.alert_transitions, summary.alerts_published),
+        (1, 1)
+    );
+    let fired = s.published().await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    let (incident, (_, attributes)) = &fired[0];
+    assert_eq!(incident["schema"], "blindspotx.incident/v1");
+    assert_eq!(incident["rule"], "auth_failures");
+    assert_eq!(incident["status"], "firing");
+    assert_eq!(attributes["status"], "firing");
+    assert_eq!(attributes["severity"], "high");
+    assert!(
+        !fired[0].1.0.contains("203.0.113.7"),
+        "the address is pseudonymized"
+    );
+    // A redelivered batch publishes nothing more.
+    app.handle(&batch, T0, &mut Vec::new()).await.unwrap();
+    assert!(s.published().await.is_empty());
+
+    // The last failure is at T0 + 4 s; auth_failures resolves after 300 s.
+    let (evaluator, clock) = s.evaluator();
+    clock.set(T0 + time::Duration::seconds(300));
+    assert!(evaluator.run().await.unwrap().transitions.is_empty());
+    assert!(s.published().await.is_empty());
+
+    clock.set(T0 + time::Duration::seconds(304));
+    let run = evaluator.run().await.unwrap();
+    assert_eq!(run.transitions.len(), 1);
+    assert_eq!(run.transitions[0].status, TransitionKind::Resolved);
+    assert_eq!(run.published, 1);
+    let resolved = s.published().await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    let (message, (_, attributes)) = &resolved[0];
+    assert_eq!(message["status"], "resolved");
+    assert_eq!(message["id"], incident["id"]);
+    assert_eq!(attributes["status"], "resolved");
+    assert_eq!(
+        message["dashboard_url"], "https://grafana.example/d/blindspotx",
+        "{message}"
+    );
+
+    // The next minute, and a second evaluator racing it: nothing more.
+    clock.set(T0 + time::Duration::seconds(364));
+    let (other, other_clock) = s.evaluator();
+    other_clock.set(T0 + time::Duration::seconds(364));
+    let (a, b) = tokio::join!(evaluator.run(), other.run());
+    assert_eq!(a.unwrap().published + b.unwrap().published, 0);
+    assert!(s.published().await.is_empty());
+    let store = DynamoAlertStore::new(&s.sdk, &s.table);
+    assert!(store.open_incidents().await.unwrap().is_empty());
+    assert!(store.pending_notices().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn no_log_delivery_for_the_configured_time_raises_log_pipeline_silent_once() {
+    let s = setup("600").await;
+    // An empty batch: the last log delivery is T0.
+    let app = s.log_metrics(&s.sdk, &s.sdk);
+    app.handle(&envelope(vec![]), T0, &mut Vec::new())
+        .await
+        .unwrap();
+
+    let (evaluator, clock) = s.evaluator();
+    clock.set(T0 + time::Duration::seconds(599));
+    assert!(evaluator.run().await.unwrap().transitions.is_empty());
+    assert!(s.published().await.is_empty());
+
+    let mut fired = Vec::new();
+    for minute in 10..13 {
+        clock.set(T0 + time::Duration::minutes(minute));
+        fired.extend(evaluator.run().await.unwrap().transitions);
+    }
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].rule, "log_pipeline_silent");
+    let published = s.published().await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    let (message, (_, attributes)) = &published[0];
+    assert_eq!(message["rule"], "log_pipeline_silent");
+    assert_eq!(message["status"], "firing");
+    assert_eq!(attributes["rule"], "log_pipeline_silent");
+    assert_eq!(attributes["category"], "system");
+}
+
+/// The first delivery stores its series, then cannot write its alert
+/// windows and fails; Lambda's retry finds the series applied (duplicate)
+/// and still counts the signals: the incident is published once.
+#[tokio::test]
+async fn a_batch_whose_alert_write_failed_fires_on_the_retry() {
+    let s = setup("0").await;
+    let down = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{}", free_port().await))
+        .load()
+        .await;
+    let batch = failed_logins(5);
+    let first = s.log_metrics(&s.sdk, &down);
+    let err = first.handle(&batch, T0, &mut Vec::new()).await.unwrap_err();
+    assert!(matches!(err, HandlerError::Alerts(_)), "{err}");
+    assert!(s.published().await.is_empty());
+
+    let retry = s
+        .log_metrics(&s.sdk, &s.sdk)
+        .handle(&batch, T0, &mut Vec::new())
+        .await
+        .unwrap();
+    assert!(retry.duplicate, "the first attempt applied the series");
+    assert_eq!((retry.alert_transitions, retry.alerts_published), (1, 1));
+    let fired = s.published().await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].0["count"], 5);
+}
+
+/// The default alert rule file on disk loads as the embedded one does (the
+/// file an `ALERT_RULES_FILE` override starts from).
+#[test]
+fn the_default_alert_rule_file_loads_from_disk() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/alerts/default.toml");
+    let rules = load_alert_rules_file(std::path::Path::new(path)).unwrap();
+    assert_eq!(
+        rules.rules().len(),
+        AlertRules::default_rules().unwrap().rules().len()
+    );
+}
