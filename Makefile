@@ -15,7 +15,7 @@ help: ## list the targets
 bootstrap: ## install what is missing: .venv (moto, boto3, cargo-lambda, cfn-lint), redis, postgres
 	@scripts/bootstrap.sh
 
-run: ## local stack + cargo lambda watch on 127.0.0.1:9000, probe every 60 s; Ctrl-C stops
+run: ## local stack + cargo lambda watch on 127.0.0.1:9000, probe and alert evaluator every 60 s; Ctrl-C stops
 	@scripts/run.sh
 
 stop: ## stop what `make run` started (only that)

@@ -11,11 +11,11 @@ use shared::adapters::aws::load_sdk_config;
 use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::rules_loader::load_alert_rules;
 use shared::adapters::secrets::SecretResolver;
 use shared::adapters::sns_publisher::SnsPublisher;
 use shared::config::Env;
 use shared::config::alert_evaluator::AlertEvaluatorConfig;
-use shared::config::alerts::load_alert_rules;
 use shared::domain::alerts::AlertEngine;
 use shared::ports::SystemClock;
 

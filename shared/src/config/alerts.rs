@@ -2,14 +2,11 @@
 //! (log-metrics, component-probe, alert-evaluator), read once per cold
 //! start, and the loader of the alert rule file.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::env::{ConfigError, Env};
 use super::log_metrics::RulesSource;
-use super::secret::SecretSource;
-use crate::adapters::secrets::SecretResolver;
-use crate::domain::alerts::{AlertRuleError, AlertRules, EngineSettings, Links};
+use crate::domain::alerts::{EngineSettings, Links};
 
 /// Default of `LOG_SILENCE_AFTER_SECONDS`: fifteen minutes without a log
 /// batch raises `log_pipeline_silent`.
@@ -94,43 +91,6 @@ impl AlertsConfig {
     }
 }
 
-/// An alert rule file that cannot be loaded: unreadable (names the file or
-/// parameter) or invalid (names `file:line:column`, the rule and field).
-#[derive(Debug, thiserror::Error)]
-pub enum AlertRulesLoadError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Rules(#[from] AlertRuleError),
-}
-
-/// An alert rule file on disk.
-pub fn load_alert_rules_file(path: &Path) -> Result<AlertRules, AlertRulesLoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(AlertRules::from_toml(&text, &path.display().to_string())?)
-}
-
-/// The alert rules a function was configured with: embedded, a file, or an
-/// SSM parameter (named `ssm:<name>` in errors).
-pub async fn load_alert_rules(
-    source: &RulesSource,
-    secrets: &SecretResolver,
-) -> Result<AlertRules, AlertRulesLoadError> {
-    Ok(match source {
-        RulesSource::Embedded => AlertRules::default_rules()?,
-        RulesSource::File(path) => load_alert_rules_file(path)?,
-        RulesSource::SsmParameter(name) => {
-            let text = secrets
-                .resolve("ALERT_RULES", &SecretSource::SsmParameter(name.clone()))
-                .await?;
-            AlertRules::from_toml(text.expose(), &format!("ssm:{name}"))?
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,24 +158,5 @@ mod tests {
             ]);
             assert!(AlertsConfig::from_env(&env).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_broken_rule_file_names_file_line_and_column() {
-        let dir = std::env::temp_dir().join(format!("alert-rules-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("alerts.toml");
-        std::fs::write(
-            &path,
-            "[[rule]]\nname = \"x\"\nsignal = \"auth_failures\"\nthreshold = 0\nwindow = 60\nseverity = \"high\"\ncategory = \"security\"\ngroup_by = \"ip\"\n",
-        )
-        .unwrap();
-        let err = load_alert_rules_file(&path).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
-        let err = load_alert_rules_file(&dir.join("missing.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("missing.toml"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

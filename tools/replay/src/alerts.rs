@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
+use shared::adapters::rules_loader::{AlertRulesLoadError, load_alert_rules_file};
 use shared::domain::alerts::incident::ms_to_rfc3339;
 use shared::domain::alerts::{
     AlertInput, AlertRuleError, AlertRules, StreamEngine, StreamTransition,
@@ -27,11 +28,8 @@ use crate::{ReplayError, run_files};
 /// Alert rules that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertsError {
-    #[error("cannot read {path}: {reason}")]
-    Read {
-        path: String,
-        reason: std::io::Error,
-    },
+    #[error(transparent)]
+    Load(#[from] AlertRulesLoadError),
     #[error(transparent)]
     Rules(#[from] AlertRuleError),
     #[error(transparent)]
@@ -42,13 +40,7 @@ pub enum AlertsError {
 pub fn load_alert_rules(path: Option<&Path>) -> Result<AlertRules, AlertsError> {
     match path {
         None => Ok(AlertRules::default_rules()?),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|reason| AlertsError::Read {
-                path: path.display().to_string(),
-                reason,
-            })?;
-            Ok(AlertRules::from_toml(&text, &path.display().to_string())?)
-        }
+        Some(path) => Ok(load_alert_rules_file(path)?),
     }
 }
 
