@@ -7,16 +7,11 @@ use std::sync::Arc;
 
 use alert_evaluator::Evaluator;
 use lambda_runtime::{LambdaEvent, service_fn};
+use shared::adapters::alert_engine::deployed_alert_engine;
 use shared::adapters::aws::load_sdk_config;
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_silences::DynamoSilenceStore;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::load_alert_rules;
 use shared::adapters::secrets::SecretResolver;
-use shared::adapters::sns_publisher::SnsPublisher;
 use shared::config::Env;
 use shared::config::alert_evaluator::AlertEvaluatorConfig;
-use shared::domain::alerts::AlertEngine;
 use shared::ports::SystemClock;
 
 #[tokio::main]
@@ -25,24 +20,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = AlertEvaluatorConfig::from_env(&Env::from_process())
         .inspect_err(|e| tracing::error!(error = %e, "configuration rejected"))?;
     let sdk = load_sdk_config().await;
-    let alert_rules = load_alert_rules(&config.alerts.rules, &SecretResolver::new(&sdk))
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "alert rules rejected"))?;
-    tracing::info!(
-        rules = alert_rules.rules().len(),
-        file = alert_rules.file(),
-        log_silence_after_seconds = config.alerts.log_silence_after.map(|d| d.as_secs()),
-        "alert rules loaded"
-    );
+    let secrets = SecretResolver::new(&sdk);
     let evaluator = Evaluator {
-        engine: AlertEngine::new(
-            Arc::new(alert_rules),
-            DynamoAlertStore::new(&sdk, &config.table_name),
-            SnsPublisher::new(&sdk, &config.alerts.incidents_topic_arn),
-            DynamoSilenceStore::new(&sdk, &config.table_name),
-            DynamoStore::new(&sdk, &config.table_name),
-            config.alerts.engine_settings(),
-        ),
+        engine: deployed_alert_engine(&sdk, &config.table_name, &config.alerts, &secrets).await?,
         clock: Arc::new(SystemClock),
     };
     let evaluator = &evaluator;

@@ -6,18 +6,14 @@ use std::sync::Arc;
 
 use component_probe::{ProbeRun, build_probes};
 use lambda_runtime::{LambdaEvent, service_fn};
+use shared::adapters::alert_engine::deployed_alert_engine;
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::cloudwatch_metrics::CloudWatchMetrics;
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::load_alert_rules;
 use shared::adapters::secrets::SecretResolver;
-use shared::adapters::sns_publisher::SnsPublisher;
 use shared::config::Env;
 use shared::config::alerts::AlertsConfig;
 use shared::config::probe::ProbeConfig;
-use shared::domain::alerts::AlertEngine;
 use shared::ports::SystemClock;
 
 #[tokio::main]
@@ -31,22 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = DynamoStore::new(&sdk, &config.table_name);
     let secrets = SecretResolver::new(&sdk);
     let (probes, scrubber) = build_probes(&config, &secrets, Arc::new(store.clone())).await?;
-    let alert_rules = load_alert_rules(&alerts.rules, &secrets)
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "alert rules rejected"))?;
-    tracing::info!(
-        rules = alert_rules.rules().len(),
-        file = alert_rules.file(),
-        "alert rules loaded"
-    );
-    let engine = AlertEngine::new(
-        Arc::new(alert_rules),
-        DynamoAlertStore::new(&sdk, &config.table_name),
-        SnsPublisher::new(&sdk, &alerts.incidents_topic_arn),
-        DynamoSilenceStore::new(&sdk, &config.table_name),
-        store.clone(),
-        alerts.engine_settings(),
-    );
+    let engine = deployed_alert_engine(&sdk, &config.table_name, &alerts, &secrets).await?;
     let run = ProbeRun {
         probes,
         store,

@@ -2,23 +2,19 @@
 //! rules), a missing redaction key or incidents topic fails the cold start
 //! with a message naming the file, rule and position, or the variable.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use log_metrics::LogMetrics;
+use shared::adapters::alert_engine::deployed_alert_engine;
 use shared::adapters::aws::load_sdk_config;
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::load_alert_rules;
 use shared::adapters::rules_loader::load_rules;
 use shared::adapters::secrets::SecretResolver;
-use shared::adapters::sns_publisher::SnsPublisher;
 use shared::config::Env;
 use shared::config::alerts::AlertsConfig;
 use shared::config::log_metrics::LogMetricsConfig;
-use shared::domain::alerts::AlertEngine;
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
 use time::OffsetDateTime;
@@ -38,22 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let redactor = Redactor::new(key.expose().as_bytes())?;
     let rules = load_rules(&config.rules, &secrets).await?;
     tracing::info!(rules = rules.len(), file = rules.file(), "rules loaded");
-    let alert_rules = load_alert_rules(&alerts.rules, &secrets)
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "alert rules rejected"))?;
-    tracing::info!(
-        rules = alert_rules.rules().len(),
-        file = alert_rules.file(),
-        "alert rules loaded"
-    );
-    let engine = AlertEngine::new(
-        Arc::new(alert_rules),
-        DynamoAlertStore::new(&sdk, &config.table_name),
-        SnsPublisher::new(&sdk, &alerts.incidents_topic_arn),
-        DynamoSilenceStore::new(&sdk, &config.table_name),
-        DynamoStore::new(&sdk, &config.table_name),
-        alerts.engine_settings(),
-    );
+    let engine = deployed_alert_engine(&sdk, &config.table_name, &alerts, &secrets).await?;
 
     let series = DynamoSeriesStore::new(&sdk, &config.table_name, config.batch_marker_ttl);
     // The cap on label sets must hold across invocations: start from what

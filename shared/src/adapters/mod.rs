@@ -1,5 +1,6 @@
 //! Implementations of the ports against real services.
 
+pub mod alert_engine;
 pub mod aws;
 pub mod cloudwatch_metrics;
 pub mod dynamodb_alerts;

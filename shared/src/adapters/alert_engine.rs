@@ -1,0 +1,48 @@
+//! The alert engine as the functions deploy it: rules from configuration,
+//! windows and outbox in the table, incidents on SNS, silences and
+//! component state read from the table. One constructor for every function
+//! that runs the engine.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use super::dynamodb_alerts::DynamoAlertStore;
+use super::dynamodb_silences::DynamoSilenceStore;
+use super::dynamodb_store::DynamoStore;
+use super::rules_loader::{AlertRulesLoadError, load_alert_rules};
+use super::secrets::SecretResolver;
+use super::sns_publisher::SnsPublisher;
+use crate::config::alerts::AlertsConfig;
+use crate::domain::alerts::AlertEngine;
+
+/// The deployed engine's type.
+pub type DeployedAlertEngine =
+    AlertEngine<DynamoAlertStore, SnsPublisher, DynamoSilenceStore, DynamoStore>;
+
+/// Loads the configured alert rules (a broken file fails here, naming file,
+/// rule and position) and builds the engine over `table`.
+pub async fn deployed_alert_engine(
+    sdk: &SdkConfig,
+    table: &str,
+    config: &AlertsConfig,
+    secrets: &SecretResolver,
+) -> Result<DeployedAlertEngine, AlertRulesLoadError> {
+    let rules = load_alert_rules(&config.rules, secrets)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "alert rules rejected"))?;
+    tracing::info!(
+        rules = rules.rules().len(),
+        file = rules.file(),
+        log_silence_after_seconds = config.log_silence_after.map(|d| d.as_secs()),
+        "alert rules loaded"
+    );
+    Ok(AlertEngine::new(
+        Arc::new(rules),
+        DynamoAlertStore::new(sdk, table),
+        SnsPublisher::new(sdk, &config.incidents_topic_arn),
+        DynamoSilenceStore::new(sdk, table),
+        DynamoStore::new(sdk, table),
+        config.engine_settings(),
+    ))
+}
