@@ -267,3 +267,124 @@ impl<T: ProbeStore> ComponentStatus for T {
             .collect())
     }
 }
+
+// ------------------------------------------------ incident delivery, response
+
+/// Why a channel did not take an incident.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// The receiver refused the request (HTTP 4xx other than 408/429):
+    /// sending it again cannot help. `detail` is scrubbed.
+    #[error("refused with HTTP {status}: {detail}")]
+    Refused { status: u16, detail: String },
+    /// Timeouts, connection errors, 5xx, throttling: worth retrying.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The channel has no URL or key configured.
+    #[error("not configured")]
+    NotConfigured,
+}
+
+impl DeliveryError {
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, DeliveryError::Unavailable(_))
+    }
+}
+
+/// Sends one incident transition to one channel (HTTP in AWS), retries
+/// included.
+pub trait ChannelSender: Send + Sync {
+    /// Whether the channel has what it needs (URL, key).
+    fn configured(&self, channel: crate::domain::response::Channel) -> bool;
+
+    fn send(
+        &self,
+        channel: crate::domain::response::Channel,
+        incident: &crate::domain::alerts::Incident,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+/// Delivery markers: which (incident, transition, channel) went out, so a
+/// redelivered message notifies no channel twice.
+pub trait DeliveryLog: Send + Sync {
+    fn delivered(
+        &self,
+        incident_id: &str,
+        transition_id: &str,
+        channel: crate::domain::response::Channel,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records a delivery; recording one that is already there is not an
+    /// error (a concurrent invocation delivered it too).
+    fn mark_delivered(
+        &self,
+        incident_id: &str,
+        transition_id: &str,
+        channel: crate::domain::response::Channel,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// One revocation done: what happened and how to undo it, for the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub detail: String,
+    pub undo: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RevokeError {
+    /// The auth service refused (4xx): a human has to look.
+    #[error("revocation refused: {0}")]
+    Refused(String),
+    /// Redis or the auth service unreachable, 5xx: worth retrying.
+    #[error("revoker unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Revokes a user's tokens (Redis keys, or the auth service's endpoint).
+pub trait Revoker: Send + Sync {
+    /// `redis`, `http` or `none`, for the record.
+    fn name(&self) -> &'static str;
+
+    /// Revokes every token of `user_id`; idempotent (revoking twice leaves
+    /// the same state).
+    fn revoke_user(
+        &self,
+        user_id: &str,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Revocation, RevokeError>> + Send;
+}
+
+/// Where the security responder claims incidents, counts revocations per
+/// hour and keeps its records (the monitoring table in AWS).
+pub trait ResponseStore: Send + Sync {
+    /// The record of an incident already handled.
+    fn record(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Option<crate::domain::response::ResponseRecord>, StoreError>> + Send;
+
+    /// Takes the incident for `lease`; `false` when another invocation
+    /// holds it.
+    fn claim(
+        &self,
+        incident_id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes one revocation of `now`'s clock hour if fewer than `cap` were
+    /// taken; `false` when the hour's cap is reached.
+    fn take_hourly_slot(
+        &self,
+        now: OffsetDateTime,
+        cap: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Writes (or rewrites) the incident's record.
+    fn save(
+        &self,
+        record: &crate::domain::response::ResponseRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -4,6 +4,7 @@
 //! fixtures with chosen faults; SNS topics observed through SQS queues.
 
 pub mod bundle;
+pub mod receiver;
 pub mod servers;
 pub mod sns;
 pub mod stack;

@@ -6,7 +6,9 @@ pub mod alerts;
 pub mod env;
 pub mod health_api;
 pub mod log_metrics;
+pub mod notifier;
 pub mod probe;
+pub mod responder;
 pub mod secret;
 
 pub use env::{ConfigError, Env};

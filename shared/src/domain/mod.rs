@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod probe_result;
 pub mod probe_runner;
+pub mod response;
 pub mod rules;
 pub mod scrub;
 pub mod silence;

@@ -1,0 +1,71 @@
+//! Lambda entry point: wiring only. Configuration problems (enforce mode
+//! without a revoker, a missing credential) fail the cold start with a
+//! message naming the variable.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sns::SnsEvent;
+use lambda_runtime::{LambdaEvent, service_fn};
+use security_responder::{AnyRevoker, Responder};
+use shared::adapters::aws::load_sdk_config;
+use shared::adapters::dynamodb_response::DynamoResponseStore;
+use shared::adapters::http_revoker::HttpRevoker;
+use shared::adapters::redis_revoker::RedisRevoker;
+use shared::adapters::secrets::SecretResolver;
+use shared::adapters::sns_publisher::SnsPublisher;
+use shared::config::Env;
+use shared::config::responder::{ResponderConfig, RevokerConfig};
+use shared::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let config = ResponderConfig::from_env(&Env::from_process())
+        .inspect_err(|e| tracing::error!(error = %e, "configuration rejected"))?;
+    let sdk = load_sdk_config().await;
+    let secrets = SecretResolver::new(&sdk);
+    let revoker = match &config.revoker {
+        RevokerConfig::None => AnyRevoker::None,
+        RevokerConfig::Redis { url, settings } => {
+            let url = secrets.resolve("REVOKE_REDIS_URL", url).await?;
+            AnyRevoker::Redis(RedisRevoker::new(&url, settings.clone())?)
+        }
+        RevokerConfig::Http {
+            endpoint,
+            credential,
+            retry,
+        } => {
+            let credential = secrets.resolve("REVOKE_CREDENTIAL", credential).await?;
+            AnyRevoker::Http(HttpRevoker::new(endpoint, credential, *retry)?)
+        }
+    };
+    let responder = Responder {
+        rails: config.guardrails.clone(),
+        revoker,
+        store: DynamoResponseStore::new(&sdk, &config.table_name),
+        team: config
+            .security_topic_arn
+            .as_ref()
+            .map(|arn| SnsPublisher::new(&sdk, arn)),
+        team_target: config.security_topic_arn.clone().unwrap_or_default(),
+        clock: Arc::new(SystemClock),
+        lease: config.claim_lease,
+    };
+    tracing::info!(
+        mode = config.guardrails.mode.as_str(),
+        revoker = ?std::mem::discriminant(&responder.revoker),
+        max_per_incident = config.guardrails.max_per_incident,
+        max_per_hour = config.guardrails.max_per_hour,
+        protected = config.guardrails.protected.len(),
+        security_topic = config.security_topic_arn.is_some(),
+        "security responder ready"
+    );
+    let responder = &responder;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
+        responder.handle(&event.payload).await.map_err(|e| {
+            tracing::error!(error = %e, "security response failed; Lambda retries the message");
+            lambda_runtime::Error::from(e)
+        })
+    }))
+    .await
+}

@@ -1,0 +1,308 @@
+//! The notifier's delivery markers and the security responder's claims,
+//! hourly counters and records, in the single monitoring table.
+//!
+//! Items:
+//! - `DELIVERY#<incident id>` / `<transition id>#<channel>`: one per
+//!   delivered (transition, channel), written after the delivery with
+//!   `attribute_not_exists`, expiring through `ttl` (30 days by default);
+//! - `RESPONSE#<incident id>` / `CLAIM`: the responder's lease on an
+//!   incident (`lease_until`, epoch ms), taken with a conditional put;
+//! - `RESPONSE#<incident id>` / `ACTIONS`: the response record (every
+//!   action, its status and how to undo it), kept (no TTL) as the audit trail;
+//! - `RESPONSE_RATE#<yyyy-mm-ddThh>` / `COUNT`: revocations of that clock
+//!   hour, a conditional counter (`revocations < :cap`), expiring after two
+//!   days.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::aws::describe_sdk_error;
+use crate::domain::response::{Channel, ResponseRecord};
+use crate::domain::timefmt::rfc3339_millis;
+use crate::ports::{DeliveryLog, ResponseStore, StoreError};
+
+/// How long delivery markers are kept: longer than SNS and Lambda retry.
+pub const DEFAULT_MARKER_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+const RATE_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
+
+fn unavailable<E, R>(e: &SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(describe_sdk_error(e))
+}
+
+fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn epoch_plus(now: OffsetDateTime, d: Duration) -> i64 {
+    now.unix_timestamp()
+        .saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+// ------------------------------------------------------------------ deliveries
+
+#[derive(Debug, Clone)]
+pub struct DynamoDeliveryLog {
+    client: Client,
+    table: String,
+    ttl: Duration,
+}
+
+impl DynamoDeliveryLog {
+    pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
+        DynamoDeliveryLog {
+            client: Client::new(sdk),
+            table: table.into(),
+            ttl: DEFAULT_MARKER_TTL,
+        }
+    }
+
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+}
+
+fn delivery_key(incident_id: &str, transition_id: &str, channel: Channel) -> (String, String) {
+    (
+        format!("DELIVERY#{incident_id}"),
+        format!("{transition_id}#{}", channel.as_str()),
+    )
+}
+
+impl DeliveryLog for DynamoDeliveryLog {
+    async fn delivered(
+        &self,
+        incident_id: &str,
+        transition_id: &str,
+        channel: Channel,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = delivery_key(incident_id, transition_id, channel);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(out.item().is_some_and(|i| !i.is_empty()))
+    }
+
+    async fn mark_delivered(
+        &self,
+        incident_id: &str,
+        transition_id: &str,
+        channel: Channel,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = delivery_key(incident_id, transition_id, channel);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("channel", s(channel.as_str()))
+            .item("delivered_at", s(rfc3339_millis(at)))
+            .item("ttl", n(epoch_plus(at, self.ttl)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+}
+
+// -------------------------------------------------------------------- response
+
+#[derive(Debug, Clone)]
+pub struct DynamoResponseStore {
+    client: Client,
+    table: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecordItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    record: ResponseRecord,
+}
+
+impl DynamoResponseStore {
+    pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
+        DynamoResponseStore {
+            client: Client::new(sdk),
+            table: table.into(),
+        }
+    }
+}
+
+fn response_pk(incident_id: &str) -> String {
+    format!("RESPONSE#{incident_id}")
+}
+
+/// `RESPONSE_RATE#2026-11-30T08`.
+pub fn rate_pk(now: OffsetDateTime) -> String {
+    let at = now.to_offset(time::UtcOffset::UTC);
+    format!(
+        "RESPONSE_RATE#{:04}-{:02}-{:02}T{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour()
+    )
+}
+
+impl ResponseStore for DynamoResponseStore {
+    async fn record(&self, incident_id: &str) -> Result<Option<ResponseRecord>, StoreError> {
+        let pk = response_pk(incident_id);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk.clone()))
+            .key("sk", s("ACTIONS"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        match out.item {
+            Some(item) if !item.is_empty() => {
+                let decoded: RecordItem =
+                    serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed {
+                        pk,
+                        sk: "ACTIONS".into(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(Some(decoded.record))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn claim(
+        &self,
+        incident_id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let now_ms = crate::domain::alerts::incident::time_to_ms(now);
+        let until = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(response_pk(incident_id)))
+            .item("sk", s("CLAIM"))
+            .item("lease_until", n(until))
+            .item("claimed_at", s(rfc3339_millis(now)))
+            .condition_expression("attribute_not_exists(pk) OR lease_until < :now")
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn take_hourly_slot(&self, now: OffsetDateTime, cap: u32) -> Result<bool, StoreError> {
+        if cap == 0 {
+            return Ok(false);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(rate_pk(now)))
+            .key("sk", s("COUNT"))
+            .update_expression("ADD revocations :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(revocations) OR revocations < :cap")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cap", n(cap))
+            .expression_attribute_values(":ttl", n(epoch_plus(now, RATE_TTL)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn save(&self, record: &ResponseRecord) -> Result<(), StoreError> {
+        let item = RecordItem {
+            pk: response_pk(&record.incident_id),
+            sk: "ACTIONS".to_owned(),
+            record: record.clone(),
+        };
+        let attributes = serde_dynamo::to_item(&item).map_err(|e| StoreError::Malformed {
+            pk: item.pk.clone(),
+            sk: item.sk.clone(),
+            reason: e.to_string(),
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attributes))
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert_eq!(
+            delivery_key("i1", "i1:firing", Channel::Pagerduty),
+            ("DELIVERY#i1".to_owned(), "i1:firing#pagerduty".to_owned())
+        );
+        assert_eq!(
+            rate_pk(datetime!(2026-11-30 08:59:59 UTC)),
+            "RESPONSE_RATE#2026-11-30T08"
+        );
+        assert_eq!(
+            rate_pk(datetime!(2026-11-30 10:30 +02:00)),
+            "RESPONSE_RATE#2026-11-30T08"
+        );
+    }
+}

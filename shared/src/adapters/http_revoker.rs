@@ -1,0 +1,117 @@
+//! Revocation through the auth service's revoke endpoint: `POST <url>` with
+//! `{"user_id", "incident_id", "reason"}` and `Authorization: Bearer
+//! <service credential>`. 2xx is done; 5xx, 408, 429, timeouts and
+//! connection errors are retried (bounded); any other 4xx is refused.
+
+use crate::adapters::webhook_http::RetryPolicy;
+use crate::config::{ConfigError, Secret};
+use crate::domain::scrub::Scrubber;
+use crate::ports::{Revocation, RevokeError, Revoker};
+
+pub struct HttpRevoker {
+    client: reqwest::Client,
+    endpoint: String,
+    credential: Secret,
+    retry: RetryPolicy,
+    scrubber: Scrubber,
+}
+
+impl HttpRevoker {
+    pub fn new(
+        endpoint: &str,
+        credential: Secret,
+        retry: RetryPolicy,
+    ) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .timeout(retry.timeout)
+            .connect_timeout(retry.timeout)
+            .user_agent(concat!("blindspotx-monitoring/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::Invalid {
+                var: "REVOKE_ENDPOINT_URL".into(),
+                value: endpoint.to_owned(),
+                reason: format!("cannot build HTTP client: {}", e.without_url()),
+            })?;
+        Ok(HttpRevoker {
+            client,
+            endpoint: endpoint.to_owned(),
+            scrubber: Scrubber::new([credential.expose().to_owned()]),
+            credential,
+            retry: RetryPolicy {
+                attempts: retry.attempts.max(1),
+                ..retry
+            },
+        })
+    }
+
+    async fn once(&self, user_id: &str, incident_id: &str) -> Result<(), RevokeError> {
+        let response = self
+            .client
+            .post(&self.endpoint)
+            .bearer_auth(self.credential.expose())
+            .json(&serde_json::json!({
+                "user_id": user_id,
+                "incident_id": incident_id,
+                "reason": "blindspotx security incident",
+            }))
+            .send()
+            .await
+            .map_err(|e| {
+                RevokeError::Unavailable(if e.is_timeout() {
+                    "request timed out".to_owned()
+                } else if e.is_connect() {
+                    "connection failed".to_owned()
+                } else {
+                    "request failed".to_owned()
+                })
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        let detail = format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            self.scrubber
+                .scrub(&body.chars().take(300).collect::<String>())
+        );
+        if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
+            Err(RevokeError::Unavailable(detail))
+        } else {
+            Err(RevokeError::Refused(detail))
+        }
+    }
+}
+
+impl Revoker for HttpRevoker {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    async fn revoke_user(
+        &self,
+        user_id: &str,
+        incident_id: &str,
+    ) -> Result<Revocation, RevokeError> {
+        let mut attempt = 1;
+        loop {
+            match self.once(user_id, incident_id).await {
+                Ok(()) => {
+                    return Ok(Revocation {
+                        detail: format!("auth service revoked every token of {user_id}"),
+                        undo: format!(
+                            "re-enable {user_id} in the auth service (admin API); revoked tokens cannot be restored, the user signs in again"
+                        ),
+                    });
+                }
+                Err(RevokeError::Unavailable(reason)) if attempt < self.retry.attempts => {
+                    tracing::warn!(attempt, reason = %reason, "revoke endpoint failed; retrying");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The security responder's decisions, before any I/O: who may have their
+//! tokens revoked for an incident, under which guard rails, and the record
+//! that lists every action and how to undo it.
+//!
+//! Guard rails (a wrong page is a nuisance, a wrong mass revocation is an
+//! outage):
+//! - dry-run by default: nothing is revoked, the record says what would be;
+//! - only incidents keyed by a user (`key_name` in the configured list) name
+//!   someone to revoke; pseudonymized keys (`ip:…`, `email:…`), `unknown`
+//!   and keys that are not plain identifiers name nobody;
+//! - protected principals (break-glass accounts) are never revoked;
+//! - an incident naming more principals than the per-incident cap revokes
+//!   none of them (a human decides);
+//! - a per-hour cap, counted in the store by the responder;
+//! - one response per incident (claimed in the store).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::alerts::{Incident, TransitionKind};
+use crate::domain::logs::redact::{MASK, PseudonymKind};
+
+/// Longest principal id accepted as a revocation target.
+pub const MAX_PRINCIPAL_CHARS: usize = 128;
+
+/// Whether revocations happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Decide and record, touch nothing (the default).
+    DryRun,
+    /// Revoke.
+    Enforce,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::DryRun => "dry_run",
+            Mode::Enforce => "enforce",
+        }
+    }
+}
+
+/// The responder's guard rails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guardrails {
+    pub mode: Mode,
+    /// More principals than this in one incident: none is revoked.
+    pub max_per_incident: u32,
+    /// Revocations allowed per clock hour, across invocations.
+    pub max_per_hour: u32,
+    /// Never revoked (compared ignoring ASCII case).
+    pub protected: BTreeSet<String>,
+    /// Incident `key_name`s whose key is a user id (default `user`).
+    pub user_key_names: Vec<String>,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Guardrails {
+            mode: Mode::DryRun,
+            max_per_incident: 5,
+            max_per_hour: 20,
+            protected: BTreeSet::new(),
+            user_key_names: vec!["user".to_owned()],
+        }
+    }
+}
+
+impl Guardrails {
+    pub fn is_protected(&self, principal: &str) -> bool {
+        self.protected
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(principal))
+    }
+}
+
+/// Why a principal is not revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// On the protected-principal list.
+    Protected,
+    /// The incident names more principals than the per-incident cap.
+    IncidentCap,
+    /// This hour's revocations are used up.
+    HourlyCap,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Protected => "protected",
+            SkipReason::IncidentCap => "incident_cap",
+            SkipReason::HourlyCap => "hourly_cap",
+        }
+    }
+}
+
+/// What the responder decided for one incident, before the hourly cap.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// Principals to revoke (or, in dry-run, that would be).
+    pub revoke: Vec<String>,
+    /// Principals named but kept, with why.
+    pub skipped: Vec<(String, SkipReason)>,
+    /// For people: why there is nothing to revoke, when there is not.
+    pub notes: Vec<String>,
+}
+
+/// Whether `key` is a plain user id the revokers can use in a key or a
+/// request: not a pseudonym, a mask or `unknown`, and only
+/// `[A-Za-z0-9._@+-]` (no `:`, `*` or spaces that would reach other keys).
+pub fn is_revocable_id(key: &str) -> bool {
+    !key.is_empty()
+        && key.chars().count() <= MAX_PRINCIPAL_CHARS
+        && !key.eq_ignore_ascii_case("unknown")
+        && !key.contains(MASK)
+        && !PseudonymKind::Email.is_pseudonym(key)
+        && !PseudonymKind::Ip.is_pseudonym(key)
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'+' | b'-'))
+}
+
+/// The decision for one incident.
+pub fn plan(incident: &Incident, rails: &Guardrails) -> Plan {
+    let mut plan = Plan::default();
+    if incident.status == TransitionKind::Resolved {
+        plan.notes
+            .push("resolved transition: nothing to revoke, notify only".to_owned());
+        return plan;
+    }
+    let key_name = incident.key_name.as_deref().unwrap_or("");
+    if !rails.user_key_names.iter().any(|n| n == key_name) {
+        plan.notes.push(format!(
+            "incident keyed by {} ({}): no user to revoke, notify only",
+            if key_name.is_empty() {
+                "nothing"
+            } else {
+                key_name
+            },
+            if incident.key.is_empty() {
+                "ungrouped"
+            } else {
+                "pseudonymized or not a principal"
+            }
+        ));
+        return plan;
+    }
+    if !is_revocable_id(&incident.key) {
+        plan.notes.push(
+            "the user key is pseudonymized, unknown or not a plain id: no user to revoke, notify only"
+                .to_owned(),
+        );
+        return plan;
+    }
+    let candidates = vec![incident.key.clone()];
+    let (protected, rest): (Vec<String>, Vec<String>) =
+        candidates.into_iter().partition(|p| rails.is_protected(p));
+    plan.skipped
+        .extend(protected.into_iter().map(|p| (p, SkipReason::Protected)));
+    if rest.len() > rails.max_per_incident as usize {
+        plan.notes.push(format!(
+            "{} principals exceed the per-incident cap of {}: none revoked, a human decides",
+            rest.len(),
+            rails.max_per_incident
+        ));
+        plan.skipped
+            .extend(rest.into_iter().map(|p| (p, SkipReason::IncidentCap)));
+        return plan;
+    }
+    plan.revoke = rest;
+    plan
+}
+
+/// What was done to one principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// Revoked (enforce mode).
+    Revoked,
+    /// Would have been revoked (dry-run).
+    DryRun,
+    /// Another action (the notification) completed.
+    Done,
+    /// Kept by a guard rail.
+    Skipped,
+    /// The revoker refused (e.g. the auth service answered 4xx): a human
+    /// has to look.
+    Failed,
+}
+
+/// One line of the response record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseAction {
+    /// `revoke_user` or `notify_security_team`.
+    pub action: String,
+    /// The user id, or the notification target.
+    pub target: String,
+    pub status: ActionStatus,
+    /// What happened, for people (keys deleted, deny-list entry, reason).
+    pub detail: String,
+    /// How to undo it, when there is something to undo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<String>,
+}
+
+/// The security incident log: one per incident, stored and logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseRecord {
+    pub incident_id: String,
+    pub transition_id: String,
+    pub rule: String,
+    pub severity: String,
+    pub category: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    pub key: String,
+    pub mode: Mode,
+    /// When the responder acted (RFC 3339).
+    pub responded_at: String,
+    /// Revoker used (`redis`, `http`, `none`).
+    pub revoker: String,
+    pub actions: Vec<ResponseAction>,
+    pub notes: Vec<String>,
+    /// Whether the security team was notified (set after the publication).
+    pub notified: bool,
+}
+
+impl ResponseRecord {
+    pub fn new(incident: &Incident, mode: Mode, revoker: &str, responded_at: String) -> Self {
+        ResponseRecord {
+            incident_id: incident.id.clone(),
+            transition_id: incident.transition_id.clone(),
+            rule: incident.rule.clone(),
+            severity: incident.severity.as_str().to_owned(),
+            category: incident.category.as_str().to_owned(),
+            key_name: incident.key_name.clone(),
+            key: incident.key.clone(),
+            mode,
+            responded_at,
+            revoker: revoker.to_owned(),
+            actions: Vec::new(),
+            notes: Vec::new(),
+            notified: false,
+        }
+    }
+
+    /// The skipped principals of a plan, as actions.
+    pub fn add_skips(&mut self, skipped: &[(String, SkipReason)]) {
+        for (principal, reason) in skipped {
+            self.actions.push(ResponseAction {
+                action: "revoke_user".to_owned(),
+                target: principal.clone(),
+                status: ActionStatus::Skipped,
+                detail: format!("kept: {}", reason.as_str()),
+                undo: None,
+            });
+        }
+    }
+
+    /// Principals actually revoked.
+    pub fn revoked(&self) -> impl Iterator<Item = &str> {
+        self.actions
+            .iter()
+            .filter(|a| a.status == ActionStatus::Revoked)
+            .map(|a| a.target.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::alerts::Severity;
+    use crate::domain::response::payloads::tests::incident;
+
+    fn firing(key_name: Option<&str>, key: &str) -> Incident {
+        let mut i = incident(TransitionKind::Firing, Severity::Critical);
+        i.key_name = key_name.map(str::to_owned);
+        i.key = key.to_owned();
+        i
+    }
+
+    #[test]
+    fn dry_run_is_the_default() {
+        assert_eq!(Guardrails::default().mode, Mode::DryRun);
+    }
+
+    #[test]
+    fn a_user_keyed_incident_names_its_user() {
+        let p = plan(&firing(Some("user"), "u-victim"), &Guardrails::default());
+        assert_eq!(p.revoke, ["u-victim"]);
+        assert!(p.skipped.is_empty() && p.notes.is_empty());
+    }
+
+    #[test]
+    fn ip_keyed_and_pseudonymized_incidents_name_nobody() {
+        let ip = plan(
+            &firing(Some("ip"), "ip:0123456789ab"),
+            &Guardrails::default(),
+        );
+        assert!(ip.revoke.is_empty());
+        assert!(ip.notes[0].contains("no user to revoke"), "{:?}", ip.notes);
+        for key in [
+            "email:0123456789ab",
+            "unknown",
+            "***",
+            "a:b",
+            "a*",
+            "",
+            "u 1",
+        ] {
+            let p = plan(&firing(Some("user"), key), &Guardrails::default());
+            assert!(p.revoke.is_empty(), "{key}");
+            assert!(p.notes[0].contains("no user to revoke"), "{key}");
+        }
+        let long = "u".repeat(MAX_PRINCIPAL_CHARS + 1);
+        assert!(!is_revocable_id(&long));
+        assert!(is_revocable_id("alice@example.org"));
+    }
+
+    #[test]
+    fn protected_principals_are_kept() {
+        let rails = Guardrails {
+            protected: BTreeSet::from(["Break-Glass".to_owned()]),
+            ..Guardrails::default()
+        };
+        let p = plan(&firing(Some("user"), "break-glass"), &rails);
+        assert!(p.revoke.is_empty());
+        assert_eq!(
+            p.skipped,
+            [("break-glass".to_owned(), SkipReason::Protected)]
+        );
+    }
+
+    #[test]
+    fn over_the_incident_cap_nobody_is_revoked() {
+        let rails = Guardrails {
+            max_per_incident: 0,
+            ..Guardrails::default()
+        };
+        let p = plan(&firing(Some("user"), "u-1"), &rails);
+        assert!(p.revoke.is_empty());
+        assert_eq!(p.skipped, [("u-1".to_owned(), SkipReason::IncidentCap)]);
+        assert!(p.notes[0].contains("a human decides"));
+    }
+
+    #[test]
+    fn resolutions_revoke_nothing() {
+        let mut i = firing(Some("user"), "u-1");
+        i.status = TransitionKind::Resolved;
+        let p = plan(&i, &Guardrails::default());
+        assert!(p.revoke.is_empty());
+        assert!(p.notes[0].contains("resolved"));
+    }
+
+    #[test]
+    fn records_list_skips_and_serialize() {
+        let i = firing(Some("user"), "u-1");
+        let mut r = ResponseRecord::new(&i, Mode::DryRun, "redis", "t".into());
+        r.add_skips(&[("admin".into(), SkipReason::Protected)]);
+        assert_eq!(r.actions[0].status, ActionStatus::Skipped);
+        assert_eq!(r.revoked().count(), 0);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["mode"], "dry_run");
+        assert_eq!(v["actions"][0]["detail"], "kept: protected");
+        let back: ResponseRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+    }
+}
