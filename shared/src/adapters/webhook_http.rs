@@ -181,7 +181,7 @@ impl HttpChannels {
         let mut builder = self
             .client
             .post(req.url)
-            .header(http_header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(DELIVERY_HEADER, req.delivery_id);
         if let Some(signer) = req.signer {
             let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -229,10 +229,6 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "HTTP error".to_owned()
     }
-}
-
-mod http_header {
-    pub const CONTENT_TYPE: &str = "content-type";
 }
 
 impl ChannelSender for HttpChannels {

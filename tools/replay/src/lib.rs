@@ -30,8 +30,7 @@ use shared::adapters::rules_loader::{RulesLoadError, load_rules_file};
 use shared::domain::logs::decode::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeError, MessageType, decode_awslogs_data,
 };
-use shared::domain::logs::parse::{DEFAULT_MAX_EVENT_BYTES, split_events};
-use shared::domain::logs::record::LogEvent;
+use shared::domain::logs::parse::DEFAULT_MAX_EVENT_BYTES;
 use shared::domain::logs::redact::{RedactError, Redactor};
 use shared::domain::metrics::aggregate::{CardinalityGuard, DEFAULT_BUCKETS};
 use shared::domain::metrics::exposition::{render_openmetrics, render_prometheus};
@@ -169,15 +168,6 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
     }))
 }
 
-/// What a file holds, once decompressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Content {
-    /// Log lines.
-    Plain,
-    /// A CloudWatch Logs subscription event; `data` is `awslogs.data`.
-    CloudWatch,
-}
-
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Whether a file is gzip: by name or by its first two bytes.
@@ -198,15 +188,6 @@ pub fn awslogs_data(text: &str) -> Option<String> {
         .get("data")?
         .as_str()
         .map(str::to_owned)
-}
-
-/// Detects the content of a (decompressed) file.
-pub fn detect(text: &str) -> Content {
-    if awslogs_data(text).is_some() {
-        Content::CloudWatch
-    } else {
-        Content::Plain
-    }
 }
 
 /// Counts over the whole replay.
@@ -277,49 +258,6 @@ pub fn load_rules(path: Option<&Path>) -> Result<RuleSet, ReplayError> {
         None => RuleSet::default_rules().map_err(|e| ReplayError::Rules(RulesLoadError::from(e))),
         Some(path) => load_rules_file(path).map_err(ReplayError::Rules),
     }
-}
-
-/// Reads one file into events (decompressed, decoded, grouped), all in
-/// memory. [`replay`] streams plain files instead; this is for callers that
-/// want the events themselves.
-pub fn read_events(path: &Path) -> Result<(Vec<LogEvent>, bool), ReplayError> {
-    let read_error = |reason| ReplayError::Read {
-        path: path.display().to_string(),
-        reason,
-    };
-    let raw = std::fs::read(path).map_err(read_error)?;
-    let bytes = if is_gzip(path, &raw) {
-        let mut out = Vec::new();
-        MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(read_error)?;
-        out
-    } else {
-        raw
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    if let Some(data) = awslogs_data(&text) {
-        let batch =
-            decode_awslogs_data(&data, DEFAULT_MAX_DECOMPRESSED_BYTES).map_err(|reason| {
-                ReplayError::Decode {
-                    path: path.display().to_string(),
-                    reason,
-                }
-            })?;
-        return Ok((batch.events, batch.message_type == MessageType::Control));
-    }
-    let name = path.display().to_string();
-    let events = split_events(&text)
-        .map(|message| LogEvent {
-            id: format!(
-                "{name}@{}",
-                message.as_ptr() as usize - text.as_ptr() as usize
-            ),
-            timestamp_ms: 0,
-            message: message.to_owned(),
-        })
-        .collect();
-    Ok((events, false))
 }
 
 /// Whether the first bytes of a file look like one subscription event (a
@@ -631,16 +569,15 @@ mod tests {
         assert!(!is_gzip(Path::new("x.log"), b"{\"a\":1}"));
 
         let event = r#" {"awslogs": {"data": "H4sI"}}"#;
-        assert_eq!(detect(event), Content::CloudWatch);
+        assert!(looks_like_cloudwatch(event.as_bytes()));
         assert_eq!(awslogs_data(event).as_deref(), Some("H4sI"));
         // JSON-lines logs, even mentioning awslogs, are plain.
         let lines = "{\"msg\":\"a\",\"awslogs\":1}\n{\"msg\":\"b\"}\n";
-        assert_eq!(detect(lines), Content::Plain);
-        assert_eq!(detect("{\"awslogs\":{\"other\":1}}"), Content::Plain);
-        assert_eq!(
-            detect("2025-05-20 10:30:00,123 - auth - INFO - ok"),
-            Content::Plain
-        );
+        assert_eq!(awslogs_data(lines), None);
+        assert_eq!(awslogs_data("{\"awslogs\":{\"other\":1}}"), None);
+        let text = "2025-05-20 10:30:00,123 - auth - INFO - ok";
+        assert!(!looks_like_cloudwatch(text.as_bytes()));
+        assert_eq!(awslogs_data(text), None);
     }
 
     #[test]
