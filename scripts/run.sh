@@ -7,15 +7,22 @@
 #   5. cargo lambda watch on 127.0.0.1:$LAMBDA_PORT (default 9000), with the
 #      stack env (INCIDENTS_TOPIC_ARN included), HEALTH_TOKEN, METRICS_TOKEN,
 #      ADMIN_TOKEN and REDACTION_KEY from .local/run/ and RUST_LOG=info
-#   6. invoke component-probe once, then every $PROBE_EVERY seconds (60), and
+#   6. a local receiver on 127.0.0.1:$RECEIVER_PORT (default 9100) standing
+#      in for Slack, a signed webhook and PagerDuty (scripts/receiver.py)
+#   7. invoke component-probe once, then every $PROBE_EVERY seconds (60), and
 #      alert-evaluator every $EVALUATE_EVERY seconds (60)
-#   7. print the health URL, follow the function logs until Ctrl-C, then
-#      stop everything started here (same as `make stop`)
+#   8. the demo (scripts/demo.py): the bundled sample traffic through
+#      log-metrics, the incidents it raised (read from the SQS queue on the
+#      topic), their delivery by incident-notifier to the receiver, the
+#      security responder's dry-run record
+#   9. print the health answer and the URLs, follow the function logs until
+#      Ctrl-C, then stop everything started here (same as `make stop`)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 LAMBDA_PORT="${LAMBDA_PORT:-9000}"
+RECEIVER_PORT="${RECEIVER_PORT:-9100}"
 PROBE_EVERY="${PROBE_EVERY:-60}"
 EVALUATE_EVERY="${EVALUATE_EVERY:-60}"
 BUILD_WAIT="${RUN_WAIT_SECONDS:-900}"
@@ -25,15 +32,19 @@ TOKEN_FILE="$RUN_DIR/health-token"
 REDACTION_KEY_FILE="$RUN_DIR/redaction-key"
 METRICS_TOKEN_FILE="$RUN_DIR/metrics-token"
 ADMIN_TOKEN_FILE="$RUN_DIR/admin-token"
+SIGNING_KEY_FILE="$RUN_DIR/webhook-signing-key"
+RECEIVER_LOG="$RUN_DIR/receiver.jsonl"
+DEMO_DIR="$RUN_DIR/demo"
+DEMO_SAMPLE="events/demo/traffic.log"
 WATCH_LOG="$RUN_DIR/watch.log"
 PROBE_LOG="$RUN_DIR/probe.log"
 EVALUATOR_LOG="$RUN_DIR/evaluator.log"
 PROBE_EVENT="events/scheduled.json"
 EVALUATOR_EVENT="events/scheduled-evaluator.json"
-FUNCTIONS=(component-probe health-api log-metrics alert-evaluator)
+FUNCTIONS=(component-probe health-api log-metrics alert-evaluator incident-notifier security-responder)
 HEALTH_URL="http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/api/health"
 
-STEPS=7
+STEPS=9
 n=0
 step() {
   n=$((n + 1))
@@ -83,6 +94,11 @@ if port_open "$LAMBDA_PORT"; then
   owner="$(port_owner "$LAMBDA_PORT")"
   die "port 127.0.0.1:$LAMBDA_PORT is taken${owner:+ by $owner}; stop that process or set LAMBDA_PORT"
 fi
+if port_open "$RECEIVER_PORT"; then
+  owner="$(port_owner "$RECEIVER_PORT")"
+  die "port 127.0.0.1:$RECEIVER_PORT (the local webhook receiver) is taken${owner:+ by $owner}; stop that process or set RECEIVER_PORT"
+fi
+[ -f "$DEMO_SAMPLE" ] || die "$DEMO_SAMPLE not found (the demo's sample traffic)"
 [ -f "$PROBE_EVENT" ] || die "$PROBE_EVENT not found (the sample scheduled event)"
 [ -f "$EVALUATOR_EVENT" ] || die "$EVALUATOR_EVENT not found (the sample scheduled event)"
 
@@ -109,6 +125,10 @@ fi
 if [ ! -s "$ADMIN_TOKEN_FILE" ]; then
   (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$ADMIN_TOKEN_FILE")
 fi
+# incident-notifier signs its generic webhook deliveries with this.
+if [ ! -s "$SIGNING_KEY_FILE" ]; then
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$SIGNING_KEY_FILE")
+fi
 if [ ! -s "$REDACTION_KEY_FILE" ]; then
   (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$REDACTION_KEY_FILE")
 fi
@@ -126,6 +146,20 @@ ADMIN_TOKEN="$(cat "$ADMIN_TOKEN_FILE")"
 # alert-evaluator publish incidents there (read them back from the queue
 # blindspotx-incidents-local).
 INCIDENTS_TOPIC_ARN="${INCIDENTS_TOPIC_ARN:?scripts/stack.sh env sets no INCIDENTS_TOPIC_ARN}"
+# incident-notifier: every channel points at the local receiver. In AWS these
+# are secret references (template.yaml), never plain values.
+SLACK_WEBHOOK_URL="http://127.0.0.1:$RECEIVER_PORT/slack"
+WEBHOOK_URL="http://127.0.0.1:$RECEIVER_PORT/webhook"
+# shellcheck disable=SC2034  # exported (set -a) for the functions
+WEBHOOK_SIGNING_KEY="$(cat "$SIGNING_KEY_FILE")"
+PAGERDUTY_EVENTS_URL="http://127.0.0.1:$RECEIVER_PORT/pagerduty/v2/enqueue"
+PAGERDUTY_ROUTING_KEY="local-demo-routing-key"
+# security-responder: dry-run (records what it would revoke, touches nothing)
+# against the stack's Redis; the break-glass account is never revoked.
+RESPONDER_MODE="dry-run"
+REVOKER="redis"
+REVOKE_REDIS_URL="${REDIS_URL:?scripts/stack.sh env sets no REDIS_URL}"
+PROTECTED_PRINCIPALS="${PROTECTED_PRINCIPALS:-break-glass-admin}"
 RUST_LOG="${RUST_LOG:-info}"
 set +a
 
@@ -150,6 +184,17 @@ until port_open "$LAMBDA_PORT"; do
     die "cargo lambda watch did not answer on port $LAMBDA_PORT within ${BUILD_WAIT}s"
   fi
   sleep 0.5
+done
+
+step "local webhook receiver on 127.0.0.1:$RECEIVER_PORT (requests: .local/run/receiver.jsonl)"
+: >"$RECEIVER_LOG"
+setsid python3 "$ROOT/scripts/receiver.py" "$RECEIVER_PORT" "$RECEIVER_LOG" \
+  </dev/null >>"$RUN_DIR/receiver.log" 2>&1 &
+record_pid receiver "$!"
+start=$SECONDS
+until port_open "$RECEIVER_PORT"; do
+  [ $((SECONDS - start)) -lt 10 ] || die "the receiver did not start (log: $RUN_DIR/receiver.log)"
+  sleep 0.2
 done
 
 invoke_probe() {
@@ -206,11 +251,25 @@ setsid bash -c '
   </dev/null >>"$EVALUATOR_LOG" 2>&1 &
 record_pid evaluator-loop "$!"
 
+step "demo: sample traffic -> log-metrics -> incidents -> notifier and responder"
+python3 "$ROOT/scripts/demo.py" --port "$LAMBDA_PORT" --work "$DEMO_DIR" \
+  --receiver-log "$RECEIVER_LOG" --signing-key-file "$SIGNING_KEY_FILE" --sample "$DEMO_SAMPLE" \
+  || die "the demo failed (function logs: $WATCH_LOG)"
+
 step "ready"
-code="$(curl -s -o /dev/null -m 300 -w '%{http_code}' "$HEALTH_URL" 2>/dev/null || true)"
+health_body="$(mktemp "$RUN_DIR/health.XXXXXX")"
+code="$(curl -s -o "$health_body" -m 300 -w '%{http_code}' "$HEALTH_URL" 2>/dev/null || true)"
+say "  GET $HEALTH_URL -> HTTP ${code:-none}: $(head -c 600 "$health_body")"
+rm -f "$health_body"
+metrics_lines="$(curl -s -m 60 -H "Authorization: Bearer $METRICS_TOKEN" \
+  "http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/metrics" | grep -c -v '^#' || true)"
+say "  GET /metrics with the bearer token -> ${metrics_lines:-0} samples, e.g.:"
+curl -s -m 60 -H "Authorization: Bearer $METRICS_TOKEN" \
+  "http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/metrics" \
+  | grep -E '^(auth_requests_total|token_operations_total|drift_detections_total|active_sessions)' | head -n 8 | sed 's/^/    /' >&2 || true
 cat >&2 <<EOF
 
-  health:   $HEALTH_URL   (first answer: HTTP ${code:-none})
+  health:   $HEALTH_URL
   details:  curl -H "Authorization: Bearer \$(cat .local/run/health-token)" $HEALTH_URL
   metrics:  curl -H "Authorization: Bearer \$(cat .local/run/metrics-token)" http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/metrics
   silences: curl -H "Authorization: Bearer \$(cat .local/run/admin-token)" http://127.0.0.1:$LAMBDA_PORT/lambda-url/health-api/api/silences
@@ -218,6 +277,8 @@ cat >&2 <<EOF
   logs in:  cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT log-metrics --data-file events/logs-json.json
   evaluate: cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT alert-evaluator --data-file $EVALUATOR_EVENT
   incidents: published to $INCIDENTS_TOPIC_ARN, readable from the SQS queue blindspotx-incidents-local
+  notifier: deliveries to the local receiver in .local/run/receiver.jsonl (Slack, webhook, PagerDuty)
+  demo:     python3 scripts/demo.py --port $LAMBDA_PORT --work .local/run/demo --receiver-log .local/run/receiver.jsonl --signing-key-file .local/run/webhook-signing-key
   logs:     .local/run/watch.log (functions), .local/run/probe.log (probe results),
             .local/run/evaluator.log (alert-evaluator runs, every ${EVALUATE_EVERY}s)
   stack:    scripts/stack.sh status;  env: eval "\$(scripts/stack.sh env)"

@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""The walk-through `make run` prints: the bundled sample traffic through
+log-metrics, the incidents it raised, their delivery by incident-notifier to a
+local receiver, and the security responder's dry-run record.
+
+Runs against the functions served by `cargo lambda watch` (scripts/run.sh) and
+the local stack (env from `scripts/stack.sh env`). Every step prints one
+progress line; a failing step exits non-zero with the reason.
+
+    demo.py --port 9000 --work .local/run/demo --receiver-log FILE \
+            --signing-key-file FILE [--sample events/demo/traffic.log]
+"""
+
+import argparse
+import base64
+import gzip
+import hashlib
+import hmac
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import boto3
+
+QUEUE = "blindspotx-incidents-local"
+TEXT_TS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})")
+JSON_TS = re.compile(r'"timestamp":"([^"]+)"')
+# What the security-responder's SNS subscription lets through (template.yaml).
+RESPONDER_FILTER = {"category": "security", "severity": "critical"}
+
+
+class StepFailed(Exception):
+    pass
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_json_ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def fmt_json_ts(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def records(sample: Path) -> list[str]:
+    """The sample's records: a line that starts neither a JSON record nor a
+    Python text record continues the one before (tracebacks)."""
+    out: list[str] = []
+    for line in sample.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("{") or TEXT_TS.match(line) or not out:
+            out.append(line)
+        else:
+            out[-1] += "\n" + line
+    return out
+
+
+def record_time(rec: str) -> datetime:
+    m = TEXT_TS.match(rec)
+    if m:
+        return datetime.strptime(f"{m[1]}.{m[2]}", "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc)
+    m = JSON_TS.search(rec)
+    if not m:
+        raise StepFailed(f"sample record without a timestamp: {rec[:80]}")
+    return parse_json_ts(m[1])
+
+
+def rebase(rec: str, shift: timedelta) -> tuple[datetime, str]:
+    """The record moved by `shift`: alert windows run on event time, so the
+    sample must look recent."""
+    t = record_time(rec) + shift
+    if TEXT_TS.match(rec):
+        stamp = t.strftime("%Y-%m-%d %H:%M:%S,") + f"{t.microsecond // 1000:03d}"
+        return t, TEXT_TS.sub(stamp, rec, count=1)
+    return t, JSON_TS.sub(f'"timestamp":"{fmt_json_ts(t)}"', rec, count=1)
+
+
+def subscription_event(sample: Path, out: Path) -> int:
+    """A CloudWatch Logs subscription event carrying the sample, newest record
+    a few seconds ago."""
+    recs = records(sample)
+    newest = max(record_time(r) for r in recs)
+    shift = datetime.now(timezone.utc) - timedelta(seconds=5) - newest
+    events = []
+    for i, rec in enumerate(recs):
+        t, moved = rebase(rec, shift)
+        events.append({"id": f"{int(t.timestamp() * 1000)}{i:06d}", "timestamp": int(t.timestamp() * 1000), "message": moved})
+    data = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/blindspotx/auth-service",
+        "logStream": "demo",
+        "subscriptionFilters": ["blindspotx-monitoring"],
+        "logEvents": events,
+    }
+    packed = base64.b64encode(gzip.compress(json.dumps(data).encode())).decode()
+    out.write_text(json.dumps({"awslogs": {"data": packed}}), encoding="utf-8")
+    return len(events)
+
+
+def invoke(port: int, function: str, event: Path) -> dict:
+    cmd = [
+        "cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
+        function, "--data-file", str(event), "--output-format", "json",
+    ]
+    try:
+        # The first call of a function waits for cargo lambda watch to build it.
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired as e:
+        raise StepFailed(f"{function} did not answer within 15 min (still compiling? see .local/run/watch.log)") from e
+    if done.returncode != 0:
+        raise StepFailed(f"cargo lambda invoke {function} failed: {(done.stderr or done.stdout).strip()[-800:]}")
+    try:
+        return json.loads(done.stdout)
+    except ValueError as e:
+        raise StepFailed(f"{function} answered something that is not JSON ({e}): {done.stdout[:300]}") from e
+
+
+def drain_incidents(sqs) -> list[dict]:
+    """Every incident waiting in the queue subscribed to the incidents topic
+    (raw delivery: the body is the published message, the SNS message
+    attributes are the queue message's), deleted as read."""
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    found: list[dict] = []
+    quiet = 0
+    while quiet < 2:
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        if not got:
+            quiet += 1
+            continue
+        for m in got:
+            found.append(
+                {
+                    "MessageId": m["MessageId"],
+                    "Message": m["Body"],
+                    "MessageAttributes": {
+                        k: {"Type": v.get("DataType", "String"), "Value": v.get("StringValue")}
+                        for k, v in m.get("MessageAttributes", {}).items()
+                    },
+                }
+            )
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return found
+
+
+def sns_event(note: dict, topic_arn: str) -> dict:
+    """The incident as Lambda receives it from an SNS subscription."""
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{topic_arn}:local-demo",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": note["MessageId"],
+                    "TopicArn": topic_arn,
+                    "Subject": None,
+                    "Message": note["Message"],
+                    "Timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                    "SignatureVersion": "1",
+                    "Signature": "local",
+                    "SigningCertUrl": "https://example.invalid/cert.pem",
+                    "UnsubscribeUrl": "https://example.invalid/unsubscribe",
+                    "MessageAttributes": note["MessageAttributes"],
+                },
+            }
+        ]
+    }
+
+
+def attrs(note: dict) -> dict:
+    return {k: v.get("Value") for k, v in note.get("MessageAttributes", {}).items()}
+
+
+def verify_signature(entry: dict, key: bytes) -> str:
+    headers = entry["headers"]
+    sig, ts = headers.get("x-blindspotx-signature"), headers.get("x-blindspotx-timestamp")
+    if not sig or not ts:
+        return "unsigned"
+    want = "sha256=" + hmac.new(key, f"{ts}.{entry['raw']}".encode(), hashlib.sha256).hexdigest()
+    return "HMAC-SHA256 signature verifies" if hmac.compare_digest(sig, want) else "SIGNATURE MISMATCH"
+
+
+def slack_summary(body: dict) -> str:
+    texts = []
+    for block in body.get("blocks", []):
+        text = block.get("text")
+        if isinstance(text, dict):
+            texts.append(text.get("text", ""))
+        for f in block.get("fields", []) or []:
+            texts.append(f.get("text", ""))
+    line = " | ".join(t.replace("\n", " ") for t in texts if t)
+    return (line or body.get("text", ""))[:240]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--receiver-log", type=Path, required=True)
+    ap.add_argument("--signing-key-file", type=Path, required=True)
+    ap.add_argument("--sample", type=Path, default=Path("events/demo/traffic.log"))
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    topic_arn = os.environ["INCIDENTS_TOPIC_ARN"]
+    started = time.time()
+
+    say("  [demo 1/5] drain old incidents from the queue (earlier runs)")
+    old = drain_incidents(sqs)
+    if old:
+        say(f"    {len(old)} old message(s) dropped")
+
+    event = args.work / "subscription-event.json"
+    n = subscription_event(args.sample, event)
+    say(f"  [demo 2/5] log-metrics: {n} records of {args.sample} (normal traffic, a brute-force burst, "
+        "an API error spike, a drift detection) as one CloudWatch Logs subscription event")
+    out = invoke(args.port, "log-metrics", event)
+    say("    " + json.dumps(out)[:600])
+
+    say(f"  [demo 3/5] incidents in the SQS queue {QUEUE} (subscribed to the incidents topic)")
+    notes = drain_incidents(sqs)
+    saved = args.work / "incidents.json"
+    if notes:
+        saved.write_text(json.dumps(notes), encoding="utf-8")
+    elif saved.exists() and out.get("alert_windows", 0) > 0:
+        # The windows still hold an earlier run's burst: those incidents are
+        # firing and fire no second time until they resolve. Deliver the
+        # earlier run's incidents again instead, which shows that a
+        # redelivered message notifies nobody twice and revokes nothing twice.
+        notes = json.loads(saved.read_text(encoding="utf-8"))
+        say("    no new transition: the incidents of an earlier run are still firing (they resolve after "
+            "their quiet period); redelivering that run's incidents instead")
+    else:
+        raise StepFailed("no incident reached the queue: see .local/run/watch.log for log-metrics' errors")
+    for note in notes:
+        a = attrs(note)
+        inc = json.loads(note["Message"])
+        say(f"    {a.get('status', '?'):8} {a.get('severity', '?'):8} {a.get('category', '?'):11} "
+            f"{inc.get('rule')} key={inc.get('key')} count={inc.get('count')}/{inc.get('threshold')} "
+            f"in {inc.get('window_seconds')}s  runbook {inc.get('runbook_url')}")
+
+    say("  [demo 4/5] incident-notifier: each incident as SNS delivers it (routing: infra/notifier/routing.toml)")
+    for i, note in enumerate(notes):
+        path = args.work / f"sns-incident-{i}.json"
+        path.write_text(json.dumps(sns_event(note, topic_arn)), encoding="utf-8")
+        summary = invoke(args.port, "incident-notifier", path)
+        inc = json.loads(note["Message"])
+        say(f"    {inc.get('rule')}/{inc.get('key')}: delivered={summary.get('delivered')} "
+            f"already_delivered={summary.get('already_delivered')} suppressed={summary.get('suppressed')} "
+            f"not_configured={summary.get('not_configured')}")
+    key = args.signing_key_file.read_bytes().strip()
+    entries = []
+    if args.receiver_log.exists():
+        for line in args.receiver_log.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if datetime.fromisoformat(entry["time"]).timestamp() >= started:
+                entries.append(entry)
+    say(f"    the local receiver got {len(entries)} request(s) (all of them in {args.receiver_log}):")
+    for entry in entries:
+        body = entry["body"]
+        if entry["path"].startswith("/slack"):
+            say(f"      POST {entry['path']} (Slack Block Kit): {slack_summary(body)}")
+        elif entry["path"].startswith("/pagerduty"):
+            say(f"      POST {entry['path']} (PagerDuty Events v2): event_action={body.get('event_action')} "
+                f"dedup_key={body.get('dedup_key')} severity={body.get('payload', {}).get('severity')}")
+        else:
+            say(f"      POST {entry['path']} (signed webhook, {verify_signature(entry, key)}): "
+                f"{body.get('rule') if isinstance(body, dict) else ''} {body.get('status') if isinstance(body, dict) else ''}")
+    if not entries:
+        say("    nothing new: every delivery was made by the earlier run (one delivery marker per "
+            "incident, transition and channel)")
+    elif not any(e["path"].startswith("/slack") for e in entries):
+        raise StepFailed("no Slack-shaped message reached the receiver")
+
+    say("  [demo 5/5] security-responder (SNS filter policy: category=security, severity=critical; dry-run)")
+    responded = 0
+    for i, note in enumerate(notes):
+        a = attrs(note)
+        if any(a.get(k) != v for k, v in RESPONDER_FILTER.items()):
+            continue
+        summary = invoke(args.port, "security-responder", args.work / f"sns-incident-{i}.json")
+        if summary.get("duplicates"):
+            responded += 1
+            say(f"    incident {json.loads(note['Message']).get('id')}: handled before, nothing done again")
+        for rec in summary.get("responses", []):
+            responded += 1
+            say(f"    security incident {rec['incident_id']} ({rec['rule']}, key {rec['key']}), mode {rec['mode']}, "
+                f"revoker {rec['revoker']}:")
+            for act in rec.get("actions", []):
+                say(f"      {act['action']} {act['target']}: {act['status']} - {act['detail']}"
+                    + (f" (undo: {act['undo']})" if act.get("undo") else ""))
+            for note_text in rec.get("notes", []):
+                say(f"      note: {note_text}")
+            say(f"      stored as pk=RESPONSE#{rec['incident_id']} sk=ACTIONS in table {os.environ.get('TABLE_NAME')}")
+    if responded == 0:
+        raise StepFailed("no critical security incident reached the security responder")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except StepFailed as e:
+        say(f"  demo failed: {e}")
+        sys.exit(1)
