@@ -103,18 +103,29 @@ pub struct Evaluated {
 
 impl<'r> Evaluator<'r> {
     pub fn new(rules: &'r RuleSet, redactor: &'r Redactor, max_event_bytes: usize) -> Self {
+        let mut out = Evaluated::default();
+        // Updates name their series by index: the fold looks each series
+        // up once per take rather than once per update.
+        out.evaluation.indexed = true;
         Evaluator {
             rules,
             redactor,
             max_event_bytes,
             parser: RecordParser::new(max_event_bytes),
-            out: Evaluated::default(),
+            out,
         }
     }
 
     /// Signals without sample lines (see [`Evaluation::skip_samples`]).
     pub fn without_samples(mut self) -> Self {
         self.out.evaluation.skip_samples = true;
+        self
+    }
+
+    /// Signals only counted (in [`Evaluation::signals_counted`]), never
+    /// built (see [`Evaluation::count_signals_only`]).
+    pub fn counting_signals_only(mut self) -> Self {
+        self.out.evaluation.count_signals_only = true;
         self
     }
 
@@ -197,6 +208,12 @@ impl<'g> Aggregator<'g> {
                 report.kind_conflicts += 1;
             }
         }
+        let (conflicts, _) = report.metrics.apply_indexed(
+            &evaluation.touched,
+            evaluation.indexed_updates.drain(..),
+            self.guard,
+        );
+        report.kind_conflicts += conflicts;
         report.signals.append(&mut evaluation.signals);
         for (rule, n) in std::mem::take(&mut evaluation.misses) {
             *self.misses.entry(rule).or_default() += n;

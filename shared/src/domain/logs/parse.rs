@@ -5,8 +5,8 @@
 
 use std::borrow::Cow;
 
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::json::Json;
 use super::record::{EventRef, LogEvent, LogRecord, RecordFormat};
@@ -178,8 +178,8 @@ fn parse_text<'a>(event: EventRef<'a>, text: &'a str) -> Option<LogRecord<'a>> {
     let timestamp = first.get(..23)?;
     let at = parse_python_time(timestamp)?;
     let rest = first.get(23..)?.strip_prefix(" - ")?;
-    let (logger, rest) = rest.split_once(" - ")?;
-    let (level, message) = match rest.split_once(" - ") {
+    let (logger, rest) = split_dash(rest)?;
+    let (level, message) = match split_dash(rest) {
         Some((level, message)) => (level, message),
         // A record with an empty message ends at the level.
         None => (rest.strip_suffix(" -").unwrap_or(rest), ""),
@@ -198,6 +198,21 @@ fn parse_text<'a>(event: EventRef<'a>, text: &'a str) -> Option<LogRecord<'a>> {
         raw: text,
         json: None,
     })
+}
+
+/// `text.split_once(" - ")`, by a byte scan for the dash: a substring
+/// searcher costs more to set up than these short fields take to scan.
+fn split_dash(text: &str) -> Option<(&str, &str)> {
+    let b = text.as_bytes();
+    let mut from = 1;
+    while from + 1 < b.len() {
+        let at = from + b[from..b.len() - 1].iter().position(|c| *c == b'-')?;
+        if b[at - 1] == b' ' && b[at + 1] == b' ' {
+            return Some((text.get(..at - 1)?, text.get(at + 2..)?));
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// True when `line` begins a record (JSON object or Python text record); a
@@ -258,18 +273,39 @@ fn parse_python_time(text: &str) -> Option<i64> {
             d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
         })
     };
-    let year = i32::try_from(num(0, 4)?).ok()?;
-    let month = Month::try_from(u8::try_from(num(5, 7)?).ok()?).ok()?;
-    let day = u8::try_from(num(8, 10)?).ok()?;
-    let date = Date::from_calendar_date(year, month, day).ok()?;
-    let time = Time::from_hms_milli(
-        u8::try_from(num(11, 13)?).ok()?,
-        u8::try_from(num(14, 16)?).ok()?,
-        u8::try_from(num(17, 19)?).ok()?,
-        u16::try_from(num(20, 23)?).ok()?,
-    )
-    .ok()?;
-    Some(epoch_ms(PrimitiveDateTime::new(date, time).assume_utc()))
+    // The calendar by hand (what `time` checks and computes, without its
+    // types): this runs on every line of every text record.
+    let year = i64::from(num(0, 4)?);
+    let month = num(5, 7)?;
+    let day = num(8, 10)?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let millis = num(20, 23)?;
+    let days = days_from_civil(year, month, day);
+    let seconds = ((days * 24 + i64::from(hour)) * 60 + i64::from(minute)) * 60 + i64::from(second);
+    Some(seconds * 1000 + i64::from(millis))
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// The events of a plain log file's text, borrowed: [`group_lines`]
@@ -319,6 +355,95 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written calendar agrees with `time` on every day of
+    /// several centuries and on the invalid fields.
+    #[test]
+    fn python_time_agrees_with_the_time_crate() {
+        use time::{Date, Month, PrimitiveDateTime, Time};
+        let by_time = |text: &str| -> Option<i64> {
+            let b = text.as_bytes();
+            let num = |from: usize, to: usize| text.get(from..to)?.parse::<u32>().ok();
+            if b.len() != 23
+                || !b.iter().enumerate().all(|(i, c)| match i {
+                    4 | 7 => *c == b'-',
+                    10 => *c == b' ',
+                    13 | 16 => *c == b':',
+                    19 => *c == b',',
+                    _ => c.is_ascii_digit(),
+                })
+            {
+                return None;
+            }
+            let month = Month::try_from(u8::try_from(num(5, 7)?).ok()?).ok()?;
+            let date = Date::from_calendar_date(
+                i32::try_from(num(0, 4)?).ok()?,
+                month,
+                u8::try_from(num(8, 10)?).ok()?,
+            )
+            .ok()?;
+            let time = Time::from_hms_milli(
+                u8::try_from(num(11, 13)?).ok()?,
+                u8::try_from(num(14, 16)?).ok()?,
+                u8::try_from(num(17, 19)?).ok()?,
+                u16::try_from(num(20, 23)?).ok()?,
+            )
+            .ok()?;
+            Some(epoch_ms(PrimitiveDateTime::new(date, time).assume_utc()))
+        };
+        let mut day = Date::from_calendar_date(1600, Month::January, 1).unwrap();
+        let end = Date::from_calendar_date(2500, Month::January, 1).unwrap();
+        while day < end {
+            let text = format!(
+                "{:04}-{:02}-{:02} 23:59:58,999",
+                day.year(),
+                u8::from(day.month()),
+                day.day()
+            );
+            assert_eq!(parse_python_time(&text), by_time(&text), "{text}");
+            day = day.next_day().unwrap();
+        }
+        for text in [
+            "0000-01-01 00:00:00,000",
+            "9999-12-31 23:59:59,999",
+            "2024-02-29 12:00:00,000",
+            "2023-02-29 12:00:00,000",
+            "1900-02-29 12:00:00,000",
+            "2000-02-29 12:00:00,000",
+            "2025-00-10 12:00:00,000",
+            "2025-13-10 12:00:00,000",
+            "2025-04-31 12:00:00,000",
+            "2025-04-00 12:00:00,000",
+            "2025-04-10 24:00:00,000",
+            "2025-04-10 23:60:00,000",
+            "2025-04-10 23:59:60,000",
+            "2025-04-10 23:59:59,9x9",
+            "2025-04-10T23:59:59,999",
+        ] {
+            assert_eq!(parse_python_time(text), by_time(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn split_dash_is_split_once() {
+        for text in [
+            "",
+            "-",
+            " - ",
+            "a - b",
+            "a - b - c",
+            "a-b - c",
+            "a -b - c",
+            " - x",
+            "x - ",
+            "a --- b",
+            "a  -  b",
+            "é - ü - x",
+            "-- - -",
+        ] {
+            assert_eq!(split_dash(text), text.split_once(" - "), "{text:?}");
+        }
+    }
 
     fn event(message: &str) -> LogEvent {
         LogEvent {

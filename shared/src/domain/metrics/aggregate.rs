@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::series::{MetricKind, SeriesKey};
+use super::series::{FastMap, MetricKind, SeriesKey};
 
 /// The Prometheus client libraries' default histogram buckets (seconds).
 pub const DEFAULT_BUCKETS: [f64; 14] = [
@@ -43,7 +43,7 @@ pub struct HistogramDelta {
     /// Distinct observed values and how often each was seen, in first-seen
     /// order (EMF's Values/Counts).
     pub values: Vec<(f64, u64)>,
-    value_index: HashMap<u64, usize>,
+    value_index: FastMap<u64, usize>,
 }
 
 impl HistogramDelta {
@@ -128,7 +128,7 @@ pub struct KindConflict {
 #[derive(Debug, Clone)]
 pub struct CardinalityGuard {
     max_per_metric: usize,
-    known: HashMap<String, HashSet<SeriesKey>>,
+    known: FastMap<String, HashSet<SeriesKey>>,
     folded: HashMap<String, u64>,
 }
 
@@ -142,7 +142,7 @@ impl CardinalityGuard {
     pub fn new(max_per_metric: usize) -> Self {
         CardinalityGuard {
             max_per_metric,
-            known: HashMap::new(),
+            known: FastMap::default(),
             folded: HashMap::new(),
         }
     }
@@ -192,10 +192,16 @@ impl CardinalityGuard {
 /// One batch's metric deltas.
 #[derive(Debug, Clone, Default)]
 pub struct BatchMetrics {
-    series: HashMap<SeriesKey, SeriesDelta>,
-    kinds: HashMap<String, MetricKind>,
+    /// Series → its place in `deltas`.
+    index: FastMap<SeriesKey, usize>,
+    /// Every touched series, in first-touch order.
+    deltas: Vec<(SeriesKey, SeriesDelta)>,
+    kinds: FastMap<String, MetricKind>,
     /// Histograms keep no distinct values (only EMF needs them).
     skip_values: bool,
+    /// Scratch for [`Self::apply_indexed`]: where each key of the slice
+    /// being applied landed, once known.
+    resolved: Vec<Option<usize>>,
 }
 
 impl BatchMetrics {
@@ -215,14 +221,25 @@ impl BatchMetrics {
         update: Update,
         guard: &mut CardinalityGuard,
     ) -> Result<(), KindConflict> {
+        self.apply_at(key, update, guard).map(|_| ())
+    }
+
+    /// [`Self::apply`], saying where the update landed: the place in
+    /// `deltas` of `key` itself (not of its overflow series), when it did.
+    fn apply_at(
+        &mut self,
+        key: SeriesKey,
+        update: Update,
+        guard: &mut CardinalityGuard,
+    ) -> Result<Option<usize>, KindConflict> {
         let kind = update.kind();
         // Fast path: a series this batch already has was admitted before
         // and has the metric's kind.
-        if let Some(delta) = self.series.get_mut(&key)
-            && delta.kind() == kind
+        if let Some(&at) = self.index.get(&key)
+            && self.deltas[at].1.kind() == kind
         {
-            delta.apply(update, !self.skip_values);
-            return Ok(());
+            self.deltas[at].1.apply(update, !self.skip_values);
+            return Ok(Some(at));
         }
         let existing = match self.kinds.get(key.name()) {
             Some(k) => *k,
@@ -238,29 +255,72 @@ impl BatchMetrics {
                 update: kind.as_str(),
             });
         }
-        let key = guard.admit(key);
-        self.series
-            .entry(key)
-            .or_insert_with(|| SeriesDelta::new(kind))
-            .apply(update, !self.skip_values);
-        Ok(())
+        let admitted = guard.admit(key.clone());
+        let at = match self.index.get(&admitted) {
+            Some(&at) => at,
+            None => {
+                self.index.insert(admitted.clone(), self.deltas.len());
+                self.deltas.push((admitted.clone(), SeriesDelta::new(kind)));
+                self.deltas.len() - 1
+            }
+        };
+        self.deltas[at].1.apply(update, !self.skip_values);
+        Ok((admitted == key).then_some(at))
+    }
+
+    /// Applies `updates`, each naming its series by position in `keys`, in
+    /// order: the same result as [`Self::apply`] on each, with one map
+    /// lookup per key instead of one per update. Returns how many updates
+    /// were refused for a kind conflict, and the first such conflict.
+    pub fn apply_indexed(
+        &mut self,
+        keys: &[SeriesKey],
+        updates: impl IntoIterator<Item = (u32, Update)>,
+        guard: &mut CardinalityGuard,
+    ) -> (u64, Option<KindConflict>) {
+        let mut resolved = std::mem::take(&mut self.resolved);
+        resolved.clear();
+        resolved.resize(keys.len(), None);
+        let mut conflicts = 0;
+        let mut first = None;
+        for (slot, update) in updates {
+            let slot = slot as usize;
+            let Some(key) = keys.get(slot) else {
+                continue;
+            };
+            if let Some(at) = resolved[slot]
+                && self.deltas[at].1.kind() == update.kind()
+            {
+                self.deltas[at].1.apply(update, !self.skip_values);
+                continue;
+            }
+            match self.apply_at(key.clone(), update, guard) {
+                Ok(at) => resolved[slot] = at,
+                Err(e) => {
+                    conflicts += 1;
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        self.resolved = resolved;
+        (conflicts, first)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
+        self.deltas.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.series.len()
+        self.deltas.len()
     }
 
     pub fn get(&self, key: &SeriesKey) -> Option<&SeriesDelta> {
-        self.series.get(key)
+        self.index.get(key).map(|at| &self.deltas[*at].1)
     }
 
     /// Every touched series, sorted by key (deterministic output).
     pub fn sorted(&self) -> Vec<(&SeriesKey, &SeriesDelta)> {
-        let mut all: Vec<_> = self.series.iter().collect();
+        let mut all: Vec<_> = self.deltas.iter().map(|(k, d)| (k, d)).collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         all
     }

@@ -6,6 +6,12 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+/// The hash map of the log pipeline's hot paths (rule caches, series):
+/// foldhash is several times cheaper than std's SipHash on short keys and
+/// still seeded at random per map, so label values an attacker writes into
+/// logs cannot be chosen to collide.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Counter, gauge or histogram, as Prometheus means them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetricKind {

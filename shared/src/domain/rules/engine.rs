@@ -2,7 +2,7 @@
 //! alert signals, and a count of every update skipped for a missing value.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use regex::{Captures, Regex, RegexSet, RegexSetBuilder};
@@ -14,7 +14,7 @@ use crate::domain::logs::filter_pattern::FilterPattern;
 use crate::domain::logs::record::LogRecord;
 use crate::domain::logs::redact::{PseudonymKind, Redactor};
 use crate::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, KindConflict, Update};
-use crate::domain::metrics::series::{MetricKind, SeriesKey};
+use crate::domain::metrics::series::{FastMap, MetricKind, SeriesKey};
 
 /// The default rules of LOG-CONTRACT.md, embedded at build time.
 pub const DEFAULT_RULES_TOML: &str = include_str!("../../../../infra/rules/default.toml");
@@ -156,8 +156,16 @@ impl CompiledRule {
 /// or drain it per batch).
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
-    /// Metric updates in rule order.
+    /// Metric updates in rule order (unless [`Self::indexed`]).
     pub updates: Vec<(SeriesKey, Update)>,
+    /// With [`Self::indexed`]: the series updated since the last
+    /// [`Self::take_results`], each once, in first-update order...
+    pub touched: Vec<SeriesKey>,
+    /// ...and the metric updates in rule order, naming their series by
+    /// position in `touched` (see [`BatchMetrics::apply_indexed`]).
+    pub indexed_updates: Vec<(u32, Update)>,
+    /// Updates go to `touched` and `indexed_updates` instead of `updates`.
+    pub indexed: bool,
     pub signals: Vec<Signal>,
     /// Per rule: updates and signals skipped because a label, value or key
     /// was missing (no default) or not a number.
@@ -169,36 +177,63 @@ pub struct Evaluation {
     /// count signals (replay without `--alerts`), redacting each sample
     /// line would be most of the work.
     pub skip_samples: bool,
+    /// When set, signals are only counted in `signals_counted`, never
+    /// built: for callers that print no signal (replay without `--alerts`).
+    pub count_signals_only: bool,
+    pub signals_counted: u64,
     group_taken: Vec<bool>,
     /// Metric name, label names and raw label values → the redacted series.
     /// Label values repeat from record to record, so most updates neither
     /// redact nor allocate.
-    series: HashMap<String, SeriesKey>,
+    series: FastMap<String, CachedSeries>,
+    /// Bumped by [`Self::take_results`]: a cached series' slot in
+    /// `touched` is current only when its epoch is this one.
+    epoch: u64,
     /// Raw signal key (prefixed by how it is masked) → the key as emitted:
     /// keys repeat too, and a pseudonym is an HMAC.
-    keys: HashMap<String, String>,
+    keys: FastMap<String, String>,
+    regex_memo: RegexMemo,
     scratch: String,
+}
+
+/// A series cache entry: the key, and where it sits in `touched` (valid
+/// in epoch `epoch` only).
+#[derive(Debug, Clone)]
+struct CachedSeries {
+    key: SeriesKey,
+    epoch: u64,
+    slot: u32,
 }
 
 impl Evaluation {
     pub fn clear(&mut self) {
         self.updates.clear();
+        self.touched.clear();
+        self.indexed_updates.clear();
+        self.epoch += 1;
         self.signals.clear();
         self.misses.clear();
         self.records = 0;
         self.matched_records = 0;
+        self.signals_counted = 0;
     }
 
     /// Moves out what was produced (updates, signals, misses, counts),
     /// keeping the caches for the records that follow.
     pub fn take_results(&mut self) -> Evaluation {
+        self.epoch += 1;
         Evaluation {
-            updates: std::mem::take(&mut self.updates),
+            updates: refill(&mut self.updates),
+            touched: refill(&mut self.touched),
+            indexed_updates: refill(&mut self.indexed_updates),
+            indexed: self.indexed,
             signals: std::mem::take(&mut self.signals),
             misses: std::mem::take(&mut self.misses),
             records: std::mem::take(&mut self.records),
             matched_records: std::mem::take(&mut self.matched_records),
             skip_samples: self.skip_samples,
+            count_signals_only: self.count_signals_only,
+            signals_counted: std::mem::take(&mut self.signals_counted),
             ..Evaluation::default()
         }
     }
@@ -217,7 +252,21 @@ impl Evaluation {
         for (key, update) in self.updates.drain(..) {
             batch.apply(key, update, guard)?;
         }
-        Ok(())
+        let touched = std::mem::take(&mut self.touched);
+        let (_, first) = batch.apply_indexed(&touched, self.indexed_updates.drain(..), guard);
+        self.epoch += 1;
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Records `update` of the series `key`.
+    fn push_update(&mut self, key: SeriesKey, update: Update) {
+        if self.indexed {
+            let slot = self.touched.len() as u32;
+            self.touched.push(key);
+            self.indexed_updates.push((slot, update));
+        } else {
+            self.updates.push((key, update));
+        }
     }
 
     fn masked_key(
@@ -274,12 +323,57 @@ pub struct RuleSet {
 #[derive(Debug, Clone)]
 struct Dispatch {
     /// Logger → indexes of the rules naming that logger or none, in order.
-    by_logger: HashMap<String, Vec<usize>>,
+    by_logger: FastMap<String, Vec<usize>>,
     /// Rules naming no logger: the candidates for any other logger.
     any_logger: Vec<usize>,
+    /// At most 64 patterns, so the hits of one message are a `u64`.
     regexes: RegexSet,
     /// Rule index → its pattern's index in `regexes`.
     regex_of: Vec<Option<usize>>,
+    /// Tells the rule sets apart in an [`Evaluation`]'s regex memo (a clone
+    /// has the same regexes, so keeps the id).
+    id: u64,
+}
+
+/// Messages at most this long have their [`RegexSet`] hits remembered:
+/// short messages are the repeated ones ("Authentication attempt"); long
+/// ones mostly carry ids, times or addresses and never repeat.
+const REGEX_MEMO_MAX_LEN: usize = 64;
+
+/// Messages remembered per [`Evaluation`]; past this the memo is cleared.
+const REGEX_MEMO_MAX: usize = 4096;
+
+impl Dispatch {
+    /// Which patterns of the set match `message`, as bits.
+    fn regex_hits(&self, message: &str, memo: &mut RegexMemo) -> u64 {
+        if memo.owner != self.id {
+            memo.hits.clear();
+            memo.owner = self.id;
+        }
+        let short = message.len() <= REGEX_MEMO_MAX_LEN;
+        if short && let Some(hits) = memo.hits.get(message) {
+            return *hits;
+        }
+        let hits = self
+            .regexes
+            .matches(message)
+            .iter()
+            .fold(0u64, |acc, at| acc | (1 << at));
+        if short {
+            if memo.hits.len() >= REGEX_MEMO_MAX {
+                memo.hits.clear();
+            }
+            memo.hits.insert(message.into(), hits);
+        }
+        hits
+    }
+}
+
+/// Short messages → the [`RegexSet`] hits of the rule set `owner`.
+#[derive(Debug, Clone, Default)]
+struct RegexMemo {
+    owner: u64,
+    hits: FastMap<Box<str>, u64>,
 }
 
 impl Dispatch {
@@ -287,7 +381,7 @@ impl Dispatch {
         let any_logger: Vec<usize> = (0..rules.len())
             .filter(|i| rules[*i].logger.is_none())
             .collect();
-        let mut by_logger: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_logger: FastMap<String, Vec<usize>> = FastMap::default();
         for logger in rules.iter().filter_map(|r| r.logger.as_ref()) {
             by_logger.entry(logger.clone()).or_insert_with(|| {
                 (0..rules.len())
@@ -298,10 +392,16 @@ impl Dispatch {
         let mut regex_of = Vec::with_capacity(rules.len());
         let mut patterns = Vec::new();
         for rule in rules {
-            regex_of.push(rule.regex.as_ref().map(|re| {
-                patterns.push(re.as_str().to_owned());
-                patterns.len() - 1
-            }));
+            // Past 64 patterns (the hit bits), a regex is tried on its own.
+            regex_of.push(
+                rule.regex
+                    .as_ref()
+                    .filter(|_| patterns.len() < 64)
+                    .map(|re| {
+                        patterns.push(re.as_str().to_owned());
+                        patterns.len() - 1
+                    }),
+            );
         }
         // Each pattern compiled alone already (validation), so the set
         // compiles too; if it ever did not, every regex rule is simply
@@ -313,11 +413,13 @@ impl Dispatch {
                 regex_of.iter_mut().for_each(|r| *r = None);
                 RegexSet::empty()
             });
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Dispatch {
             by_logger,
             any_logger,
             regexes,
             regex_of,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
@@ -378,16 +480,19 @@ impl RuleSet {
             .by_logger
             .get(record.logger.as_ref())
             .unwrap_or(&dispatch.any_logger);
-        let mut regex_hits: Option<regex::SetMatches> = None;
+        let mut regex_hits: Option<u64> = None;
         for &index in candidates {
             let rule = &self.rules[index];
             if rule.group.is_some_and(|g| out.group_taken[g]) {
                 continue;
             }
+            let memo = &mut out.regex_memo;
             let regex_hit = || match dispatch.regex_of[index] {
-                Some(at) => regex_hits
-                    .get_or_insert_with(|| dispatch.regexes.matches(&record.message))
-                    .matched(at),
+                Some(at) => {
+                    *regex_hits.get_or_insert_with(|| dispatch.regex_hits(&record.message, memo))
+                        & (1 << at)
+                        != 0
+                }
                 // Not in the set: test the rule's own regex.
                 None => rule
                     .regex
@@ -411,6 +516,18 @@ impl RuleSet {
                     .as_ref()
                     .is_some_and(|w| !w.matches(record.raw, record.json.as_ref()))
                 {
+                    continue;
+                }
+                if out.count_signals_only {
+                    if signal
+                        .key
+                        .as_ref()
+                        .is_some_and(|spec| spec.text(record, caps).is_none())
+                    {
+                        out.miss(&rule.name);
+                    } else {
+                        out.signals_counted += 1;
+                    }
                     continue;
                 }
                 let key = match &signal.key {
@@ -504,13 +621,28 @@ fn apply_metric(
         scratch.push('\0');
         scratch.push_str(&text);
     }
+    let epoch = out.epoch;
     let cached = if cacheable {
-        out.series.get(scratch.as_str())
+        out.series.get_mut(scratch.as_str())
     } else {
         None
     };
     let key = match cached {
-        Some(key) => key.clone(),
+        // Indexed and already touched this epoch: no key to clone.
+        Some(c) if out.indexed && c.epoch == epoch => {
+            out.indexed_updates.push((c.slot, update));
+            out.scratch = scratch;
+            return;
+        }
+        Some(c) if out.indexed => {
+            c.epoch = epoch;
+            c.slot = out.touched.len() as u32;
+            out.touched.push(c.key.clone());
+            out.indexed_updates.push((c.slot, update));
+            out.scratch = scratch;
+            return;
+        }
+        Some(c) => c.key.clone(),
         None => {
             let mut labels: Vec<(String, String)> = Vec::with_capacity(metric.labels.len());
             for (name, spec) in &metric.labels {
@@ -527,13 +659,28 @@ fn apply_metric(
                 if out.series.len() >= SERIES_CACHE_MAX {
                     out.series.clear();
                 }
-                out.series.insert(scratch.clone(), key.clone());
+                let slot = out.touched.len() as u32;
+                out.series.insert(
+                    scratch.clone(),
+                    CachedSeries {
+                        key: key.clone(),
+                        epoch,
+                        slot,
+                    },
+                );
             }
             key
         }
     };
     out.scratch = scratch;
-    out.updates.push((key, update));
+    out.push_update(key, update);
+}
+
+/// Takes `v`, leaving an empty vector with room for as many items: the
+/// next batch is likely as large, and growing again would copy it.
+fn refill<T>(v: &mut Vec<T>) -> Vec<T> {
+    let capacity = v.len();
+    std::mem::replace(v, Vec::with_capacity(capacity))
 }
 
 fn truncate_chars(text: Cow<'_, str>, max: usize) -> String {

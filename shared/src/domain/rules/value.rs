@@ -3,13 +3,13 @@
 //! applied to it.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use crate::domain::logs::json::Json;
 use regex::Captures;
 
 use super::config::{Transform, ValueSpecConfig};
 use crate::domain::logs::record::LogRecord;
+use crate::domain::metrics::series::FastMap;
 
 /// One step of a JSON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValueSpec {
     pub source: Source,
-    map: HashMap<String, String>,
+    map: FastMap<String, String>,
     default: Option<String>,
     transform: Option<Transform>,
 }
@@ -56,7 +56,7 @@ impl ValueSpec {
         Ok(match config {
             ValueSpecConfig::Simple(s) => ValueSpec {
                 source: parse_source(s)?,
-                map: HashMap::new(),
+                map: FastMap::default(),
                 default: None,
                 transform: None,
             },
