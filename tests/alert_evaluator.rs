@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use log_metrics::{HandlerError, LogMetrics};
+use log_metrics::{HandlerError, LogMetrics, SeriesGuard};
 use serde_json::{Value, json};
 use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
@@ -112,7 +112,7 @@ impl Setup {
         LogMetrics {
             rules: RuleSet::default_rules().unwrap(),
             redactor: Redactor::new(b"integration-test-redaction-key").unwrap(),
-            guard: Mutex::new(CardinalityGuard::default()),
+            guard: SeriesGuard::new(CardinalityGuard::default()),
             store: DynamoSeriesStore::new(series_sdk, &self.table, Duration::from_secs(3600)),
             heartbeats: DynamoStore::new(series_sdk, &self.table),
             alerts: self.engine(alerts_sdk),

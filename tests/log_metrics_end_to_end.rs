@@ -3,14 +3,13 @@
 //! retried; an unreachable store fails the invocation and the retry is exact.
 
 use std::io::Write;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use log_metrics::LogMetrics;
+use log_metrics::{LogMetrics, SeriesGuard};
 use serde_json::{Value, json};
 use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
@@ -58,7 +57,7 @@ async fn app(
     LogMetrics {
         rules: RuleSet::default_rules().unwrap(),
         redactor: Redactor::new(b"integration-test-redaction-key").unwrap(),
-        guard: Mutex::new(CardinalityGuard::default()),
+        guard: SeriesGuard::new(CardinalityGuard::default()),
         store: DynamoSeriesStore::new(sdk, table, Duration::from_secs(3600)),
         heartbeats: DynamoStore::new(sdk, table),
         alerts: AlertEngine::new(

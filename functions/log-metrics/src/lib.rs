@@ -35,8 +35,8 @@ use shared::domain::metrics::series::SeriesKey;
 use shared::domain::pipeline::{BATCHES_REJECTED_TOTAL, process_events};
 use shared::domain::rules::{RuleSet, Signal};
 use shared::ports::{
-    AlertStore, ComponentStatus, HeartbeatSink, IncidentPublisher, SeriesStore, SilenceSource,
-    StoreError,
+    AlertStore, ComponentStatus, HeartbeatSink, IncidentPublisher, SeriesSource, SeriesStore,
+    SilenceSource, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -106,11 +106,56 @@ pub struct BatchSummary {
     pub alerts_published: usize,
 }
 
+/// The cardinality guard of one container. The cap on label sets must hold
+/// across containers, so the guard starts from the series the table already
+/// holds. It reads them on the first batch rather than at cold start:
+/// those reads (one Query per metric) would otherwise make the init phase
+/// wait on DynamoDB, and a table that cannot be reached would fail the
+/// start instead of one retried batch.
+pub struct SeriesGuard {
+    guard: Mutex<CardinalityGuard>,
+    loaded: tokio::sync::OnceCell<()>,
+}
+
+impl SeriesGuard {
+    pub fn new(guard: CardinalityGuard) -> Self {
+        SeriesGuard {
+            guard: Mutex::new(guard),
+            loaded: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Preloads the stored series of every metric of `rules` once per
+    /// container (concurrently); a failure leaves it to the next batch.
+    async fn ensure_loaded<S: SeriesSource>(
+        &self,
+        rules: &RuleSet,
+        store: &S,
+    ) -> Result<(), StoreError> {
+        self.loaded
+            .get_or_try_init(|| async {
+                let reads = rules.metrics().iter().map(|m| store.read_metric(&m.name));
+                let existing = futures::future::try_join_all(reads).await?;
+                let mut guard = self.lock();
+                for series in existing {
+                    guard.preload(series.into_iter().map(|s| s.key));
+                }
+                Ok::<(), StoreError>(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CardinalityGuard> {
+        self.guard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 pub struct LogMetrics<S, H, A> {
     pub rules: RuleSet,
     pub redactor: Redactor,
-    /// Learns the series this container writes; preloaded at cold start.
-    pub guard: Mutex<CardinalityGuard>,
+    /// Learns the series this container writes.
+    pub guard: SeriesGuard,
     pub store: S,
     pub heartbeats: H,
     /// The alert engine (one per cold start).
@@ -120,7 +165,7 @@ pub struct LogMetrics<S, H, A> {
     pub max_decompressed_bytes: usize,
 }
 
-impl<S: SeriesStore, H: HeartbeatSink, A: AlertIngest> LogMetrics<S, H, A> {
+impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics<S, H, A> {
     /// Handles one invocation payload (`{"awslogs": {"data": ...}}`); EMF
     /// documents go to `emf_out` (stdout in Lambda).
     pub async fn handle(
@@ -149,8 +194,9 @@ impl<S: SeriesStore, H: HeartbeatSink, A: AlertIngest> LogMetrics<S, H, A> {
                 ..BatchSummary::default()
             });
         }
+        self.guard.ensure_loaded(&self.rules, &self.store).await?;
         let report = {
-            let mut guard = self.guard.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = self.guard.lock();
             process_events(
                 &batch.events,
                 &self.rules,
@@ -373,7 +419,7 @@ mod tests {
         LogMetrics {
             rules: RuleSet::default_rules().unwrap(),
             redactor: Redactor::new(b"unit-test-redaction-key").unwrap(),
-            guard: Mutex::new(CardinalityGuard::default()),
+            guard: SeriesGuard::new(CardinalityGuard::default()),
             store: MemorySeriesStore::new(),
             heartbeats: NoBeats,
             alerts: AlertEngine::new(
@@ -480,6 +526,42 @@ mod tests {
         assert_eq!(publisher.incidents().len(), 1);
         assert_eq!(publisher.incidents()[0].count, 5);
         assert_eq!(alerts.inner.last_log_delivery().await.unwrap(), Some(NOW));
+    }
+
+    /// A new container (fresh guard, cap of one label set per metric) over
+    /// a table another container already wrote: the stored series count
+    /// against the cap, read on its first batch.
+    #[tokio::test]
+    async fn the_cardinality_cap_counts_the_series_other_containers_stored() {
+        let (alerts, publisher) = (FlakyAlerts::default(), RecordingPublisher::default());
+        let first = app(&alerts, &publisher);
+        first
+            .handle(&failed_logins(1), NOW, &mut Vec::new())
+            .await
+            .unwrap();
+        let second = LogMetrics {
+            guard: SeriesGuard::new(CardinalityGuard::new(1)),
+            ..first
+        };
+        let success = envelope(vec![json!({
+            "id": format!("{:056}", 99),
+            "timestamp": 1_747_737_100_000_i64,
+            "message": r#"{"timestamp":"2025-05-20T10:31:40.000Z","level":"INFO","logger":"security","message":"Authentication attempt","user_id":"u9","ip_address":"203.0.113.8","success":true,"method":"password","endpoint":"/api/auth/login"}"#,
+        })]);
+        second.handle(&success, NOW, &mut Vec::new()).await.unwrap();
+        let overflow = second
+            .store
+            .all_series()
+            .into_iter()
+            .filter(|s| s.key.name() == "auth_requests_total")
+            .map(|s| s.key.to_string())
+            .collect::<Vec<_>>();
+        assert_eq!(overflow.len(), 2, "{overflow:?}");
+        assert!(
+            overflow.iter().any(|k| k.contains("__overflow__")),
+            "the new label set is folded: {overflow:?}"
+        );
+        assert_eq!(failed_login_count(&second.store), 1.0);
     }
 
     #[tokio::test]

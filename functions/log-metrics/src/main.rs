@@ -2,10 +2,8 @@
 //! rules), a missing redaction key or incidents topic fails the cold start
 //! with a message naming the file, rule and position, or the variable.
 
-use std::sync::Mutex;
-
 use lambda_runtime::{LambdaEvent, service_fn};
-use log_metrics::LogMetrics;
+use log_metrics::{LogMetrics, SeriesGuard};
 use shared::adapters::alert_engine::deployed_alert_engine;
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
@@ -36,19 +34,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::info!(rules = rules.len(), file = rules.file(), "rules loaded");
     let engine = deployed_alert_engine(&sdk, &config.table_name, &alerts, &secrets).await?;
 
-    let series = DynamoSeriesStore::new(&sdk, &config.table_name, config.batch_marker_ttl);
-    // The cap on label sets must hold across invocations: start from what
-    // the table already has.
-    let mut guard = CardinalityGuard::new(config.max_series_per_metric);
-    for metric in rules.metrics() {
-        let existing = series.read_metric(&metric.name).await?;
-        guard.preload(existing.into_iter().map(|s| s.key));
-    }
     let app = LogMetrics {
         rules,
         redactor,
-        guard: Mutex::new(guard),
-        store: series,
+        // Filled from the table on the first batch, not here: no DynamoDB
+        // read in the init phase.
+        guard: SeriesGuard::new(CardinalityGuard::new(config.max_series_per_metric)),
+        store: DynamoSeriesStore::new(&sdk, &config.table_name, config.batch_marker_ttl),
         heartbeats: DynamoStore::new(&sdk, &config.table_name),
         alerts: engine,
         namespace: config.metrics_namespace,
