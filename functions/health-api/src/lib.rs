@@ -7,6 +7,10 @@
 //!   text or (when asked by `Accept`) OpenMetrics, behind its own bearer token.
 //! - `POST /api/silences` and `GET /api/silences`: create and list silences,
 //!   behind the admin token; 404 when no silence store is configured.
+//!
+//! Every authenticated call to these leaves an access audit record (`audit`).
+
+pub mod audit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +21,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use lambda_http::request::RequestContext;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shared::config::Secret;
@@ -28,6 +33,8 @@ use shared::domain::silence::{NewSilence, Silence};
 use shared::domain::timefmt::rfc3339_millis;
 use shared::ports::{Clock, ProbeStore, SeriesSource, SilenceStore, StoreError};
 use subtle::ConstantTimeEq;
+
+use audit::{Action, AuditRecord, Caller, Role};
 
 pub const HEALTH_JSON: &str = "application/health+json";
 /// The largest `POST /api/silences` body: a silence at its bounds (16
@@ -86,14 +93,7 @@ fn digest(secret: &Secret) -> [u8; 32] {
 /// `Authorization: Bearer <token>` matches `expected` (constant time).
 fn bearer_matches(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Option<bool> {
     let expected = expected?;
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|t| !t.is_empty())?;
+    let presented = audit::presented_token(headers)?;
     let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     Some(bool::from(presented.ct_eq(expected)))
 }
@@ -175,6 +175,67 @@ impl<S, M, L> AppState<S, M, L> {
             None => Visibility::Public,
         }
     }
+
+    fn digest_of(&self, role: Role) -> Option<&[u8; 32]> {
+        match role {
+            Role::Health => self.token_digest.as_ref(),
+            Role::Metrics => self.metrics_token_digest.as_ref(),
+            Role::Admin => self.admin_token_digest.as_ref(),
+        }
+    }
+
+    /// Who the request's bearer token says the caller is (the role of the
+    /// configured token it matches, compared in constant time, or a
+    /// fingerprint), and whether it grants `action`.
+    fn caller(&self, headers: &HeaderMap, action: Action) -> (Caller, bool) {
+        let Some(token) = audit::presented_token(headers) else {
+            return (Caller::Anonymous, false);
+        };
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let matches = |role: Role| {
+            self.digest_of(role)
+                .is_some_and(|d| bool::from(presented.ct_eq(d)))
+        };
+        let wanted = action.role();
+        if matches(wanted) {
+            return (Caller::Token(wanted), true);
+        }
+        let caller = Role::ALL
+            .into_iter()
+            .find(|r| matches(*r))
+            .map_or_else(|| Caller::Unknown(audit::fingerprint(token)), Caller::Token);
+        (caller, false)
+    }
+}
+
+/// Records the calls [`Action::of`] names, once answered (see `audit`).
+async fn audit_access<S, M, L>(
+    State(state): State<Arc<AppState<S, M, L>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(action) = Action::of(request.method(), request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let (caller, allowed) = state.caller(request.headers(), action);
+    // A health check without a token is public, not an authenticated call.
+    if action == Action::HealthDetails && caller == Caller::Anonymous {
+        return next.run(request).await;
+    }
+    let time = rfc3339_millis(state.clock.now());
+    let (source_ip, request_id) = audit::origin(request.extensions().get::<RequestContext>());
+    let response = next.run(request).await;
+    AuditRecord {
+        time,
+        action: action.as_str(),
+        caller: caller.to_string(),
+        result: if allowed { "allowed" } else { "denied" },
+        status: response.status().as_u16(),
+        source_ip,
+        request_id,
+    }
+    .emit();
+    response
 }
 
 pub fn router<S, M, L>(state: Arc<AppState<S, M, L>>) -> Router
@@ -192,6 +253,10 @@ where
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit_access::<S, M, L>,
+        ))
         .with_state(state)
 }
 
@@ -851,9 +916,9 @@ mod tests {
         use shared::domain::metrics::series::{MetricKind, SeriesKey};
         use shared::ports::SeriesStore;
 
-        const METRICS_TOKEN: &str = "scrape-token";
+        pub(super) const METRICS_TOKEN: &str = "scrape-token";
 
-        async fn app() -> Router {
+        pub(super) async fn app() -> Router {
             let series = MemorySeriesStore::new();
             let mut batch = BatchMetrics::default();
             let mut guard = CardinalityGuard::default();
@@ -950,8 +1015,8 @@ mod tests {
         use time::OffsetDateTime;
         use time::macros::datetime;
 
-        const ADMIN: &str = "admin-token-for-tests";
-        const T0: OffsetDateTime = datetime!(2026-11-30 12:00:00 UTC);
+        pub(super) const ADMIN: &str = "admin-token-for-tests";
+        pub(super) const T0: OffsetDateTime = datetime!(2026-11-30 12:00:00 UTC);
 
         struct FixedClock(OffsetDateTime);
         impl Clock for FixedClock {
@@ -973,7 +1038,7 @@ mod tests {
             .unwrap()
         }
 
-        fn app_at(
+        pub(super) fn app_at(
             now: OffsetDateTime,
             silences: MemorySilenceStore,
         ) -> (
@@ -997,7 +1062,7 @@ mod tests {
             format!("Bearer {ADMIN}")
         }
 
-        fn post(body: impl Into<Body>, auth: Option<&str>) -> http::Request<Body> {
+        pub(super) fn post(body: impl Into<Body>, auth: Option<&str>) -> http::Request<Body> {
             let mut b =
                 http::Request::post("/api/silences").header("content-type", "application/json");
             if let Some(a) = auth {
@@ -1006,7 +1071,7 @@ mod tests {
             b.body(body.into()).unwrap()
         }
 
-        const VALID: &str = r#"{"matchers":[{"name":"category","value":"security"},
+        pub(super) const VALID: &str = r#"{"matchers":[{"name":"category","value":"security"},
             {"name":"rule","value":"auth_.*","is_regex":true}],
             "duration_seconds":3600,"comment":"pen test until 13:00","created_by":"alice"}"#;
 
@@ -1219,6 +1284,201 @@ mod tests {
             let (status, _, body) = call(router, get("/api/health", &[])).await;
             assert_eq!(status, StatusCode::OK);
             assert_eq!(body["status"], "healthy");
+        }
+    }
+
+    mod audit_trail {
+        use std::io::Write;
+        use std::sync::Mutex;
+
+        use super::*;
+        use shared::adapters::memory_silences::MemorySilenceStore;
+
+        /// Keeps what a test's subscriber writes.
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+
+        impl Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl Capture {
+            fn text(&self) -> String {
+                String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+            }
+
+            /// The fields of the audit records written so far.
+            fn records(&self) -> Vec<Value> {
+                self.text()
+                    .lines()
+                    .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                    .filter(|v| v["target"] == "audit")
+                    .map(|v| v["fields"].clone())
+                    .collect()
+            }
+        }
+
+        /// Every event at INFO and above, as JSON lines with their target,
+        /// for as long as the guard lives (the test runtime has one thread).
+        fn capture() -> (Capture, tracing::subscriber::DefaultGuard) {
+            let capture = Capture::default();
+            let writer = capture.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_target(true)
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(move || writer.clone())
+                .finish();
+            (capture, tracing::subscriber::set_default(subscriber))
+        }
+
+        fn bearer(token: &str) -> String {
+            format!("Bearer {token}")
+        }
+
+        fn summary(records: &[Value]) -> Vec<(String, String, String, u64)> {
+            records
+                .iter()
+                .map(|r| {
+                    (
+                        r["action"].as_str().unwrap().to_owned(),
+                        r["caller"].as_str().unwrap().to_owned(),
+                        r["result"].as_str().unwrap().to_owned(),
+                        r["status"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        }
+
+        fn row(
+            action: &str,
+            caller: &str,
+            result: &str,
+            status: u64,
+        ) -> (String, String, String, u64) {
+            (action.into(), caller.into(), result.into(), status)
+        }
+
+        #[tokio::test]
+        async fn every_metrics_call_is_recorded_and_no_token_is_logged() {
+            let (capture, _guard) = capture();
+            let guessed = "guessed-token-1234567890";
+            let right = bearer(metrics_endpoint::METRICS_TOKEN);
+            let other_role = bearer(TOKEN);
+            let unknown = bearer(guessed);
+            for auth in [Some(&right), None, Some(&other_role), Some(&unknown)] {
+                let headers: Vec<(&str, &str)> =
+                    auth.iter().map(|a| ("authorization", a.as_str())).collect();
+                let app = metrics_endpoint::app().await;
+                app.oneshot(get("/metrics", &headers)).await.unwrap();
+            }
+            let records = capture.records();
+            let print = audit::fingerprint(guessed);
+            assert_eq!(
+                summary(&records),
+                [
+                    row("metrics.read", "metrics-token", "allowed", 200),
+                    row("metrics.read", "anonymous", "denied", 401),
+                    row("metrics.read", "health-token", "denied", 401),
+                    row(
+                        "metrics.read",
+                        &format!("unknown-token:{print}"),
+                        "denied",
+                        401
+                    ),
+                ]
+            );
+            for r in &records {
+                assert_eq!(r["event"], "access_audit");
+                assert_eq!(r["message"], "access audit");
+                assert!(r["time"].as_str().unwrap().ends_with('Z'), "{r}");
+                // No request context outside Lambda.
+                assert_eq!(r["source_ip"], "unknown");
+            }
+            let text = capture.text();
+            for secret in [metrics_endpoint::METRICS_TOKEN, TOKEN, guessed] {
+                assert!(!text.contains(secret), "{secret} logged: {text}");
+            }
+        }
+
+        #[tokio::test]
+        async fn health_details_are_recorded_and_public_checks_are_not() {
+            let (capture, _guard) = capture();
+            let right = bearer(TOKEN);
+            let wrong = bearer("not-the-health-token");
+            for headers in [
+                vec![],
+                vec![("authorization", right.as_str())],
+                vec![("authorization", wrong.as_str())],
+            ] {
+                let (router, _) = app(store(None));
+                router.oneshot(get("/api/health", &headers)).await.unwrap();
+            }
+            // A wrong token still gets the public answer (200), recorded as
+            // denied.
+            assert_eq!(
+                summary(&capture.records()),
+                [
+                    row("health.details", "health-token", "allowed", 200),
+                    row(
+                        "health.details",
+                        &format!(
+                            "unknown-token:{}",
+                            audit::fingerprint("not-the-health-token")
+                        ),
+                        "denied",
+                        200
+                    ),
+                ]
+            );
+        }
+
+        #[tokio::test]
+        async fn silence_calls_carry_the_source_ip_of_the_request_context() {
+            let (capture, _guard) = capture();
+            let text = std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../events/api-health-details.json"
+            ))
+            .unwrap();
+            let context = lambda_http::request::from_str(&text)
+                .unwrap()
+                .extensions()
+                .get::<RequestContext>()
+                .cloned()
+                .unwrap();
+            let (router, _) =
+                silences_endpoint::app_at(silences_endpoint::T0, MemorySilenceStore::new());
+            let admin = bearer(silences_endpoint::ADMIN);
+            let mut create = silences_endpoint::post(silences_endpoint::VALID, Some(&admin));
+            create.extensions_mut().insert(context.clone());
+            let (status, _, _) = call(router.clone(), create).await;
+            assert_eq!(status, StatusCode::CREATED);
+            let mut list = get("/api/silences", &[]);
+            list.extensions_mut().insert(context);
+            let (status, _, _) = call(router, list).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+            let records = capture.records();
+            assert_eq!(
+                summary(&records),
+                [
+                    row("silences.create", "admin-token", "allowed", 201),
+                    row("silences.list", "anonymous", "denied", 401),
+                ]
+            );
+            for r in &records {
+                assert_eq!(r["source_ip"], "192.0.2.10");
+                assert_eq!(r["request_id"], "Ux3mNgVXoAMEb1C=");
+                assert_eq!(r["time"], "2026-11-30T12:00:00.000Z");
+            }
+            assert!(!capture.text().contains(silences_endpoint::ADMIN));
         }
     }
 }
