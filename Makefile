@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.local/tools:$(or $(CARGO_HOME),$(H
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-bootstrap: ## install what is missing: .venv (moto, boto3, cargo-lambda, cfn-lint), redis, postgres
+bootstrap: ## install what is missing: .venv (moto, boto3, cargo-lambda, cfn-lint), checkov, sam, redis, postgres
 	@scripts/bootstrap.sh
 
 run: ## local stack + cargo lambda watch on 127.0.0.1:9000, probe and alert evaluator every 60 s; Ctrl-C stops
@@ -21,22 +21,24 @@ run: ## local stack + cargo lambda watch on 127.0.0.1:9000, probe and alert eval
 stop: ## stop what `make run` started (only that)
 	@scripts/stop.sh
 
-test: ## what CI runs: fmt check, clippy, cargo test against the local stack, cfn-lint
+test: ## what CI runs: fmt check, clippy, cargo test against the local stack, cfn-lint, checkov, sam validate
 	@scripts/test.sh
 
-lint: bootstrap ## fmt check, clippy -D warnings, cfn-lint (no stack needed)
+lint: bootstrap ## fmt check, clippy -D warnings, cfn-lint, checkov, sam validate --lint (no stack needed)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cfn-lint template.yaml
+	checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 sam validate --lint -t template.yaml
 
 fmt: ## format the Rust code
 	cargo fmt --all
 
 # Not part of `make test`. arm64 needs the aarch64 std (rustup target add).
-package: bootstrap ## release zips for AWS Lambda arm64 in target/lambda/<fn>/bootstrap.zip
+package: bootstrap ## size-optimised zips for AWS Lambda arm64 in target/package/<fn>/bootstrap.zip
 	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
 	  || rustup target add aarch64-unknown-linux-gnu
-	cargo lambda build --release --arm64 --output-format zip
+	cargo lambda build --profile lambda --arm64 --output-format zip --lambda-dir target/package
 
 stack-up: bootstrap ## start the local stack only (moto, postgres, redis, oidc fixture)
 	@scripts/stack.sh up

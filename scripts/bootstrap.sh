@@ -5,7 +5,10 @@
 #   - Debian packages redis-server, postgresql and openssl (the local CA and
 #     TLS certificate of the stack), only when their binaries are absent
 #     (apt-get update once first);
-#   - promtool in .local/tools, extracted from Debian's prometheus package.
+#   - promtool in .local/tools, extracted from Debian's prometheus package;
+#   - checkov and the AWS SAM CLI, each in its own venv under .local/venvs
+#     (scripts/requirements-checkov.txt, scripts/requirements-sam.txt),
+#     linked into .local/tools.
 # Idempotent and quiet: a second run only compares a stamp and checks that a
 # few binaries exist. Set BOOTSTRAP_FORCE=1 to reinstall the venv packages.
 set -euo pipefail
@@ -126,3 +129,33 @@ if [ "${BOOTSTRAP_FORCE:-0}" = 1 ] || [ "$venv_ok" -ne 1 ] || [ "$want_stamp" !=
   printf '%s\n' "$want_stamp" >"$STAMP"
   say "done: $("$VENV/bin/python" -c 'import moto; print("moto", moto.__version__)'), $("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | head -n1)"
 fi
+
+# ------------------------------------------------- template checkers ---
+# checkov and the SAM CLI pin boto3 versions that conflict with the one
+# moto is checked against (scripts/requirements.txt), so each gets its own
+# venv under .local/venvs, with its entry point linked into .local/tools
+# (on the PATH of make and the scripts). Same stamp logic as .venv.
+tool_venv() { # name requirements-file binary
+  local name="$1" reqs="$2" bin="$3"
+  local dir="$LOCAL_DIR/venvs/$name" stamp want have
+  stamp="$dir/.bootstrap-stamp"
+  want="$( { cat "$reqs"; "$PY3" -c 'import sys; print(sys.version)' 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
+  have="$(cat "$stamp" 2>/dev/null || true)"
+  if [ "${BOOTSTRAP_FORCE:-0}" = 1 ] || [ ! -x "$dir/bin/$bin" ] || [ "$want" != "$have" ]; then
+    if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import sys' >/dev/null 2>&1; then
+      say "creating .local/venvs/$name"
+      rm -rf "$dir"
+      mkdir -p "$LOCAL_DIR/venvs"
+      "$PY3" -m venv "$dir" || die "$PY3 -m venv .local/venvs/$name failed"
+    fi
+    say "installing $(grep -v '^#' "$reqs" | tr '\n' ' ')into .local/venvs/$name"
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs" \
+      || die "pip install -r ${reqs#"$ROOT/"} failed"
+    [ -x "$dir/bin/$bin" ] || die ".local/venvs/$name/bin/$bin missing after pip install"
+    printf '%s\n' "$want" >"$stamp"
+  fi
+  mkdir -p "$TOOLS_DIR"
+  ln -sfn "../venvs/$name/bin/$bin" "$TOOLS_DIR/$bin"
+}
+tool_venv checkov "$ROOT/scripts/requirements-checkov.txt" checkov
+tool_venv sam "$ROOT/scripts/requirements-sam.txt" sam

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test` (and CI): bootstrap, local stack up, then format check,
-# clippy, the whole workspace's tests against the stack, cfn-lint; finally
+# clippy, the whole workspace's tests against the stack, cfn-lint, checkov
+# and `sam validate --lint` on template.yaml; finally
 # stop exactly the stack services this run started, even on failure or
 # Ctrl-C, and exit with the status of the first failing step.
 set -euo pipefail
@@ -8,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-STEPS=10
+STEPS=13
 n=0
 step() {
   n=$((n + 1))
@@ -113,6 +114,24 @@ else
   say "skipped: ../shared/bench not found next to the project"
 fi
 
+step "dashboards: template in sync, promtool check config + rules"
+# infra/dashboards/*.json are embedded in template.yaml by scripts/dashboards.py;
+# tests/dashboards.rs (in the cargo test step) checks what they show.
+python3 "$ROOT/scripts/dashboards.py" --check
+command -v promtool >/dev/null 2>&1 || die "promtool not found (scripts/bootstrap.sh extracts it into .local/tools)"
+promtool check config "$ROOT/infra/prometheus/prometheus.yml"
+promtool check rules "$ROOT/infra/prometheus/alerts.yml"
+
 step "cfn-lint template.yaml"
 [ -f template.yaml ] || die "template.yaml not found"
 cfn-lint template.yaml
+
+step "checkov (template.yaml; skips are justified in the resources' Metadata)"
+command -v checkov >/dev/null 2>&1 || die "checkov not found (scripts/bootstrap.sh links it into .local/tools)"
+# --skip-download: offline, no Prisma Cloud guideline lookups.
+checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
+
+step "sam validate --lint (offline; no AWS credentials needed)"
+command -v sam >/dev/null 2>&1 || die "sam not found (scripts/bootstrap.sh links it into .local/tools)"
+AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" SAM_CLI_TELEMETRY=0 \
+  sam validate --lint -t template.yaml
