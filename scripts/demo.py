@@ -232,19 +232,25 @@ def main() -> int:
 
     say(f"  [demo 3/5] incidents in the SQS queue {QUEUE} (subscribed to the incidents topic)")
     notes = drain_incidents(sqs)
+    deadline = time.time() + 15
+    while not notes and out.get("alerts_published", 0) > 0 and time.time() < deadline:
+        notes = drain_incidents(sqs)
+    # Every incident the demo has seen, for the runs in which the earlier
+    # ones are still firing.
     saved = args.work / "incidents.json"
-    if notes:
-        saved.write_text(json.dumps(notes), encoding="utf-8")
-    elif saved.exists() and out.get("alert_windows", 0) > 0:
+    earlier = json.loads(saved.read_text(encoding="utf-8")) if saved.exists() else []
+    known = {n["MessageId"] for n in notes}
+    saved.write_text(json.dumps(notes + [n for n in earlier if n["MessageId"] not in known]), encoding="utf-8")
+    if not notes and not earlier:
+        raise StepFailed("no incident reached the queue: see .local/run/watch.log for log-metrics' errors")
+    if not notes:
         # The windows still hold an earlier run's burst: those incidents are
         # firing and fire no second time until they resolve. Deliver the
         # earlier run's incidents again instead, which shows that a
         # redelivered message notifies nobody twice and revokes nothing twice.
-        notes = json.loads(saved.read_text(encoding="utf-8"))
-        say("    no new transition: the incidents of an earlier run are still firing (they resolve after "
-            "their quiet period); redelivering that run's incidents instead")
-    else:
-        raise StepFailed("no incident reached the queue: see .local/run/watch.log for log-metrics' errors")
+        notes = earlier
+        say("    no new incident in the queue (the earlier run's are still firing; they resolve after "
+            "their quiet period): redelivering the earlier incidents instead")
     for note in notes:
         a = attrs(note)
         inc = json.loads(note["Message"])
@@ -286,12 +292,23 @@ def main() -> int:
         raise StepFailed("no Slack-shaped message reached the receiver")
 
     say("  [demo 5/5] security-responder (SNS filter policy: category=security, severity=critical; dry-run)")
-    responded = 0
-    for i, note in enumerate(notes):
+    def critical_security(note: dict) -> bool:
         a = attrs(note)
-        if any(a.get(k) != v for k, v in RESPONDER_FILTER.items()):
-            continue
-        summary = invoke(args.port, "security-responder", args.work / f"sns-incident-{i}.json")
+        return all(a.get(k) == v for k, v in RESPONDER_FILTER.items())
+
+    targets = [n for n in notes if critical_security(n)]
+    if not targets:
+        # brute_force is still firing from an earlier run (its episode lasts
+        # until it is quiet): deliver that one again; the responder must
+        # recognise it and do nothing twice.
+        targets = [n for n in earlier if critical_security(n)][:1]
+        if targets:
+            say("    no new critical security incident (an earlier one is still firing); redelivering it")
+    responded = 0
+    for i, note in enumerate(targets):
+        path = args.work / f"sns-responder-{i}.json"
+        path.write_text(json.dumps(sns_event(note, topic_arn)), encoding="utf-8")
+        summary = invoke(args.port, "security-responder", path)
         if summary.get("duplicates"):
             responded += 1
             say(f"    incident {json.loads(note['Message']).get('id')}: handled before, nothing done again")
