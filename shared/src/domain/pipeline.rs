@@ -151,13 +151,19 @@ impl<'r> Evaluator<'r> {
     /// Takes what was produced so far, keeping the caches (and the
     /// stream's parser state) for the events that follow.
     pub fn take(&mut self) -> Evaluated {
+        self.take_reusing(Evaluated::default())
+    }
+
+    /// [`Self::take`], continuing in the buffers of `spare` (what
+    /// [`Aggregator::add_and_return`] gave back).
+    pub fn take_reusing(&mut self, spare: Evaluated) -> Evaluated {
         let out = &mut self.out;
         Evaluated {
             events: std::mem::take(&mut out.events),
             records: std::mem::take(&mut out.records),
             continuations: std::mem::take(&mut out.continuations),
             rejected: std::mem::take(&mut out.rejected),
-            evaluation: out.evaluation.take_results(),
+            evaluation: out.evaluation.take_results_reusing(spare.evaluation),
         }
     }
 }
@@ -189,6 +195,12 @@ impl<'g> Aggregator<'g> {
     }
 
     pub fn add(&mut self, evaluated: Evaluated) {
+        self.add_and_return(evaluated);
+    }
+
+    /// [`Self::add`], giving back the emptied buffers for
+    /// [`Evaluator::take_reusing`].
+    pub fn add_and_return(&mut self, evaluated: Evaluated) -> Evaluated {
         let Evaluated {
             events,
             records,
@@ -217,6 +229,11 @@ impl<'g> Aggregator<'g> {
         report.signals.append(&mut evaluation.signals);
         for (rule, n) in std::mem::take(&mut evaluation.misses) {
             *self.misses.entry(rule).or_default() += n;
+        }
+        evaluation.clear_results();
+        Evaluated {
+            evaluation,
+            ..Evaluated::default()
         }
     }
 
@@ -271,15 +288,16 @@ pub fn process_events(
 ) -> BatchReport {
     let mut evaluator = Evaluator::new(rules, redactor, max_event_bytes);
     let mut aggregator = Aggregator::new(guard);
+    let mut spare = Evaluated::default();
     for (i, event) in events.iter().enumerate() {
         evaluator.push(event.borrowed());
         // Fold every few thousand events: keeps the update buffer small on
         // large batches.
         if i % 4096 == 4095 {
-            aggregator.add(evaluator.take());
+            spare = aggregator.add_and_return(evaluator.take_reusing(spare));
         }
     }
-    aggregator.add(evaluator.take());
+    aggregator.add(evaluator.take_reusing(spare));
     aggregator.finish()
 }
 

@@ -267,20 +267,43 @@ fn looks_like_cloudwatch(head: &[u8]) -> bool {
     text.trim_start().starts_with('{') && text.contains("\"awslogs\"")
 }
 
-/// Opens `path`, decompressing gzip, and reads its first chunk.
-fn open(path: &Path) -> Result<(Vec<u8>, Box<dyn Read + Send>), ReplayError> {
+/// How a file is read.
+enum Input {
+    /// A plain file on disk, mapped a chunk at a time.
+    Mapped(stream::MappedChunker),
+    /// Everything else, read: its first bytes and the rest.
+    Read(Vec<u8>, Box<dyn Read + Send>),
+}
+
+/// Bytes looked at to tell a file's kind.
+const PEEK_BYTES: u64 = 4096;
+
+/// Opens `path`: gzip is decompressed, a subscription event or a pipe is
+/// read, a plain file is mapped.
+fn open(path: &Path) -> Result<Input, ReplayError> {
     let read_error = |reason| ReplayError::Read {
         path: path.display().to_string(),
         reason,
     };
     let mut file = std::fs::File::open(path).map_err(read_error)?;
-    let mut magic = Vec::with_capacity(2);
+    let mut peek = Vec::with_capacity(PEEK_BYTES as usize);
     (&mut file)
-        .take(2)
-        .read_to_end(&mut magic)
+        .take(PEEK_BYTES)
+        .read_to_end(&mut peek)
         .map_err(read_error)?;
-    let raw = std::io::Cursor::new(magic.clone()).chain(file);
-    let mut reader: Box<dyn Read + Send> = if is_gzip(path, &magic) {
+    let gzip = is_gzip(path, &peek);
+    if !gzip && !looks_like_cloudwatch(&peek) {
+        // The mapping reads from offset 0, whatever was peeked.
+        let mapped = file
+            .try_clone()
+            .and_then(stream::MappedChunker::new)
+            .map_err(read_error)?;
+        if let Some(chunker) = mapped {
+            return Ok(Input::Mapped(chunker));
+        }
+    }
+    let raw = std::io::Cursor::new(peek).chain(file);
+    let mut reader: Box<dyn Read + Send> = if gzip {
         Box::new(MultiGzDecoder::new(std::io::BufReader::new(raw)))
     } else {
         Box::new(raw)
@@ -290,7 +313,7 @@ fn open(path: &Path) -> Result<(Vec<u8>, Box<dyn Read + Send>), ReplayError> {
         .take(stream::CHUNK_BYTES as u64)
         .read_to_end(&mut head)
         .map_err(read_error)?;
-    Ok((head, reader))
+    Ok(Input::Read(head, reader))
 }
 
 /// Runs `files` in order, each as one stream, through the pipeline, and
@@ -315,47 +338,61 @@ pub fn run_files(
             reason,
         };
         summary.files += 1;
-        let (mut head, mut reader) = open(path)?;
+        let input = open(path)?;
         let mut aggregator = Aggregator::new(&mut guard).without_emf_values();
-        if looks_like_cloudwatch(&head) {
-            reader.read_to_end(&mut head).map_err(read_error)?;
-            let text = String::from_utf8_lossy(&head);
-            if let Some(data) = awslogs_data(&text) {
-                let batch = decode_awslogs_data(&data, DEFAULT_MAX_DECOMPRESSED_BYTES).map_err(
-                    |reason| ReplayError::Decode {
-                        path: name.clone(),
-                        reason,
-                    },
-                )?;
-                if batch.message_type == MessageType::Control {
-                    summary.control_messages += 1;
-                    continue;
+        let counts = match input {
+            Input::Mapped(chunker) => stream::evaluate_stream(
+                chunker,
+                &name,
+                rules,
+                redactor,
+                DEFAULT_MAX_EVENT_BYTES,
+                workers,
+                keep_signals,
+                &mut aggregator,
+            ),
+            Input::Read(mut head, mut reader) => {
+                if looks_like_cloudwatch(&head) {
+                    reader.read_to_end(&mut head).map_err(read_error)?;
+                    let text = String::from_utf8_lossy(&head);
+                    if let Some(data) = awslogs_data(&text) {
+                        let batch = decode_awslogs_data(&data, DEFAULT_MAX_DECOMPRESSED_BYTES)
+                            .map_err(|reason| ReplayError::Decode {
+                                path: name.clone(),
+                                reason,
+                            })?;
+                        if batch.message_type == MessageType::Control {
+                            summary.control_messages += 1;
+                            continue;
+                        }
+                        let mut evaluator =
+                            Evaluator::new(rules, redactor, DEFAULT_MAX_EVENT_BYTES)
+                                .without_samples();
+                        for event in &batch.events {
+                            evaluator.push(event.borrowed());
+                        }
+                        let mut evaluated = evaluator.take();
+                        summary.signals += evaluated.evaluation.signals.len() as u64;
+                        if !keep_signals {
+                            evaluated.evaluation.signals.clear();
+                        }
+                        aggregator.add(evaluated);
+                        head = Vec::new();
+                        reader = Box::new(std::io::empty());
+                    }
                 }
-                let mut evaluator =
-                    Evaluator::new(rules, redactor, DEFAULT_MAX_EVENT_BYTES).without_samples();
-                for event in &batch.events {
-                    evaluator.push(event.borrowed());
-                }
-                let mut evaluated = evaluator.take();
-                summary.signals += evaluated.evaluation.signals.len() as u64;
-                if !keep_signals {
-                    evaluated.evaluation.signals.clear();
-                }
-                aggregator.add(evaluated);
-                head = Vec::new();
-                reader = Box::new(std::io::empty());
+                stream::evaluate_stream(
+                    stream::Chunker::new(head, reader),
+                    &name,
+                    rules,
+                    redactor,
+                    DEFAULT_MAX_EVENT_BYTES,
+                    workers,
+                    keep_signals,
+                    &mut aggregator,
+                )
             }
         }
-        let counts = stream::evaluate_stream(
-            stream::Chunker::new(head, reader),
-            &name,
-            rules,
-            redactor,
-            DEFAULT_MAX_EVENT_BYTES,
-            workers,
-            keep_signals,
-            &mut aggregator,
-        )
         .map_err(read_error)?;
         summary.signals += counts.signals;
         let report = aggregator.finish();

@@ -165,7 +165,8 @@ fn parse_json<'a>(event: EventRef<'a>, text: &'a str) -> Result<LogRecord<'a>, R
 
 /// `2025-05-18 07:42:54,855 - app.core.security - INFO - message` (first line).
 fn parse_text<'a>(event: EventRef<'a>, text: &'a str) -> Option<LogRecord<'a>> {
-    let (first, continuation) = match text.split_once('\n') {
+    let newline = memchr::memchr(b'\n', text.as_bytes());
+    let (first, continuation) = match newline.map(|at| (&text[..at], &text[at + 1..])) {
         Some((first, rest)) => {
             let rest = rest.trim_end_matches(['\n', '\r']);
             (
@@ -313,15 +314,23 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 /// `\n`s between them.
 pub fn split_events(text: &str) -> impl Iterator<Item = &str> + '_ {
     let mut rest = text;
+    // Where `rest`'s first line ends, when the event before found it while
+    // looking for its own end: each line is scanned once.
+    let mut first_end: Option<usize> = None;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let line_end = |from: usize| rest[from..].find('\n').map_or(rest.len(), |i| from + i);
-        let mut end = line_end(0);
+        let bytes = rest.as_bytes();
+        // The memchr crate's SIMD search: std's `find('\n')` took a tenth
+        // of replay's time.
+        let line_end =
+            |from: usize| memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |i| from + i);
+        let mut end = first_end.take().unwrap_or_else(|| line_end(0));
         while end + 1 < rest.len() {
             let next_end = line_end(end + 1);
             if starts_record(&rest[end + 1..next_end]) {
+                first_end = Some(next_end - (end + 1));
                 break;
             }
             end = next_end;

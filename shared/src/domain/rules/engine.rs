@@ -221,11 +221,19 @@ impl Evaluation {
     /// Moves out what was produced (updates, signals, misses, counts),
     /// keeping the caches for the records that follow.
     pub fn take_results(&mut self) -> Evaluation {
+        self.take_results_reusing(Evaluation::default())
+    }
+
+    /// [`Self::take_results`], continuing in the buffers of `spare` (an
+    /// evaluation already consumed, see [`Self::clear_results`]): a fresh
+    /// buffer for every few thousand records cost a page fault per page
+    /// and the kernel's zeroing of it.
+    pub fn take_results_reusing(&mut self, spare: Evaluation) -> Evaluation {
         self.epoch += 1;
         Evaluation {
-            updates: refill(&mut self.updates),
-            touched: refill(&mut self.touched),
-            indexed_updates: refill(&mut self.indexed_updates),
+            updates: reuse_or_refill(&mut self.updates, spare.updates),
+            touched: reuse_or_refill(&mut self.touched, spare.touched),
+            indexed_updates: reuse_or_refill(&mut self.indexed_updates, spare.indexed_updates),
             indexed: self.indexed,
             signals: std::mem::take(&mut self.signals),
             misses: std::mem::take(&mut self.misses),
@@ -236,6 +244,19 @@ impl Evaluation {
             signals_counted: std::mem::take(&mut self.signals_counted),
             ..Evaluation::default()
         }
+    }
+
+    /// Empties what [`Self::take_results`] moved out, keeping the buffers'
+    /// room, for [`Self::take_results_reusing`].
+    pub fn clear_results(&mut self) {
+        self.updates.clear();
+        self.touched.clear();
+        self.indexed_updates.clear();
+        self.signals.clear();
+        self.misses.clear();
+        self.records = 0;
+        self.matched_records = 0;
+        self.signals_counted = 0;
     }
 
     /// Total misses over all rules.
@@ -615,7 +636,8 @@ fn apply_metric(
             out.miss(&rule.name);
             return;
         };
-        cacheable &= !text.contains('\0');
+        // memchr's SIMD search: `str::contains(char)` is a byte loop.
+        cacheable &= memchr::memchr(0, text.as_bytes()).is_none();
         scratch.push('\0');
         scratch.push_str(name);
         scratch.push('\0');
@@ -676,11 +698,15 @@ fn apply_metric(
     out.push_update(key, update);
 }
 
-/// Takes `v`, leaving an empty vector with room for as many items: the
-/// next batch is likely as large, and growing again would copy it.
-fn refill<T>(v: &mut Vec<T>) -> Vec<T> {
-    let capacity = v.len();
-    std::mem::replace(v, Vec::with_capacity(capacity))
+/// Takes `v`, leaving `spare` (emptied) in its place, or an empty vector
+/// with room for as many items when `spare` has less: the next batch is
+/// likely as large, and growing again would copy it.
+fn reuse_or_refill<T>(v: &mut Vec<T>, mut spare: Vec<T>) -> Vec<T> {
+    spare.clear();
+    if spare.capacity() < v.len() {
+        spare = Vec::with_capacity(v.len());
+    }
+    std::mem::replace(v, spare)
 }
 
 fn truncate_chars(text: Cow<'_, str>, max: usize) -> String {
