@@ -165,8 +165,7 @@ fn parse_json<'a>(event: EventRef<'a>, text: &'a str) -> Result<LogRecord<'a>, R
 
 /// `2025-05-18 07:42:54,855 - app.core.security - INFO - message` (first line).
 fn parse_text<'a>(event: EventRef<'a>, text: &'a str) -> Option<LogRecord<'a>> {
-    let newline = memchr::memchr(b'\n', text.as_bytes());
-    let (first, continuation) = match newline.map(|at| (&text[..at], &text[at + 1..])) {
+    let (first, continuation) = match text.split_once('\n') {
         Some((first, rest)) => {
             let rest = rest.trim_end_matches(['\n', '\r']);
             (

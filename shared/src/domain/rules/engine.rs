@@ -636,8 +636,7 @@ fn apply_metric(
             out.miss(&rule.name);
             return;
         };
-        // memchr's SIMD search: `str::contains(char)` is a byte loop.
-        cacheable &= memchr::memchr(0, text.as_bytes()).is_none();
+        cacheable &= !text.contains('\0');
         scratch.push('\0');
         scratch.push_str(name);
         scratch.push('\0');
