@@ -340,17 +340,8 @@ pub fn run_files(
         summary.files += 1;
         let input = open(path)?;
         let mut aggregator = Aggregator::new(&mut guard).without_emf_values();
-        let counts = match input {
-            Input::Mapped(chunker) => stream::evaluate_stream(
-                chunker,
-                &name,
-                rules,
-                redactor,
-                DEFAULT_MAX_EVENT_BYTES,
-                workers,
-                keep_signals,
-                &mut aggregator,
-            ),
+        let source: Box<dyn stream::ChunkSource> = match input {
+            Input::Mapped(chunker) => Box::new(chunker),
             Input::Read(mut head, mut reader) => {
                 if looks_like_cloudwatch(&head) {
                     reader.read_to_end(&mut head).map_err(read_error)?;
@@ -381,18 +372,19 @@ pub fn run_files(
                         reader = Box::new(std::io::empty());
                     }
                 }
-                stream::evaluate_stream(
-                    stream::Chunker::new(head, reader),
-                    &name,
-                    rules,
-                    redactor,
-                    DEFAULT_MAX_EVENT_BYTES,
-                    workers,
-                    keep_signals,
-                    &mut aggregator,
-                )
+                Box::new(stream::Chunker::new(head, reader))
             }
-        }
+        };
+        let counts = stream::evaluate_stream(
+            source,
+            &name,
+            rules,
+            redactor,
+            DEFAULT_MAX_EVENT_BYTES,
+            workers,
+            keep_signals,
+            &mut aggregator,
+        )
         .map_err(read_error)?;
         summary.signals += counts.signals;
         let report = aggregator.finish();

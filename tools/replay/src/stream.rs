@@ -162,6 +162,16 @@ impl<R: Read> Chunker<R> {
     }
 }
 
+impl<S: ChunkSource + ?Sized> ChunkSource for Box<S> {
+    fn next_chunk(&mut self) -> io::Result<Option<(u64, Chunk)>> {
+        (**self).next_chunk()
+    }
+
+    fn recycle_from(&mut self, buffers: Receiver<Vec<u8>>, max: usize) {
+        (**self).recycle_from(buffers, max);
+    }
+}
+
 impl<R: Read + Send> ChunkSource for Chunker<R> {
     fn next_chunk(&mut self) -> io::Result<Option<(u64, Chunk)>> {
         Ok(self
