@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Replay versus mtail on the same generated corpus, measured in the same run.
 #
-# Usage: bench/compare-mtail.sh [RECORDS] [SEED] [RUNS]   (default 1000000 20261130 3)
+# Usage: bench/compare-mtail.sh [RECORDS] [SEED] [RUNS]   (default 1000000 20261130 5)
 #
 # 1. Generates RECORDS records with ../shared/bench/gen_logs.py (cached under
 #    .local/bench/).
@@ -60,7 +60,7 @@ measure() {
   cat "$work/time.txt"
 }
 
-runs="${3:-3}"
+runs="${3:-5}"
 case "$runs" in '' | *[!0-9]* | 0) die "RUNS must be a positive number, not '$runs'" ;; esac
 results="$work/runs.txt"
 : >"$results"
