@@ -609,6 +609,31 @@ mod tests {
             let e = event(&message);
             let _ = RecordParser::new(200).parse(&e);
         }
+
+        /// split_events carries the end of the line that starts the next
+        /// event over to it; any mix of record starts, continuation lines
+        /// and blank lines groups as `group_lines` does.
+        #[test]
+        fn split_events_agrees_with_group_lines_on_any_mix(
+            lines in proptest::collection::vec(0usize..6, 0..40),
+            trailing_newline in proptest::bool::ANY,
+        ) {
+            const VOCABULARY: [&str; 6] = [
+                "2025-05-18 07:42:54,855 - app - ERROR - boom",
+                "{\"level\":\"INFO\",\"message\":\"ok\"}",
+                "  File \"x.py\", line 1",
+                "",
+                "Traceback (most recent call last):",
+                "  {not a record: indented}",
+            ];
+            let mut text = lines.iter().map(|i| VOCABULARY[*i]).collect::<Vec<_>>().join("\n");
+            if trailing_newline {
+                text.push('\n');
+            }
+            let grouped: Vec<String> = group_lines(text.lines()).collect();
+            let split: Vec<&str> = split_events(&text).collect();
+            proptest::prop_assert_eq!(split, grouped);
+        }
     }
 
     #[test]
