@@ -76,16 +76,16 @@ fn rule_counts(corpus: &str) -> (BTreeMap<String, u64>, Evaluation, u64) {
             Ok(Parsed::Record(record)) => rules.evaluate(&record, &redactor, &mut eval),
             Ok(Parsed::Continuation(_)) | Err(_) => rejected += 1,
         }
-        for (key, update) in eval.updates.drain(..) {
-            let (name, add) = match update {
-                Update::CounterAdd(v) => (key.name().to_owned(), v),
-                Update::Observe(_) => (format!("{}_count", key.name()), 1.0),
-                Update::GaugeAdd(_) | Update::GaugeSet(_) => continue,
-            };
-            let compact = key.compact();
-            let labels = &compact[key.name().len()..];
-            *counts.entry(format!("{name}{labels}")).or_default() += add;
-        }
+    }
+    for (key, update) in eval.keyed_updates() {
+        let (name, add) = match update {
+            Update::CounterAdd(v) => (key.name().to_owned(), v),
+            Update::Observe(_) => (format!("{}_count", key.name()), 1.0),
+            Update::GaugeAdd(_) | Update::GaugeSet(_) => continue,
+        };
+        let compact = key.compact();
+        let labels = &compact[key.name().len()..];
+        *counts.entry(format!("{name}{labels}")).or_default() += add;
     }
     let counts = counts
         .into_iter()

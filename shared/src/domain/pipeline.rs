@@ -103,16 +103,12 @@ pub struct Evaluated {
 
 impl<'r> Evaluator<'r> {
     pub fn new(rules: &'r RuleSet, redactor: &'r Redactor, max_event_bytes: usize) -> Self {
-        let mut out = Evaluated::default();
-        // Updates name their series by index: the fold looks each series
-        // up once per take rather than once per update.
-        out.evaluation.indexed = true;
         Evaluator {
             rules,
             redactor,
             max_event_bytes,
             parser: RecordParser::new(max_event_bytes),
-            out,
+            out: Evaluated::default(),
         }
     }
 
@@ -215,14 +211,9 @@ impl<'g> Aggregator<'g> {
         for (reason, n) in rejected {
             *report.rejected.entry(reason).or_default() += n;
         }
-        for (key, update) in evaluation.updates.drain(..) {
-            if report.metrics.apply(key, update, self.guard).is_err() {
-                report.kind_conflicts += 1;
-            }
-        }
         let (conflicts, _) = report.metrics.apply_indexed(
             &evaluation.touched,
-            evaluation.indexed_updates.drain(..),
+            evaluation.updates.drain(..),
             self.guard,
         );
         report.kind_conflicts += conflicts;

@@ -13,7 +13,7 @@ use super::value::ValueSpec;
 use crate::domain::logs::filter_pattern::FilterPattern;
 use crate::domain::logs::record::LogRecord;
 use crate::domain::logs::redact::{PseudonymKind, Redactor};
-use crate::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, KindConflict, Update};
+use crate::domain::metrics::aggregate::Update;
 use crate::domain::metrics::series::{FastMap, MetricKind, SeriesKey};
 
 /// The default rules of LOG-CONTRACT.md, embedded at build time.
@@ -156,16 +156,15 @@ impl CompiledRule {
 /// or drain it per batch).
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
-    /// Metric updates in rule order (unless [`Self::indexed`]).
-    pub updates: Vec<(SeriesKey, Update)>,
-    /// With [`Self::indexed`]: the series updated since the last
-    /// [`Self::take_results`], each once, in first-update order...
+    /// The series updated since the last [`Self::take_results`], in
+    /// first-update order (once each, unless the series cache was cleared
+    /// in between)...
     pub touched: Vec<SeriesKey>,
     /// ...and the metric updates in rule order, naming their series by
-    /// position in `touched` (see [`BatchMetrics::apply_indexed`]).
-    pub indexed_updates: Vec<(u32, Update)>,
-    /// Updates go to `touched` and `indexed_updates` instead of `updates`.
-    pub indexed: bool,
+    /// position in `touched`: the fold looks each series up once per batch
+    /// rather than once per update (see
+    /// [`crate::domain::metrics::aggregate::BatchMetrics::apply_indexed`]).
+    pub updates: Vec<(u32, Update)>,
     pub signals: Vec<Signal>,
     /// Per rule: updates and signals skipped because a label, value or key
     /// was missing (no default) or not a number.
@@ -206,16 +205,11 @@ struct CachedSeries {
 }
 
 impl Evaluation {
-    pub fn clear(&mut self) {
-        self.updates.clear();
-        self.touched.clear();
-        self.indexed_updates.clear();
-        self.epoch += 1;
-        self.signals.clear();
-        self.misses.clear();
-        self.records = 0;
-        self.matched_records = 0;
-        self.signals_counted = 0;
+    /// The metric updates in rule order, with their series.
+    pub fn keyed_updates(&self) -> impl Iterator<Item = (&SeriesKey, Update)> + '_ {
+        self.updates
+            .iter()
+            .filter_map(|(slot, update)| Some((self.touched.get(*slot as usize)?, *update)))
     }
 
     /// Moves out what was produced (updates, signals, misses, counts),
@@ -231,10 +225,8 @@ impl Evaluation {
     pub fn take_results_reusing(&mut self, spare: Evaluation) -> Evaluation {
         self.epoch += 1;
         Evaluation {
-            updates: reuse_or_refill(&mut self.updates, spare.updates),
             touched: reuse_or_refill(&mut self.touched, spare.touched),
-            indexed_updates: reuse_or_refill(&mut self.indexed_updates, spare.indexed_updates),
-            indexed: self.indexed,
+            updates: reuse_or_refill(&mut self.updates, spare.updates),
             signals: std::mem::take(&mut self.signals),
             misses: std::mem::take(&mut self.misses),
             records: std::mem::take(&mut self.records),
@@ -249,9 +241,8 @@ impl Evaluation {
     /// Empties what [`Self::take_results`] moved out, keeping the buffers'
     /// room, for [`Self::take_results_reusing`].
     pub fn clear_results(&mut self) {
-        self.updates.clear();
         self.touched.clear();
-        self.indexed_updates.clear();
+        self.updates.clear();
         self.signals.clear();
         self.misses.clear();
         self.records = 0;
@@ -264,30 +255,11 @@ impl Evaluation {
         self.misses.values().sum()
     }
 
-    /// Moves the updates into a batch (through the cardinality guard).
-    pub fn drain_into(
-        &mut self,
-        batch: &mut BatchMetrics,
-        guard: &mut CardinalityGuard,
-    ) -> Result<(), KindConflict> {
-        for (key, update) in self.updates.drain(..) {
-            batch.apply(key, update, guard)?;
-        }
-        let touched = std::mem::take(&mut self.touched);
-        let (_, first) = batch.apply_indexed(&touched, self.indexed_updates.drain(..), guard);
-        self.epoch += 1;
-        first.map_or(Ok(()), Err)
-    }
-
     /// Records `update` of the series `key`.
     fn push_update(&mut self, key: SeriesKey, update: Update) {
-        if self.indexed {
-            let slot = self.touched.len() as u32;
-            self.touched.push(key);
-            self.indexed_updates.push((slot, update));
-        } else {
-            self.updates.push((key, update));
-        }
+        let slot = self.touched.len() as u32;
+        self.touched.push(key);
+        self.updates.push((slot, update));
     }
 
     fn masked_key(
@@ -649,21 +621,20 @@ fn apply_metric(
         None
     };
     let key = match cached {
-        // Indexed and already touched this epoch: no key to clone.
-        Some(c) if out.indexed && c.epoch == epoch => {
-            out.indexed_updates.push((c.slot, update));
+        // Already touched this epoch: no key to clone.
+        Some(c) if c.epoch == epoch => {
+            out.updates.push((c.slot, update));
             out.scratch = scratch;
             return;
         }
-        Some(c) if out.indexed => {
+        Some(c) => {
             c.epoch = epoch;
             c.slot = out.touched.len() as u32;
             out.touched.push(c.key.clone());
-            out.indexed_updates.push((c.slot, update));
+            out.updates.push((c.slot, update));
             out.scratch = scratch;
             return;
         }
-        Some(c) => c.key.clone(),
         None => {
             let mut labels: Vec<(String, String)> = Vec::with_capacity(metric.labels.len());
             for (name, spec) in &metric.labels {
@@ -753,8 +724,7 @@ mod tests {
     /// `=v` gauge sets, `obs v` observations (6 decimals).
     fn lines(ev: &Evaluation) -> Vec<String> {
         let mut out: Vec<String> = ev
-            .updates
-            .iter()
+            .keyed_updates()
             .map(|(k, u)| {
                 let op = match u {
                     Update::CounterAdd(v) | Update::GaugeAdd(v) => format!("{v:+}"),
@@ -1459,22 +1429,6 @@ mod tests {
                 "pool_size{} =20",
                 "pool_size{} =5"
             ]
-        );
-    }
-
-    #[test]
-    fn drain_into_a_batch() {
-        let mut ev = defaults(&[&text("a", "INFO", "x"), &text("a", "INFO", "y")]);
-        let mut batch = BatchMetrics::default();
-        let mut guard = CardinalityGuard::default();
-        ev.drain_into(&mut batch, &mut guard).unwrap();
-        assert!(ev.updates.is_empty());
-        let key = SeriesKey::new("log_messages_total", [("logger", "a"), ("level", "INFO")]);
-        assert_eq!(
-            batch.get(&key),
-            Some(&crate::domain::metrics::aggregate::SeriesDelta::Counter(
-                2.0
-            ))
         );
     }
 }
