@@ -15,10 +15,6 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use serde::Serialize;
 
 /// The bundle's functions, as built by `cargo build --release -p <name>`.
@@ -380,33 +376,13 @@ pub fn render_json(reports: &[FunctionReport], targets: &Targets) -> serde_json:
     })
 }
 
-/// One log message of a mix shaped like `shared/bench/gen_logs.py` (the
-/// same mix as `shared/benches/common`): JSON security and performance
-/// records, Python text records.
+#[path = "../../../shared/benches/common/log_mix.rs"]
+mod log_mix;
+
+/// One log message of the benches' mix (`shared/benches/common/log_mix.rs`),
+/// dated the day this harness was written.
 pub fn log_message(i: usize) -> String {
-    let ip = format!("203.0.113.{}", i % 250 + 1);
-    let user = format!("7c0e{:04x}-0000-4000-8000-{:012x}", i % 3000, i % 3000);
-    match i % 10 {
-        0..=2 => format!(
-            r#"{{"timestamp":"2026-11-30T10:30:00.123Z","level":"INFO","logger":"security","message":"Authentication attempt","user_id":"{user}","ip_address":"{ip}","success":{},"method":"password","endpoint":"/api/auth/login","duration_ms":41.7}}"#,
-            !i.is_multiple_of(7)
-        ),
-        3 => format!(
-            r#"{{"timestamp":"2026-11-30T10:30:00.123Z","level":"INFO","logger":"security","message":"Token operation","operation":"refresh","token_type":"access","status":"success","user_id":"{user}"}}"#
-        ),
-        4..=6 => format!(
-            r#"{{"timestamp":"2026-11-30T10:30:00.123Z","level":"INFO","logger":"performance","message":"API request completed","endpoint":"/api/users/{}","method":"GET","status_code":200,"duration_ms":55.2}}"#,
-            i % 9999
-        ),
-        7 => format!(
-            "2026-11-30 10:30:00,855 - app.core.security - INFO - Access token created for user user{}@example.com, expires at 2026-11-30 13:30:00.855515",
-            i % 1500
-        ),
-        8 => format!(
-            "2026-11-30 10:30:00,855 - app.api.routes.auth - INFO - Initiating OAuth2 flow with state: 00000000-0000-4000-8000-{i:012x}"
-        ),
-        _ => "2026-11-30 10:30:00,855 - app.core.database - INFO - Database and tables created successfully".to_owned(),
-    }
+    log_mix::log_message(i, "2026-11-30")
 }
 
 /// A generated subscription delivery.
@@ -432,21 +408,13 @@ pub fn subscription_payload(
         total += m.len();
         messages.push(m);
     }
-    let envelope = serde_json::json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": "app-1",
-        "subscriptionFilters": ["blindspotx-monitoring"],
-        "logEvents": messages.iter().enumerate().map(|(i, m)| serde_json::json!({
-            "id": format!("{:056}", start_ms as u128 * 1000 + i as u128),
-            "timestamp": start_ms + i as i64,
-            "message": m,
-        })).collect::<Vec<_>>(),
-    });
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    serde_json::to_writer(&mut gz, &envelope)?;
-    let data = STANDARD.encode(gz.finish()?);
+    let data = log_mix::awslogs_data(messages.iter().enumerate().map(|(i, m)| {
+        (
+            format!("{:056}", start_ms as u128 * 1000 + i as u128),
+            start_ms + i as i64,
+            m.as_str(),
+        )
+    }))?;
     Ok(GeneratedPayload {
         event: serde_json::json!({ "awslogs": { "data": data } }).to_string(),
         log_events: messages.len(),
@@ -467,6 +435,8 @@ pub fn print(text: &str) -> std::io::Result<()> {
 mod tests {
     use std::io::Read;
 
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
     use flate2::read::GzDecoder;
 
     use super::*;
