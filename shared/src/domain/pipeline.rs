@@ -85,7 +85,6 @@ impl BatchReport {
 pub struct Evaluator<'r> {
     rules: &'r RuleSet,
     redactor: &'r Redactor,
-    max_event_bytes: usize,
     parser: RecordParser,
     out: Evaluated,
 }
@@ -106,7 +105,6 @@ impl<'r> Evaluator<'r> {
         Evaluator {
             rules,
             redactor,
-            max_event_bytes,
             parser: RecordParser::new(max_event_bytes),
             out: Evaluated::default(),
         }
@@ -122,13 +120,15 @@ impl<'r> Evaluator<'r> {
     /// built (see [`Evaluation::count_signals_only`]).
     pub fn counting_signals_only(mut self) -> Self {
         self.out.evaluation.count_signals_only = true;
+        // Only a signal shows a record's time.
+        self.parser = self.parser.without_record_times();
         self
     }
 
     /// The next event starts a new stream: a bare line is no longer taken
     /// to continue the last text record.
     pub fn reset_stream(&mut self) {
-        self.parser = RecordParser::new(self.max_event_bytes);
+        self.parser.reset_stream();
     }
 
     pub fn push(&mut self, event: EventRef<'_>) {
@@ -138,6 +138,7 @@ impl<'r> Evaluator<'r> {
                 self.out.records += 1;
                 self.rules
                     .evaluate(&record, self.redactor, &mut self.out.evaluation);
+                self.parser.recycle(record);
             }
             Ok(Parsed::Continuation(_)) => self.out.continuations += 1,
             Err(reason) => *self.out.rejected.entry(reason).or_default() += 1,

@@ -421,11 +421,18 @@ fn worker(
         id.push('@');
         let prefix = id.len();
         for message in split_events(text) {
-            id.truncate(prefix);
-            let at = offset + (message.as_ptr() as usize - base) as u64;
-            push_decimal(&mut id, at);
+            // Only a signal shows its event's id: without kept signals,
+            // none is built.
+            let event_id = if keep_signals {
+                id.truncate(prefix);
+                let at = offset + (message.as_ptr() as usize - base) as u64;
+                push_decimal(&mut id, at);
+                id.as_str()
+            } else {
+                name
+            };
             evaluator.push(EventRef {
-                id: &id,
+                id: event_id,
                 timestamp_ms: 0,
                 message,
             });

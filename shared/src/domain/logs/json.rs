@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 
 /// A JSON value whose strings borrow from the parsed text where they can.
@@ -29,6 +29,30 @@ impl<'a> Json<'a> {
     /// Parses `text`; errors are serde_json's.
     pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// [`Self::parse`], filling `spare` with the fields when `text` is an
+    /// object: with [`Self::into_spare`], one field vector serves every
+    /// record of a stream instead of an allocation each.
+    pub fn parse_reusing(text: &'a str, spare: Fields<'a>) -> Result<Self, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let value = JsonSeed(spare).deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(value)
+    }
+
+    /// An object's field vector, emptied, to parse the next record into
+    /// (its allocation kept: the collect is done in place).
+    pub fn into_spare(self) -> Fields<'static> {
+        match self {
+            Json::Object(mut fields) => {
+                fields.clear();
+                // Not `filter`: the items change type (their lifetime).
+                #[allow(clippy::unnecessary_filter_map)]
+                fields.into_iter().filter_map(|_| None).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// The field `key` of an object (the last one when repeated).
@@ -107,6 +131,20 @@ impl From<&serde_json::Value> for Json<'static> {
     }
 }
 
+/// The fields of an object, in document order.
+pub type Fields<'a> = Vec<(Cow<'a, str>, Json<'a>)>;
+
+/// Parses a value into a given field vector (see [`Json::parse_reusing`]).
+struct JsonSeed<'a>(Fields<'a>);
+
+impl<'de> DeserializeSeed<'de> for JsonSeed<'de> {
+    type Value = Json<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Json<'de>, D::Error> {
+        deserializer.deserialize_any(JsonVisitor { spare: self.0 })
+    }
+}
+
 /// A string that borrows from the input when it has no escapes (serde's
 /// own `Cow<str>` always copies).
 struct Str<'a>(Cow<'a, str>);
@@ -135,13 +173,16 @@ impl<'de> Deserialize<'de> for Str<'de> {
 
 impl<'de> Deserialize<'de> for Json<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(JsonVisitor)
+        deserializer.deserialize_any(JsonVisitor { spare: Vec::new() })
     }
 }
 
-struct JsonVisitor;
+/// `spare` becomes the fields if the value is an object.
+struct JsonVisitor<'de> {
+    spare: Fields<'de>,
+}
 
-impl<'de> Visitor<'de> for JsonVisitor {
+impl<'de> Visitor<'de> for JsonVisitor<'de> {
     type Value = Json<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -198,8 +239,11 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        // Log records carry a dozen fields or so.
-        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(12).min(64));
+        let mut fields = self.spare;
+        if fields.capacity() == 0 {
+            // Log records carry a dozen fields or so.
+            fields.reserve(map.size_hint().unwrap_or(12).min(64));
+        }
         while let Some(Str(key)) = map.next_key()? {
             fields.push((key, map.next_value()?));
         }
@@ -231,6 +275,32 @@ mod tests {
             Some("x")
         );
         assert_eq!(json.get("missing"), None);
+    }
+
+    #[test]
+    fn a_spare_field_vector_is_filled_and_given_back() {
+        let first = Json::parse_reusing(r#"{"a":"x","b":[{"c":1}]}"#, Vec::new()).unwrap();
+        let spare = first.into_spare();
+        assert!(spare.is_empty());
+        let (room, at) = (spare.capacity(), spare.as_ptr() as usize);
+        assert!(room >= 2);
+        let text = String::from(r#"{"k":"v","n":2}"#);
+        let second = Json::parse_reusing(&text, spare).unwrap();
+        assert_eq!(second, Json::parse(&text).unwrap());
+        let Json::Object(fields) = &second else {
+            panic!("not an object");
+        };
+        assert_eq!(
+            (fields.capacity(), fields.as_ptr() as usize),
+            (room, at),
+            "the same allocation"
+        );
+        assert_eq!(
+            Json::parse_reusing("[1]", second.into_spare()).unwrap(),
+            Json::parse("[1]").unwrap()
+        );
+        assert!(Json::parse_reusing("{} x", Vec::new()).is_err());
+        assert!(Json::String(Cow::Borrowed("s")).into_spare().is_empty());
     }
 
     #[test]

@@ -35,7 +35,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -226,8 +226,19 @@ struct Branch {
     kind: Kind,
     boundary: bool,
     /// The branch alone, anchored: identifies a match of [`Patterns::any`]
-    /// and gives its groups at the cost of a small automaton.
-    anchored: Regex,
+    /// and gives its groups at the cost of a small automaton. Compiled at
+    /// its first use: most text never matches most branches, and compiling
+    /// them all took as long as compiling [`Patterns::any`].
+    anchored: OnceLock<Regex>,
+    source: String,
+}
+
+impl Branch {
+    #[allow(clippy::expect_used)] // constant patterns, compiled by every test below
+    fn anchored(&self) -> &Regex {
+        self.anchored
+            .get_or_init(|| Regex::new(&self.source).expect("redaction branch compiles"))
+    }
 }
 
 struct Patterns {
@@ -253,7 +264,8 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         .map(|(kind, boundary, p)| Branch {
             kind,
             boundary,
-            anchored: Regex::new(&format!("^(?:{p})")).expect("redaction branch compiles"),
+            anchored: OnceLock::new(),
+            source: format!("^(?:{p})"),
         })
         .collect();
     Patterns {
@@ -272,6 +284,14 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
 static SECRET_KEY_EXACT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!("^(?i-u:{SECRET_KEY})$")).expect("secret key pattern compiles")
 });
+
+/// Compiles the redaction patterns now instead of at the first redaction
+/// (about 10 ms): a caller with a core to spare (replay, while it loads the
+/// rules) runs this on a thread of its own, so no worker waits for it.
+pub fn prepare() {
+    LazyLock::force(&PATTERNS);
+    LazyLock::force(&SECRET_KEY_EXACT);
+}
 
 /// What a pseudonym stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -538,13 +558,13 @@ fn identify<'t>(text: &'t str, start: usize, end: usize) -> Option<Hit<'t>> {
         .branches
         .iter()
         .filter(|b| (boundary_before || !b.boundary) && b.kind.may_start_with(first))
-        .find(|b| b.anchored.is_match(span))?;
+        .find(|b| b.anchored().is_match(span))?;
     let caps = match branch.kind {
         Kind::UrlUserinfo
         | Kind::SlackWebhook
         | Kind::SecretKeyValue
         | Kind::Bearer
-        | Kind::Basic => Some(branch.anchored.captures(span)?),
+        | Kind::Basic => Some(branch.anchored().captures(span)?),
         _ => None,
     };
     Some(Hit {

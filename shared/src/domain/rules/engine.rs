@@ -181,10 +181,12 @@ pub struct Evaluation {
     pub count_signals_only: bool,
     pub signals_counted: u64,
     group_taken: Vec<bool>,
-    /// Metric name, label names and raw label values → the redacted series.
-    /// Label values repeat from record to record, so most updates neither
-    /// redact nor allocate.
+    /// Metric name and raw label values → the redacted series. Label
+    /// values repeat from record to record, so most updates neither redact
+    /// nor allocate.
     series: FastMap<String, CachedSeries>,
+    /// The rule set (its dispatch id) the series cache was filled by.
+    series_owner: u64,
     /// Bumped by [`Self::take_results`]: a cached series' slot in
     /// `touched` is current only when its epoch is this one.
     epoch: u64,
@@ -464,6 +466,11 @@ impl RuleSet {
     /// Evaluates every rule against `record`, appending to `out`.
     pub fn evaluate(&self, record: &LogRecord<'_>, redactor: &Redactor, out: &mut Evaluation) {
         out.records += 1;
+        if out.series_owner != self.dispatch.id {
+            // Another rule set may give a metric other label names.
+            out.series.clear();
+            out.series_owner = self.dispatch.id;
+        }
         out.group_taken.clear();
         out.group_taken.resize(self.groups, false);
         let mut sample: Option<String> = None;
@@ -596,23 +603,24 @@ fn apply_metric(
         MetricOp::GaugeSet => Update::GaugeSet(value.unwrap_or_default()),
         MetricOp::Observe => Update::Observe(value.unwrap_or_default()),
     };
-    // The cache key: NUL-separated; a value holding a NUL could forge
-    // another's key, so such values bypass the cache.
+    // The cache key: the metric's name and its label values, NUL-separated
+    // (the label names are the metric's: one set per metric, and the cache
+    // is emptied when the rule set changes). A value holding a NUL could
+    // forge another's key, so such values bypass the cache.
     let mut scratch = std::mem::take(&mut out.scratch);
     scratch.clear();
     scratch.push_str(&metric.name);
     let mut cacheable = true;
-    for (name, spec) in &metric.labels {
-        let Some(text) = spec.text(record, caps) else {
+    for (_, spec) in &metric.labels {
+        scratch.push('\0');
+        let from = scratch.len();
+        if !spec.append_text(record, caps, &mut scratch) {
             out.scratch = scratch;
             out.miss(&rule.name);
             return;
-        };
-        cacheable &= !text.contains('\0');
-        scratch.push('\0');
-        scratch.push_str(name);
-        scratch.push('\0');
-        scratch.push_str(&text);
+        }
+        // A byte loop: `contains` sets up a memchr search per call.
+        cacheable &= scratch.as_bytes()[from..].iter().all(|b| *b != 0);
     }
     let epoch = out.epoch;
     let cached = if cacheable {

@@ -99,6 +99,60 @@ impl ValueSpec {
         })
     }
 
+    /// Appends what [`Self::text`] returns to `out`, and says whether there
+    /// was a value. The same text, without the allocations `text` makes for
+    /// numbers and transforms: every metric update builds its series-cache
+    /// key this way.
+    pub fn append_text(
+        &self,
+        record: &LogRecord<'_>,
+        caps: Option<&Captures<'_>>,
+        out: &mut String,
+    ) -> bool {
+        let Some(raw) = lookup(&self.source, record, caps) else {
+            return match &self.default {
+                Some(default) => {
+                    out.push_str(default);
+                    true
+                }
+                None => false,
+            };
+        };
+        let mut digits = itoa::Buffer::new();
+        let owned: String;
+        let text: &str = match raw {
+            Raw::Text(s) => s,
+            Raw::Json(Json::String(s)) => s,
+            Raw::Json(Json::Bool(b)) => {
+                if *b {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            Raw::Json(Json::Number(n)) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => digits.format(u),
+                (None, Some(i)) => digits.format(i),
+                _ => {
+                    owned = number_text(n);
+                    &owned
+                }
+            },
+            Raw::Json(_) => return false,
+        };
+        if let Some(mapped) = self.map.get(text) {
+            out.push_str(mapped);
+            return true;
+        }
+        match self.transform {
+            None => out.push_str(text),
+            Some(Transform::Lower) => out.push_str(&lower(Cow::Borrowed(text))),
+            Some(Transform::SnakeCase) => snake_case_into(text, out),
+            Some(Transform::Route) => route_into(text, out),
+        }
+        true
+    }
+
     /// The value as a number: a JSON number directly, else the text parsed.
     pub fn number(&self, record: &LogRecord<'_>, caps: Option<&Captures<'_>>) -> Option<f64> {
         if self.map.is_empty()
@@ -242,10 +296,17 @@ fn lower(text: Cow<'_, str>) -> Cow<'_, str> {
 /// characters than letters and digits becomes one `_`, none at the ends.
 pub fn snake_case(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    snake_case_into(text, &mut out);
+    out
+}
+
+/// [`snake_case`], appended to `out`.
+fn snake_case_into(text: &str, out: &mut String) {
+    let start = out.len();
     let mut gap = false;
     for c in text.chars() {
         if c.is_alphanumeric() {
-            if gap && !out.is_empty() {
+            if gap && out.len() > start {
                 out.push('_');
             }
             gap = false;
@@ -254,7 +315,6 @@ pub fn snake_case(text: &str) -> String {
             gap = true;
         }
     }
-    out
 }
 
 /// A path segment that identifies one object rather than a route.
@@ -277,19 +337,42 @@ fn is_id_segment(seg: &str) -> bool {
 /// (16+ characters) segments become `:id`, the query string and fragment
 /// are dropped, so endpoint labels stay bounded.
 pub fn route(text: Cow<'_, str>) -> Cow<'_, str> {
-    let path_end = text.find(['?', '#']).unwrap_or(text.len());
-    let path = &text[..path_end];
-    if path_end == text.len() && !path.split('/').any(is_id_segment) {
+    let path = route_path(&text);
+    if path.len() == text.len() && !path.split('/').any(is_id_segment) {
         return text;
     }
     let mut out = String::with_capacity(path.len());
-    for (i, seg) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        out.push_str(if is_id_segment(seg) { ":id" } else { seg });
-    }
+    route_into(path, &mut out);
     Cow::Owned(out)
+}
+
+/// The path of a route: up to a `?` or `#`.
+fn route_path(text: &str) -> &str {
+    let end = text
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// [`route`], appended to `out`. A byte scan: this runs for every request
+/// record, and `str::split` costs more to set up than these paths take.
+fn route_into(text: &str, out: &mut String) {
+    let path = route_path(text);
+    let mut start = 0;
+    loop {
+        let end = path.as_bytes()[start..]
+            .iter()
+            .position(|b| *b == b'/')
+            .map_or(path.len(), |i| start + i);
+        let seg = &path[start..end];
+        out.push_str(if is_id_segment(seg) { ":id" } else { seg });
+        if end == path.len() {
+            break;
+        }
+        out.push('/');
+        start = end + 1;
+    }
 }
 
 #[cfg(test)]
@@ -298,6 +381,7 @@ mod tests {
     use crate::domain::logs::parse::{Parsed, RecordParser};
     use crate::domain::logs::record::LogEvent;
     use crate::domain::rules::config::ValueTable;
+    use proptest::prelude::{Just, Strategy};
 
     fn with_record<T>(message: &str, f: impl FnOnce(&LogRecord<'_>) -> T) -> T {
         let event = LogEvent {
@@ -415,6 +499,56 @@ mod tests {
         assert_eq!(route("/api/users/me".into()), "/api/users/me");
         assert_eq!(route("/api/deadbeef".into()), "/api/deadbeef");
         assert!(matches!(route("/api/users/me".into()), Cow::Borrowed(_)));
+    }
+
+    proptest::proptest! {
+        /// The series-cache key is built with `append_text`, the series
+        /// from `text`: they must never differ.
+        #[test]
+        fn append_text_writes_what_text_returns(
+            value in proptest::prop_oneof![
+                "[ -~]{0,24}".prop_map(serde_json::Value::from),
+                "(/(api|users|[0-9]{1,5}|[0-9a-f]{16,20}|7c0e0d7a-1b2c-4d5e-8f90-a1b2c3d4e5f6|)){0,4}([?#][a-z=&]{0,6})?"
+                    .prop_map(serde_json::Value::from),
+                "(Role|USER|é|Ünïcode|[-_ !]){0,5}".prop_map(serde_json::Value::from),
+                proptest::num::i64::ANY.prop_map(serde_json::Value::from),
+                proptest::num::u64::ANY.prop_map(serde_json::Value::from),
+                proptest::num::f64::NORMAL.prop_map(serde_json::Value::from),
+                proptest::prop_oneof![Just(1.0), Just(-0.0), Just(2e20), Just(0.5)]
+                    .prop_map(serde_json::Value::from),
+                proptest::bool::ANY.prop_map(serde_json::Value::from),
+                Just(serde_json::Value::Null),
+                Just(serde_json::json!([1, "a"])),
+                Just(serde_json::json!({"a": 1})),
+            ],
+            from in proptest::prop_oneof![Just("$.v"), Just("$.message"), Just("$.missing")],
+            transform in proptest::prop_oneof![
+                Just(None),
+                Just(Some(Transform::Lower)),
+                Just(Some(Transform::SnakeCase)),
+                Just(Some(Transform::Route)),
+            ],
+            mapped in proptest::bool::ANY,
+            default in proptest::option::of("[a-z]{0,4}"),
+        ) {
+            let message = value.as_str().unwrap_or("Some message").to_owned();
+            let record = serde_json::json!({"logger": "x", "message": message, "v": value});
+            let map: &[(&str, &str)] = if mapped {
+                &[("true", "yes"), ("1", "one"), ("/api/users", "users"), ("", "empty")]
+            } else {
+                &[]
+            };
+            let spec = table(from, map, default.as_deref(), transform);
+            with_record(&record.to_string(), |r| {
+                let want = spec.text(r, None).map(Cow::into_owned);
+                let mut out = String::from("key\0");
+                let found = spec.append_text(r, None, &mut out);
+                proptest::prop_assert_eq!(found, want.is_some());
+                let want = want.map_or_else(|| "key\0".to_owned(), |w| format!("key\0{w}"));
+                proptest::prop_assert_eq!(out, want);
+                Ok(())
+            })?;
+        }
     }
 
     #[test]
