@@ -443,7 +443,11 @@ fn worker(
             let _ = recycle.try_send(buffer);
         }
         let spare = spares.try_recv().unwrap_or_default();
-        if results.send(evaluator.take_reusing(spare)).is_err() {
+        let mut evaluated = evaluator.take_reusing(spare);
+        // Done here, on every core, rather than update by update in the
+        // fold, which runs on one.
+        evaluated.evaluation.coalesce_counters();
+        if results.send(evaluated).is_err() {
             return;
         }
     }

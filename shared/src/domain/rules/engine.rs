@@ -181,6 +181,8 @@ pub struct Evaluation {
     pub count_signals_only: bool,
     pub signals_counted: u64,
     group_taken: Vec<bool>,
+    /// Scratch of [`Self::coalesce_counters`]: slot → its counter update.
+    coalesce_at: Vec<u32>,
     /// Metric name and raw label values → the redacted series. Label
     /// values repeat from record to record, so most updates neither redact
     /// nor allocate.
@@ -250,6 +252,38 @@ impl Evaluation {
         self.records = 0;
         self.matched_records = 0;
         self.signals_counted = 0;
+    }
+
+    /// Merges the counter updates of each series into its first one, in
+    /// place: a series' first update keeps its position, so the fold sees
+    /// series in the same order (the cardinality guard admits them in that
+    /// order); gauge and histogram updates stay as they are. A batch's
+    /// counters are mostly a few series counted over and over, so the fold
+    /// then applies one update per series where it applied one per record.
+    /// Sums are taken in another grouping, exact for whole counts.
+    pub fn coalesce_counters(&mut self) {
+        const NOT_YET: u32 = u32::MAX;
+        let mut first_at = std::mem::take(&mut self.coalesce_at);
+        first_at.clear();
+        first_at.resize(self.touched.len(), NOT_YET);
+        let mut kept = 0;
+        for read in 0..self.updates.len() {
+            let (slot, update) = self.updates[read];
+            if let Update::CounterAdd(v) = update
+                && let Some(first) = first_at.get_mut(slot as usize)
+            {
+                if let Some((_, Update::CounterAdd(total))) = self.updates.get_mut(*first as usize)
+                {
+                    *total += v;
+                    continue;
+                }
+                *first = kept as u32;
+            }
+            self.updates[kept] = (slot, update);
+            kept += 1;
+        }
+        self.updates.truncate(kept);
+        self.coalesce_at = first_at;
     }
 
     /// Total misses over all rules.
@@ -1398,6 +1432,46 @@ mod tests {
         let ev = run(&rules, &[&long]);
         assert_eq!(ev.signals[0].sample.chars().count(), SAMPLE_MAX_CHARS);
         assert!(long.starts_with(&ev.signals[0].sample));
+    }
+
+    #[test]
+    fn counters_coalesce_into_their_first_update() {
+        let key = |n: &str| SeriesKey::new(n, Vec::<(String, String)>::new());
+        let mut ev = Evaluation {
+            touched: vec![key("a_total"), key("h"), key("g"), key("b_total")],
+            updates: vec![
+                (0, Update::CounterAdd(1.0)),
+                (1, Update::Observe(2.0)),
+                (0, Update::CounterAdd(2.0)),
+                (2, Update::GaugeAdd(1.0)),
+                (3, Update::CounterAdd(5.0)),
+                (1, Update::Observe(3.0)),
+                (2, Update::GaugeSet(5.0)),
+                (0, Update::CounterAdd(3.0)),
+                (2, Update::GaugeAdd(-1.0)),
+                (3, Update::CounterAdd(1.0)),
+            ],
+            ..Evaluation::default()
+        };
+        ev.coalesce_counters();
+        assert_eq!(
+            ev.updates,
+            vec![
+                (0, Update::CounterAdd(6.0)),
+                (1, Update::Observe(2.0)),
+                (2, Update::GaugeAdd(1.0)),
+                (3, Update::CounterAdd(6.0)),
+                (1, Update::Observe(3.0)),
+                (2, Update::GaugeSet(5.0)),
+                (2, Update::GaugeAdd(-1.0)),
+            ]
+        );
+        // Twice is once; the scratch is reused.
+        ev.coalesce_counters();
+        assert_eq!(ev.updates.len(), 7);
+        ev.updates.push((0, Update::CounterAdd(1.0)));
+        ev.coalesce_counters();
+        assert_eq!(ev.updates[0], (0, Update::CounterAdd(7.0)));
     }
 
     #[test]
