@@ -125,6 +125,13 @@ impl<'r> Evaluator<'r> {
         self
     }
 
+    /// Counter updates of a series merged per batch (see
+    /// [`Evaluation::coalesce_counters`]).
+    pub fn coalescing_counters(mut self) -> Self {
+        self.out.evaluation.coalesce_counters = true;
+        self
+    }
+
     /// The next event starts a new stream: a bare line is no longer taken
     /// to continue the last text record.
     pub fn reset_stream(&mut self) {

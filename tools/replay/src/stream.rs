@@ -401,6 +401,9 @@ fn worker(
     if !keep_signals {
         evaluator = evaluator.counting_signals_only();
     }
+    // The fold, on one thread, then applies one update per counter series
+    // and chunk rather than one per record.
+    evaluator = evaluator.coalescing_counters();
     let mut id = String::new();
     while let Ok((offset, chunk)) = chunks.recv() {
         let bytes = chunk.bytes();
@@ -443,11 +446,7 @@ fn worker(
             let _ = recycle.try_send(buffer);
         }
         let spare = spares.try_recv().unwrap_or_default();
-        let mut evaluated = evaluator.take_reusing(spare);
-        // Done here, on every core, rather than update by update in the
-        // fold, which runs on one.
-        evaluated.evaluation.coalesce_counters();
-        if results.send(evaluated).is_err() {
+        if results.send(evaluator.take_reusing(spare)).is_err() {
             return;
         }
     }

@@ -180,9 +180,15 @@ pub struct Evaluation {
     /// built: for callers that print no signal (replay without `--alerts`).
     pub count_signals_only: bool,
     pub signals_counted: u64,
+    /// When set, a counter update of a series already updated since the
+    /// last [`Self::take_results`] is added to that first update instead of
+    /// being pushed: for callers that fold whole batches (replay), whose
+    /// fold then applies one update per counter series and batch rather
+    /// than one per record. Series keep their first-update order, so the
+    /// cardinality guard admits them in the same order. Sums are taken in
+    /// another grouping: exact for whole counts.
+    pub coalesce_counters: bool,
     group_taken: Vec<bool>,
-    /// Scratch of [`Self::coalesce_counters`]: slot → its counter update.
-    coalesce_at: Vec<u32>,
     /// Metric name and raw label values → the redacted series. Label
     /// values repeat from record to record, so most updates neither redact
     /// nor allocate.
@@ -206,6 +212,8 @@ struct CachedSeries {
     key: SeriesKey,
     epoch: u64,
     slot: u32,
+    /// Where the series' first update of epoch `epoch` is in `updates`.
+    first_update: u32,
 }
 
 impl Evaluation {
@@ -238,6 +246,7 @@ impl Evaluation {
             skip_samples: self.skip_samples,
             count_signals_only: self.count_signals_only,
             signals_counted: std::mem::take(&mut self.signals_counted),
+            coalesce_counters: self.coalesce_counters,
             ..Evaluation::default()
         }
     }
@@ -252,38 +261,6 @@ impl Evaluation {
         self.records = 0;
         self.matched_records = 0;
         self.signals_counted = 0;
-    }
-
-    /// Merges the counter updates of each series into its first one, in
-    /// place: a series' first update keeps its position, so the fold sees
-    /// series in the same order (the cardinality guard admits them in that
-    /// order); gauge and histogram updates stay as they are. A batch's
-    /// counters are mostly a few series counted over and over, so the fold
-    /// then applies one update per series where it applied one per record.
-    /// Sums are taken in another grouping, exact for whole counts.
-    pub fn coalesce_counters(&mut self) {
-        const NOT_YET: u32 = u32::MAX;
-        let mut first_at = std::mem::take(&mut self.coalesce_at);
-        first_at.clear();
-        first_at.resize(self.touched.len(), NOT_YET);
-        let mut kept = 0;
-        for read in 0..self.updates.len() {
-            let (slot, update) = self.updates[read];
-            if let Update::CounterAdd(v) = update
-                && let Some(first) = first_at.get_mut(slot as usize)
-            {
-                if let Some((_, Update::CounterAdd(total))) = self.updates.get_mut(*first as usize)
-                {
-                    *total += v;
-                    continue;
-                }
-                *first = kept as u32;
-            }
-            self.updates[kept] = (slot, update);
-            kept += 1;
-        }
-        self.updates.truncate(kept);
-        self.coalesce_at = first_at;
     }
 
     /// Total misses over all rules.
@@ -665,13 +642,21 @@ fn apply_metric(
     let key = match cached {
         // Already touched this epoch: no key to clone.
         Some(c) if c.epoch == epoch => {
-            out.updates.push((c.slot, update));
+            if let (true, Update::CounterAdd(v)) = (out.coalesce_counters, update)
+                && let Some((_, Update::CounterAdd(total))) =
+                    out.updates.get_mut(c.first_update as usize)
+            {
+                *total += v;
+            } else {
+                out.updates.push((c.slot, update));
+            }
             out.scratch = scratch;
             return;
         }
         Some(c) => {
             c.epoch = epoch;
             c.slot = out.touched.len() as u32;
+            c.first_update = out.updates.len() as u32;
             out.touched.push(c.key.clone());
             out.updates.push((c.slot, update));
             out.scratch = scratch;
@@ -700,6 +685,7 @@ fn apply_metric(
                         key: key.clone(),
                         epoch,
                         slot,
+                        first_update: out.updates.len() as u32,
                     },
                 );
             }
@@ -1435,43 +1421,93 @@ mod tests {
     }
 
     #[test]
-    fn counters_coalesce_into_their_first_update() {
-        let key = |n: &str| SeriesKey::new(n, Vec::<(String, String)>::new());
-        let mut ev = Evaluation {
-            touched: vec![key("a_total"), key("h"), key("g"), key("b_total")],
-            updates: vec![
-                (0, Update::CounterAdd(1.0)),
-                (1, Update::Observe(2.0)),
-                (0, Update::CounterAdd(2.0)),
-                (2, Update::GaugeAdd(1.0)),
-                (3, Update::CounterAdd(5.0)),
-                (1, Update::Observe(3.0)),
-                (2, Update::GaugeSet(5.0)),
-                (0, Update::CounterAdd(3.0)),
-                (2, Update::GaugeAdd(-1.0)),
-                (3, Update::CounterAdd(1.0)),
-            ],
+    fn coalesced_counters_sum_to_the_same_series() {
+        let rules = RuleSet::default_rules().unwrap();
+        let messages = [
+            json(
+                "security",
+                "INFO",
+                "Authentication attempt",
+                r#""method":"password","endpoint":"/api/auth/login","success":true,"duration_ms":12.5"#,
+            ),
+            json(
+                "performance",
+                "INFO",
+                "API request completed",
+                r#""endpoint":"/api/users/7","method":"GET","status_code":200,"duration_ms":3"#,
+            ),
+            json("security", "INFO", "Session created", ""),
+            json(
+                "security",
+                "INFO",
+                "Authentication attempt",
+                r#""method":"password","endpoint":"/api/auth/login","success":false,"duration_ms":40"#,
+            ),
+            json("security", "INFO", "Session ended", ""),
+            json(
+                "security",
+                "INFO",
+                "Authentication attempt",
+                r#""method":"password","endpoint":"/api/auth/login","success":true,"duration_ms":7"#,
+            ),
+            text(
+                "app.core.security",
+                "INFO",
+                "Access token created for user u1",
+            ),
+            text(
+                "app.core.security",
+                "INFO",
+                "Access token created for user u2",
+            ),
+        ];
+        let messages: Vec<&str> = messages.iter().map(String::as_str).collect();
+        let plain = run(&rules, &messages);
+        let redactor = redactor();
+        let mut parser = RecordParser::default();
+        let mut coalesced = Evaluation {
+            coalesce_counters: true,
             ..Evaluation::default()
         };
-        ev.coalesce_counters();
-        assert_eq!(
-            ev.updates,
-            vec![
-                (0, Update::CounterAdd(6.0)),
-                (1, Update::Observe(2.0)),
-                (2, Update::GaugeAdd(1.0)),
-                (3, Update::CounterAdd(6.0)),
-                (1, Update::Observe(3.0)),
-                (2, Update::GaugeSet(5.0)),
-                (2, Update::GaugeAdd(-1.0)),
-            ]
-        );
-        // Twice is once; the scratch is reused.
-        ev.coalesce_counters();
-        assert_eq!(ev.updates.len(), 7);
-        ev.updates.push((0, Update::CounterAdd(1.0)));
-        ev.coalesce_counters();
-        assert_eq!(ev.updates[0], (0, Update::CounterAdd(7.0)));
+        for (i, m) in messages.iter().enumerate() {
+            let event = LogEvent {
+                id: format!("e{i}"),
+                timestamp_ms: 1_000,
+                message: (*m).to_owned(),
+            };
+            if let Ok(Parsed::Record(r)) = parser.parse(&event) {
+                rules.evaluate(&r, &redactor, &mut coalesced);
+            }
+        }
+        // Per series: the counter total, and every other update in order.
+        let fold = |ev: &Evaluation| {
+            let mut by_series: BTreeMap<String, (f64, Vec<Update>)> = BTreeMap::new();
+            for (key, update) in ev.keyed_updates() {
+                let entry = by_series.entry(format!("{key:?}")).or_default();
+                match update {
+                    Update::CounterAdd(v) => entry.0 += v,
+                    other => entry.1.push(other),
+                }
+            }
+            by_series
+        };
+        assert_eq!(fold(&coalesced), fold(&plain));
+        assert_eq!(coalesced.touched, plain.touched, "same series, same order");
+        let counter_slots = |ev: &Evaluation| -> Vec<u32> {
+            ev.updates
+                .iter()
+                .filter(|(_, u)| matches!(u, Update::CounterAdd(_)))
+                .map(|(slot, _)| *slot)
+                .collect()
+        };
+        let once = counter_slots(&coalesced);
+        let distinct: std::collections::BTreeSet<u32> = once.iter().copied().collect();
+        assert_eq!(once.len(), distinct.len(), "one counter update per series");
+        assert!(once.len() < counter_slots(&plain).len());
+        // A new batch starts new first updates.
+        let before = coalesced.take_results();
+        assert!(before.coalesce_counters);
+        assert!(coalesced.updates.is_empty());
     }
 
     #[test]
