@@ -727,9 +727,13 @@ mod tests {
     }
 
     fn run(rules: &RuleSet, messages: &[&str]) -> Evaluation {
+        run_into(rules, messages, Evaluation::default())
+    }
+
+    /// [`run`], continuing `out` (with its flags).
+    fn run_into(rules: &RuleSet, messages: &[&str], mut out: Evaluation) -> Evaluation {
         let redactor = redactor();
         let mut parser = RecordParser::default();
-        let mut out = Evaluation::default();
         for (i, m) in messages.iter().enumerate() {
             let event = LogEvent {
                 id: format!("e{i}"),
@@ -1423,33 +1427,20 @@ mod tests {
     #[test]
     fn coalesced_counters_sum_to_the_same_series() {
         let rules = RuleSet::default_rules().unwrap();
+        let attempt = |success: bool, ms: f64| {
+            let extra = format!(
+                r#""method":"password","endpoint":"/api/auth/login","success":{success},"duration_ms":{ms}"#
+            );
+            json("security", "INFO", "Authentication attempt", &extra)
+        };
+        let api = r#""endpoint":"/api/users/7","method":"GET","status_code":200,"duration_ms":3"#;
         let messages = [
-            json(
-                "security",
-                "INFO",
-                "Authentication attempt",
-                r#""method":"password","endpoint":"/api/auth/login","success":true,"duration_ms":12.5"#,
-            ),
-            json(
-                "performance",
-                "INFO",
-                "API request completed",
-                r#""endpoint":"/api/users/7","method":"GET","status_code":200,"duration_ms":3"#,
-            ),
+            attempt(true, 12.5),
+            json("performance", "INFO", "API request completed", api),
             json("security", "INFO", "Session created", ""),
-            json(
-                "security",
-                "INFO",
-                "Authentication attempt",
-                r#""method":"password","endpoint":"/api/auth/login","success":false,"duration_ms":40"#,
-            ),
+            attempt(false, 40.0),
             json("security", "INFO", "Session ended", ""),
-            json(
-                "security",
-                "INFO",
-                "Authentication attempt",
-                r#""method":"password","endpoint":"/api/auth/login","success":true,"duration_ms":7"#,
-            ),
+            attempt(true, 7.0),
             text(
                 "app.core.security",
                 "INFO",
@@ -1463,22 +1454,11 @@ mod tests {
         ];
         let messages: Vec<&str> = messages.iter().map(String::as_str).collect();
         let plain = run(&rules, &messages);
-        let redactor = redactor();
-        let mut parser = RecordParser::default();
-        let mut coalesced = Evaluation {
+        let coalescing = Evaluation {
             coalesce_counters: true,
             ..Evaluation::default()
         };
-        for (i, m) in messages.iter().enumerate() {
-            let event = LogEvent {
-                id: format!("e{i}"),
-                timestamp_ms: 1_000,
-                message: (*m).to_owned(),
-            };
-            if let Ok(Parsed::Record(r)) = parser.parse(&event) {
-                rules.evaluate(&r, &redactor, &mut coalesced);
-            }
-        }
+        let mut coalesced = run_into(&rules, &messages, coalescing);
         // Per series: the counter total, and every other update in order.
         let fold = |ev: &Evaluation| {
             let mut by_series: BTreeMap<String, (f64, Vec<Update>)> = BTreeMap::new();
@@ -1504,10 +1484,24 @@ mod tests {
         let distinct: std::collections::BTreeSet<u32> = once.iter().copied().collect();
         assert_eq!(once.len(), distinct.len(), "one counter update per series");
         assert!(once.len() < counter_slots(&plain).len());
-        // A new batch starts new first updates.
-        let before = coalesced.take_results();
-        assert!(before.coalesce_counters);
-        assert!(coalesced.updates.is_empty());
+        // A new batch starts from new first updates, not the last batch's.
+        let _ = coalesced.take_results();
+        let next = run_into(&rules, &[messages[1], messages[0], messages[5]], coalesced);
+        let counters: Vec<Update> = next
+            .updates
+            .iter()
+            .map(|(_, u)| *u)
+            .filter(|u| matches!(u, Update::CounterAdd(_)))
+            .collect();
+        assert_eq!(
+            counters,
+            [
+                Update::CounterAdd(1.0),
+                Update::CounterAdd(2.0),
+                Update::CounterAdd(2.0)
+            ],
+            "log_messages_total of both loggers and auth_requests_total, once each"
+        );
     }
 
     #[test]
