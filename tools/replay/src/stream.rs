@@ -122,6 +122,8 @@ impl<R: Read> Chunker<R> {
     pub fn next_buffer(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
         let mut buf = self.buffer();
         let mut want = CHUNK_BYTES;
+        // What earlier passes of this loop searched for a cut.
+        let mut searched = 0;
         loop {
             buf.reserve(want.saturating_sub(buf.len()));
             while buf.len() < want && !self.eof {
@@ -140,9 +142,10 @@ impl<R: Read> Chunker<R> {
                 }
                 return Ok(Some(self.emit(buf, None)));
             }
-            if let Some(cut) = find_cut(&buf) {
+            if let Some(cut) = find_cut(&buf, searched) {
                 return Ok(Some(self.emit(buf, Some(cut))));
             }
+            searched = buf.len();
             if buf.len() >= MAX_CARRY_BYTES
                 && let Some(nl) = buf.iter().rposition(|b| *b == b'\n')
             {
@@ -219,6 +222,8 @@ impl ChunkSource for MappedChunker {
             return Ok(None);
         }
         let mut want = CHUNK_BYTES as u64;
+        // What the smaller windows before this one searched for a cut.
+        let mut searched = 0;
         loop {
             let len = usize::try_from((self.len - start).min(want))
                 .map_err(|_| io::Error::other("window larger than the address space"))?;
@@ -226,7 +231,7 @@ impl ChunkSource for MappedChunker {
             let cut = if start + len as u64 >= self.len {
                 Some(len)
             } else {
-                find_cut(&map).or_else(|| {
+                find_cut(&map, searched).or_else(|| {
                     (len >= MAX_CARRY_BYTES)
                         .then(|| map.iter().rposition(|b| *b == b'\n').map(|nl| nl + 1))
                         .flatten()
@@ -236,6 +241,7 @@ impl ChunkSource for MappedChunker {
                 self.offset = start + cut as u64;
                 return Ok(Some((start, Chunk::Mapped { map, len: cut })));
             }
+            searched = len;
             want += CHUNK_BYTES as u64;
         }
     }
@@ -260,9 +266,22 @@ fn map_window(file: &File, offset: u64, len: usize) -> io::Result<Mmap> {
 
 /// The start of the last line that begins a record, when a line end comes
 /// before it: cutting there ends the chunk with complete events.
-fn find_cut(buf: &[u8]) -> Option<usize> {
+///
+/// `searched` bytes at the start of `buf` were searched already, by a pass
+/// over a shorter buffer (0 for none): only lines from the last of them
+/// on (which may have been unfinished then) are looked at again. So a run
+/// of lines without a record costs one pass, not one per growth of the
+/// buffer (quadratic up to [`MAX_CARRY_BYTES`]).
+fn find_cut(buf: &[u8], searched: usize) -> Option<usize> {
+    let floor = buf[..searched.min(buf.len())]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .unwrap_or(0);
     let mut end = buf.len();
     while let Some(nl) = buf[..end].iter().rposition(|b| *b == b'\n') {
+        if nl < floor {
+            break;
+        }
         let start = nl + 1;
         let line_end = buf[start..]
             .iter()
@@ -586,6 +605,40 @@ mod tests {
         assert!(chunks.len() >= 2);
         assert!(chunks.iter().all(|c| c.ends_with('\n')));
         assert_eq!(chunks.concat(), text);
+    }
+
+    #[test]
+    fn a_search_resumed_after_growth_finds_the_cut_a_full_search_finds() {
+        let record = "2025-05-18 07:42:54,855 - app - INFO - ok\n";
+        let json = "{\"message\":\"ok\"}\n";
+        let bare = "  continued line\n";
+        let mut text = bare.repeat(9);
+        for i in 0..12 {
+            text.push_str(match i % 5 {
+                0 => record,
+                3 => json,
+                _ => bare,
+            });
+        }
+        let bytes = text.as_bytes();
+        // Every way of growing a buffer in which no cut was found, from
+        // `a` bytes to `b` bytes (a run of bare lines, then records).
+        let mut resumed = 0;
+        for a in 0..=bytes.len() {
+            if find_cut(&bytes[..a], 0).is_some() {
+                continue;
+            }
+            for b in a..=bytes.len() {
+                let full = find_cut(&bytes[..b], 0);
+                assert_eq!(
+                    find_cut(&bytes[..b], a),
+                    full,
+                    "grown from {a} to {b} bytes"
+                );
+                resumed += 1;
+            }
+        }
+        assert!(resumed > 1000, "{resumed}");
     }
 
     #[test]
