@@ -111,7 +111,7 @@ impl RecordParser {
 
     /// [`Self::parse`] for an event borrowed from elsewhere.
     pub fn parse_ref<'a>(&mut self, event: EventRef<'a>) -> Result<Parsed<'a>, RejectReason> {
-        let result = parse_event(event, self, self.after_text_record);
+        let result = parse_event(event, self);
         self.after_text_record = match &result {
             Ok(Parsed::Record(r)) => r.format == RecordFormat::PythonText,
             Ok(Parsed::Continuation(_)) => self.after_text_record,
@@ -124,7 +124,6 @@ impl RecordParser {
 fn parse_event<'a>(
     event: EventRef<'a>,
     parser: &mut RecordParser,
-    after_text_record: bool,
 ) -> Result<Parsed<'a>, RejectReason> {
     let text = event.message;
     if text.len() > parser.max_event_bytes {
@@ -147,7 +146,7 @@ fn parse_event<'a>(
     {
         return Err(RejectReason::Binary);
     }
-    if after_text_record {
+    if parser.after_text_record {
         Ok(Parsed::Continuation(text))
     } else {
         Err(RejectReason::Unparsed)
