@@ -68,18 +68,17 @@ impl Setup {
 /// user in 2 minutes) stays quiet in these tests.
 fn failures(ip: &str, from: usize, to: usize) -> Vec<Signal> {
     (from..to)
-        .flat_map(|i| {
-            let signal = |key_name: &str, key: &str| Signal {
-                name: "auth_failures".into(),
-                key_name: Some(key_name.into()),
-                key: key.to_owned(),
-                event_id: format!("3{:055}", i),
-                timestamp_ms: T0.unix_timestamp() * 1000 + i as i64 * 1000,
-                sample: format!(
-                    "{{\"logger\":\"security\",\"message\":\"Authentication attempt\",\"ip_address\":\"{ip}\",\"success\":false,\"n\":{i}}}"
-                ),
-            };
-            [signal("ip", ip), signal("user", &format!("user-{}", i % 4))]
+        .map(|i| Signal {
+            name: "auth_failures".into(),
+            keys: vec![
+                ("ip".into(), ip.to_owned()),
+                ("user".into(), format!("user-{}", i % 4)),
+            ],
+            event_id: format!("3{:055}", i),
+            timestamp_ms: T0.unix_timestamp() * 1000 + i as i64 * 1000,
+            sample: format!(
+                "{{\"logger\":\"security\",\"message\":\"Authentication attempt\",\"ip_address\":\"{ip}\",\"success\":false,\"n\":{i}}}"
+            ),
         })
         .collect()
 }

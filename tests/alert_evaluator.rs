@@ -117,7 +117,7 @@ impl Setup {
             heartbeats: DynamoStore::new(series_sdk, &self.table),
             alerts: self.engine(alerts_sdk),
             namespace: "Test".into(),
-            max_event_bytes: 256 * 1024,
+            parse: Default::default(),
             max_decompressed_bytes: 32 << 20,
         }
     }

@@ -35,7 +35,6 @@ use shared::domain::alerts::{
     AlertEngine, AlertRules, EngineOutcome, EngineSettings, INCIDENT_SCHEMA, Incident,
     TransitionKind,
 };
-use shared::domain::logs::parse::DEFAULT_MAX_EVENT_BYTES;
 use shared::domain::logs::record::LogEvent;
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
@@ -141,7 +140,7 @@ fn signals(events: &[LogEvent]) -> Vec<Signal> {
         &rules,
         &redactor,
         &mut CardinalityGuard::default(),
-        DEFAULT_MAX_EVENT_BYTES,
+        Default::default(),
     );
     assert_eq!(
         report.records,

@@ -69,7 +69,7 @@ async fn app(
             EngineSettings::default(),
         ),
         namespace: "Test".into(),
-        max_event_bytes: 256 * 1024,
+        parse: Default::default(),
         max_decompressed_bytes: 32 << 20,
     }
 }

@@ -220,8 +220,7 @@ async fn an_incidents_runbook_link_leads_to_its_runbook() {
     let signals: Vec<Signal> = (0..5)
         .map(|i| Signal {
             name: "auth_failures".into(),
-            key_name: Some("ip".into()),
-            key: "ip:00".into(),
+            keys: vec![("ip".into(), "ip:00".into())],
             event_id: format!("ev-{i}"),
             timestamp_ms: at.unix_timestamp() * 1000 + i,
             sample: String::new(),

@@ -23,8 +23,7 @@ fn signals(n: usize) -> Vec<Signal> {
         let id = format!("{i:056}");
         let signal = |name: &str, key_name: &str, key: String| Signal {
             name: name.into(),
-            key_name: Some(key_name.into()),
-            key,
+            keys: vec![(key_name.into(), key)],
             event_id: id.clone(),
             timestamp_ms: ts,
             sample: sample.to_owned(),

@@ -47,7 +47,13 @@ fn child(path: &str) {
     let data = event["awslogs"]["data"].as_str().unwrap_or_default();
     let batch = decode_awslogs_data(data, 32 << 20).unwrap_or_else(|e| panic!("{e}"));
     let mut guard = CardinalityGuard::default();
-    let report = process_events(&batch.events, &rules, &redactor, &mut guard, 256 * 1024);
+    let report = process_events(
+        &batch.events,
+        &rules,
+        &redactor,
+        &mut guard,
+        Default::default(),
+    );
     let documents = emf::render(&report.metrics, &HashMap::new(), "BlindspotX/Auth", 0);
     let emf_bytes: usize = documents.iter().map(String::len).sum();
     let peak = status_kib("VmHWM:");

@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
                 &rules,
                 &redactor,
                 &mut guard,
-                256 * 1024,
+                Default::default(),
             ))
         })
     });
@@ -44,7 +44,7 @@ fn bench(c: &mut Criterion) {
                 &rules,
                 &redactor,
                 &mut guard,
-                256 * 1024,
+                Default::default(),
             ))
         })
     });

@@ -252,17 +252,27 @@ impl<T: SilenceStore> SilenceSource for T {
 
 /// Which components are down now, for inhibition.
 pub trait ComponentStatus: Send + Sync {
-    fn down_components(&self) -> impl Future<Output = Result<Vec<Component>, StoreError>> + Send;
+    /// Components whose latest probe, made at `fresh_since` or later,
+    /// failed: an older result says nothing about now.
+    fn down_components(
+        &self,
+        fresh_since: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Component>, StoreError>> + Send;
 }
 
-/// A component is down when its latest probe failed.
+/// A component is down when its latest probe failed, recently.
 impl<T: ProbeStore> ComponentStatus for T {
-    async fn down_components(&self) -> Result<Vec<Component>, StoreError> {
+    async fn down_components(
+        &self,
+        fresh_since: OffsetDateTime,
+    ) -> Result<Vec<Component>, StoreError> {
         Ok(self
             .latest()
             .await?
             .into_iter()
-            .filter(|r| r.status == crate::domain::probe_result::Status::Fail)
+            .filter(|r| {
+                r.status == crate::domain::probe_result::Status::Fail && r.checked_at >= fresh_since
+            })
             .map(|r| r.component)
             .collect())
     }

@@ -219,8 +219,7 @@ mod tests {
         (0..n)
             .map(|i| Signal {
                 name: "auth_failures".into(),
-                key_name: Some("ip".into()),
-                key: "ip:1a2b".into(),
+                keys: vec![("ip".into(), "ip:1a2b".into())],
                 event_id: format!("ev-{i}"),
                 timestamp_ms: T0.unix_timestamp() * 1000 + i as i64 * 1000,
                 sample: String::new(),

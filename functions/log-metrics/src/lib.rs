@@ -28,11 +28,12 @@ use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome};
 use shared::domain::logs::decode::{
     DecodeError, MessageType, SubscriptionBatch, decode_awslogs_data,
 };
+use shared::domain::logs::parse::ParseSettings;
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
 use shared::domain::metrics::emf;
 use shared::domain::metrics::series::SeriesKey;
-use shared::domain::pipeline::{BATCHES_REJECTED_TOTAL, process_events};
+use shared::domain::pipeline::{BATCHES_REJECTED_TOTAL, accounting_metrics, process_events};
 use shared::domain::rules::{RuleSet, Signal};
 use shared::ports::{
     AlertStore, ComponentStatus, HeartbeatSink, IncidentPublisher, SeriesSource, SeriesStore,
@@ -161,7 +162,7 @@ pub struct LogMetrics<S, H, A> {
     /// The alert engine (one per cold start).
     pub alerts: A,
     pub namespace: String,
-    pub max_event_bytes: usize,
+    pub parse: ParseSettings,
     pub max_decompressed_bytes: usize,
 }
 
@@ -202,25 +203,48 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
                 &self.rules,
                 &self.redactor,
                 &mut guard,
-                self.max_event_bytes,
+                self.parse,
             )
         };
-        let outcome = self
-            .store
-            .apply_batch(&batch_id(&batch), &report.metrics, now)
-            .await?;
-        let duplicate = outcome.duplicate_chunks > 0;
-        // EMF only for a first delivery: CloudWatch would count a redelivered
-        // batch twice.
-        if !duplicate {
-            let timestamp = batch.events.iter().map(|e| e.timestamp_ms).max();
-            let documents = emf::render(
-                &report.metrics,
-                &Default::default(),
-                &self.namespace,
-                timestamp.unwrap_or_else(|| millis(now)),
-            );
-            write_lines(emf_out, &documents);
+        let id = batch_id(&batch);
+        let timestamp = batch
+            .events
+            .iter()
+            .map(|e| e.timestamp_ms)
+            .max()
+            .unwrap_or_else(|| millis(now));
+        // The series and the alert windows are written independently: a
+        // series the store refuses must not cost the batch its signals.
+        let series = self.store.apply_batch(&id, &report.metrics, now).await;
+        let (duplicate, mut store_requests) = match &series {
+            Ok(outcome) => {
+                // EMF only for a first delivery: CloudWatch would count a
+                // redelivered batch twice.
+                if outcome.duplicate_chunks == 0 {
+                    self.write_emf(&report.metrics, timestamp, emf_out);
+                }
+                (outcome.duplicate_chunks > 0, outcome.requests)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = %id, "series not stored; the alert signals are ingested all the same and the batch is retried");
+                (false, 0)
+            }
+        };
+        // Also for a duplicate: the first attempt may have failed between
+        // the series and the alert windows.
+        let alerts = self.alerts.ingest(&report.signals, now).await?;
+        // The engine's accounting (signals counted or dropped, by rule and
+        // reason), once per batch under a marker of its own.
+        if !report.signals.is_empty() {
+            let metrics = accounting_metrics(&alerts.accounting);
+            let outcome = self
+                .store
+                .apply_batch(&format!("{id}:alerts"), &metrics, now)
+                .await?;
+            store_requests += outcome.requests;
+            if outcome.duplicate_chunks == 0 {
+                self.write_emf(&metrics, timestamp, emf_out);
+            }
         }
         let heartbeat = report
             .signals
@@ -233,9 +257,6 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
         {
             self.heartbeats.beat(DRIFT_HEARTBEAT, at).await?;
         }
-        // Also for a duplicate: the first attempt may have failed between
-        // the series and the alert windows.
-        let alerts = self.alerts.ingest(&report.signals, now).await?;
         for t in &alerts.transitions {
             tracing::info!(
                 rule = %t.rule,
@@ -256,7 +277,7 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
             series: report.metrics.len(),
             signals: report.signals.len(),
             duplicate,
-            store_requests: outcome.requests,
+            store_requests,
             alert_windows: alerts.windows,
             alert_transitions: alerts.transitions.len(),
             alerts_published: alerts.published,
@@ -264,7 +285,13 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
         for (reason, n) in &report.rejected {
             tracing::warn!(reason = reason.as_str(), events = n, "log events rejected");
         }
+        series?;
         Ok(summary)
+    }
+
+    fn write_emf(&self, metrics: &BatchMetrics, timestamp: i64, out: &mut (dyn Write + Send)) {
+        let documents = emf::render(metrics, &Default::default(), &self.namespace, timestamp);
+        write_lines(out, &documents);
     }
 
     /// Counts a payload that did not decode; idempotent per payload.
@@ -431,7 +458,7 @@ mod tests {
                 EngineSettings::default(),
             ),
             namespace: "Test".into(),
-            max_event_bytes: 256 * 1024,
+            parse: Default::default(),
             max_decompressed_bytes: 32 << 20,
         }
     }

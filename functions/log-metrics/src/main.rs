@@ -44,7 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         heartbeats: DynamoStore::new(&sdk, &config.table_name),
         alerts: engine,
         namespace: config.metrics_namespace,
-        max_event_bytes: config.max_event_bytes,
+        parse: config.parse,
         max_decompressed_bytes: config.max_decompressed_bytes,
     };
     let app = &app;

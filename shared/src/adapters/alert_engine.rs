@@ -10,11 +10,12 @@ use aws_config::SdkConfig;
 use super::dynamodb_alerts::DynamoAlertStore;
 use super::dynamodb_silences::DynamoSilenceStore;
 use super::dynamodb_store::DynamoStore;
-use super::rules_loader::{AlertRulesLoadError, load_alert_rules};
+use super::rules_loader::{AlertRulesLoadError, load_alert_rules, load_rules};
 use super::secrets::SecretResolver;
 use super::sns_publisher::SnsPublisher;
 use crate::config::alerts::AlertsConfig;
 use crate::domain::alerts::AlertEngine;
+use crate::domain::alerts::crosscheck::{self, SignalCatalog};
 
 /// The deployed engine's type.
 pub type DeployedAlertEngine =
@@ -28,8 +29,15 @@ pub async fn deployed_alert_engine(
     config: &AlertsConfig,
     secrets: &SecretResolver,
 ) -> Result<DeployedAlertEngine, AlertRulesLoadError> {
+    let log_rules = load_rules(&config.log_rules, secrets)
+        .await
+        .map_err(AlertRulesLoadError::LogRules)?;
     let rules = load_alert_rules(&config.rules, secrets)
         .await
+        .and_then(|rules| {
+            crosscheck::check(&rules, &SignalCatalog::new(&log_rules))?;
+            Ok(rules)
+        })
         .inspect_err(|e| tracing::error!(error = %e, "alert rules rejected"))?;
     tracing::info!(
         rules = rules.rules().len(),

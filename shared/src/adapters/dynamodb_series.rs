@@ -96,11 +96,12 @@ impl DynamoSeriesStore {
         key: &SeriesKey,
         delta: &SeriesDelta,
     ) -> Result<TransactWriteItem, StoreError> {
-        let sk = serde_json::to_string(key.labels()).map_err(|e| StoreError::Malformed {
+        let labels = serde_json::to_string(key.labels()).map_err(|e| StoreError::Malformed {
             pk: format!("SERIES#{}", key.name()),
             sk: key.compact(),
             reason: e.to_string(),
         })?;
+        let (sk, long_labels) = series_sort_key(labels);
         let mut values: HashMap<String, AttributeValue> = HashMap::new();
         values.insert(
             ":kind".into(),
@@ -110,6 +111,11 @@ impl DynamoSeriesStore {
         // DynamoDB reserved words.
         let mut names: HashMap<String, String> = HashMap::from([("#kind".into(), "kind".into())]);
         let mut set = vec!["#kind = if_not_exists(#kind, :kind)".to_owned()];
+        if let Some(labels) = long_labels {
+            names.insert("#labels".into(), LABELS_ATTRIBUTE.into());
+            set.push("#labels = if_not_exists(#labels, :labels)".to_owned());
+            values.insert(":labels".into(), AttributeValue::S(labels));
+        }
         let mut add = Vec::new();
         let number = |v: f64| AttributeValue::N(format_number(v));
         match delta {
@@ -257,6 +263,26 @@ fn classify<R>(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, 
     }
 }
 
+/// Longest sort key written as the labels' JSON itself. DynamoDB refuses
+/// sort keys over 1,024 bytes; capped label values keep most series far
+/// below, but JSON escapes can grow a value sixfold.
+const SK_MAX_BYTES: usize = 1000;
+/// Sort keys of longer label sets: this prefix and a SHA-256 of the JSON,
+/// which is kept in [`LABELS_ATTRIBUTE`].
+const HASHED_SK_PREFIX: &str = "H#";
+const LABELS_ATTRIBUTE: &str = "labels";
+
+/// The sort key of a series, and the labels' JSON when it does not fit.
+fn series_sort_key(labels: String) -> (String, Option<String>) {
+    use sha2::{Digest, Sha256};
+    if labels.len() <= SK_MAX_BYTES && !labels.starts_with(HASHED_SK_PREFIX) {
+        return (labels, None);
+    }
+    let digest = Sha256::digest(labels.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    (format!("{HASHED_SK_PREFIX}{hex}"), Some(labels))
+}
+
 fn decode_series(
     name: &str,
     pk: &str,
@@ -272,8 +298,15 @@ fn decode_series(
         sk: sk.clone(),
         reason,
     };
+    let labels_json = if sk.starts_with(HASHED_SK_PREFIX) {
+        item.get(LABELS_ATTRIBUTE)
+            .and_then(|v| v.as_s().ok())
+            .map_or("", String::as_str)
+    } else {
+        sk.as_str()
+    };
     let labels: Vec<(String, String)> =
-        serde_json::from_str(&sk).map_err(|e| malformed(format!("labels: {e}")))?;
+        serde_json::from_str(labels_json).map_err(|e| malformed(format!("labels: {e}")))?;
     let number = |attr: &str| -> f64 {
         item.get(attr)
             .and_then(|v| v.as_n().ok())

@@ -249,7 +249,10 @@ impl SilenceSource for StaticSilences {
 pub struct StaticComponents(pub Vec<Component>);
 
 impl ComponentStatus for StaticComponents {
-    async fn down_components(&self) -> Result<Vec<Component>, StoreError> {
+    async fn down_components(
+        &self,
+        _fresh_since: OffsetDateTime,
+    ) -> Result<Vec<Component>, StoreError> {
         Ok(self.0.clone())
     }
 }

@@ -52,6 +52,9 @@ pub enum AlertRulesLoadError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Rules(#[from] AlertRuleError),
+    /// The log rules the alert rules are checked against.
+    #[error("log rules: {0}")]
+    LogRules(RulesLoadError),
 }
 
 /// An alert rule file on disk.

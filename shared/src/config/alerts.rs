@@ -24,6 +24,11 @@ pub struct AlertsConfig {
     /// `ALERT_RULES_FILE` or `ALERT_RULES_SSM_PARAMETER`, else the embedded
     /// `infra/alerts/default.toml`.
     pub rules: RulesSource,
+    /// `RULES_FILE` or `RULES_SSM_PARAMETER`, else the embedded
+    /// `infra/rules/default.toml`: the log rules the alert rules are
+    /// checked against at start (every function running the engine needs
+    /// the same setting as log-metrics).
+    pub log_rules: RulesSource,
     /// `LOG_SILENCE_AFTER_SECONDS` (default 900, `0` disables): how long the
     /// log group may deliver nothing before the evaluator raises
     /// `log_pipeline_silent`. Only the alert-evaluator acts on it.
@@ -76,6 +81,7 @@ impl AlertsConfig {
             incidents_topic_arn,
             links,
             rules: RulesSource::from_env_prefixed(env, "ALERT_RULES")?,
+            log_rules: RulesSource::from_env(env)?,
             log_silence_after,
         })
     }

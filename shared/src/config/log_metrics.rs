@@ -7,7 +7,9 @@ use super::env::{ConfigError, Env};
 use super::probe::{DEFAULT_METRICS_NAMESPACE, DEFAULT_TABLE_NAME};
 use super::secret::SecretSource;
 use crate::domain::logs::decode::DEFAULT_MAX_DECOMPRESSED_BYTES;
-use crate::domain::logs::parse::DEFAULT_MAX_EVENT_BYTES;
+use crate::domain::logs::parse::{
+    DEFAULT_MAX_EVENT_BYTES, ParseSettings, TimeBounds, parse_utc_offset,
+};
 use crate::domain::metrics::aggregate::DEFAULT_MAX_SERIES_PER_METRIC;
 
 /// Where a rule file (metric rules, or alert rules) comes from.
@@ -58,7 +60,12 @@ pub struct LogMetricsConfig {
     pub redaction_key: SecretSource,
     pub rules: RulesSource,
     pub max_series_per_metric: usize,
-    pub max_event_bytes: usize,
+    /// `MAX_EVENT_BYTES` (events past it are cut and still evaluated),
+    /// `LOG_TIMEZONE` (the zone of text records' timestamps: `UTC`,
+    /// `+02:00`; default UTC), `RECORD_TIME_MAX_BEHIND_SECONDS` (86400) and
+    /// `RECORD_TIME_MAX_AHEAD_SECONDS` (300): how far a record's own time
+    /// may lie from its CloudWatch time before the latter is used.
+    pub parse: ParseSettings,
     pub max_decompressed_bytes: usize,
     /// How long a batch's idempotency marker is kept; longer than Lambda
     /// retries a batch.
@@ -92,7 +99,7 @@ impl LogMetricsConfig {
                 "MAX_SERIES_PER_METRIC",
                 DEFAULT_MAX_SERIES_PER_METRIC,
             )?,
-            max_event_bytes: positive("MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES)?,
+            parse: parse_settings(env, positive("MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES)?)?,
             max_decompressed_bytes: positive(
                 "MAX_DECOMPRESSED_BYTES",
                 DEFAULT_MAX_DECOMPRESSED_BYTES,
@@ -104,6 +111,29 @@ impl LogMetricsConfig {
             )?,
         })
     }
+}
+
+/// How events are read (see [`LogMetricsConfig::parse`]).
+pub fn parse_settings(env: &Env, max_event_bytes: usize) -> Result<ParseSettings, ConfigError> {
+    let zone = env.get("LOG_TIMEZONE").unwrap_or("UTC");
+    let text_utc_offset_ms = parse_utc_offset(zone).ok_or_else(|| ConfigError::Invalid {
+        var: "LOG_TIMEZONE".into(),
+        value: zone.to_owned(),
+        reason: "expected UTC or a fixed offset such as +02:00 (asctime carries no zone; log in UTC where daylight saving applies)".into(),
+    })?;
+    let defaults = TimeBounds::default();
+    let seconds = |var: &str, default_ms: i64| -> Result<i64, ConfigError> {
+        let s: u64 = env.parse_or(var, (default_ms / 1000).unsigned_abs())?;
+        Ok(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX))
+    };
+    Ok(ParseSettings {
+        max_event_bytes,
+        time_bounds: Some(TimeBounds {
+            behind_ms: seconds("RECORD_TIME_MAX_BEHIND_SECONDS", defaults.behind_ms)?,
+            ahead_ms: seconds("RECORD_TIME_MAX_AHEAD_SECONDS", defaults.ahead_ms)?,
+        }),
+        text_utc_offset_ms,
+    })
 }
 
 #[cfg(test)]

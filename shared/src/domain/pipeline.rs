@@ -5,8 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use super::logs::parse::{Parsed, RecordParser, RejectReason};
-use super::logs::record::{EventRef, LogEvent};
+use super::alerts::SignalAccounting;
+use super::logs::parse::{
+    ParseSettings, ParseStats, RecordParser, RejectReason, is_json_event, joins_previous,
+};
+use super::logs::record::{EventRef, LogEvent, RecordFormat};
 use super::logs::redact::Redactor;
 use super::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
 use super::metrics::series::MetricKind;
@@ -15,14 +18,67 @@ use super::rules::{Evaluation, MetricInfo, RuleSet, Signal};
 
 /// Events received (`log_events_total`).
 pub const EVENTS_TOTAL: &str = "log_events_total";
+/// Records by format (`json`, `text`, `plain`).
+pub const RECORDS_TOTAL: &str = "log_records_total";
+/// Events (or file lines) joined to the record before them.
+pub const JOINED_TOTAL: &str = "log_lines_joined_total";
+/// Events cut to the event size limit (and still evaluated).
+pub const TRUNCATED_TOTAL: &str = "log_events_truncated_total";
+/// Records whose own time lay outside the bounds of their delivery time.
+pub const CLAMPED_TOTAL: &str = "log_record_times_clamped_total";
+/// Label values cut to the label limit, by `metric`.
+pub const LABELS_CAPPED_TOTAL: &str = "log_label_values_capped_total";
 /// Events that produced no record, by `reason`.
 pub const REJECTED_TOTAL: &str = "log_events_rejected_total";
-/// Metric updates or signals a rule skipped because a value was missing, by `rule`.
+/// Metric updates a rule skipped because a value was missing, by `rule`.
 pub const RULE_MISSES_TOTAL: &str = "log_rule_misses_total";
 /// Subscription payloads that did not decode, by `reason`.
 pub const BATCHES_REJECTED_TOTAL: &str = "log_batches_rejected_total";
 /// Updates folded into a metric's `__overflow__` series, by `metric`.
 pub const SERIES_OVERFLOW_TOTAL: &str = "log_series_overflow_total";
+
+/// Signals the alert engine received, by `signal`.
+pub const ALERT_SIGNALS_TOTAL: &str = "alert_signals_total";
+/// Signals no alert rule counts, by `signal`.
+pub const ALERT_SIGNALS_UNROUTED_TOTAL: &str = "alert_signals_unrouted_total";
+/// What became of the signals offered to each alert rule, by `rule` and
+/// `outcome` (counted, duplicate, late, missing_key, ignored).
+pub const ALERT_SIGNAL_OUTCOMES_TOTAL: &str = "alert_signal_outcomes_total";
+
+/// The alert engine's accounting of one batch as counters.
+pub fn accounting_metrics(accounting: &SignalAccounting) -> BatchMetrics {
+    let mut metrics = BatchMetrics::default();
+    // Few series, fixed kinds: the guard never folds them.
+    let mut guard = CardinalityGuard::default();
+    let series = accounting
+        .received
+        .iter()
+        .map(|(signal, n)| {
+            (
+                SeriesKey::new(ALERT_SIGNALS_TOTAL, [("signal", signal.as_ref())]),
+                *n,
+            )
+        })
+        .chain(accounting.unrouted.iter().map(|(signal, n)| {
+            (
+                SeriesKey::new(ALERT_SIGNALS_UNROUTED_TOTAL, [("signal", signal.as_ref())]),
+                *n,
+            )
+        }))
+        .chain(accounting.outcomes.iter().map(|((rule, outcome), n)| {
+            (
+                SeriesKey::new(
+                    ALERT_SIGNAL_OUTCOMES_TOTAL,
+                    [("outcome", outcome.as_str()), ("rule", rule.as_ref())],
+                ),
+                *n,
+            )
+        }));
+    for (key, n) in series {
+        let _ = metrics.apply(key, Update::CounterAdd(n as f64), &mut guard);
+    }
+    metrics
+}
 
 /// The pipeline's own metrics, described like the rules' metrics.
 pub fn pipeline_metrics() -> Vec<MetricInfo> {
@@ -35,19 +91,59 @@ pub fn pipeline_metrics() -> Vec<MetricInfo> {
     vec![
         counter(EVENTS_TOTAL, "Log events received.", &[]),
         counter(
+            RECORDS_TOTAL,
+            "Log records by format (json, text, plain).",
+            &["format"],
+        ),
+        counter(
+            JOINED_TOTAL,
+            "Log events or lines joined to the record before them (tracebacks, SQL echoes).",
+            &[],
+        ),
+        counter(
+            TRUNCATED_TOTAL,
+            "Log events cut to the event size limit, then evaluated.",
+            &[],
+        ),
+        counter(
+            CLAMPED_TOTAL,
+            "Records whose own timestamp lay too far from their delivery time: the delivery time was used.",
+            &[],
+        ),
+        counter(
+            LABELS_CAPPED_TOTAL,
+            "Label values cut to 128 bytes (with a hash suffix), by metric.",
+            &["metric"],
+        ),
+        counter(
             REJECTED_TOTAL,
             "Log events that produced no record, by reason.",
             &["reason"],
         ),
         counter(
             RULE_MISSES_TOTAL,
-            "Metric updates or signals skipped because a value a rule needed was missing.",
+            "Metric updates skipped because a value a rule needed was missing or not a number.",
             &["rule"],
         ),
         counter(
             BATCHES_REJECTED_TOTAL,
             "Subscription payloads that did not decode, by reason.",
             &["reason"],
+        ),
+        counter(
+            ALERT_SIGNALS_TOTAL,
+            "Alert signals received by the alert engine, by signal.",
+            &["signal"],
+        ),
+        counter(
+            ALERT_SIGNALS_UNROUTED_TOTAL,
+            "Alert signals no alert rule counts, by signal.",
+            &["signal"],
+        ),
+        counter(
+            ALERT_SIGNAL_OUTCOMES_TOTAL,
+            "Alert signals offered to a rule, by rule and outcome (counted, duplicate, late, missing_key, ignored).",
+            &["outcome", "rule"],
         ),
         counter(
             SERIES_OVERFLOW_TOTAL,
@@ -64,9 +160,14 @@ pub struct BatchReport {
     pub records: u64,
     pub continuations: u64,
     pub rejected: BTreeMap<RejectReason, u64>,
+    /// Records by format, and what the parser noticed.
+    pub formats: BTreeMap<RecordFormat, u64>,
+    pub parse: ParseStats,
     /// Rule updates plus the pipeline's own counters.
     pub metrics: BatchMetrics,
     pub signals: Vec<Signal>,
+    /// Signals raised, by name (also when only counted).
+    pub signal_counts: BTreeMap<std::sync::Arc<str>, u64>,
     /// Updates dropped because a rule used a metric with two kinds (the
     /// rule file's validation makes this impossible; counted in case).
     pub kind_conflicts: u64,
@@ -92,20 +193,25 @@ pub struct Evaluator<'r> {
 /// What an [`Evaluator`] produced.
 #[derive(Debug, Default)]
 pub struct Evaluated {
+    /// Events, or lines of a plain file: `records + continuations +
+    /// rejected`.
     pub events: u64,
     pub records: u64,
+    /// Events or lines joined to the record before them.
     pub continuations: u64,
     pub rejected: BTreeMap<RejectReason, u64>,
+    pub formats: BTreeMap<RecordFormat, u64>,
+    pub parse: ParseStats,
     /// Metric updates (in event order), signals and misses.
     pub evaluation: Evaluation,
 }
 
 impl<'r> Evaluator<'r> {
-    pub fn new(rules: &'r RuleSet, redactor: &'r Redactor, max_event_bytes: usize) -> Self {
+    pub fn new(rules: &'r RuleSet, redactor: &'r Redactor, settings: ParseSettings) -> Self {
         Evaluator {
             rules,
             redactor,
-            parser: RecordParser::new(max_event_bytes),
+            parser: RecordParser::new(settings),
             out: Evaluated::default(),
         }
     }
@@ -132,23 +238,76 @@ impl<'r> Evaluator<'r> {
         self
     }
 
-    /// The next event starts a new stream: a bare line is no longer taken
-    /// to continue the last text record.
+    /// The next event starts a new stream.
     pub fn reset_stream(&mut self) {
         self.parser.reset_stream();
     }
 
+    /// One event, whose lines after the first (if any) were joined to it
+    /// from a file: each such line counts as an event joined.
     pub fn push(&mut self, event: EventRef<'_>) {
-        self.out.events += 1;
+        self.push_joined(event, 0);
+    }
+
+    /// One event that `joined` further events were joined to (see
+    /// [`push_events`]); lines after the first beyond those are file lines
+    /// joined, counted the same way.
+    fn push_joined(&mut self, event: EventRef<'_>, joined: u64) {
         match self.parser.parse_ref(event) {
-            Ok(Parsed::Record(record)) => {
+            Ok(record) => {
+                // Lines after the first of a record from a file were joined
+                // to it there (a subscription's were counted by the caller).
+                let lines = match (joined, record.continuation) {
+                    (0, Some(rest)) => {
+                        1 + memchr::memchr_iter(b'\n', rest.as_bytes()).count() as u64
+                    }
+                    _ => joined,
+                };
+                self.out.events += 1 + lines;
+                self.out.continuations += lines;
                 self.out.records += 1;
+                *self.out.formats.entry(record.format).or_default() += 1;
                 self.rules
                     .evaluate(&record, self.redactor, &mut self.out.evaluation);
                 self.parser.recycle(record);
             }
-            Ok(Parsed::Continuation(_)) => self.out.continuations += 1,
-            Err(reason) => *self.out.rejected.entry(reason).or_default() += 1,
+            Err(reason) => {
+                self.out.events += 1 + joined;
+                *self.out.rejected.entry(reason).or_default() += 1 + joined;
+            }
+        }
+    }
+
+    /// Events of one stream in order, as CloudWatch delivers them: an event
+    /// that continues the record before it (a traceback line logged on its
+    /// own) is joined to that record first, so rules see it whole. `joined`
+    /// is a buffer kept between calls.
+    pub fn push_events<'e, I>(&mut self, events: I, joined: &mut String)
+    where
+        I: IntoIterator<Item = EventRef<'e>>,
+    {
+        let mut events = events.into_iter().peekable();
+        while let Some(first) = events.next() {
+            let json = is_json_event(first.message);
+            let mut count = 0u64;
+            while let Some(next) = events.next_if(|e| joins_previous(json, e.message)) {
+                if count == 0 {
+                    joined.clear();
+                    joined.push_str(first.message);
+                }
+                joined.push('\n');
+                joined.push_str(next.message);
+                count += 1;
+            }
+            if count == 0 {
+                self.push_joined(first, 0);
+            } else {
+                let event = EventRef {
+                    message: joined.as_str(),
+                    ..first
+                };
+                self.push_joined(event, count);
+            }
         }
     }
 
@@ -167,6 +326,8 @@ impl<'r> Evaluator<'r> {
             records: std::mem::take(&mut out.records),
             continuations: std::mem::take(&mut out.continuations),
             rejected: std::mem::take(&mut out.rejected),
+            formats: std::mem::take(&mut out.formats),
+            parse: self.parser.take_stats(),
             evaluation: out.evaluation.take_results_reusing(spare.evaluation),
         }
     }
@@ -178,6 +339,7 @@ pub struct Aggregator<'g> {
     guard: &'g mut CardinalityGuard,
     folded_before: std::collections::HashMap<String, u64>,
     misses: BTreeMap<std::sync::Arc<str>, u64>,
+    capped: BTreeMap<std::sync::Arc<str>, u64>,
     report: BatchReport,
 }
 
@@ -187,6 +349,7 @@ impl<'g> Aggregator<'g> {
             folded_before: guard.folded().clone(),
             guard,
             misses: BTreeMap::new(),
+            capped: BTreeMap::new(),
             report: BatchReport::default(),
         }
     }
@@ -210,6 +373,8 @@ impl<'g> Aggregator<'g> {
             records,
             continuations,
             rejected,
+            formats,
+            parse,
             mut evaluation,
         } = evaluated;
         let report = &mut self.report;
@@ -219,6 +384,12 @@ impl<'g> Aggregator<'g> {
         for (reason, n) in rejected {
             *report.rejected.entry(reason).or_default() += n;
         }
+        for (format, n) in formats {
+            *report.formats.entry(format).or_default() += n;
+        }
+        report.parse.truncated += parse.truncated;
+        report.parse.clamped += parse.clamped;
+        report.parse.plain += parse.plain;
         let (conflicts, _) = report.metrics.apply_indexed(
             &evaluation.touched,
             evaluation.updates.drain(..),
@@ -226,8 +397,14 @@ impl<'g> Aggregator<'g> {
         );
         report.kind_conflicts += conflicts;
         report.signals.append(&mut evaluation.signals);
+        for (name, n) in std::mem::take(&mut evaluation.signal_counts) {
+            *report.signal_counts.entry(name).or_default() += n;
+        }
         for (rule, n) in std::mem::take(&mut evaluation.misses) {
             *self.misses.entry(rule).or_default() += n;
+        }
+        for (metric, n) in std::mem::take(&mut evaluation.capped_labels) {
+            *self.capped.entry(metric).or_default() += n;
         }
         evaluation.clear_results();
         Evaluated {
@@ -241,10 +418,36 @@ impl<'g> Aggregator<'g> {
             guard,
             folded_before,
             misses,
+            capped,
             mut report,
         } = self;
-        let mut own: Vec<(SeriesKey, u64)> =
-            vec![(SeriesKey::new(EVENTS_TOTAL, no_labels()), report.events)];
+        let mut own: Vec<(SeriesKey, u64)> = vec![
+            (SeriesKey::new(EVENTS_TOTAL, no_labels()), report.events),
+            (
+                SeriesKey::new(JOINED_TOTAL, no_labels()),
+                report.continuations,
+            ),
+            (
+                SeriesKey::new(TRUNCATED_TOTAL, no_labels()),
+                report.parse.truncated,
+            ),
+            (
+                SeriesKey::new(CLAMPED_TOTAL, no_labels()),
+                report.parse.clamped,
+            ),
+        ];
+        own.extend(report.formats.iter().map(|(format, n)| {
+            (
+                SeriesKey::new(RECORDS_TOTAL, [("format", format.as_str())]),
+                *n,
+            )
+        }));
+        own.extend(capped.iter().map(|(metric, n)| {
+            (
+                SeriesKey::new(LABELS_CAPPED_TOTAL, [("metric", metric.as_ref())]),
+                *n,
+            )
+        }));
         own.extend(report.rejected.iter().map(|(reason, n)| {
             (
                 SeriesKey::new(REJECTED_TOTAL, [("reason", reason.as_str())]),
@@ -283,20 +486,28 @@ pub fn process_events(
     rules: &RuleSet,
     redactor: &Redactor,
     guard: &mut CardinalityGuard,
-    max_event_bytes: usize,
+    settings: ParseSettings,
 ) -> BatchReport {
-    let mut evaluator = Evaluator::new(rules, redactor, max_event_bytes);
+    let mut evaluator = Evaluator::new(rules, redactor, settings);
     let mut aggregator = Aggregator::new(guard);
     let mut spare = Evaluated::default();
-    for (i, event) in events.iter().enumerate() {
-        evaluator.push(event.borrowed());
-        // Fold every few thousand events: keeps the update buffer small on
-        // large batches.
-        if i % 4096 == 4095 {
-            spare = aggregator.add_and_return(evaluator.take_reusing(spare));
+    let mut joined = String::new();
+    // Fold every few thousand events: keeps the update buffer small on
+    // large batches. A block never ends before an event that may continue
+    // the record before it.
+    let mut start = 0;
+    while start < events.len() {
+        let mut end = (start + 4096).min(events.len());
+        while end < events.len() && joins_previous(false, &events[end].message) {
+            end += 1;
         }
+        evaluator.push_events(
+            events[start..end].iter().map(LogEvent::borrowed),
+            &mut joined,
+        );
+        spare = aggregator.add_and_return(evaluator.take_reusing(spare));
+        start = end;
     }
-    aggregator.add(evaluator.take_reusing(spare));
     aggregator.finish()
 }
 
@@ -347,12 +558,18 @@ mod tests {
             &rules,
             &redactor,
             &mut CardinalityGuard::default(),
-            256,
+            ParseSettings {
+                max_event_bytes: 256,
+                ..ParseSettings::default()
+            },
         );
         assert_eq!(report.events, 6);
-        assert_eq!(report.records, 2);
+        // JSON, the text record with the traceback line joined, the
+        // oversized line cut to a plain record.
+        assert_eq!(report.records, 3);
         assert_eq!(report.continuations, 1);
-        assert_eq!(report.rejected_total(), 3);
+        assert_eq!(report.rejected_total(), 2);
+        assert_eq!(report.parse.truncated, 1);
         assert_eq!(
             report.records + report.continuations + report.rejected_total(),
             report.events
@@ -361,9 +578,16 @@ mod tests {
             counter(&report, &SeriesKey::new(EVENTS_TOTAL, no_labels())),
             6.0
         );
-        for reason in ["invalid_json", "binary", "oversized"] {
+        for reason in ["invalid_json", "binary"] {
             let key = SeriesKey::new(REJECTED_TOTAL, [("reason", reason)]);
             assert_eq!(counter(&report, &key), 1.0, "{reason}");
+        }
+        for format in ["json", "text", "plain"] {
+            let key = SeriesKey::new(RECORDS_TOTAL, [("format", format)]);
+            assert_eq!(counter(&report, &key), 1.0, "{format}");
+        }
+        for name in [JOINED_TOTAL, TRUNCATED_TOTAL] {
+            assert_eq!(counter(&report, &SeriesKey::new(name, no_labels())), 1.0);
         }
         let auth = SeriesKey::new(
             "auth_requests_total",
@@ -401,10 +625,16 @@ mod tests {
             event(2, "2025-05-18 07:42:54,856 - app.b - INFO - two"),
             event(3, "2025-05-18 07:42:54,857 - app.c - INFO - three"),
         ];
-        let first = process_events(&events, &rules, &redactor, &mut guard, 1024);
+        let first = process_events(&events, &rules, &redactor, &mut guard, Default::default());
         let key = SeriesKey::new(SERIES_OVERFLOW_TOTAL, [("metric", "log_messages_total")]);
         assert_eq!(counter(&first, &key), 2.0);
-        let second = process_events(&events[1..2], &rules, &redactor, &mut guard, 1024);
+        let second = process_events(
+            &events[1..2],
+            &rules,
+            &redactor,
+            &mut guard,
+            Default::default(),
+        );
         assert_eq!(counter(&second, &key), 1.0, "per batch, not cumulative");
     }
 }

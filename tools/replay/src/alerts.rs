@@ -11,19 +11,22 @@
 //! episodes whose resolution time is at most the last event time seen are
 //! resolved: the others were still firing when the logs end.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
 use shared::adapters::rules_loader::{AlertRulesLoadError, load_alert_rules_file};
+use shared::domain::alerts::crosscheck::{self, SignalCatalog};
 use shared::domain::alerts::incident::ms_to_rfc3339;
 use shared::domain::alerts::{
-    AlertInput, AlertRuleError, AlertRules, StreamEngine, StreamTransition,
+    AlertInput, AlertRuleError, AlertRules, SignalAccounting, SignalOutcome, StreamEngine,
+    StreamTransition,
 };
 use shared::domain::logs::redact::Redactor;
 use shared::domain::rules::{RuleSet, Signal};
 
-use crate::{ReplayError, run_files};
+use crate::{ReplayError, Summary, run_files};
 
 /// Alert rules that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,8 @@ impl AlertLine {
 pub struct Backtest {
     rules: Arc<AlertRules>,
     signals: Vec<Signal>,
+    /// Signals no rule counts, accounted for as they are left out.
+    unrouted: SignalAccounting,
 }
 
 impl Backtest {
@@ -86,6 +91,7 @@ impl Backtest {
         Backtest {
             rules: Arc::new(rules),
             signals: Vec::new(),
+            unrouted: SignalAccounting::default(),
         }
     }
 
@@ -93,6 +99,7 @@ impl Backtest {
     pub fn add(&mut self, signals: impl IntoIterator<Item = Signal>) {
         for mut s in signals {
             if self.rules.for_signal(&s.name).is_empty() {
+                self.unrouted.receive(&s.name, 0);
                 continue;
             }
             s.sample = String::new();
@@ -109,7 +116,12 @@ impl Backtest {
     }
 
     /// The transitions, in event-time order.
-    pub fn run(mut self) -> Vec<AlertLine> {
+    pub fn run(self) -> Vec<AlertLine> {
+        self.run_accounted().0
+    }
+
+    /// [`Self::run`], with what became of every signal.
+    pub fn run_accounted(mut self) -> (Vec<AlertLine>, SignalAccounting) {
         // Stable: signals of one event time keep their log order.
         self.signals.sort_by_key(|s| s.timestamp_ms);
         let mut engine = StreamEngine::new(Arc::clone(&self.rules));
@@ -118,7 +130,10 @@ impl Backtest {
             engine.push(&AlertInput::from_signal(s), &mut out);
         }
         engine.finish(&mut out);
-        out.into_iter()
+        let mut accounting = std::mem::take(&mut engine.accounting);
+        accounting.add(&self.unrouted);
+        let lines = out
+            .into_iter()
             .filter_map(|t| {
                 let rule = self.rules.get(t.rule)?;
                 Some(AlertLine {
@@ -130,7 +145,8 @@ impl Backtest {
                     severity: rule.severity.as_str(),
                 })
             })
-            .collect()
+            .collect();
+        (lines, accounting)
     }
 }
 
@@ -156,9 +172,70 @@ pub fn backtest(signals: impl IntoIterator<Item = Signal>, rules: AlertRules) ->
 #[derive(Debug)]
 pub struct BacktestReport {
     pub lines: Vec<AlertLine>,
-    pub events: u64,
-    /// Signals an alert rule counts.
-    pub signals: usize,
+    pub summary: Summary,
+    /// What became of every signal, per rule.
+    pub accounting: SignalAccounting,
+}
+
+impl BacktestReport {
+    /// The stderr report: the replay's, then signals by name and what each
+    /// rule counted and dropped, then incidents by rule.
+    pub fn render(&self) -> String {
+        let mut out = self.summary.render(0);
+        // The series line means nothing here.
+        if let Some(at) = out.rfind("\nreplay: 0 series") {
+            out.truncate(at);
+        }
+        let a = &self.accounting;
+        let mut rules: Vec<&str> = a.outcomes.keys().map(|(r, _)| r.as_ref()).collect();
+        rules.dedup();
+        for rule in rules {
+            let counted = a.for_rule(rule, SignalOutcome::Counted);
+            let dropped: Vec<String> = SignalOutcome::ALL
+                .iter()
+                .filter(|o| **o != SignalOutcome::Counted)
+                .filter_map(|o| {
+                    let n = a.for_rule(rule, *o);
+                    (n > 0).then(|| format!("{} {n}", o.as_str()))
+                })
+                .collect();
+            out.push_str(&format!("\nreplay: rule {rule}: {counted} counted"));
+            if !dropped.is_empty() {
+                out.push_str(&format!(", dropped {}", dropped.join(", ")));
+            }
+        }
+        if !a.unrouted.is_empty() {
+            let unrouted: Vec<String> =
+                a.unrouted.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            out.push_str(&format!(
+                "\nreplay: signals no alert rule counts: {}",
+                unrouted.join(", ")
+            ));
+        }
+        let mut incidents: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for line in &self.lines {
+            let e = incidents.entry(line.rule.as_str()).or_default();
+            match line.status {
+                "firing" => e.0 += 1,
+                "resolved" => e.1 += 1,
+                _ => {}
+            }
+        }
+        let by_rule: Vec<String> = incidents
+            .iter()
+            .map(|(r, (f, res))| format!("{r} {f} fired/{res} resolved"))
+            .collect();
+        out.push_str(&format!(
+            "\nreplay: {} incidents{}",
+            incidents.values().map(|v| v.0).sum::<u64>(),
+            if by_rule.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", by_rule.join(", "))
+            }
+        ));
+        out
+    }
 }
 
 /// `replay --alerts FILE...`: reads the files as `replay` does, runs the
@@ -168,34 +245,50 @@ pub fn backtest_files(
     rules: &RuleSet,
     redactor: &Redactor,
     alert_rules: AlertRules,
+    text_utc_offset_ms: i64,
 ) -> Result<BacktestReport, AlertsError> {
+    crosscheck::check(&alert_rules, &SignalCatalog::new(rules))?;
     let mut backtest = Backtest::new(alert_rules);
-    let summary = run_files(files, rules, redactor, true, |_, _, report| {
-        backtest.add(report.signals);
-        Ok(())
-    })?;
-    let events = summary.events;
-    let signals = backtest.len();
+    let summary = run_files(
+        files,
+        rules,
+        redactor,
+        text_utc_offset_ms,
+        true,
+        |_, _, report| {
+            backtest.add(report.signals);
+            Ok(())
+        },
+    )?;
+    let (lines, accounting) = backtest.run_accounted();
     Ok(BacktestReport {
-        lines: backtest.run(),
-        events,
-        signals,
+        lines,
+        summary,
+        accounting,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
+
+    use shared::domain::alerts::window::window_key;
 
     use super::*;
 
     const T0: i64 = 1_764_489_600_000; // 2025-11-30T08:00:00Z
 
     fn signal(name: &str, key_name: Option<&str>, key: &str, id: &str, at_s: i64) -> Signal {
+        signal_with(name, key_name.map(|n| (n, key)).as_slice(), id, at_s)
+    }
+
+    fn signal_with(name: &str, keys: &[(&str, &str)], id: &str, at_s: i64) -> Signal {
         Signal {
             name: name.into(),
-            key_name: key_name.map(Into::into),
-            key: key.to_owned(),
+            keys: keys
+                .iter()
+                .map(|(n, v)| (Arc::from(*n), (*v).to_owned()))
+                .collect(),
             event_id: id.to_owned(),
             timestamp_ms: T0 + at_s * 1000,
             sample: "redacted".into(),
@@ -260,11 +353,13 @@ mod tests {
         for s in &sorted {
             for &r in rules.for_signal(&s.name) {
                 let rule = rules.get(r).unwrap();
-                if rule.accepts(s.key_name.as_deref()) {
-                    per_window
-                        .entry((r, rule.window_key(&s.key).into_owned()))
-                        .or_default()
-                        .push(s);
+                let key = match &rule.group_by {
+                    None => Some(String::new()),
+                    Some(g) => s.key(g).map(|k| window_key(k).into_owned()),
+                };
+                let counted = rule.distinct.as_ref().is_none_or(|d| s.key(d).is_some());
+                if let (Some(key), true) = (key, counted) {
+                    per_window.entry((r, key)).or_default().push(s);
                 }
             }
         }
@@ -272,7 +367,8 @@ mod tests {
         for ((r, key), list) in per_window {
             let rule = rules.get(r).unwrap();
             let name = rule.name.to_string();
-            let mut seen: BTreeMap<&str, i64> = BTreeMap::new();
+            // Event id → (time, the value a distinct rule counts).
+            let mut seen: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
             let mut open: Option<(i64, u32)> = None; // (last event, count)
             for s in list {
                 let t = s.timestamp_ms;
@@ -288,7 +384,8 @@ mod tests {
                     ));
                     open = None;
                 }
-                if seen.insert(&s.event_id, t).is_some() {
+                let value = rule.distinct.as_ref().and_then(|d| s.key(d)).unwrap_or("");
+                if seen.insert(&s.event_id, (t, value)).is_some() {
                     continue;
                 }
                 match &mut open {
@@ -299,8 +396,14 @@ mod tests {
                     None => {
                         let n = seen
                             .values()
-                            .filter(|x| **x >= t - rule.window_ms && **x <= t)
-                            .count() as u32;
+                            .filter(|(x, _)| *x >= t - rule.window_ms && *x <= t)
+                            .map(|(_, v)| *v)
+                            .collect::<Vec<_>>();
+                        let n = if rule.distinct.is_some() {
+                            n.iter().collect::<BTreeSet<_>>().len() as u32
+                        } else {
+                            n.len() as u32
+                        };
                         if n >= rule.threshold {
                             out.insert((t, name.clone(), key.clone(), "firing", n));
                             open = Some((t, n));
@@ -352,10 +455,14 @@ mod tests {
                     at
                 };
                 match next(4) {
-                    0 | 1 => {
-                        signals.push(signal("auth_failures", Some("ip"), &ip, &id, at));
-                        signals.push(signal("auth_failures", Some("user"), &user, &id, at));
-                    }
+                    0 => signals.push(signal_with(
+                        "auth_failures",
+                        &[("ip", &ip), ("user", &user)],
+                        &id,
+                        at,
+                    )),
+                    // Text failures name neither.
+                    1 => signals.push(signal("auth_failures", None, "", &id, at)),
                     2 => signals.push(signal("api_errors", Some("endpoint"), "/api/x", &id, at)),
                     _ => signals.push(signal("error_logs", Some("logger"), "app", &id, at)),
                 }
@@ -397,14 +504,22 @@ mod tests {
             &rules,
             &redactor,
             AlertRules::default_rules().unwrap(),
+            0,
         )
         .unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!((report.events, report.signals), (6, 12));
-        assert_eq!(report.lines.len(), 1);
-        let line = report.lines[0].to_json();
+        assert_eq!((report.summary.events, report.summary.signals), (6, 6));
+        // The service-wide rule, and the per-address one.
+        assert_eq!(report.lines.len(), 2);
+        assert_eq!(
+            report
+                .accounting
+                .for_rule("auth_failures", SignalOutcome::Counted),
+            6
+        );
+        let line = report.lines[1].to_json();
         assert!(
-            line.starts_with(r#"{"rule":"auth_failures","key":"ip:"#),
+            line.starts_with(r#"{"rule":"auth_failures_by_ip","key":"ip:"#),
             "{line}"
         );
         assert!(

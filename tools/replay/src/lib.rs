@@ -30,14 +30,12 @@ use shared::adapters::rules_loader::{RulesLoadError, load_rules_file};
 use shared::domain::logs::decode::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeError, MessageType, decode_awslogs_data,
 };
-use shared::domain::logs::parse::DEFAULT_MAX_EVENT_BYTES;
+use shared::domain::logs::parse::{ParseSettings, parse_utc_offset};
 use shared::domain::logs::redact::{RedactError, Redactor};
 use shared::domain::metrics::aggregate::{CardinalityGuard, DEFAULT_BUCKETS};
 use shared::domain::metrics::exposition::{render_openmetrics, render_prometheus};
-use shared::domain::metrics::series::{MetricKind, SeriesKey, StoredSeries, StoredValue};
-use shared::domain::pipeline::{
-    Aggregator, BatchReport, EVENTS_TOTAL, Evaluator, REJECTED_TOTAL, RULE_MISSES_TOTAL,
-};
+use shared::domain::metrics::series::{SeriesKey, StoredSeries, StoredValue};
+use shared::domain::pipeline::{Aggregator, BatchReport, Evaluator};
 use shared::domain::rules::{MetricInfo, RuleSet};
 use shared::ports::{SeriesStore, StoreError};
 
@@ -49,17 +47,18 @@ pub const KEY_ENV: &str = "REPLAY_REDACTION_KEY";
 pub const DEFAULT_REDACTION_KEY: &str = "blindspotx-replay-local-key";
 
 pub const USAGE: &str = "\
-usage: replay [--rules PATH] [--format prometheus|openmetrics|json] FILE...
-       replay --alerts [--alert-rules PATH] [--rules PATH] FILE...
+usage: replay [--rules PATH] [--format prometheus|openmetrics|json] [--timezone OFFSET] FILE...
+       replay --alerts [--alert-rules PATH] [--rules PATH] [--timezone OFFSET] FILE...
 
 Replays log files (plain, .gz, or CloudWatch Logs subscription event JSON)
 through the log-metrics pipeline and prints the metrics to stdout, a summary
 to stderr. Pseudonyms are keyed from REPLAY_REDACTION_KEY (default: a fixed
-local key).
+local key). --timezone gives the zone of Python text timestamps (UTC,
++02:00; default UTC), as LOG_TIMEZONE does for log-metrics.
 
 With --alerts, backtests the alert rules (default: the embedded
-infra/alerts/default.toml) instead: one JSON line per incident transition,
-in event-time order.";
+infra/alerts/default.toml, checked against the log rules) instead: one JSON
+line per incident transition, in event-time order.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
@@ -80,6 +79,8 @@ pub struct Args {
     /// `--alerts`: backtest the alert rules instead of printing metrics.
     pub alerts: bool,
     pub alert_rules: Option<PathBuf>,
+    /// `--timezone`: text timestamps' offset east of UTC, milliseconds.
+    pub text_utc_offset_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +117,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
     let mut alerts = false;
     let mut alert_rules = None;
     let mut format = OutputFormat::default();
+    let mut text_utc_offset_ms = 0;
     let mut files = Vec::new();
     let mut args = args.into_iter();
     let mut options_done = false;
@@ -141,6 +143,14 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
             "--rules" => rules = Some(PathBuf::from(value("--rules")?)),
             "--alerts" => alerts = true,
             "--alert-rules" => alert_rules = Some(PathBuf::from(value("--alert-rules")?)),
+            "--timezone" => {
+                let zone = value("--timezone")?.to_string_lossy().into_owned();
+                text_utc_offset_ms = parse_utc_offset(&zone).ok_or_else(|| {
+                    ReplayError::Usage(format!(
+                        "--timezone {zone:?}: use UTC or a fixed offset such as +02:00"
+                    ))
+                })?;
+            }
             "--format" => {
                 format = match value("--format")?.to_string_lossy().as_ref() {
                     "prometheus" => OutputFormat::Prometheus,
@@ -165,6 +175,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
         files,
         alerts,
         alert_rules,
+        text_utc_offset_ms,
     }))
 }
 
@@ -195,11 +206,20 @@ pub fn awslogs_data(text: &str) -> Option<String> {
 pub struct Summary {
     pub files: usize,
     pub control_messages: u64,
+    /// Lines of plain files and events of subscription files.
     pub events: u64,
     pub records: u64,
+    /// Records by format (json, text, plain).
+    pub formats: BTreeMap<&'static str, u64>,
+    /// Lines (or events) joined to the record before them.
     pub continuations: u64,
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Events cut to the size limit; record times clamped to delivery.
+    pub truncated: u64,
+    pub clamped: u64,
     pub signals: u64,
+    /// Signals raised, by name.
+    pub signals_by_name: BTreeMap<String, u64>,
     pub elapsed: Duration,
 }
 
@@ -213,30 +233,71 @@ impl Summary {
         }
     }
 
-    /// The stderr report.
+    fn add(&mut self, report: &BatchReport) {
+        self.events += report.events;
+        self.records += report.records;
+        self.continuations += report.continuations;
+        for (reason, n) in &report.rejected {
+            *self.rejected.entry(reason.as_str()).or_default() += n;
+        }
+        for (format, n) in &report.formats {
+            *self.formats.entry(format.as_str()).or_default() += n;
+        }
+        self.truncated += report.parse.truncated;
+        self.clamped += report.parse.clamped;
+        for (name, n) in &report.signal_counts {
+            *self.signals_by_name.entry(name.to_string()).or_default() += n;
+        }
+    }
+
+    /// The stderr report: what was read, what became of it.
     pub fn render(&self, series: usize) -> String {
         let rejected: u64 = self.rejected.values().sum();
-        let reasons: Vec<String> = self
-            .rejected
-            .iter()
-            .map(|(r, n)| format!("{r}: {n}"))
-            .collect();
+        let list = |map: &BTreeMap<&'static str, u64>| {
+            map.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let mut out = format!(
-            "replay: {} file(s), {} events, {} records, {} continuations, {} rejected",
-            self.files, self.events, self.records, self.continuations, rejected
+            "replay: {} file(s): {} lines read, {} records ({}), {} lines joined into records, {} rejected",
+            self.files,
+            self.events,
+            self.records,
+            if self.formats.is_empty() {
+                "none".to_owned()
+            } else {
+                list(&self.formats)
+            },
+            self.continuations,
+            rejected
         );
-        if !reasons.is_empty() {
-            out.push_str(&format!(" ({})", reasons.join(", ")));
+        if rejected > 0 {
+            out.push_str(&format!(" ({})", list(&self.rejected)));
+        }
+        if self.truncated + self.clamped > 0 {
+            out.push_str(&format!(
+                "\nreplay: {} events cut to the size limit, {} record times clamped to their delivery time",
+                self.truncated, self.clamped
+            ));
         }
         if self.control_messages > 0 {
             out.push_str(&format!(
-                ", {} control messages skipped",
+                "\nreplay: {} control messages skipped",
                 self.control_messages
             ));
         }
+        out.push_str(&format!("\nreplay: {} signals", self.signals));
+        if !self.signals_by_name.is_empty() {
+            let by_name: Vec<String> = self
+                .signals_by_name
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            out.push_str(&format!(" ({})", by_name.join(", ")));
+        }
         out.push_str(&format!(
-            "\nreplay: {} signals, {series} series, {:.3} s, {:.0} records/s",
-            self.signals,
+            "\nreplay: {series} series, {:.3} s, {:.0} records/s",
             self.elapsed.as_secs_f64(),
             self.records_per_second()
         ));
@@ -324,6 +385,7 @@ pub fn run_files(
     files: &[PathBuf],
     rules: &RuleSet,
     redactor: &Redactor,
+    text_utc_offset_ms: i64,
     keep_signals: bool,
     mut on_file: impl FnMut(usize, &str, BatchReport) -> Result<(), ReplayError>,
 ) -> Result<Summary, ReplayError> {
@@ -331,6 +393,16 @@ pub fn run_files(
     let mut guard = CardinalityGuard::default();
     let mut summary = Summary::default();
     let started = Instant::now();
+    // Subscription events carry CloudWatch's time, which bounds each
+    // record's own; lines of a plain file have none.
+    let events = ParseSettings {
+        text_utc_offset_ms,
+        ..ParseSettings::default()
+    };
+    let lines = ParseSettings {
+        time_bounds: None,
+        ..events
+    };
     for (index, path) in files.iter().enumerate() {
         let name = path.display().to_string();
         let read_error = |reason| ReplayError::Read {
@@ -357,11 +429,10 @@ pub fn run_files(
                             continue;
                         }
                         let mut evaluator =
-                            Evaluator::new(rules, redactor, DEFAULT_MAX_EVENT_BYTES)
-                                .without_samples();
-                        for event in &batch.events {
-                            evaluator.push(event.borrowed());
-                        }
+                            Evaluator::new(rules, redactor, events).without_samples();
+                        let mut joined = String::new();
+                        evaluator
+                            .push_events(batch.events.iter().map(|e| e.borrowed()), &mut joined);
                         let mut evaluated = evaluator.take();
                         summary.signals += evaluated.evaluation.signals.len() as u64;
                         if !keep_signals {
@@ -380,7 +451,7 @@ pub fn run_files(
             &name,
             rules,
             redactor,
-            DEFAULT_MAX_EVENT_BYTES,
+            lines,
             workers,
             keep_signals,
             &mut aggregator,
@@ -388,12 +459,7 @@ pub fn run_files(
         .map_err(read_error)?;
         summary.signals += counts.signals;
         let report = aggregator.finish();
-        summary.events += report.events;
-        summary.records += report.records;
-        summary.continuations += report.continuations;
-        for (reason, n) in &report.rejected {
-            *summary.rejected.entry(reason.as_str()).or_default() += n;
-        }
+        summary.add(&report);
         on_file(index, &name, report)?;
     }
     summary.elapsed = started.elapsed();
@@ -405,6 +471,7 @@ pub fn replay(
     files: &[PathBuf],
     rules: &RuleSet,
     redactor: &Redactor,
+    text_utc_offset_ms: i64,
 ) -> Result<Replay, ReplayError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -413,47 +480,31 @@ pub fn replay(
             reason,
         })?;
     let store = MemorySeriesStore::new();
-    let summary = run_files(files, rules, redactor, false, |index, name, report| {
-        let batch_id = format!("replay#{index}#{name}");
-        runtime
-            .block_on(store.apply_batch(
-                &batch_id,
-                &report.metrics,
-                time::OffsetDateTime::now_utc(),
-            ))
-            .map(|_| ())
-            .map_err(ReplayError::Store)
-    })?;
+    let summary = run_files(
+        files,
+        rules,
+        redactor,
+        text_utc_offset_ms,
+        false,
+        |index, name, report| {
+            let batch_id = format!("replay#{index}#{name}");
+            runtime
+                .block_on(store.apply_batch(
+                    &batch_id,
+                    &report.metrics,
+                    time::OffsetDateTime::now_utc(),
+                ))
+                .map(|_| ())
+                .map_err(ReplayError::Store)
+        },
+    )?;
     let mut metrics = rules.metrics().to_vec();
-    metrics.extend(pipeline_metrics());
+    metrics.extend(shared::domain::pipeline::pipeline_metrics());
     Ok(Replay {
         series: store.all_series(),
         metrics,
         summary,
     })
-}
-
-/// The pipeline's own counters, which no rule declares.
-fn pipeline_metrics() -> [MetricInfo; 3] {
-    let counter = |name: &str, help: &str, label: Option<&str>| MetricInfo {
-        name: name.to_owned(),
-        kind: MetricKind::Counter,
-        help: Some(help.to_owned()),
-        labels: label.map(str::to_owned).into_iter().collect(),
-    };
-    [
-        counter(EVENTS_TOTAL, "Log events received.", None),
-        counter(
-            REJECTED_TOTAL,
-            "Log events that produced no record, by reason.",
-            Some("reason"),
-        ),
-        counter(
-            RULE_MISSES_TOTAL,
-            "Metric updates or signals a rule skipped because a value was missing.",
-            Some("rule"),
-        ),
-    ]
 }
 
 /// The redactor: keyed from `key` (the environment's value) or the default.
@@ -541,6 +592,7 @@ mod tests {
                 files: vec!["a.log".into(), "b.gz".into()],
                 alerts: false,
                 alert_rules: None,
+                text_utc_offset_ms: 0,
             })
         );
         assert_eq!(
@@ -551,6 +603,7 @@ mod tests {
                 files: vec!["x".into(), "--odd".into()],
                 alerts: false,
                 alert_rules: None,
+                text_utc_offset_ms: 0,
             })
         );
         assert_eq!(
@@ -561,6 +614,7 @@ mod tests {
                 files: vec!["-".into()],
                 alerts: false,
                 alert_rules: None,
+                text_utc_offset_ms: 0,
             })
         );
         assert_eq!(
@@ -571,6 +625,7 @@ mod tests {
                 files: vec!["x".into()],
                 alerts: true,
                 alert_rules: Some("a.toml".into()),
+                text_utc_offset_ms: 0,
             })
         );
         assert_eq!(parse(&["-h"]).unwrap(), Command::Help);

@@ -33,7 +33,13 @@ fn run() -> anyhow::Result<()> {
     let redactor = redactor(key.as_deref())?;
     if args.alerts {
         let alert_rules = alerts::load_alert_rules(args.alert_rules.as_deref())?;
-        let report = alerts::backtest_files(&args.files, &rules, &redactor, alert_rules)?;
+        let report = alerts::backtest_files(
+            &args.files,
+            &rules,
+            &redactor,
+            alert_rules,
+            args.text_utc_offset_ms,
+        )?;
         let mut out = BufWriter::new(std::io::stdout().lock());
         match out
             .write_all(alerts::render_alerts(&report.lines).as_bytes())
@@ -42,16 +48,10 @@ fn run() -> anyhow::Result<()> {
             Err(e) if e.kind() != ErrorKind::BrokenPipe => return Err(e).context("writing stdout"),
             _ => {}
         }
-        writeln!(
-            std::io::stderr().lock(),
-            "replay: {} events, {} alert signals, {} transitions",
-            report.events,
-            report.signals,
-            report.lines.len()
-        )?;
+        writeln!(std::io::stderr().lock(), "{}", report.render())?;
         return Ok(());
     }
-    let result = replay(&args.files, &rules, &redactor)?;
+    let result = replay(&args.files, &rules, &redactor, args.text_utc_offset_ms)?;
 
     let mut out = BufWriter::new(std::io::stdout().lock());
     match out

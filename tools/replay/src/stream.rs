@@ -19,7 +19,7 @@ use std::thread;
 
 use memmap2::{Mmap, MmapOptions};
 
-use shared::domain::logs::parse::{split_events, starts_record};
+use shared::domain::logs::parse::{ParseSettings, split_events, starts_record};
 use shared::domain::logs::record::EventRef;
 use shared::domain::logs::redact::Redactor;
 use shared::domain::pipeline::{Aggregator, Evaluated, Evaluator};
@@ -287,10 +287,11 @@ fn find_cut(buf: &[u8], searched: usize) -> Option<usize> {
             .iter()
             .position(|b| *b == b'\n')
             .map_or(buf.len(), |i| start + i);
-        // Enough of the line to tell: a Python timestamp is 23 bytes; an
-        // unfinished shorter tail is left for the next read.
-        let line = &buf[start..line_end.min(start + 64)];
-        let complete = line_end < buf.len() || line.len() >= 32;
+        // Enough of the line to tell whether it continues a record (an
+        // exception name before its colon); an unfinished line is left for
+        // the next read, as its end may change the answer.
+        let line = &buf[start..line_end.min(start + 256)];
+        let complete = line_end < buf.len();
         if start > 0 && complete && starts_record(&utf8_prefix(line)) {
             return Some(start);
         }
@@ -324,7 +325,7 @@ pub fn evaluate_stream<S: ChunkSource>(
     name: &str,
     rules: &RuleSet,
     redactor: &Redactor,
-    max_event_bytes: usize,
+    settings: ParseSettings,
     workers: usize,
     keep_signals: bool,
     aggregator: &mut Aggregator<'_>,
@@ -358,7 +359,7 @@ pub fn evaluate_stream<S: ChunkSource>(
                     name,
                     rules,
                     redactor,
-                    max_event_bytes,
+                    settings,
                     keep_signals,
                 )
             });
@@ -406,7 +407,7 @@ fn worker(
     name: &str,
     rules: &RuleSet,
     redactor: &Redactor,
-    max_event_bytes: usize,
+    settings: ParseSettings,
     keep_signals: bool,
 ) {
     // Own copies: a regex shared between threads hands its scratch caches
@@ -416,7 +417,7 @@ fn worker(
     let redactor = redactor.clone();
     // Replay prints no sample line, and redacting each would be most of
     // the work.
-    let mut evaluator = Evaluator::new(&rules, &redactor, max_event_bytes).without_samples();
+    let mut evaluator = Evaluator::new(&rules, &redactor, settings).without_samples();
     if !keep_signals {
         evaluator = evaluator.counting_signals_only();
     }

@@ -38,6 +38,12 @@ pub struct AlertRuleConfig {
     /// another key name do not count for a grouped rule.
     #[serde(default)]
     pub group_by: Option<String>,
+    /// Count distinct values of this signal key instead of signals: the
+    /// rule fires when `threshold` distinct values (users, addresses) fall
+    /// within the window of one group. Password spraying is one address
+    /// (`group_by = "ip"`) failing against many users (`distinct = "user"`).
+    #[serde(default)]
+    pub distinct: Option<String>,
     /// Seconds without a new signal after which a firing incident resolves;
     /// default: the window.
     #[serde(default)]
@@ -50,8 +56,10 @@ pub struct AlertRuleConfig {
     #[serde(default)]
     pub consecutive: Option<Consecutive>,
     /// Components (`oauth`, `database`, ...) whose outage explains this
-    /// rule's signals: while one is down, transitions are recorded as
-    /// inhibited and not published.
+    /// rule's signals: while one is down (by a probe result no older than
+    /// two probe periods, checked at each transition), transitions are
+    /// recorded as inhibited and not published. Refused on security rules:
+    /// an attacker can cause an outage.
     #[serde(default)]
     pub inhibit_when_down: Vec<String>,
 }

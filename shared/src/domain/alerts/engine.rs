@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 use super::incident::{Incident, Links, ms_to_rfc3339, time_to_ms};
 use super::probe_signals::ProbeSignal;
 use super::records::{CommitResult, IncidentWrite, Notice, OpenIncident, WindowChange, WindowId};
-use super::rules::{AlertRule, AlertRules, LOG_PIPELINE_SILENT};
-use super::window::{AlertInput, Observed, Suppression, Transition, TransitionKind, WindowState};
+use super::rules::{AlertRule, AlertRules, LOG_PIPELINE_SILENT, SignalAccounting, SignalOutcome};
+use super::window::{AlertInput, InputKeys, Suppression, Transition, TransitionKind, WindowState};
 use crate::domain::probe_result::Component;
 use crate::domain::rules::Signal;
 use crate::domain::silence::Silence;
@@ -40,6 +40,9 @@ pub struct EngineSettings {
     pub log_silence_after: Option<Duration>,
     /// Commit attempts per window before giving up (then Lambda retries).
     pub max_attempts: u32,
+    /// Probe results older than this do not inhibit (two probe periods):
+    /// an outage that is no longer observed explains nothing.
+    pub probe_fresh_for: Duration,
 }
 
 impl Default for EngineSettings {
@@ -49,6 +52,7 @@ impl Default for EngineSettings {
             outbox_grace: Duration::from_secs(120),
             log_silence_after: Some(Duration::from_secs(900)),
             max_attempts: 12,
+            probe_fresh_for: Duration::from_secs(120),
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct EngineOutcome {
     pub publish_failures: usize,
     /// Outbox leftovers the evaluator published.
     pub republished: usize,
+    /// What became of every input, per rule.
+    pub accounting: SignalAccounting,
 }
 
 /// Inputs and clock work of one window.
@@ -265,8 +271,8 @@ where
                 };
                 let input = AlertInput {
                     signal: LOG_PIPELINE_SILENT,
-                    key_name: None,
-                    key: "",
+                    keys: InputKeys::None,
+                    distinct: 0,
                     event_id: &silence_event,
                     timestamp_ms: minute_ms,
                     sample: &silence_sample,
@@ -298,17 +304,23 @@ where
     ) -> BTreeMap<WindowId, Work<'a>> {
         let mut work: BTreeMap<WindowId, Work<'a>> = BTreeMap::new();
         for input in inputs {
-            for &index in self.rules.for_signal(input.signal) {
+            let for_signal = self.rules.for_signal(input.signal);
+            outcome.accounting.receive(input.signal, for_signal.len());
+            for &index in for_signal {
                 let Some(rule) = self.rules.get(index) else {
                     continue;
                 };
-                if !rule.accepts(input.key_name) {
-                    continue;
-                }
+                let (key, routed) = match rule.route(input) {
+                    Ok(r) => r,
+                    Err(dropped) => {
+                        outcome.accounting.outcome(&rule.name, dropped, 1);
+                        continue;
+                    }
+                };
                 outcome.routed += 1;
                 work.entry(WindowId {
                     rule: rule.name.to_string(),
-                    key: rule.window_key(input.key).into_owned(),
+                    key: key.into_owned(),
                 })
                 .or_insert(Work {
                     rule: index,
@@ -316,7 +328,7 @@ where
                     tick: false,
                 })
                 .inputs
-                .push(*input);
+                .push(routed);
             }
         }
         for w in work.values_mut() {
@@ -362,28 +374,25 @@ where
                 };
                 let mut state = before.clone();
                 let mut transitions = Vec::new();
-                let mut counts = (0, 0, 0);
+                let mut counts = Counts::default();
                 for input in &w.inputs {
-                    match state.observe(rule, &id.key, input, &mut transitions) {
-                        Observed::Counted => counts.0 += 1,
-                        Observed::Duplicate => counts.1 += 1,
-                        Observed::Late => counts.2 += 1,
-                        Observed::Ignored => {}
-                    }
+                    let observed = state.observe(rule, &id.key, input, &mut transitions);
+                    counts.0.push(observed.outcome());
                 }
                 if w.tick {
                     state.tick(rule, now_ms, &mut transitions);
                 }
                 if transitions.is_empty() && state.same_content(&before) {
-                    add_counts(outcome, counts);
+                    add_counts(outcome, &rule.name, &counts);
                     continue;
                 }
                 let needs_context = transitions
                     .iter()
                     .any(|t| t.kind != TransitionKind::Resolved);
                 if needs_context && context.is_none() {
+                    let fresh_since = now - self.settings.probe_fresh_for;
                     context = Some(Context {
-                        down: self.components.down_components().await?,
+                        down: self.components.down_components(fresh_since).await?,
                         silences: self.silences.active(now).await?,
                     });
                 }
@@ -404,7 +413,7 @@ where
                     &transitions,
                     now_ms,
                 ));
-                change_counts.push((counts, transitions));
+                change_counts.push((counts, rule.name.clone(), transitions));
             }
             let results = if changes.is_empty() && heartbeat.is_none() {
                 Vec::new()
@@ -412,12 +421,12 @@ where
                 self.store.commit(&changes, heartbeat).await?
             };
             let mut lost = Vec::new();
-            for ((change, (counts, transitions)), result) in
+            for ((change, (counts, rule_name, transitions)), result) in
                 changes.into_iter().zip(change_counts).zip(results)
             {
                 match result {
                     CommitResult::Committed => {
-                        add_counts(outcome, counts);
+                        add_counts(outcome, &rule_name, &counts);
                         for write in change.incidents {
                             notices.extend(write.notices);
                         }
@@ -460,8 +469,10 @@ where
         Ok(notices)
     }
 
-    /// Decides inhibition (components down) and silences for firings and
-    /// reminders; later transitions of a suppressed episode stay suppressed.
+    /// Decides inhibition (components down) and silences at each firing
+    /// and reminder, from the facts of now: an episode inhibited when it
+    /// fired is published by a later reminder once the outage is over. A
+    /// resolution is published when any transition of its episode was.
     fn suppress(
         &self,
         rule: &AlertRule,
@@ -471,26 +482,30 @@ where
         context: Option<&Context>,
         now: OffsetDateTime,
     ) {
-        let mut decided: HashMap<String, Option<Suppression>> = HashMap::new();
+        // Episode id → (last decision, published any).
+        let mut decided: HashMap<String, (Option<Suppression>, bool)> = HashMap::new();
         for t in transitions.iter_mut() {
             match t.kind {
-                TransitionKind::Firing => {
+                TransitionKind::Firing | TransitionKind::Reminder => {
                     let s = context.and_then(|c| suppression(rule, key, c, now));
+                    let before = decided
+                        .get(&t.episode.id)
+                        .map_or(t.episode.published_any, |d| d.1);
+                    let published_any = before || s.is_none();
                     t.episode.suppression = s.clone();
+                    t.episode.published_any = published_any;
                     if let Some(open) = state.open.as_mut().filter(|o| o.id == t.episode.id) {
                         open.suppression = s.clone();
+                        open.published_any = published_any;
                     }
-                    decided.insert(t.episode.id.clone(), s);
+                    decided.insert(t.episode.id.clone(), (s, published_any));
                 }
-                TransitionKind::Resolved | TransitionKind::Reminder => {
-                    if let Some(s) = decided.get(&t.episode.id) {
-                        t.episode.suppression = s.clone();
-                    }
-                    if t.kind == TransitionKind::Reminder && t.episode.suppression.is_none() {
-                        // A silence added after the firing quiets reminders.
-                        t.episode.suppression =
-                            context.and_then(|c| silenced(rule, key, &c.silences, now));
-                    }
+                TransitionKind::Resolved => {
+                    let (s, published_any) = decided
+                        .get(&t.episode.id)
+                        .cloned()
+                        .unwrap_or((t.episode.suppression.clone(), t.episode.published_any));
+                    t.episode.suppression = if published_any { None } else { s };
                 }
             }
         }
@@ -587,10 +602,20 @@ where
     }
 }
 
-fn add_counts(outcome: &mut EngineOutcome, (counted, duplicates, late): (usize, usize, usize)) {
-    outcome.counted += counted;
-    outcome.duplicates += duplicates;
-    outcome.late += late;
+/// The outcomes of one window's inputs.
+#[derive(Debug, Default)]
+struct Counts(Vec<SignalOutcome>);
+
+fn add_counts(outcome: &mut EngineOutcome, rule: &Arc<str>, counts: &Counts) {
+    for o in &counts.0 {
+        match o {
+            SignalOutcome::Counted => outcome.counted += 1,
+            SignalOutcome::Duplicate => outcome.duplicates += 1,
+            SignalOutcome::Late => outcome.late += 1,
+            SignalOutcome::MissingKey | SignalOutcome::Ignored => {}
+        }
+        outcome.accounting.outcome(rule, *o, 1);
+    }
 }
 
 fn suppression(
@@ -599,10 +624,13 @@ fn suppression(
     c: &Context,
     now: OffsetDateTime,
 ) -> Option<Suppression> {
+    // Validation refuses inhibition of security rules; kept here too, as
+    // it must hold whatever a rule file says.
+    let inhibitable = rule.category != super::config::Category::Security;
     let down: Vec<String> = rule
         .inhibit_when_down
         .iter()
-        .filter(|d| c.down.contains(d))
+        .filter(|d| inhibitable && c.down.contains(d))
         .map(|d| d.as_str().to_owned())
         .collect();
     if !down.is_empty() {
@@ -693,8 +721,7 @@ mod tests {
         (0..n)
             .map(|i| Signal {
                 name: "auth_failures".into(),
-                key_name: Some("ip".into()),
-                key: ip.to_owned(),
+                keys: vec![("ip".into(), ip.to_owned())],
                 event_id: format!("ev-{ip}-{i}"),
                 timestamp_ms: time_to_ms(T0) + i as i64 * 1000,
                 sample: format!(
@@ -766,7 +793,7 @@ mod tests {
             users.push(s);
         }
         for s in &mut users {
-            s.key_name = Some("user".into());
+            s.keys[0].0 = "user".into();
         }
         e.ingest(&users, T0).await.unwrap();
         let r = e.evaluate(T0 + time::Duration::minutes(40)).await.unwrap();
@@ -842,7 +869,7 @@ mod tests {
         let mut api: Vec<Signal> = failures(10, "/api/x");
         for s in &mut api {
             s.name = "api_errors".into();
-            s.key_name = Some("endpoint".into());
+            s.keys[0].0 = "endpoint".into();
         }
         e.ingest(&api, T0).await.unwrap();
         assert_eq!(publisher.incidents()[0].rule, "api_errors");
@@ -948,16 +975,13 @@ mod tests {
             for (i, gap) in gaps.iter().enumerate() {
                 ts += gap;
                 let ip = format!("ip-{}", ips[i]);
-                for (key_name, key) in [("ip", ip.clone()), ("user", format!("u-{}", ips[i] % 2))] {
-                    signals.push(Signal {
-                        name: "auth_failures".into(),
-                        key_name: Some(key_name.into()),
-                        key,
-                        event_id: format!("ev{i}"),
-                        timestamp_ms: ts,
-                        sample: String::new(),
-                    });
-                }
+                signals.push(Signal {
+                    name: "auth_failures".into(),
+                    keys: vec![("ip".into(), ip.clone()), ("user".into(), format!("u-{}", ips[i] % 2))],
+                    event_id: format!("ev{i}"),
+                    timestamp_ms: ts,
+                    sample: String::new(),
+                });
             }
             // Batches in order, then earlier batches delivered again.
             let mut batches: Vec<&[Signal]> = Vec::new();

@@ -225,6 +225,7 @@ mod tests {
                 last_notice_ms: 1_764_500_000_000,
                 samples,
                 suppression: None,
+                published_any: false,
             },
         }
     }

@@ -3,7 +3,8 @@
 //! firing → resolved lifecycle, published exactly once through an outbox.
 //!
 //! - [`config`] / [`validate`] / [`rules`]: the rule file, its one
-//!   validation pass and the compiled rules.
+//!   validation pass and the compiled rules; [`crosscheck`]: alert rules
+//!   against the signals the log rules and probes produce.
 //! - [`window`]: the pure per-(rule, key) state machine.
 //! - [`incident`]: the `blindspotx.incident/v1` message.
 //! - [`stream`]: the engine in memory over a stream (replay, benches).
@@ -26,6 +27,7 @@
 //! not errors (they wait in the outbox for the evaluator).
 
 pub mod config;
+pub mod crosscheck;
 pub mod engine;
 pub mod incident;
 pub mod probe_signals;
@@ -42,7 +44,7 @@ pub use records::{
     CommitResult, IncidentWrite, Notice, OpenIncident, PendingNotice, StoredIncident, StoredWindow,
     WindowChange, WindowId,
 };
-pub use rules::{AlertRule, AlertRules};
+pub use rules::{AlertRule, AlertRules, SignalAccounting, SignalOutcome};
 pub use stream::{StreamEngine, StreamTransition};
 pub use validate::{AlertProblem, AlertRuleError};
-pub use window::{AlertInput, Transition, TransitionKind, WindowState};
+pub use window::{AlertInput, InputKeys, Transition, TransitionKind, WindowState};

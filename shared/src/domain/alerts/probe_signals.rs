@@ -3,7 +3,7 @@
 //! `consecutive` rules can count M failures among the last N probes), plus
 //! warnings for expiring certificates and saturated resources.
 
-use super::window::AlertInput;
+use super::window::{AlertInput, InputKeys};
 use crate::domain::probe_result::{Component, ProbeResult, Status};
 
 pub const COMPONENT_PROBE: &str = "component_probe";
@@ -40,8 +40,8 @@ impl ProbeSignal {
     pub fn as_input(&self) -> AlertInput<'_> {
         AlertInput {
             signal: self.signal,
-            key_name: Some(self.key_name),
-            key: &self.key,
+            keys: InputKeys::One(self.key_name, &self.key),
+            distinct: 0,
             event_id: &self.event_id,
             timestamp_ms: self.timestamp_ms,
             sample: &self.sample,

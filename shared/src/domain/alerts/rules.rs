@@ -1,10 +1,11 @@
 //! The compiled alert rules: what the window engine reads per signal.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::config::{Category, Severity};
 use super::validate::{self, AlertRuleError};
+use super::window::{AlertInput, event_hash, window_key};
 use crate::domain::probe_result::Component;
 
 /// The embedded default rule file.
@@ -28,6 +29,9 @@ pub struct AlertRule {
     pub category: Category,
     /// The signal key name counted per value; `None`: one count per rule.
     pub group_by: Option<Arc<str>>,
+    /// The signal key whose distinct values are counted (see
+    /// [`super::config::AlertRuleConfig::distinct`]).
+    pub distinct: Option<Arc<str>>,
     pub resolve_after_ms: i64,
     pub repeat_ms: Option<i64>,
     /// `Some(n)`: fire on `threshold` hits among the last `n` signals.
@@ -36,17 +40,141 @@ pub struct AlertRule {
 }
 
 impl AlertRule {
-    /// Whether a signal with this key name counts for the rule.
-    pub fn accepts(&self, key_name: Option<&str>) -> bool {
-        match &self.group_by {
-            None => true,
-            Some(g) => key_name == Some(g.as_ref()),
+    /// Where `input` counts for this rule: its window key and, for a
+    /// distinct-count rule, the hash of the counted value (set on the
+    /// returned input). An input lacking a key the rule reads is dropped,
+    /// and the caller counts it under [`SignalOutcome::MissingKey`].
+    pub fn route<'a>(
+        &self,
+        input: &AlertInput<'a>,
+    ) -> Result<(std::borrow::Cow<'a, str>, AlertInput<'a>), SignalOutcome> {
+        let key = match &self.group_by {
+            None => std::borrow::Cow::Borrowed(""),
+            Some(g) => window_key(input.keys.get(g).ok_or(SignalOutcome::MissingKey)?),
+        };
+        let mut routed = *input;
+        if let Some(d) = &self.distinct {
+            let value = input.keys.get(d).ok_or(SignalOutcome::MissingKey)?;
+            // Never 0: 0 marks an entry of a rule counting signals.
+            routed.distinct = event_hash(value).max(1);
         }
+        Ok((key, routed))
     }
 
     /// `window` in whole seconds, as rule files and incidents say it.
     pub fn window_seconds(&self) -> u64 {
         (self.window_ms / 1000).unsigned_abs()
+    }
+
+    /// Every key name the rule reads from a signal.
+    pub fn keys_read(&self) -> impl Iterator<Item = &str> {
+        self.group_by
+            .iter()
+            .chain(&self.distinct)
+            .map(AsRef::as_ref)
+    }
+}
+
+/// What became of a signal offered to a rule (see [`SignalAccounting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SignalOutcome {
+    /// In the rule's window.
+    Counted,
+    /// Same event id and time as one already counted (a redelivery).
+    Duplicate,
+    /// Older than the window before the newest event time of its key.
+    Late,
+    /// The signal lacks a key the rule groups by or counts.
+    MissingKey,
+    /// A passing probe offered to a rule that counts only failures.
+    Ignored,
+}
+
+impl SignalOutcome {
+    /// The `outcome` label of `alert_signal_outcomes_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalOutcome::Counted => "counted",
+            SignalOutcome::Duplicate => "duplicate",
+            SignalOutcome::Late => "late",
+            SignalOutcome::MissingKey => "missing_key",
+            SignalOutcome::Ignored => "ignored",
+        }
+    }
+
+    pub const ALL: [SignalOutcome; 5] = [
+        SignalOutcome::Counted,
+        SignalOutcome::Duplicate,
+        SignalOutcome::Late,
+        SignalOutcome::MissingKey,
+        SignalOutcome::Ignored,
+    ];
+}
+
+/// The alert engine's accounting, which closes like the log pipeline's:
+/// every signal offered to a rule has one outcome for it, and a signal no
+/// rule counts is counted as unrouted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignalAccounting {
+    /// Inputs received, by signal name.
+    pub received: BTreeMap<Arc<str>, u64>,
+    /// Inputs of a signal no rule counts, by signal name.
+    pub unrouted: BTreeMap<Arc<str>, u64>,
+    /// Per (rule, outcome).
+    pub outcomes: BTreeMap<(Arc<str>, SignalOutcome), u64>,
+}
+
+impl SignalAccounting {
+    pub fn receive(&mut self, signal: &str, rules: usize) {
+        bump(&mut self.received, signal, 1);
+        if rules == 0 {
+            bump(&mut self.unrouted, signal, 1);
+        }
+    }
+
+    pub fn outcome(&mut self, rule: &Arc<str>, outcome: SignalOutcome, n: u64) {
+        if n > 0 {
+            *self.outcomes.entry((rule.clone(), outcome)).or_default() += n;
+        }
+    }
+
+    pub fn add(&mut self, other: &SignalAccounting) {
+        for (k, n) in &other.received {
+            bump(&mut self.received, k, *n);
+        }
+        for (k, n) in &other.unrouted {
+            bump(&mut self.unrouted, k, *n);
+        }
+        for (k, n) in &other.outcomes {
+            *self.outcomes.entry(k.clone()).or_default() += n;
+        }
+    }
+
+    /// Outcomes of one rule.
+    pub fn for_rule(&self, rule: &str, outcome: SignalOutcome) -> u64 {
+        self.outcomes
+            .iter()
+            .filter(|((r, o), _)| r.as_ref() == rule && *o == outcome)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Signals dropped by a rule, any reason.
+    pub fn dropped(&self, rule: &str) -> u64 {
+        self.outcomes
+            .iter()
+            .filter(|((r, o), _)| r.as_ref() == rule && *o != SignalOutcome::Counted)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn bump(map: &mut BTreeMap<Arc<str>, u64>, key: &str, n: u64) {
+    match map.get_mut(key) {
+        Some(v) => *v += n,
+        None => {
+            map.insert(Arc::from(key), n);
+        }
     }
 }
 
@@ -57,6 +185,9 @@ pub struct AlertRules {
     rules: Vec<AlertRule>,
     /// Signal name → indexes of the rules counting it.
     by_signal: HashMap<Arc<str>, Vec<usize>>,
+    /// Per rule: where some of its fields are written (line, column), for
+    /// the checks made after loading (see [`super::crosscheck`]).
+    positions: Vec<Vec<(&'static str, (usize, usize))>>,
 }
 
 impl AlertRules {
@@ -69,7 +200,24 @@ impl AlertRules {
             file,
             rules,
             by_signal,
+            positions: Vec::new(),
         }
+    }
+
+    pub(crate) fn with_positions(
+        mut self,
+        positions: Vec<Vec<(&'static str, (usize, usize))>>,
+    ) -> Self {
+        self.positions = positions;
+        self
+    }
+
+    /// Line and column of a rule's field in its file ((1, 1) when unknown).
+    pub fn position(&self, index: usize, field: &str) -> (usize, usize) {
+        self.positions
+            .get(index)
+            .and_then(|p| p.iter().find(|(f, _)| *f == field))
+            .map_or((1, 1), |(_, at)| *at)
     }
 
     /// Parses and validates a rule file's text.
@@ -102,16 +250,5 @@ impl AlertRules {
     /// Indexes of the rules counting this signal.
     pub fn for_signal(&self, signal: &str) -> &[usize] {
         self.by_signal.get(signal).map_or(&[], Vec::as_slice)
-    }
-}
-
-impl AlertRule {
-    /// The window a signal key counts in: `""` for ungrouped rules.
-    pub fn window_key<'a>(&self, key: &'a str) -> std::borrow::Cow<'a, str> {
-        if self.group_by.is_none() {
-            std::borrow::Cow::Borrowed("")
-        } else {
-            super::window::window_key(key)
-        }
     }
 }

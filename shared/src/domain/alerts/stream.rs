@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use super::rules::AlertRules;
+use super::rules::{AlertRules, SignalAccounting};
 use super::window::{AlertInput, Transition, TransitionKind, WindowState};
 
 /// A transition of one (rule, key).
@@ -31,9 +31,8 @@ pub struct StreamEngine {
     /// Newest event time seen.
     now_ms: Option<i64>,
     scratch: Vec<Transition>,
-    /// Inputs dropped as late or duplicate.
-    pub late: u64,
-    pub duplicates: u64,
+    /// What became of every input, per rule.
+    pub accounting: SignalAccounting,
 }
 
 impl StreamEngine {
@@ -45,8 +44,7 @@ impl StreamEngine {
             due: BinaryHeap::new(),
             now_ms: None,
             scratch: Vec::new(),
-            late: 0,
-            duplicates: 0,
+            accounting: SignalAccounting::default(),
         }
     }
 
@@ -68,23 +66,26 @@ impl StreamEngine {
             self.now_ms = Some(ts);
         }
         let rules = Arc::clone(&self.rules);
-        for &index in rules.for_signal(input.signal) {
+        let for_signal = rules.for_signal(input.signal);
+        self.accounting.receive(input.signal, for_signal.len());
+        for &index in for_signal {
             let Some(rule) = rules.get(index) else {
                 continue;
             };
-            if !rule.accepts(input.key_name) {
-                continue;
-            }
-            let key = rule.window_key(input.key);
+            let (key, routed) = match rule.route(input) {
+                Ok(r) => r,
+                Err(outcome) => {
+                    self.accounting.outcome(&rule.name, outcome, 1);
+                    continue;
+                }
+            };
             let windows = &mut self.windows[index];
             let state = match windows.get_mut(key.as_ref()) {
                 Some(s) => s,
                 None => windows.entry(key.to_string()).or_default(),
             };
-            let (late, dups) = (state.late, state.duplicates);
-            state.observe(rule, &key, input, &mut self.scratch);
-            self.late += state.late - late;
-            self.duplicates += state.duplicates - dups;
+            let observed = state.observe(rule, &key, &routed, &mut self.scratch);
+            self.accounting.outcome(&rule.name, observed.outcome(), 1);
             for transition in self.scratch.drain(..) {
                 if transition.kind == TransitionKind::Firing {
                     self.due.push(Reverse((
@@ -150,7 +151,7 @@ impl StreamEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::alerts::AlertRules;
+    use crate::domain::alerts::{AlertRules, InputKeys, SignalOutcome};
 
     const RULES: &str = r#"
 [[rule]]
@@ -167,12 +168,12 @@ category = "security"
     fn input<'a>(key: &'a str, id: &'a str, ts_s: i64) -> AlertInput<'a> {
         AlertInput {
             signal: "s",
-            key_name: Some("ip"),
-            key,
+            keys: InputKeys::One("ip", key),
             event_id: id,
             timestamp_ms: ts_s * 1000,
             sample: "",
             hit: true,
+            distinct: 0,
         }
     }
 
@@ -210,11 +211,16 @@ category = "security"
             ("x", "resolved", 50),
         ];
         assert_eq!(got, want.map(|(k, s, t)| (k.to_owned(), s, t)));
-        // Signals of another key name do not count for a grouped rule.
+        // Signals without the key a rule groups by do not count for it,
+        // and are accounted for.
         let mut other = input("x", "9", 200);
-        other.key_name = Some("user");
+        other.keys = InputKeys::One("user", "x");
         engine.push(&other, &mut out);
         assert_eq!(engine.window_count(), 3);
+        let a = &engine.accounting;
+        assert_eq!(a.for_rule("a", SignalOutcome::MissingKey), 1);
+        assert_eq!(a.for_rule("a", SignalOutcome::Counted), 7);
+        assert_eq!(a.received.get("s"), Some(&8));
     }
 
     /// An episode extended after its queue entry was made must not resolve

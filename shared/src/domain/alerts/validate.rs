@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::config::{AlertFile, AlertRuleConfig};
+use super::config::{AlertFile, AlertRuleConfig, Category};
 use super::rules::{AlertRule, AlertRules};
 use super::window::MAX_ENTRIES;
 use crate::domain::probe_result::Component;
@@ -59,6 +59,12 @@ pub enum AlertProblem {
     GroupBy(String),
     #[error("required unless the rule has `consecutive`")]
     MissingThreshold,
+    #[error(
+        "security rules are never inhibited: an outage an attacker can cause must not mute them"
+    )]
+    InhibitedSecurityRule,
+    #[error("{0}")]
+    Distinct(&'static str),
     #[error("must be between 1 and {max}, got {got}")]
     OutOfRange { got: u64, max: u64 },
     #[error("failures ({failures}) must be between 1 and of ({of}), and of at most {max}")]
@@ -69,6 +75,32 @@ pub enum AlertProblem {
     ThresholdVersusConsecutive { threshold: u32, failures: u32 },
     #[error(transparent)]
     Component(#[from] crate::domain::probe_result::UnknownComponent),
+    #[error(
+        "no log rule or probe produces signal {signal:?}{}",
+        did_you_mean(nearest)
+    )]
+    UnknownSignal {
+        signal: String,
+        nearest: Option<String>,
+    },
+    #[error(
+        "signal {signal:?} never carries key {key:?} (it carries {}{})",
+        if carried.is_empty() { "no key".to_owned() } else { carried.join(", ") },
+        nearest.as_ref().map(|n| format!("; did you mean {n:?}?")).unwrap_or_default()
+    )]
+    KeyNeverCarried {
+        key: String,
+        signal: String,
+        carried: Vec<String>,
+        nearest: Option<String>,
+    },
+}
+
+fn did_you_mean(nearest: &Option<String>) -> String {
+    nearest
+        .as_ref()
+        .map(|n| format!(" (did you mean {n:?}?)"))
+        .unwrap_or_default()
 }
 
 /// Parses and compiles TOML text; `file` names it in errors.
@@ -84,6 +116,7 @@ pub fn from_toml(text: &str, file: &str) -> Result<AlertRules, AlertRuleError> {
     })?;
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut rules = Vec::with_capacity(parsed.rules.len());
+    let mut positions = Vec::with_capacity(parsed.rules.len());
     for (index, spanned) in parsed.rules.iter().enumerate() {
         let rule = spanned.get_ref();
         let span = spanned.span();
@@ -109,8 +142,13 @@ pub fn from_toml(text: &str, file: &str) -> Result<AlertRules, AlertRuleError> {
         }
         names.insert(rule.name.clone(), index);
         rules.push(compile_rule(rule).map_err(|(f, p)| err(f, p))?);
+        positions.push(
+            ["signal", "group_by", "distinct"]
+                .map(|f| (f, field_position(text, span.clone(), f)))
+                .to_vec(),
+        );
     }
-    Ok(AlertRules::new(file.to_owned(), rules))
+    Ok(AlertRules::new(file.to_owned(), rules).with_positions(positions))
 }
 
 fn compile_rule(rule: &AlertRuleConfig) -> Result<AlertRule, (&'static str, AlertProblem)> {
@@ -183,6 +221,28 @@ fn compile_rule(rule: &AlertRuleConfig) -> Result<AlertRule, (&'static str, Aler
             t
         }
     };
+    let distinct = match rule.distinct.as_deref() {
+        None => None,
+        Some(d) if !valid_identifier(d) || d == "none" => {
+            return Err(("distinct", AlertProblem::GroupBy(d.to_owned())));
+        }
+        Some(_) if rule.consecutive.is_some() => {
+            return Err((
+                "distinct",
+                AlertProblem::Distinct("a consecutive rule counts probe results, not values"),
+            ));
+        }
+        Some(d) if group_by.as_deref() == Some(d) => {
+            return Err((
+                "distinct",
+                AlertProblem::Distinct("counts the key the rule groups by: always one value"),
+            ));
+        }
+        Some(d) => Some(Arc::<str>::from(d)),
+    };
+    if rule.category == Category::Security && !rule.inhibit_when_down.is_empty() {
+        return Err(("inhibit_when_down", AlertProblem::InhibitedSecurityRule));
+    }
     let mut inhibit_when_down = Vec::with_capacity(rule.inhibit_when_down.len());
     for c in &rule.inhibit_when_down {
         let component: Component = c
@@ -199,6 +259,7 @@ fn compile_rule(rule: &AlertRuleConfig) -> Result<AlertRule, (&'static str, Aler
         severity: rule.severity,
         category: rule.category,
         group_by,
+        distinct,
         resolve_after_ms,
         repeat_ms,
         consecutive: rule.consecutive.map(|c| c.of),

@@ -19,11 +19,12 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::incident::incident_id;
-use super::rules::AlertRule;
+use super::rules::{AlertRule, SignalOutcome};
 use crate::domain::rules::Signal;
 
 /// Most signals kept per window (see the module documentation).
@@ -36,13 +37,45 @@ pub const SAMPLE_MAX_BYTES: usize = 1024;
 /// part of storage keys, which DynamoDB limits to 1 KiB / 2 KiB.
 pub const KEY_MAX_BYTES: usize = 200;
 
+/// The named keys of an input (`ip`, `user`, `component`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKeys<'a> {
+    None,
+    /// One key: a probe's component, say.
+    One(&'a str, &'a str),
+    /// A log signal's keys (see [`Signal::keys`]).
+    Many(&'a [(Arc<str>, String)]),
+}
+
+impl<'a> InputKeys<'a> {
+    /// The value of the key `name`, if the input carries it.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        match *self {
+            InputKeys::None => None,
+            InputKeys::One(n, v) => (n == name).then_some(v),
+            InputKeys::Many(keys) => keys
+                .iter()
+                .find(|(n, _)| n.as_ref() == name)
+                .map(|(_, v)| v.as_str()),
+        }
+    }
+
+    /// The key names carried.
+    pub fn names(&self) -> Vec<&'a str> {
+        match *self {
+            InputKeys::None => Vec::new(),
+            InputKeys::One(n, _) => vec![n],
+            InputKeys::Many(keys) => keys.iter().map(|(n, _)| n.as_ref()).collect(),
+        }
+    }
+}
+
 /// One input of the engine: a log signal, or a probe observation (which may
 /// be a miss: a passing probe, which matters to `consecutive` rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertInput<'a> {
     pub signal: &'a str,
-    pub key_name: Option<&'a str>,
-    pub key: &'a str,
+    pub keys: InputKeys<'a>,
     /// Unique per event time: a signal with the same id and time is a
     /// duplicate.
     pub event_id: &'a str,
@@ -51,25 +84,61 @@ pub struct AlertInput<'a> {
     pub sample: &'a str,
     /// `false` for an observation that breaks a failure streak.
     pub hit: bool,
+    /// For a rule counting distinct values: the hash of this input's value
+    /// (set by [`AlertRule::route`] per rule); 0 otherwise.
+    pub distinct: u64,
 }
 
 impl<'a> AlertInput<'a> {
     pub fn from_signal(s: &'a Signal) -> Self {
         AlertInput {
             signal: &s.name,
-            key_name: s.key_name.as_deref(),
-            key: &s.key,
+            keys: InputKeys::Many(&s.keys),
             event_id: &s.event_id,
             timestamp_ms: s.timestamp_ms,
             sample: &s.sample,
             hit: true,
+            distinct: 0,
         }
     }
 }
 
-/// One counted signal: event time (ms), event-id hash, hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Entry(pub i64, pub u64, pub bool);
+/// One counted signal: event time (ms), event-id hash, hit, and the hash
+/// of the value a distinct-count rule counts (0 for other rules). Stored
+/// as a 3-element array when the last is 0, so windows written before
+/// distinct counts existed read unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry(pub i64, pub u64, pub bool, pub u64);
+
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let len = if self.3 == 0 { 3 } else { 4 };
+        let mut t = serializer.serialize_tuple(len)?;
+        t.serialize_element(&self.0)?;
+        t.serialize_element(&self.1)?;
+        t.serialize_element(&self.2)?;
+        if self.3 != 0 {
+            t.serialize_element(&self.3)?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Four(i64, u64, bool, u64),
+            Three(i64, u64, bool),
+        }
+        Ok(match Repr::deserialize(deserializer)? {
+            Repr::Four(a, b, c, d) => Entry(a, b, c, d),
+            Repr::Three(a, b, c) => Entry(a, b, c, 0),
+        })
+    }
+}
 
 /// FNV-1a, 64 bits: stable across processes (the hash is stored), fast, and
 /// collisions among a window's few hundred event ids are negligible (the
@@ -86,14 +155,21 @@ pub fn event_hash(event_id: &str) -> u64 {
 /// The window key of a signal key: itself, or for very long keys a prefix
 /// and a hash, so distinct keys stay distinct.
 pub fn window_key(key: &str) -> Cow<'_, str> {
-    if key.len() <= KEY_MAX_BYTES {
-        return Cow::Borrowed(key);
+    cap_bytes(key, KEY_MAX_BYTES)
+}
+
+/// `text` when at most `max` bytes (`max` ≥ 18), else a prefix cut at a
+/// character boundary, `~` and a 16-digit hash of the whole text: distinct
+/// long values stay distinct, and the result is at most `max` bytes.
+pub fn cap_bytes(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
     }
-    let mut end = KEY_MAX_BYTES - 17;
-    while !key.is_char_boundary(end) {
+    let mut end = max.saturating_sub(17);
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    Cow::Owned(format!("{}~{:016x}", &key[..end], event_hash(key)))
+    Cow::Owned(format!("{}~{:016x}", &text[..end], event_hash(text)))
 }
 
 /// What kind of incident transition.
@@ -147,8 +223,14 @@ pub struct Episode {
     /// When the last notification (firing or reminder) was due.
     pub last_notice_ms: i64,
     pub samples: Vec<String>,
+    /// Why the last firing or reminder was not published, if it was not
+    /// (decided again at each of them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<Suppression>,
+    /// Whether a firing or reminder of the episode was published: its
+    /// resolution is published then, whatever the last decision was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub published_any: bool,
 }
 
 impl Episode {
@@ -198,6 +280,18 @@ pub enum Observed {
     Ignored,
 }
 
+impl Observed {
+    /// The accounting outcome.
+    pub fn outcome(self) -> SignalOutcome {
+        match self {
+            Observed::Counted => SignalOutcome::Counted,
+            Observed::Duplicate => SignalOutcome::Duplicate,
+            Observed::Late => SignalOutcome::Late,
+            Observed::Ignored => SignalOutcome::Ignored,
+        }
+    }
+}
+
 /// The state of one (rule, key).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WindowState {
@@ -245,7 +339,7 @@ impl WindowState {
             self.late += 1;
             return Observed::Late;
         }
-        let entry = Entry(ts, event_hash(input.event_id), input.hit);
+        let entry = Entry(ts, event_hash(input.event_id), input.hit, input.distinct);
         let pos = self
             .entries
             .partition_point(|e| (e.0, e.1) < (entry.0, entry.1));
@@ -351,7 +445,7 @@ impl WindowState {
         let lo = self.entries.partition_point(|e| e.0 < ts.saturating_sub(w));
         if ts == max {
             // In order (the common case): the one interval ending now.
-            let count = self.entries.len() - lo;
+            let (count, _) = self.reach(rule, lo, self.entries.len());
             return (count >= threshold).then(|| Found {
                 count: count as u32,
                 first_ms: self.entries[lo].0,
@@ -365,11 +459,12 @@ impl WindowState {
         while i < self.entries.len() && self.entries[i].0 <= ts {
             let l = self.entries[i].0;
             let hi = self.entries.partition_point(|e| e.0 <= l.saturating_add(w));
-            if hi - i >= threshold {
-                let reached = self.entries[i + threshold - 1].0.max(ts);
+            let (count, reached_at) = self.reach(rule, i, hi);
+            if let Some(at) = reached_at.filter(|_| count >= threshold) {
+                let reached = self.entries[at].0.max(ts);
                 if best.as_ref().is_none_or(|b| reached < b.reached_ms) {
                     best = Some(Found {
-                        count: (hi - i) as u32,
+                        count: count as u32,
                         first_ms: l,
                         reached_ms: reached,
                         last_ms: self.entries[hi - 1].0,
@@ -379,6 +474,25 @@ impl WindowState {
             i += 1;
         }
         best
+    }
+
+    /// What the entries `from..to` count for `rule`: every entry, or for a
+    /// distinct-count rule the distinct values; and the index of the entry
+    /// at which the count reached the threshold, if it did.
+    fn reach(&self, rule: &AlertRule, from: usize, to: usize) -> (usize, Option<usize>) {
+        let threshold = rule.threshold as usize;
+        if rule.distinct.is_none() {
+            let count = to - from;
+            return (count, (count >= threshold).then(|| from + threshold - 1));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut reached = None;
+        for (i, e) in self.entries.range(from..to).enumerate() {
+            if seen.insert(e.3) && seen.len() == threshold {
+                reached = Some(from + i);
+            }
+        }
+        (seen.len(), reached)
     }
 
     fn fire(
@@ -402,6 +516,7 @@ impl WindowState {
             last_notice_ms: found.reached_ms,
             samples: self.samples.iter().cloned().collect(),
             suppression: None,
+            published_any: false,
         };
         out.push(Transition {
             kind: TransitionKind::Firing,
@@ -460,6 +575,7 @@ mod tests {
             severity: Severity::High,
             category: Category::Security,
             group_by: None,
+            distinct: None,
             resolve_after_ms: resolve_s * 1000,
             repeat_ms: None,
             consecutive: None,
@@ -470,8 +586,8 @@ mod tests {
     fn input(id: &str, ts_s: i64) -> AlertInput<'_> {
         AlertInput {
             signal: "s",
-            key_name: None,
-            key: "",
+            keys: InputKeys::None,
+            distinct: 0,
             event_id: id,
             timestamp_ms: ts_s * 1000,
             sample: "line",

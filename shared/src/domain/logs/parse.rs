@@ -1,7 +1,9 @@
 //! Parses log events into records: JSON objects with the field aliases of
-//! LOG-CONTRACT.md, and Python text records
-//! (`%(asctime)s - %(name)s - %(levelname)s - %(message)s`) whose extra lines
-//! (tracebacks, SQL echoes) continue the record.
+//! LOG-CONTRACT.md, Python text records
+//! (`%(asctime)s - %(name)s - %(levelname)s - %(message)s`), and every other
+//! line as a plain record (the whole line is its message), so no line is
+//! left unread. Lines that continue a record (tracebacks, SQL echoes) are
+//! joined to it before parsing: see [`continues_record`].
 
 use std::borrow::Cow;
 
@@ -11,18 +13,21 @@ use time::format_description::well_known::Rfc3339;
 use super::json::{Fields, Json};
 use super::record::{EventRef, LogEvent, LogRecord, RecordFormat};
 
-/// CloudWatch Logs' own limit on one event.
+/// CloudWatch Logs' own limit on one event until 2025: events past it are
+/// cut to it (and counted) before parsing.
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// A JSON event up to this size is parsed whole even past the event limit
+/// (its text is still cut for term patterns and samples): CloudWatch Logs
+/// accepts events up to 1 MiB, and cutting a JSON object would lose every
+/// field after the cut. Larger ones are cut and read as plain text.
+pub const JSON_PARSE_MAX_BYTES: usize = 1024 * 1024;
 
 /// Why an event produced no record. Each is counted under its label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RejectReason {
-    /// Neither a JSON object nor a Python text record.
-    Unparsed,
     /// Starts like JSON but is not a valid JSON object.
     InvalidJson,
-    /// Larger than the configured event limit.
-    Oversized,
     /// Empty or only white space.
     Empty,
     /// Control characters: binary data, not a log line.
@@ -33,59 +38,127 @@ impl RejectReason {
     /// The `reason` label of `log_events_rejected_total`.
     pub fn as_str(self) -> &'static str {
         match self {
-            RejectReason::Unparsed => "unparsed",
             RejectReason::InvalidJson => "invalid_json",
-            RejectReason::Oversized => "oversized",
             RejectReason::Empty => "empty",
             RejectReason::Binary => "binary",
         }
     }
 }
 
-/// What one event turned out to be.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Parsed<'a> {
-    Record(LogRecord<'a>),
-    /// A line that only continues the previous text record (a traceback
-    /// line shipped as its own event).
-    Continuation(&'a str),
+/// How far a record's own timestamp may stray from its event's CloudWatch
+/// time before the event time is used instead: the record's timestamp is
+/// written by whoever sends the request, an event's by CloudWatch's client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    pub behind_ms: i64,
+    pub ahead_ms: i64,
 }
 
-/// Parses events of one stream in order, remembering whether a text record
-/// came last, so a bare traceback line after it is a continuation rather
-/// than an unknown format.
+impl Default for TimeBounds {
+    /// 24 hours behind (late delivery, a replayed backlog), 5 minutes ahead
+    /// (clock skew).
+    fn default() -> Self {
+        TimeBounds {
+            behind_ms: 24 * 3_600_000,
+            ahead_ms: 5 * 60_000,
+        }
+    }
+}
+
+/// How events are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseSettings {
+    /// Events past this are cut to it (see [`JSON_PARSE_MAX_BYTES`]).
+    pub max_event_bytes: usize,
+    /// `None` when events carry no delivery time (replay of plain files):
+    /// record times are then taken as written.
+    pub time_bounds: Option<TimeBounds>,
+    /// The zone of text records' timestamps, as an offset east of UTC in
+    /// milliseconds (Python's asctime has no zone).
+    pub text_utc_offset_ms: i64,
+}
+
+impl Default for ParseSettings {
+    fn default() -> Self {
+        ParseSettings {
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            time_bounds: Some(TimeBounds::default()),
+            text_utc_offset_ms: 0,
+        }
+    }
+}
+
+/// Reads `UTC`, `Z`, `+HH:MM`, `-HH:MM` or `+HHMM` as an offset east of UTC
+/// in milliseconds.
+pub fn parse_utc_offset(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("utc") || t == "Z" || t.is_empty() {
+        return Some(0);
+    }
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i64 = digits[..2].parse().ok()?;
+    let minutes: i64 = digits[2..].parse().ok()?;
+    if hours > 14 || minutes > 59 {
+        return None;
+    }
+    Some(sign * (hours * 60 + minutes) * 60_000)
+}
+
+/// What the parser noticed beside the records, counted by the pipeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseStats {
+    /// Events cut to the event limit.
+    pub truncated: u64,
+    /// Records whose own time lay outside the [`TimeBounds`] of their event.
+    pub clamped: u64,
+    /// Records of neither JSON nor Python-logging format.
+    pub plain: u64,
+}
+
+/// Parses events of one stream in order.
 #[derive(Debug, Clone)]
 pub struct RecordParser {
-    max_event_bytes: usize,
-    after_text_record: bool,
+    settings: ParseSettings,
     /// The field vector of a record already evaluated (see [`Self::recycle`]).
     spare: Fields<'static>,
     /// Whether a JSON record's own timestamp is read (see
     /// [`Self::without_record_times`]).
     record_times: bool,
+    /// The last record time of the stream: the time of a record that has
+    /// none of its own when its event has none either (plain files).
+    last_time_ms: Option<i64>,
+    stats: ParseStats,
 }
 
 impl Default for RecordParser {
     fn default() -> Self {
-        RecordParser::new(DEFAULT_MAX_EVENT_BYTES)
+        RecordParser::new(ParseSettings::default())
     }
 }
 
 impl RecordParser {
-    pub fn new(max_event_bytes: usize) -> Self {
+    pub fn new(settings: ParseSettings) -> Self {
         RecordParser {
-            max_event_bytes,
-            after_text_record: false,
+            settings,
             spare: Vec::new(),
             record_times: true,
+            last_time_ms: None,
+            stats: ParseStats::default(),
         }
     }
 
     /// JSON records keep their event's time rather than their own
     /// `timestamp`: for callers that never read a record's time (replay
     /// counting signals without building them), as parsing it is a
-    /// twentieth of a JSON record's cost. Text records are unchanged: their
-    /// timestamp is what tells a record from a continuation line.
+    /// twentieth of a JSON record's cost.
     pub fn without_record_times(mut self) -> Self {
         self.record_times = false;
         self
@@ -99,46 +172,86 @@ impl RecordParser {
         }
     }
 
-    /// The next event starts a new stream: a bare line no longer continues
-    /// the last text record.
+    /// The next event starts a new stream.
     pub fn reset_stream(&mut self) {
-        self.after_text_record = false;
+        self.last_time_ms = None;
     }
 
-    pub fn parse<'a>(&mut self, event: &'a LogEvent) -> Result<Parsed<'a>, RejectReason> {
+    /// What was noticed since the last call.
+    pub fn take_stats(&mut self) -> ParseStats {
+        std::mem::take(&mut self.stats)
+    }
+
+    pub fn parse<'a>(&mut self, event: &'a LogEvent) -> Result<LogRecord<'a>, RejectReason> {
         self.parse_ref(event.borrowed())
     }
 
     /// [`Self::parse`] for an event borrowed from elsewhere.
-    pub fn parse_ref<'a>(&mut self, event: EventRef<'a>) -> Result<Parsed<'a>, RejectReason> {
-        let result = parse_event(event, self);
-        self.after_text_record = match &result {
-            Ok(Parsed::Record(r)) => r.format == RecordFormat::PythonText,
-            Ok(Parsed::Continuation(_)) => self.after_text_record,
-            Err(_) => false,
-        };
-        result
+    pub fn parse_ref<'a>(&mut self, event: EventRef<'a>) -> Result<LogRecord<'a>, RejectReason> {
+        let mut record = parse_event(event, self)?;
+        self.bound_time(&mut record, event.timestamp_ms);
+        Ok(record)
+    }
+
+    /// Clamps a record's time to its event's bounds, or gives a record
+    /// without a time of its own the stream's last one.
+    fn bound_time(&mut self, record: &mut LogRecord<'_>, event_ms: i64) {
+        match (self.settings.time_bounds, record.own_time) {
+            (Some(b), true) => {
+                let lo = event_ms.saturating_sub(b.behind_ms);
+                let hi = event_ms.saturating_add(b.ahead_ms);
+                if record.timestamp_ms < lo || record.timestamp_ms > hi {
+                    record.timestamp_ms = event_ms;
+                    record.own_time = false;
+                    self.stats.clamped += 1;
+                }
+            }
+            (None, false) => {
+                if let Some(last) = self.last_time_ms {
+                    record.timestamp_ms = last;
+                }
+            }
+            _ => {}
+        }
+        if record.own_time {
+            self.last_time_ms = Some(record.timestamp_ms);
+        }
     }
 }
 
 fn parse_event<'a>(
     event: EventRef<'a>,
     parser: &mut RecordParser,
-) -> Result<Parsed<'a>, RejectReason> {
-    let text = event.message;
-    if text.len() > parser.max_event_bytes {
-        return Err(RejectReason::Oversized);
-    }
+) -> Result<LogRecord<'a>, RejectReason> {
+    let full = event.message;
+    let max = parser.settings.max_event_bytes;
+    let text = if full.len() > max {
+        parser.stats.truncated += 1;
+        cut(full, max)
+    } else {
+        full
+    };
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(RejectReason::Empty);
     }
     if trimmed.starts_with('{') {
         let spare = std::mem::take(&mut parser.spare);
-        return parse_json(event, trimmed, spare, parser.record_times).map(Parsed::Record);
+        // Parsed whole up to CloudWatch's own limit (see JSON_PARSE_MAX_BYTES).
+        let json_text = if text.len() < full.len() && full.len() <= JSON_PARSE_MAX_BYTES {
+            full.trim()
+        } else {
+            trimmed
+        };
+        match parse_json(event, json_text, text, spare, parser) {
+            Ok(record) => return Ok(record),
+            // A cut object is read as text: its fields are lost, its words are not.
+            Err(_) if text.len() < full.len() => {}
+            Err(e) => return Err(e),
+        }
     }
-    if let Some(record) = parse_text(event, text) {
-        return Ok(Parsed::Record(record));
+    if let Some(record) = parse_text(event, text, parser.settings.text_utc_offset_ms) {
+        return Ok(record);
     }
     if text
         .chars()
@@ -146,11 +259,17 @@ fn parse_event<'a>(
     {
         return Err(RejectReason::Binary);
     }
-    if parser.after_text_record {
-        Ok(Parsed::Continuation(text))
-    } else {
-        Err(RejectReason::Unparsed)
+    parser.stats.plain += 1;
+    Ok(parse_plain(event, text))
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
+    &text[..end]
 }
 
 /// The first of several aliases that is a string.
@@ -160,11 +279,14 @@ fn string_field<'v>(object: &'v Json<'_>, names: &[&str]) -> Option<&'v str> {
         .find_map(|n| object.get(n).and_then(Json::as_str))
 }
 
+/// `text` is what is parsed, `raw` what term patterns and samples see (the
+/// event text, or its cut prefix).
 fn parse_json<'a>(
     event: EventRef<'a>,
     text: &'a str,
+    raw: &'a str,
     spare: Fields<'a>,
-    record_time: bool,
+    parser: &RecordParser,
 ) -> Result<LogRecord<'a>, RejectReason> {
     let value = Json::parse_reusing(text, spare).map_err(|_| RejectReason::InvalidJson)?;
     if !value.is_object() {
@@ -183,35 +305,27 @@ fn parse_json<'a>(
     let logger = field(&["logger", "name"], "root");
     let level = field(&["level", "levelname"], "INFO");
     let message = field(&["message", "msg"], "");
-    let timestamp_ms = record_time
+    let own = parser
+        .record_times
         .then(|| string_field(&value, &["timestamp", "asctime", "time"]).and_then(parse_timestamp))
-        .flatten()
-        .unwrap_or(event.timestamp_ms);
+        .flatten();
     Ok(LogRecord {
         event_id: event.id,
-        timestamp_ms,
+        timestamp_ms: own.unwrap_or(event.timestamp_ms),
+        own_time: own.is_some(),
         format: RecordFormat::Json,
         logger,
         level,
         message,
         continuation: None,
-        raw: event.message,
+        raw,
         json: Some(value),
     })
 }
 
 /// `2025-05-18 07:42:54,855 - app.core.security - INFO - message` (first line).
-fn parse_text<'a>(event: EventRef<'a>, text: &'a str) -> Option<LogRecord<'a>> {
-    let (first, continuation) = match text.split_once('\n') {
-        Some((first, rest)) => {
-            let rest = rest.trim_end_matches(['\n', '\r']);
-            (
-                first.trim_end_matches('\r'),
-                (!rest.is_empty()).then_some(rest),
-            )
-        }
-        None => (text, None),
-    };
+fn parse_text<'a>(event: EventRef<'a>, text: &'a str, utc_offset_ms: i64) -> Option<LogRecord<'a>> {
+    let (first, continuation) = split_first_line(text);
     let timestamp = first.get(..23)?;
     let at = parse_python_time(timestamp)?;
     let rest = first.get(23..)?.strip_prefix(" - ")?;
@@ -226,7 +340,8 @@ fn parse_text<'a>(event: EventRef<'a>, text: &'a str) -> Option<LogRecord<'a>> {
     }
     Some(LogRecord {
         event_id: event.id,
-        timestamp_ms: at,
+        timestamp_ms: at.saturating_sub(utc_offset_ms),
+        own_time: true,
         format: RecordFormat::PythonText,
         logger: Cow::Borrowed(logger),
         level: Cow::Borrowed(level),
@@ -235,6 +350,138 @@ fn parse_text<'a>(event: EventRef<'a>, text: &'a str) -> Option<LogRecord<'a>> {
         raw: text,
         json: None,
     })
+}
+
+/// The logger of plain records: they name none.
+pub const PLAIN_LOGGER: &str = "unknown";
+
+/// Any other line: the whole first line is the message, after a level
+/// prefix when there is one (`ERROR:    ...` as uvicorn writes,
+/// `[date] [pid] [ERROR] ...` as gunicorn does).
+fn parse_plain<'a>(event: EventRef<'a>, text: &'a str) -> LogRecord<'a> {
+    let (first, continuation) = split_first_line(text);
+    let (level, message) = plain_level(first).unwrap_or(("unknown", first.trim()));
+    LogRecord {
+        event_id: event.id,
+        timestamp_ms: event.timestamp_ms,
+        own_time: false,
+        format: RecordFormat::Plain,
+        logger: Cow::Borrowed(PLAIN_LOGGER),
+        level: Cow::Borrowed(level),
+        message: Cow::Borrowed(message),
+        continuation,
+        raw: text,
+        json: None,
+    }
+}
+
+const LEVELS: [&str; 7] = [
+    "DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL",
+];
+
+/// A leading `LEVEL:` or gunicorn's `[date] [pid] [LEVEL] `.
+fn plain_level(line: &str) -> Option<(&str, &str)> {
+    if let Some((head, rest)) = line.split_once(':')
+        && let Some(level) = LEVELS.iter().find(|l| **l == head)
+    {
+        return Some((level, rest.trim()));
+    }
+    if line.starts_with('[') {
+        // Up to three bracketed fields; the level is the last one.
+        let mut rest = line;
+        for _ in 0..3 {
+            let inner = rest.strip_prefix('[')?;
+            let (field, after) = inner.split_once(']')?;
+            rest = after.strip_prefix(' ').unwrap_or(after);
+            if let Some(level) = LEVELS.iter().find(|l| **l == field) {
+                return Some((level, rest.trim()));
+            }
+        }
+    }
+    None
+}
+
+/// The first line and the rest (without trailing line ends), if any.
+fn split_first_line(text: &str) -> (&str, Option<&str>) {
+    match text.split_once('\n') {
+        Some((first, rest)) => {
+            let rest = rest.trim_end_matches(['\n', '\r']);
+            (
+                first.trim_end_matches('\r'),
+                (!rest.is_empty()).then_some(rest),
+            )
+        }
+        None => (text, None),
+    }
+}
+
+/// Lines that begin a traceback, chain two exceptions or echo SQL: they
+/// continue the record before them.
+const CONTINUATION_PREFIXES: [&str; 7] = [
+    "Traceback (most recent call last)",
+    "During handling of the above exception",
+    "The above exception was the direct cause",
+    "Exception Group Traceback",
+    "[SQL: ",
+    "[parameters: ",
+    "(Background on this error at",
+];
+
+/// Suffixes of Python exception class names (`sqlalchemy.exc.TimeoutError`).
+const EXCEPTION_SUFFIXES: [&str; 7] = [
+    "Error",
+    "Exception",
+    "Warning",
+    "Exit",
+    "Interrupt",
+    "Timeout",
+    "Group",
+];
+
+/// True when `line` continues the record before it rather than starting
+/// one: a blank or indented line, a traceback header, an SQL echo, or the
+/// `module.ExceptionName: message` line that ends a traceback. After a
+/// JSON record only a blank line continues (see [`joins_previous`]).
+pub fn continues_record(line: &str) -> bool {
+    let Some(&first) = line.as_bytes().first() else {
+        return true;
+    };
+    match first {
+        b' ' | b'\t' | b'\r' => true,
+        b'A'..=b'Z' | b'a'..=b'z' | b'_' | b'[' | b'(' => {
+            CONTINUATION_PREFIXES.iter().any(|p| line.starts_with(p)) || is_exception_line(line)
+        }
+        _ => false,
+    }
+}
+
+/// `name.space.SomeError` alone or followed by `: message`.
+fn is_exception_line(line: &str) -> bool {
+    let head = line.split_once(':').map_or(line, |(h, _)| h);
+    let head = head.trim_end_matches('\r');
+    !head.is_empty()
+        && head.len() <= 200
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        && {
+            let last = head.rsplit('.').next().unwrap_or(head);
+            EXCEPTION_SUFFIXES.iter().any(|s| last.ends_with(s))
+        }
+}
+
+/// Whether `line` is joined to the event before it, a JSON object or not:
+/// blank lines always are; continuation lines only after a text record.
+pub fn joins_previous(previous_is_json: bool, line: &str) -> bool {
+    if line.trim().is_empty() {
+        return true;
+    }
+    !previous_is_json && continues_record(line)
+}
+
+/// Whether an event's text is a JSON object (its first non-blank byte).
+pub fn is_json_event(text: &str) -> bool {
+    text.trim_start().starts_with('{')
 }
 
 /// `text.split_once(" - ")`, by a byte scan for the dash: a substring
@@ -252,10 +499,10 @@ fn split_dash(text: &str) -> Option<(&str, &str)> {
     None
 }
 
-/// True when `line` begins a record (JSON object or Python text record); a
-/// line that does not continues the previous one.
+/// True when `line` begins an event whatever came before it: a cut of a
+/// file may be made there (see [`joins_previous`]).
 pub fn starts_record(line: &str) -> bool {
-    line.trim_start().starts_with('{') || line.get(..23).and_then(parse_python_time).is_some()
+    !continues_record(line)
 }
 
 /// RFC 3339 (`2025-05-20T10:30:00.123Z`), else Python's asctime.
@@ -363,9 +610,11 @@ pub fn split_events(text: &str) -> impl Iterator<Item = &str> + '_ {
         let line_end =
             |from: usize| memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |i| from + i);
         let mut end = first_end.take().unwrap_or_else(|| line_end(0));
+        let json = is_json_event(&rest[..end]);
         while end + 1 < rest.len() {
             let next_end = line_end(end + 1);
-            if starts_record(&rest[end + 1..next_end]) {
+            let line = &rest[end + 1..next_end];
+            if !joins_previous(json, line) {
                 first_end = Some(next_end - (end + 1));
                 break;
             }
@@ -377,9 +626,8 @@ pub fn split_events(text: &str) -> impl Iterator<Item = &str> + '_ {
     })
 }
 
-/// Groups the lines of a plain log file into events: a line that does not
-/// start a record is appended to the previous one (so lines before the
-/// first record form one event, which will be rejected as unparsed).
+/// Groups the lines of a plain log file into events: a line that
+/// [`joins_previous`] is appended to the event before it.
 pub fn group_lines<'a, I>(lines: I) -> impl Iterator<Item = String> + 'a
 where
     I: IntoIterator<Item = &'a str>,
@@ -389,7 +637,8 @@ where
     std::iter::from_fn(move || {
         let first = lines.next()?;
         let mut event = first.to_owned();
-        while let Some(next) = lines.next_if(|l| !starts_record(l)) {
+        let json = is_json_event(first);
+        while let Some(next) = lines.next_if(|l| joins_previous(json, l)) {
             event.push('\n');
             event.push_str(next);
         }
@@ -498,10 +747,18 @@ mod tests {
         }
     }
 
+    /// Record times as written (the event times of these tests are 42).
+    fn unbounded() -> RecordParser {
+        RecordParser::new(ParseSettings {
+            time_bounds: None,
+            ..ParseSettings::default()
+        })
+    }
+
     fn record(message: &str) -> LogRecord<'static> {
         let e = Box::leak(Box::new(event(message)));
-        match RecordParser::default().parse(e) {
-            Ok(Parsed::Record(r)) => r,
+        match unbounded().parse(e) {
+            Ok(r) => r,
             other => panic!("not a record: {other:?}"),
         }
     }
@@ -523,17 +780,14 @@ mod tests {
     fn without_record_times_json_records_keep_the_event_time() {
         let json = event(r#"{"timestamp":"2025-05-20T10:30:00.123Z","message":"x"}"#);
         let text = event("2025-05-18 07:42:54,855 - app - INFO - x");
-        let mut parser = RecordParser::default().without_record_times();
-        let time = |p: Result<Parsed<'_>, RejectReason>| match p {
-            Ok(Parsed::Record(r)) => r.timestamp_ms,
+        let mut parser = unbounded().without_record_times();
+        let time = |p: Result<LogRecord<'_>, RejectReason>| match p {
+            Ok(r) => r.timestamp_ms,
             other => panic!("not a record: {other:?}"),
         };
         assert_eq!(time(parser.parse(&json)), 42);
         assert_eq!(time(parser.parse(&text)), 1_747_554_174_855);
-        assert_eq!(
-            time(RecordParser::default().parse(&json)),
-            1_747_737_000_123
-        );
+        assert_eq!(time(unbounded().parse(&json)), 1_747_737_000_123);
     }
 
     #[test]
@@ -567,60 +821,204 @@ mod tests {
 
     #[test]
     fn rejects_with_reasons() {
-        let mut p = RecordParser::new(64);
+        let mut p = RecordParser::new(ParseSettings {
+            max_event_bytes: 64,
+            ..ParseSettings::default()
+        });
         let cases = [
             ("", RejectReason::Empty),
             ("   \n", RejectReason::Empty),
             ("{not json", RejectReason::InvalidJson),
-            ("[1,2]", RejectReason::Unparsed),
             ("{\"a\":1} trailing", RejectReason::InvalidJson),
-            ("hello world", RejectReason::Unparsed),
             ("\u{0}\u{1}binary\u{7f}", RejectReason::Binary),
-            (
-                "2025-13-18 07:42:54,855 - app - INFO - bad month",
-                RejectReason::Unparsed,
-            ),
         ];
         for (text, reason) in cases {
             let e = event(text);
             assert_eq!(p.parse(&e), Err(reason), "{text:?}");
         }
-        let big = event(&"x".repeat(65));
-        assert_eq!(p.parse(&big), Err(RejectReason::Oversized));
+        assert_eq!(p.take_stats(), ParseStats::default());
     }
 
     #[test]
-    fn a_bare_line_after_a_text_record_continues_it() {
-        let mut p = RecordParser::default();
-        let events = [
-            event("2025-05-18 07:42:54,855 - app - ERROR - boom"),
-            event("Traceback (most recent call last):"),
-            event("  File \"x.py\", line 1"),
-            event(r#"{"message":"json"}"#),
-            event("Traceback after json"),
-            event("2025-05-18 07:42:55,000 - app - ERROR - again"),
-            event("\u{0}\u{1} binary after a text record"),
-        ];
-        let kinds: Vec<_> = events
-            .iter()
-            .map(|e| match p.parse(e) {
-                Ok(Parsed::Record(_)) => "record",
-                Ok(Parsed::Continuation(_)) => "continuation",
-                Err(_) => "rejected",
-            })
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                "record",
-                "continuation",
-                "continuation",
-                "record",
-                "rejected",
-                "record",
-                "rejected"
-            ]
+    fn lines_of_no_known_format_are_plain_records() {
+        for (line, level, message) in [
+            ("hello world", "unknown", "hello world"),
+            ("[1,2]", "unknown", "[1,2]"),
+            (
+                "2025-13-18 07:42:54,855 - app - INFO - bad month",
+                "unknown",
+                "2025-13-18 07:42:54,855 - app - INFO - bad month",
+            ),
+            (
+                "INFO:     203.0.113.9:51234 - \"POST /api/auth/login HTTP/1.1\" 401 Unauthorized",
+                "INFO",
+                "203.0.113.9:51234 - \"POST /api/auth/login HTTP/1.1\" 401 Unauthorized",
+            ),
+            (
+                "ERROR:    Exception in ASGI application",
+                "ERROR",
+                "Exception in ASGI application",
+            ),
+            (
+                "[2025-05-20 10:30:00 +0000] [7] [CRITICAL] WORKER TIMEOUT (pid:12)",
+                "CRITICAL",
+                "WORKER TIMEOUT (pid:12)",
+            ),
+            (
+                "Traceback (most recent call last):",
+                "unknown",
+                "Traceback (most recent call last):",
+            ),
+        ] {
+            let r = record(line);
+            assert_eq!(r.format, RecordFormat::Plain, "{line}");
+            assert_eq!(r.logger, PLAIN_LOGGER);
+            assert_eq!(
+                (r.level.as_ref(), r.message.as_ref()),
+                (level, message),
+                "{line}"
+            );
+            assert_eq!(r.timestamp_ms, 42, "the event's time");
+            assert!(!r.own_time);
+        }
+    }
+
+    #[test]
+    fn oversized_events_are_cut_and_still_read() {
+        let settings = ParseSettings {
+            max_event_bytes: 64,
+            time_bounds: None,
+            ..ParseSettings::default()
+        };
+        // Text: cut, read from the cut prefix.
+        let long = format!(
+            "2025-05-18 07:42:54,855 - app.core.security - WARNING - Login failed {}",
+            "é".repeat(40)
         );
+        let e = event(&long);
+        let mut p = RecordParser::new(settings);
+        let r = p.parse(&e).unwrap();
+        assert!(r.raw.len() <= 64 && long.starts_with(r.raw));
+        assert_eq!(r.message, "Login");
+        assert_eq!(p.take_stats().truncated, 1);
+        // JSON under CloudWatch's limit: parsed whole, raw cut.
+        let json = format!(
+            r#"{{"message":"Authentication attempt","agent":"{}","success":false}}"#,
+            "A".repeat(200)
+        );
+        let e = event(&json);
+        let r = p.parse(&e).unwrap();
+        assert_eq!(r.format, RecordFormat::Json);
+        assert_eq!(r.field("success"), Some(&Json::Bool(false)));
+        assert_eq!(r.raw.len(), 64);
+        // JSON past it: cut and read as plain text.
+        let huge = format!(
+            r#"{{"message":"x","pad":"{}"}}"#,
+            "A".repeat(JSON_PARSE_MAX_BYTES)
+        );
+        let e = event(&huge);
+        let r = p.parse(&e).unwrap();
+        assert_eq!(r.format, RecordFormat::Plain);
+        assert_eq!(p.take_stats().truncated, 2);
+    }
+
+    #[test]
+    fn record_times_are_bounded_by_the_delivery_time() {
+        let delivered = 1_747_737_000_000; // 2025-05-20T10:30:00Z
+        let at = |message: &str| LogEvent {
+            id: "e".into(),
+            timestamp_ms: delivered,
+            message: message.into(),
+        };
+        let mut p = RecordParser::default();
+        let cases = [
+            // A year ahead: the delivery time, counted.
+            (
+                r#"{"timestamp":"2026-05-20T10:30:00.000Z","message":"x"}"#,
+                delivered,
+                false,
+            ),
+            // Minutes behind: its own.
+            (
+                r#"{"timestamp":"2025-05-20T10:25:00.000Z","message":"x"}"#,
+                delivered - 300_000,
+                true,
+            ),
+            // Ten minutes ahead: more skew than allowed.
+            ("2025-05-20 10:40:00,000 - app - INFO - x", delivered, false),
+            // Two days behind.
+            ("2025-05-18 10:30:00,000 - app - INFO - x", delivered, false),
+        ];
+        for (line, want, own) in cases {
+            let e = at(line);
+            let r = p.parse(&e).unwrap();
+            assert_eq!((r.timestamp_ms, r.own_time), (want, own), "{line}");
+        }
+        assert_eq!(p.take_stats().clamped, 3);
+    }
+
+    #[test]
+    fn text_times_are_read_in_the_configured_zone() {
+        let mut p = RecordParser::new(ParseSettings {
+            time_bounds: None,
+            text_utc_offset_ms: parse_utc_offset("+02:00").unwrap(),
+            ..ParseSettings::default()
+        });
+        let e = event("2025-05-20 12:30:00,000 - app - INFO - x");
+        assert_eq!(p.parse(&e).unwrap().timestamp_ms, 1_747_737_000_000);
+        assert_eq!(parse_utc_offset("UTC"), Some(0));
+        assert_eq!(parse_utc_offset("-0530"), Some(-(5 * 60 + 30) * 60_000));
+        assert_eq!(parse_utc_offset("Europe/Berlin"), None);
+        assert_eq!(parse_utc_offset("+25:00"), None);
+    }
+
+    #[test]
+    fn without_a_delivery_time_records_take_the_streams_last_time() {
+        let mut p = unbounded();
+        let text = event("2025-05-18 07:42:54,855 - app - ERROR - boom");
+        let plain = event("INFO:     Shutting down");
+        assert_eq!(p.parse(&text).unwrap().timestamp_ms, 1_747_554_174_855);
+        assert_eq!(p.parse(&plain).unwrap().timestamp_ms, 1_747_554_174_855);
+        p.reset_stream();
+        assert_eq!(p.parse(&plain).unwrap().timestamp_ms, 42);
+    }
+
+    #[test]
+    fn continuation_lines() {
+        for line in [
+            "",
+            "  File \"x.py\", line 1, in f",
+            "\tat line",
+            "Traceback (most recent call last):",
+            "During handling of the above exception, another exception occurred:",
+            "The above exception was the direct cause of the following exception:",
+            "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) could not connect",
+            "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached",
+            "asyncpg.exceptions.TooManyConnectionsError: sorry, too many clients already",
+            "redis.exceptions.ConnectionError: Error 111 connecting to localhost:6379.",
+            "ConnectionRefusedError: [Errno 111] Connection refused",
+            "KeyboardInterrupt",
+            "[SQL: SELECT 1]",
+            "(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+        ] {
+            assert!(continues_record(line), "{line:?}");
+            assert!(!starts_record(line), "{line:?}");
+        }
+        for line in [
+            "2025-05-18 07:42:54,855 - app - ERROR - boom",
+            "{\"message\":\"x\"}",
+            "INFO:     Started server process [1]",
+            "ERROR:    Exception in ASGI application",
+            "[2025-05-20 10:30:00 +0000] [7] [INFO] Booting worker with pid: 7",
+            "hello world",
+            "Errors: 3",
+            "Done.",
+        ] {
+            assert!(!continues_record(line), "{line:?}");
+        }
+        assert!(joins_previous(true, "   "));
+        assert!(!joins_previous(true, "  File \"x.py\""));
+        assert!(joins_previous(false, "  File \"x.py\""));
     }
 
     #[test]
@@ -644,14 +1042,16 @@ mod tests {
 
     #[test]
     fn file_lines_group_into_events() {
-        let text = "junk first\n2025-05-18 07:42:54,855 - a - ERROR - x\nTraceback\n  line\n{\"message\":\"j\"}\n2025-05-18 07:42:55,000 - a - INFO - y";
+        let text = "junk first\nmore junk\n2025-05-18 07:42:54,855 - a - ERROR - x\nTraceback (most recent call last):\n  line\nValueError: bad\n{\"message\":\"j\"}\n  indented after json\n2025-05-18 07:42:55,000 - a - INFO - y";
         let events: Vec<String> = group_lines(text.lines()).collect();
         assert_eq!(
             events,
             [
                 "junk first",
-                "2025-05-18 07:42:54,855 - a - ERROR - x\nTraceback\n  line",
+                "more junk",
+                "2025-05-18 07:42:54,855 - a - ERROR - x\nTraceback (most recent call last):\n  line\nValueError: bad",
                 "{\"message\":\"j\"}",
+                "  indented after json",
                 "2025-05-18 07:42:55,000 - a - INFO - y",
             ]
         );
@@ -661,7 +1061,7 @@ mod tests {
         #[test]
         fn parsing_never_panics(message in ".{0,300}") {
             let e = event(&message);
-            let _ = RecordParser::new(200).parse(&e);
+            let _ = RecordParser::new(ParseSettings { max_event_bytes: 200, ..ParseSettings::default() }).parse(&e);
         }
 
         /// split_events carries the end of the line that starts the next
@@ -696,7 +1096,7 @@ mod tests {
         let grouped: Vec<String> = group_lines(text.lines()).collect();
         let split: Vec<&str> = split_events(text).collect();
         assert_eq!(split, grouped);
-        assert_eq!(split.len(), 5);
+        assert_eq!(split.len(), 6);
         let with_newline = format!("{text}\n");
         assert_eq!(split_events(&with_newline).collect::<Vec<_>>(), grouped);
         assert_eq!(split_events("").count(), 0);

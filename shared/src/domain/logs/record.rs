@@ -36,12 +36,26 @@ pub struct EventRef<'a> {
 }
 
 /// How a record was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RecordFormat {
     /// One JSON object (a Python JSON formatter with `extra` fields merged in).
     Json,
     /// `%(asctime)s - %(name)s - %(levelname)s - %(message)s`.
     PythonText,
+    /// Any other line (uvicorn and gunicorn output, `print`s, crash
+    /// output): its first line is the message.
+    Plain,
+}
+
+impl RecordFormat {
+    /// The `format` label of `log_records_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordFormat::Json => "json",
+            RecordFormat::PythonText => "text",
+            RecordFormat::Plain => "plain",
+        }
+    }
 }
 
 /// A parsed record. Borrows from its event; the JSON object is owned.
@@ -49,13 +63,16 @@ pub enum RecordFormat {
 pub struct LogRecord<'a> {
     pub event_id: &'a str,
     /// Event time (epoch ms): the record's own timestamp when it has a
-    /// readable one, else the event's.
+    /// readable one within the bounds of its event's time, else the
+    /// event's.
     pub timestamp_ms: i64,
+    /// Whether `timestamp_ms` is the record's own.
+    pub own_time: bool,
     pub format: RecordFormat,
     pub logger: Cow<'a, str>,
     pub level: Cow<'a, str>,
     /// The message: `message`/`msg` of a JSON record, the text after the
-    /// level of a text record (first line only).
+    /// level of a text record, the line of a plain one (first line only).
     pub message: Cow<'a, str>,
     /// Lines after the first of a text record (tracebacks, SQL echoes).
     pub continuation: Option<&'a str>,
@@ -69,6 +86,29 @@ impl<'a> LogRecord<'a> {
     /// A field of a JSON record; `None` for text records.
     pub fn field(&self, name: &str) -> Option<&Json<'a>> {
         self.json.as_ref().and_then(|j| j.get(name))
+    }
+
+    /// What regex rules search: the message and the lines that continue it
+    /// (a traceback names its exception at the bottom). Borrowed: for text
+    /// and plain records the two are adjacent in the event text.
+    pub fn searchable(&self) -> &str {
+        let (Cow::Borrowed(message), Some(rest)) = (&self.message, self.continuation) else {
+            return &self.message;
+        };
+        let base = self.raw.as_ptr() as usize;
+        let start = (message.as_ptr() as usize).wrapping_sub(base);
+        let end = (rest.as_ptr() as usize).wrapping_sub(base) + rest.len();
+        self.raw.get(start..end).unwrap_or(message)
+    }
+
+    /// A JSON record's traceback (`exc_info`, `exc_text`, `stack_info` or
+    /// `exception`, as Python JSON formatters name it), searched by regex
+    /// rules after the message.
+    pub fn exception_text(&self) -> Option<&str> {
+        let json = self.json.as_ref()?;
+        ["exc_info", "exc_text", "exception", "stack_info"]
+            .iter()
+            .find_map(|f| json.get(f).and_then(Json::as_str))
     }
 
     /// ERROR and CRITICAL records (case-insensitive; `FATAL` counts as critical).

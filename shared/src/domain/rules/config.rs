@@ -168,15 +168,31 @@ pub struct SignalConfig {
     /// An extra filter pattern this signal alone requires.
     #[serde(default)]
     pub when: Option<String>,
-    /// The grouping key (e.g. the client IP); absent: one global key `""`.
+    /// The keys alert rules group by or count, by name:
+    /// `keys = { ip = "$.ip_address", user = "$.user_id" }`. A key whose
+    /// source the record lacks (and that has no default) is left out of
+    /// the signal; alert rules reading it count the signal as
+    /// `missing_key`.
+    #[serde(default)]
+    pub keys: BTreeMap<String, ValueSpecConfig>,
+    /// One key, the short form of `keys = { <key_name> = <key> }`.
     #[serde(default)]
     pub key: Option<ValueSpecConfig>,
-    /// What the key is, for the alert engine and people (`ip`, `user`).
+    /// The name of `key` (`ip`, `user`); default `key`.
     #[serde(default)]
     pub key_name: Option<String>,
-    /// Replace the key by a keyed-HMAC pseudonym of this kind.
+    /// Replace keys by a keyed-HMAC pseudonym: `"ip"` for `key`, or per key
+    /// name, `{ ip = "ip", user = "email" }`.
     #[serde(default)]
-    pub pseudonymize: Option<PseudonymizeAs>,
+    pub pseudonymize: Option<PseudonymizeConfig>,
+}
+
+/// `pseudonymize = "ip"` or `pseudonymize = { ip = "ip" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PseudonymizeConfig {
+    One(PseudonymizeAs),
+    PerKey(BTreeMap<String, PseudonymizeAs>),
 }
 
 /// Pseudonym kinds of [`crate::domain::logs::redact::PseudonymKind`].

@@ -10,6 +10,7 @@ use regex::{Captures, Regex, RegexSet, RegexSetBuilder};
 use super::config::PseudonymizeAs;
 use super::validate::{self, RuleError};
 use super::value::ValueSpec;
+use crate::domain::alerts::window::cap_bytes;
 use crate::domain::logs::filter_pattern::FilterPattern;
 use crate::domain::logs::record::LogRecord;
 use crate::domain::logs::redact::{PseudonymKind, Redactor};
@@ -24,6 +25,14 @@ pub const DEFAULT_RULES_FILE: &str = "infra/rules/default.toml";
 
 /// Longest signal sample, in characters.
 pub const SAMPLE_MAX_CHARS: usize = 500;
+
+/// Longest label value or signal key, in bytes: longer ones (a 2 KB URL,
+/// a made-up user name) are cut with a hash suffix, so every stored key
+/// stays within DynamoDB's limits and distinct values stay distinct.
+pub const LABEL_MAX_BYTES: usize = 128;
+
+/// The value of a label whose field the record lacks.
+pub const MISSING_LABEL: &str = "unknown";
 
 /// Series remembered per [`Evaluation`] (see `Evaluation::series`); past
 /// this the memory is cleared and refilled.
@@ -44,11 +53,10 @@ pub struct MetricInfo {
 pub struct Signal {
     /// e.g. `auth_failures`.
     pub name: Arc<str>,
-    /// What the key is (`ip`, `user`), when the rule says.
-    pub key_name: Option<Arc<str>>,
-    /// Grouping key: redacted, or a pseudonym when the rule asks for one;
-    /// `""` for signals without a key.
-    pub key: String,
+    /// The keys alert rules group by or count (`ip`, `user`): each
+    /// redacted, or a pseudonym when the rule asks for one, and at most
+    /// [`LABEL_MAX_BYTES`]. A key whose field the record lacks is absent.
+    pub keys: Vec<(Arc<str>, String)>,
     pub event_id: String,
     pub timestamp_ms: i64,
     /// The redacted raw record, at most [`SAMPLE_MAX_CHARS`] characters.
@@ -80,9 +88,24 @@ pub(crate) struct CompiledMetric {
 pub(crate) struct CompiledSignal {
     pub name: Arc<str>,
     pub when: Option<FilterPattern>,
-    pub key: Option<ValueSpec>,
-    pub key_name: Option<Arc<str>>,
+    pub keys: Vec<CompiledKey>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledKey {
+    pub name: Arc<str>,
+    pub spec: ValueSpec,
     pub pseudonymize: Option<PseudonymizeAs>,
+}
+
+impl Signal {
+    /// The value of the key `name`.
+    pub fn key(&self, name: &str) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(n, _)| n.as_ref() == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +133,7 @@ impl CompiledRule {
         }) || self
             .signals
             .iter()
-            .any(|s| s.key.as_ref().is_some_and(|k| k.capture().is_some()))
+            .any(|s| s.keys.iter().any(|k| k.spec.capture().is_some()))
     }
 
     /// Whether the record matches, cheapest tests first. `Some(captures)`
@@ -146,7 +169,10 @@ impl CompiledRule {
         match &self.regex {
             None => Some(None),
             Some(_) if !regex_hit() => None,
-            Some(re) if self.needs_captures => re.captures(&record.message).map(Some),
+            Some(re) if self.needs_captures => re
+                .captures(record.searchable())
+                .or_else(|| record.exception_text().and_then(|t| re.captures(t)))
+                .map(Some),
             Some(_) => Some(None),
         }
     }
@@ -166,9 +192,12 @@ pub struct Evaluation {
     /// [`crate::domain::metrics::aggregate::BatchMetrics::apply_indexed`]).
     pub updates: Vec<(u32, Update)>,
     pub signals: Vec<Signal>,
-    /// Per rule: updates and signals skipped because a label, value or key
-    /// was missing (no default) or not a number.
+    /// Per rule: updates skipped because a value was missing (no
+    /// default) or not a number. (A missing label is `unknown`, a missing
+    /// signal key is left out: neither is a miss.)
     pub misses: BTreeMap<Arc<str>, u64>,
+    /// Per metric: label values cut to [`LABEL_MAX_BYTES`].
+    pub capped_labels: BTreeMap<Arc<str>, u64>,
     /// Records evaluated, and records at least one rule matched.
     pub records: u64,
     pub matched_records: u64,
@@ -180,6 +209,8 @@ pub struct Evaluation {
     /// built: for callers that print no signal (replay without `--alerts`).
     pub count_signals_only: bool,
     pub signals_counted: u64,
+    /// Signals raised, by name (built or only counted).
+    pub signal_counts: BTreeMap<Arc<str>, u64>,
     /// When set, a counter update of a series already updated since the
     /// last [`Self::take_results`] is added to that first update instead of
     /// being pushed: for callers that fold whole batches (replay), whose
@@ -214,6 +245,8 @@ struct CachedSeries {
     slot: u32,
     /// Where the series' first update of epoch `epoch` is in `updates`.
     first_update: u32,
+    /// Whether a label value of the series was cut.
+    capped: bool,
 }
 
 impl Evaluation {
@@ -241,11 +274,13 @@ impl Evaluation {
             updates: reuse_or_refill(&mut self.updates, spare.updates),
             signals: std::mem::take(&mut self.signals),
             misses: std::mem::take(&mut self.misses),
+            capped_labels: std::mem::take(&mut self.capped_labels),
             records: std::mem::take(&mut self.records),
             matched_records: std::mem::take(&mut self.matched_records),
             skip_samples: self.skip_samples,
             count_signals_only: self.count_signals_only,
             signals_counted: std::mem::take(&mut self.signals_counted),
+            signal_counts: std::mem::take(&mut self.signal_counts),
             coalesce_counters: self.coalesce_counters,
             ..Evaluation::default()
         }
@@ -258,9 +293,11 @@ impl Evaluation {
         self.updates.clear();
         self.signals.clear();
         self.misses.clear();
+        self.capped_labels.clear();
         self.records = 0;
         self.matched_records = 0;
         self.signals_counted = 0;
+        self.signal_counts.clear();
     }
 
     /// Total misses over all rules.
@@ -294,7 +331,7 @@ impl Evaluation {
         let masked = match how {
             Some(PseudonymizeAs::Ip) => redactor.pseudonym(PseudonymKind::Ip, raw),
             Some(PseudonymizeAs::Email) => redactor.pseudonym(PseudonymKind::Email, raw),
-            None => redactor.redact_text(raw).into_owned(),
+            None => cap_bytes(&redactor.redact_text(raw), LABEL_MAX_BYTES).into_owned(),
         };
         if self.keys.len() >= SERIES_CACHE_MAX {
             self.keys.clear();
@@ -350,6 +387,16 @@ const REGEX_MEMO_MAX_LEN: usize = 64;
 const REGEX_MEMO_MAX: usize = 4096;
 
 impl Dispatch {
+    /// Which patterns of the set match the record (its message with the
+    /// lines continuing it, then a JSON record's traceback), as bits.
+    fn record_hits(&self, record: &LogRecord<'_>, memo: &mut RegexMemo) -> u64 {
+        let hits = self.regex_hits(record.searchable(), memo);
+        match record.exception_text() {
+            Some(t) => hits | self.regex_hits(t, memo),
+            None => hits,
+        }
+    }
+
     /// Which patterns of the set match `message`, as bits.
     fn regex_hits(&self, message: &str, memo: &mut RegexMemo) -> u64 {
         if memo.owner != self.id {
@@ -474,6 +521,18 @@ impl RuleSet {
         &self.metrics
     }
 
+    /// Every signal the rules can raise, with the key names any rule gives
+    /// it.
+    pub fn signals(&self) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for signal in self.rules.iter().flat_map(|r| &r.signals) {
+            out.entry(signal.name.to_string())
+                .or_default()
+                .extend(signal.keys.iter().map(|k| k.name.to_string()));
+        }
+        out
+    }
+
     /// Evaluates every rule against `record`, appending to `out`.
     pub fn evaluate(&self, record: &LogRecord<'_>, redactor: &Redactor, out: &mut Evaluation) {
         out.records += 1;
@@ -500,15 +559,15 @@ impl RuleSet {
             let memo = &mut out.regex_memo;
             let regex_hit = || match dispatch.regex_of[index] {
                 Some(at) => {
-                    *regex_hits.get_or_insert_with(|| dispatch.regex_hits(&record.message, memo))
+                    *regex_hits.get_or_insert_with(|| dispatch.record_hits(record, memo))
                         & (1 << at)
                         != 0
                 }
                 // Not in the set: test the rule's own regex.
-                None => rule
-                    .regex
-                    .as_ref()
-                    .is_some_and(|re| re.is_match(&record.message)),
+                None => rule.regex.as_ref().is_some_and(|re| {
+                    re.is_match(record.searchable())
+                        || record.exception_text().is_some_and(|t| re.is_match(t))
+                }),
             };
             let Some(caps) = rule.matches(record, regex_hit) else {
                 continue;
@@ -529,28 +588,18 @@ impl RuleSet {
                 {
                     continue;
                 }
+                count_one(&mut out.signal_counts, &signal.name);
                 if out.count_signals_only {
-                    if signal
-                        .key
-                        .as_ref()
-                        .is_some_and(|spec| spec.text(record, caps).is_none())
-                    {
-                        out.miss(&rule.name);
-                    } else {
-                        out.signals_counted += 1;
-                    }
+                    out.signals_counted += 1;
                     continue;
                 }
-                let key = match &signal.key {
-                    None => String::new(),
-                    Some(spec) => match spec.text(record, caps) {
-                        None => {
-                            out.miss(&rule.name);
-                            continue;
-                        }
-                        Some(k) => out.masked_key(signal.pseudonymize, &k, redactor),
-                    },
-                };
+                let mut keys = Vec::with_capacity(signal.keys.len());
+                for k in &signal.keys {
+                    if let Some(raw) = k.spec.text(record, caps) {
+                        let masked = out.masked_key(k.pseudonymize, &raw, redactor);
+                        keys.push((k.name.clone(), masked));
+                    }
+                }
                 let sample = if out.skip_samples {
                     String::new()
                 } else {
@@ -562,8 +611,7 @@ impl RuleSet {
                 };
                 out.signals.push(Signal {
                     name: signal.name.clone(),
-                    key_name: signal.key_name.clone(),
-                    key,
+                    keys,
                     event_id: record.event_id.to_owned(),
                     timestamp_ms: record.timestamp_ms,
                     sample,
@@ -626,9 +674,9 @@ fn apply_metric(
         scratch.push('\0');
         let from = scratch.len();
         if !spec.append_text(record, caps, &mut scratch) {
-            out.scratch = scratch;
-            out.miss(&rule.name);
-            return;
+            // A record with only some fields still counts (LOG-CONTRACT.md
+            // section 3).
+            scratch.push_str(MISSING_LABEL);
         }
         // A byte loop: `contains` sets up a memchr search per call.
         cacheable &= scratch.as_bytes()[from..].iter().all(|b| *b != 0);
@@ -642,6 +690,9 @@ fn apply_metric(
     let key = match cached {
         // Already touched this epoch: no key to clone.
         Some(c) if c.epoch == epoch => {
+            if c.capped {
+                count_one(&mut out.capped_labels, &metric.name);
+            }
             if let (true, Update::CounterAdd(v)) = (out.coalesce_counters, update)
                 && let Some((_, Update::CounterAdd(total))) =
                     out.updates.get_mut(c.first_update as usize)
@@ -654,6 +705,9 @@ fn apply_metric(
             return;
         }
         Some(c) => {
+            if c.capped {
+                count_one(&mut out.capped_labels, &metric.name);
+            }
             c.epoch = epoch;
             c.slot = out.touched.len() as u32;
             c.first_update = out.updates.len() as u32;
@@ -664,14 +718,26 @@ fn apply_metric(
         }
         None => {
             let mut labels: Vec<(String, String)> = Vec::with_capacity(metric.labels.len());
+            let mut capped = false;
             for (name, spec) in &metric.labels {
-                // Present: the loop above found every label.
-                let text = spec.text(record, caps).unwrap_or_default();
+                let text = spec
+                    .text(record, caps)
+                    .unwrap_or(Cow::Borrowed(MISSING_LABEL));
                 let redacted = match redactor.redact_text(&text) {
                     Cow::Borrowed(_) => text.into_owned(),
                     Cow::Owned(s) => s,
                 };
-                labels.push((name.to_string(), redacted));
+                let value = match cap_bytes(&redacted, LABEL_MAX_BYTES) {
+                    Cow::Borrowed(_) => redacted,
+                    Cow::Owned(cut) => {
+                        capped = true;
+                        cut
+                    }
+                };
+                labels.push((name.to_string(), value));
+            }
+            if capped {
+                count_one(&mut out.capped_labels, &metric.name);
             }
             let key = SeriesKey::new(metric.name.as_ref(), labels);
             if cacheable {
@@ -686,6 +752,7 @@ fn apply_metric(
                         epoch,
                         slot,
                         first_update: out.updates.len() as u32,
+                        capped,
                     },
                 );
             }
@@ -694,6 +761,16 @@ fn apply_metric(
     };
     out.scratch = scratch;
     out.push_update(key, update);
+}
+
+/// Adds one under `name`, cloning the name only the first time.
+fn count_one(counts: &mut BTreeMap<Arc<str>, u64>, name: &Arc<str>) {
+    match counts.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(name.clone(), 1);
+        }
+    }
 }
 
 /// Takes `v`, leaving `spare` (emptied) in its place, or an empty vector
@@ -717,7 +794,7 @@ fn truncate_chars(text: Cow<'_, str>, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::logs::parse::{Parsed, RecordParser};
+    use crate::domain::logs::parse::RecordParser;
     use crate::domain::logs::record::LogEvent;
 
     const KEY: &[u8] = b"0123456789abcdef-test-key";
@@ -733,7 +810,11 @@ mod tests {
     /// [`run`], continuing `out` (with its flags).
     fn run_into(rules: &RuleSet, messages: &[&str], mut out: Evaluation) -> Evaluation {
         let redactor = redactor();
-        let mut parser = RecordParser::default();
+        // Record times as written: these events' own are made up.
+        let mut parser = RecordParser::new(crate::domain::logs::parse::ParseSettings {
+            time_bounds: None,
+            ..Default::default()
+        });
         for (i, m) in messages.iter().enumerate() {
             let event = LogEvent {
                 id: format!("e{i}"),
@@ -741,7 +822,7 @@ mod tests {
                 message: (*m).to_owned(),
             };
             match parser.parse(&event) {
-                Ok(Parsed::Record(r)) => rules.evaluate(&r, &redactor, &mut out),
+                Ok(r) => rules.evaluate(&r, &redactor, &mut out),
                 other => panic!("not a record: {m}: {other:?}"),
             }
         }
@@ -782,12 +863,13 @@ mod tests {
         ev.signals
             .iter()
             .map(|s| {
-                format!(
-                    "{} {}={}",
-                    s.name,
-                    s.key_name.as_deref().unwrap_or("-"),
-                    s.key
-                )
+                if s.keys.is_empty() {
+                    format!("{} -=", s.name)
+                } else {
+                    let keys: Vec<String> =
+                        s.keys.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                    format!("{} {}", s.name, keys.join(" "))
+                }
             })
             .collect()
     }

@@ -6,10 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::config::{
-    GaugeOp, MetricConfig, MetricType, OneOrMany, RuleConfig, RuleFile, SignalConfig,
-    ValueSpecConfig,
+    GaugeOp, MetricConfig, MetricType, OneOrMany, PseudonymizeConfig, RuleConfig, RuleFile,
+    SignalConfig, ValueSpecConfig,
 };
-use super::engine::{CompiledMetric, CompiledRule, CompiledSignal, MetricInfo, MetricOp, RuleSet};
+use super::engine::{
+    CompiledKey, CompiledMetric, CompiledRule, CompiledSignal, MetricInfo, MetricOp, RuleSet,
+};
 use super::value::ValueSpec;
 use crate::domain::logs::filter_pattern::FilterPattern;
 use crate::domain::metrics::series::MetricKind;
@@ -91,6 +93,16 @@ pub enum Problem {
     CaptureWithoutRegex(String),
     #[error("{0}")]
     Path(String),
+    #[error("{0:?} is not a valid key name ([a-zA-Z_][a-zA-Z0-9_]*)")]
+    KeyName(String),
+    #[error("key {0:?} is given twice")]
+    DuplicateKey(String),
+    #[error("key_name names a `key`; give the key too, or use keys = {{ ... }}")]
+    KeyNameWithoutKey,
+    #[error("pseudonymize = \"...\" applies to `key`; for `keys` write {{ <key> = \"ip\" }}")]
+    PseudonymizeWithoutKey,
+    #[error("pseudonymize names key {0:?}, which the signal does not have")]
+    UnknownKey(String),
 }
 
 /// Compiles a parsed rule file; `text` is what it was parsed from (for
@@ -357,17 +369,57 @@ fn compile_signal(i: usize, s: &SignalConfig, spec: &Specs) -> Result<CompiledSi
         .as_deref()
         .map(|w| pattern(&at("when"), w))
         .transpose()?;
-    let key = s
-        .key
-        .as_ref()
-        .map(|k| spec.compile(at("key"), k))
-        .transpose()?;
+    let mut named: Vec<(String, &ValueSpecConfig, &'static str)> = Vec::new();
+    if let Some(k) = &s.key {
+        named.push((
+            s.key_name.clone().unwrap_or_else(|| "key".to_owned()),
+            k,
+            "key",
+        ));
+    } else if s.key_name.is_some() {
+        return Err((at("key_name"), Problem::KeyNameWithoutKey));
+    }
+    for (name, k) in &s.keys {
+        named.push((name.clone(), k, "keys"));
+    }
+    let mut keys: Vec<CompiledKey> = Vec::with_capacity(named.len());
+    for (name, k, field) in named {
+        if !valid_name(&name, false) {
+            return Err((at(field), Problem::KeyName(name)));
+        }
+        if keys.iter().any(|c| c.name.as_ref() == name) {
+            return Err((at(field), Problem::DuplicateKey(name)));
+        }
+        let pseudonymize = match &s.pseudonymize {
+            None => None,
+            Some(PseudonymizeConfig::One(p)) if field == "key" => Some(*p),
+            Some(PseudonymizeConfig::One(_)) => None,
+            Some(PseudonymizeConfig::PerKey(map)) => map.get(&name).copied(),
+        };
+        keys.push(CompiledKey {
+            spec: spec.compile(format!("signal[{i}].{field}.{name}"), k)?,
+            name: Arc::from(name.as_str()),
+            pseudonymize,
+        });
+    }
+    match &s.pseudonymize {
+        Some(PseudonymizeConfig::One(_)) if s.key.is_none() => {
+            return Err((at("pseudonymize"), Problem::PseudonymizeWithoutKey));
+        }
+        Some(PseudonymizeConfig::PerKey(map)) => {
+            if let Some(unknown) = map
+                .keys()
+                .find(|k| !keys.iter().any(|c| c.name.as_ref() == *k))
+            {
+                return Err((at("pseudonymize"), Problem::UnknownKey(unknown.clone())));
+            }
+        }
+        _ => {}
+    }
     Ok(CompiledSignal {
         name: Arc::from(s.name.as_str()),
         when,
-        key,
-        key_name: s.key_name.as_deref().map(Arc::from),
-        pseudonymize: s.pseudonymize,
+        keys,
     })
 }
 

@@ -378,7 +378,7 @@ fn route_into(text: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::logs::parse::{Parsed, RecordParser};
+    use crate::domain::logs::parse::RecordParser;
     use crate::domain::logs::record::LogEvent;
     use crate::domain::rules::config::ValueTable;
     use proptest::prelude::{Just, Strategy};
@@ -390,7 +390,7 @@ mod tests {
             message: message.into(),
         };
         match RecordParser::default().parse(&event) {
-            Ok(Parsed::Record(r)) => f(&r),
+            Ok(r) => f(&r),
             other => panic!("not a record: {other:?}"),
         }
     }
