@@ -24,6 +24,8 @@ pub const RECORDS_TOTAL: &str = "log_records_total";
 pub const JOINED_TOTAL: &str = "log_lines_joined_total";
 /// Events cut to the event size limit (and still evaluated).
 pub const TRUNCATED_TOTAL: &str = "log_events_truncated_total";
+/// Events that started like JSON but were not (read as plain records).
+pub const INVALID_JSON_TOTAL: &str = "log_events_invalid_json_total";
 /// Records whose own time lay outside the bounds of their delivery time.
 pub const CLAMPED_TOTAL: &str = "log_record_times_clamped_total";
 /// Label values cut to the label limit, by `metric`.
@@ -103,6 +105,11 @@ pub fn pipeline_metrics() -> Vec<MetricInfo> {
         counter(
             TRUNCATED_TOTAL,
             "Log events cut to the event size limit, then evaluated.",
+            &[],
+        ),
+        counter(
+            INVALID_JSON_TOTAL,
+            "Log events that started like a JSON object but were not one: read as plain records.",
             &[],
         ),
         counter(
@@ -390,6 +397,7 @@ impl<'g> Aggregator<'g> {
         report.parse.truncated += parse.truncated;
         report.parse.clamped += parse.clamped;
         report.parse.plain += parse.plain;
+        report.parse.invalid_json += parse.invalid_json;
         let (conflicts, _) = report.metrics.apply_indexed(
             &evaluation.touched,
             evaluation.updates.drain(..),
@@ -434,6 +442,10 @@ impl<'g> Aggregator<'g> {
             (
                 SeriesKey::new(CLAMPED_TOTAL, no_labels()),
                 report.parse.clamped,
+            ),
+            (
+                SeriesKey::new(INVALID_JSON_TOTAL, no_labels()),
+                report.parse.invalid_json,
             ),
         ];
         own.extend(report.formats.iter().map(|(format, n)| {
@@ -564,12 +576,13 @@ mod tests {
             },
         );
         assert_eq!(report.events, 6);
-        // JSON, the text record with the traceback line joined, the
-        // oversized line cut to a plain record.
-        assert_eq!(report.records, 3);
+        // JSON, the text record with the traceback line joined, the broken
+        // JSON and the oversized line (cut) as plain records.
+        assert_eq!(report.records, 4);
         assert_eq!(report.continuations, 1);
-        assert_eq!(report.rejected_total(), 2);
+        assert_eq!(report.rejected_total(), 1);
         assert_eq!(report.parse.truncated, 1);
+        assert_eq!(report.parse.invalid_json, 1);
         assert_eq!(
             report.records + report.continuations + report.rejected_total(),
             report.events
@@ -578,15 +591,13 @@ mod tests {
             counter(&report, &SeriesKey::new(EVENTS_TOTAL, no_labels())),
             6.0
         );
-        for reason in ["invalid_json", "binary"] {
-            let key = SeriesKey::new(REJECTED_TOTAL, [("reason", reason)]);
-            assert_eq!(counter(&report, &key), 1.0, "{reason}");
-        }
-        for format in ["json", "text", "plain"] {
+        let key = SeriesKey::new(REJECTED_TOTAL, [("reason", "binary")]);
+        assert_eq!(counter(&report, &key), 1.0);
+        for (format, n) in [("json", 1.0), ("text", 1.0), ("plain", 2.0)] {
             let key = SeriesKey::new(RECORDS_TOTAL, [("format", format)]);
-            assert_eq!(counter(&report, &key), 1.0, "{format}");
+            assert_eq!(counter(&report, &key), n, "{format}");
         }
-        for name in [JOINED_TOTAL, TRUNCATED_TOTAL] {
+        for name in [JOINED_TOTAL, TRUNCATED_TOTAL, INVALID_JSON_TOTAL] {
             assert_eq!(counter(&report, &SeriesKey::new(name, no_labels())), 1.0);
         }
         let auth = SeriesKey::new(

@@ -697,6 +697,69 @@ mod tests {
 
     const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
 
+    /// The engine's mechanics on a few rules of each kind (the default
+    /// file's own rules are tested where they are used).
+    const TEST_RULES: &str = r#"
+[[rule]]
+name = "auth_failures"
+signal = "auth_failures"
+group_by = "ip"
+threshold = 5
+window = 300
+severity = "high"
+category = "security"
+
+[[rule]]
+name = "brute_force"
+signal = "auth_failures"
+group_by = "user"
+threshold = 10
+window = 120
+resolve_after = 600
+repeat_interval = 1800
+severity = "critical"
+category = "security"
+
+[[rule]]
+name = "api_errors"
+signal = "api_errors"
+group_by = "endpoint"
+threshold = 10
+window = 60
+severity = "medium"
+category = "performance"
+
+[[rule]]
+name = "database_errors"
+signal = "database_errors"
+group_by = "logger"
+threshold = 5
+window = 300
+resolve_after = 900
+repeat_interval = 600
+severity = "high"
+category = "system"
+inhibit_when_down = ["database"]
+
+[[rule]]
+name = "component_down"
+signal = "component_probe"
+group_by = "component"
+consecutive = { failures = 3, of = 5 }
+window = 600
+severity = "critical"
+category = "system"
+
+[[rule]]
+name = "log_pipeline_silent"
+signal = "log_pipeline_silent"
+threshold = 1
+window = 900
+resolve_after = 300
+severity = "high"
+category = "system"
+"#;
+
     fn engine(
         store: &MemoryAlertStore,
         publisher: &RecordingPublisher,
@@ -704,7 +767,7 @@ mod tests {
         down: Vec<Component>,
     ) -> Engine {
         AlertEngine::new(
-            Arc::new(AlertRules::default_rules().unwrap()),
+            Arc::new(AlertRules::from_toml(TEST_RULES, "test.toml").unwrap()),
             store.clone(),
             publisher.clone(),
             StaticSilences(silences),
@@ -830,21 +893,35 @@ mod tests {
         assert!(store.pending_notices().await.unwrap().is_empty());
     }
 
+    /// `n` database errors of one logger, a second apart from `T0`.
+    fn database_errors(n: usize) -> Vec<Signal> {
+        let mut signals = failures(n, "app.core.database");
+        for s in &mut signals {
+            s.name = "database_errors".into();
+            s.keys[0].0 = "logger".into();
+        }
+        signals
+    }
+
     #[tokio::test]
     async fn inhibited_and_silenced_transitions_are_recorded_not_published() {
         let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
-        let e = engine(&store, &publisher, vec![], vec![Component::Oauth]);
-        let out = e.ingest(&failures(5, "ip"), T0).await.unwrap();
+        let e = engine(&store, &publisher, vec![], vec![Component::Database]);
+        let out = e.ingest(&database_errors(5), T0).await.unwrap();
         let reason = out.transitions[0].suppressed.clone().unwrap();
-        assert!(reason.contains("oauth down"), "{reason}");
+        assert!(reason.contains("database down"), "{reason}");
         let stored = store
             .incident(&out.transitions[0].incident_id)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(stored.incident.inhibited_by, ["oauth"]);
+        assert_eq!(stored.incident.inhibited_by, ["database"]);
         assert!(stored.outbox.is_empty());
-        // Its resolution is not published either.
+        // Still down at the reminder: inhibited again; its resolution is
+        // not published either.
+        let r = e.evaluate(T0 + time::Duration::minutes(11)).await.unwrap();
+        assert_eq!(r.transitions[0].status, TransitionKind::Reminder);
+        assert!(r.transitions[0].suppressed.is_some());
         e.evaluate(T0 + time::Duration::hours(1)).await.unwrap();
         assert!(publisher.messages().is_empty());
 
@@ -873,6 +950,93 @@ mod tests {
         }
         e.ingest(&api, T0).await.unwrap();
         assert_eq!(publisher.incidents()[0].rule, "api_errors");
+    }
+
+    #[tokio::test]
+    async fn inhibition_is_decided_again_at_each_transition() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let down = engine(&store, &publisher, vec![], vec![Component::Database]);
+        let out = down.ingest(&database_errors(5), T0).await.unwrap();
+        assert!(out.transitions[0].suppressed.is_some());
+        // The database is back; errors go on: the reminder is published,
+        // and so is the resolution that follows.
+        let up = engine(&store, &publisher, vec![], vec![]);
+        let mut more = database_errors(12);
+        for (i, s) in more.iter_mut().enumerate().skip(5) {
+            s.timestamp_ms = time_to_ms(T0) + i as i64 * 60_000;
+        }
+        up.ingest(&more[5..], T0).await.unwrap();
+        let r = up.evaluate(T0 + time::Duration::minutes(11)).await.unwrap();
+        assert_eq!(r.transitions[0].status, TransitionKind::Reminder);
+        assert_eq!(r.transitions[0].suppressed, None);
+        up.evaluate(T0 + time::Duration::hours(1)).await.unwrap();
+        let statuses: Vec<TransitionKind> =
+            publisher.incidents().iter().map(|i| i.status).collect();
+        assert_eq!(
+            statuses,
+            [TransitionKind::Reminder, TransitionKind::Resolved]
+        );
+    }
+
+    #[tokio::test]
+    async fn security_rules_are_never_inhibited() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = engine(
+            &store,
+            &publisher,
+            vec![],
+            vec![Component::Oauth, Component::Database],
+        );
+        let out = e.ingest(&failures(5, "ip"), T0).await.unwrap();
+        assert_eq!(out.transitions[0].suppressed, None);
+        assert_eq!(publisher.incidents()[0].rule, "auth_failures");
+        // Even a rule file that asks for it is refused at load.
+        let text = TEST_RULES.replacen(
+            "category = \"security\"\n",
+            "category = \"security\"\ninhibit_when_down = [\"oauth\"]\n",
+            1,
+        );
+        let err = AlertRules::from_toml(&text, "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("security rules are never inhibited"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn signals_are_accounted_for_by_rule_and_outcome() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = engine(&store, &publisher, vec![], vec![]);
+        let mut batch = failures(5, "ip");
+        // A text failure names no address and no user.
+        batch[4].keys.clear();
+        batch.push(Signal {
+            name: "drift_scan_heartbeat".into(),
+            ..batch[0].clone()
+        });
+        let out = e.ingest(&batch, T0).await.unwrap();
+        let again = e.ingest(&batch, T0).await.unwrap();
+        let a = &out.accounting;
+        assert_eq!(a.received.get("auth_failures"), Some(&5));
+        assert_eq!(a.unrouted.get("drift_scan_heartbeat"), Some(&1));
+        assert_eq!(a.for_rule("auth_failures", SignalOutcome::Counted), 4);
+        assert_eq!(a.for_rule("auth_failures", SignalOutcome::MissingKey), 1);
+        // No signal names a user: brute_force drops them all.
+        assert_eq!(a.for_rule("brute_force", SignalOutcome::MissingKey), 5);
+        assert_eq!(
+            again
+                .accounting
+                .for_rule("auth_failures", SignalOutcome::Duplicate),
+            4
+        );
+        for acc in [&out.accounting, &again.accounting] {
+            for rule in ["auth_failures", "brute_force"] {
+                let all: u64 = SignalOutcome::ALL
+                    .iter()
+                    .map(|o| acc.for_rule(rule, *o))
+                    .sum();
+                assert_eq!(all, 5, "{rule}: every signal offered has one outcome");
+            }
+        }
     }
 
     #[tokio::test]
@@ -1003,7 +1167,7 @@ mod tests {
                 deliveries.insert(at.max(first + 1), again);
             }
 
-            let rules = Arc::new(AlertRules::default_rules().unwrap());
+            let rules = Arc::new(AlertRules::from_toml(TEST_RULES, "test.toml").unwrap());
             let mut stream = StreamEngine::new(Arc::clone(&rules));
             let mut expected = Vec::new();
             let mut out = Vec::new();

@@ -387,6 +387,17 @@ mod tests {
     }
 
     #[test]
+    fn distinct_counts_are_checked() {
+        for (extra, want) in [
+            ("group_by = \"ip\"\ndistinct = \"ip\"\n", "always one value"),
+            ("distinct = \"a-b\"\n", "distinct: \"a-b\""),
+        ] {
+            let err = error(&format!("{GOOD}{extra}"));
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
     fn the_default_file_carries_alert_config_exactly() {
         let rules = AlertRules::default_rules().unwrap();
         let get = |n: &str| rules.rules().iter().find(|r| r.name.as_ref() == n).unwrap();
@@ -400,7 +411,28 @@ mod tests {
             assert_eq!((r.threshold, r.window_ms), (threshold, window_s * 1000));
             assert_eq!(r.severity.as_str(), severity);
         }
-        assert_eq!(get("auth_failures").group_by.as_deref(), Some("ip"));
+        // ALERT_CONFIG has no grouping: the three count across the service.
+        for name in ["auth_failures", "api_errors", "drift_detected"] {
+            assert_eq!(get(name).group_by, None, "{name}");
+        }
+        for (name, group_by, distinct) in [
+            ("auth_failures_by_ip", "ip", None),
+            ("auth_failures_by_user", "user", None),
+            ("api_errors_by_endpoint", "endpoint", None),
+            ("drift_detected_by_category", "category", None),
+            ("password_spraying", "ip", Some("user")),
+            ("distributed_guessing", "user", Some("ip")),
+        ] {
+            let r = get(name);
+            assert_eq!(r.group_by.as_deref(), Some(group_by), "{name}");
+            assert_eq!(r.distinct.as_deref(), distinct, "{name}");
+        }
+        // Nothing an attacker can cause mutes a security rule.
+        for r in rules.rules() {
+            if r.category.as_str() == "security" {
+                assert!(r.inhibit_when_down.is_empty(), "{}", r.name);
+            }
+        }
         let brute = get("brute_force");
         assert_eq!(brute.severity.as_str(), "critical");
         assert_eq!(brute.category.as_str(), "security");

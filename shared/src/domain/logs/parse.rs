@@ -23,11 +23,10 @@ pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
 /// field after the cut. Larger ones are cut and read as plain text.
 pub const JSON_PARSE_MAX_BYTES: usize = 1024 * 1024;
 
-/// Why an event produced no record. Each is counted under its label.
+/// Why an event produced no record: only what holds no text to read. Each
+/// is counted under its label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RejectReason {
-    /// Starts like JSON but is not a valid JSON object.
-    InvalidJson,
     /// Empty or only white space.
     Empty,
     /// Control characters: binary data, not a log line.
@@ -38,7 +37,6 @@ impl RejectReason {
     /// The `reason` label of `log_events_rejected_total`.
     pub fn as_str(self) -> &'static str {
         match self {
-            RejectReason::InvalidJson => "invalid_json",
             RejectReason::Empty => "empty",
             RejectReason::Binary => "binary",
         }
@@ -121,6 +119,9 @@ pub struct ParseStats {
     pub clamped: u64,
     /// Records of neither JSON nor Python-logging format.
     pub plain: u64,
+    /// Events that started like a JSON object but were not one (read as
+    /// plain records).
+    pub invalid_json: u64,
 }
 
 /// Parses events of one stream in order.
@@ -245,9 +246,10 @@ fn parse_event<'a>(
         };
         match parse_json(event, json_text, text, spare, parser) {
             Ok(record) => return Ok(record),
-            // A cut object is read as text: its fields are lost, its words are not.
-            Err(_) if text.len() < full.len() => {}
-            Err(e) => return Err(e),
+            // Read as text: its fields are lost, its words are not (a cut
+            // object, a Python dict printed after a message, a broken
+            // formatter).
+            Err(_) => parser.stats.invalid_json += 1,
         }
     }
     if let Some(record) = parse_text(event, text, parser.settings.text_utc_offset_ms) {
@@ -279,6 +281,9 @@ fn string_field<'v>(object: &'v Json<'_>, names: &[&str]) -> Option<&'v str> {
         .find_map(|n| object.get(n).and_then(Json::as_str))
 }
 
+/// Not a JSON object after all.
+struct NotJson;
+
 /// `text` is what is parsed, `raw` what term patterns and samples see (the
 /// event text, or its cut prefix).
 fn parse_json<'a>(
@@ -287,10 +292,10 @@ fn parse_json<'a>(
     raw: &'a str,
     spare: Fields<'a>,
     parser: &RecordParser,
-) -> Result<LogRecord<'a>, RejectReason> {
-    let value = Json::parse_reusing(text, spare).map_err(|_| RejectReason::InvalidJson)?;
+) -> Result<LogRecord<'a>, NotJson> {
+    let value = Json::parse_reusing(text, spare).map_err(|_| NotJson)?;
     if !value.is_object() {
-        return Err(RejectReason::InvalidJson);
+        return Err(NotJson);
     }
     // Borrowed from the event unless the JSON string had escapes.
     let field = |names: &[&str], default: &'static str| -> Cow<'a, str> {
@@ -455,8 +460,9 @@ pub fn continues_record(line: &str) -> bool {
     }
 }
 
-/// `name.space.SomeError` alone or followed by `: message`.
-fn is_exception_line(line: &str) -> bool {
+/// `name.space.SomeError` alone or followed by `: message`: the line that
+/// names the exception a Python traceback ends with.
+pub fn is_exception_line(line: &str) -> bool {
     let head = line.split_once(':').map_or(line, |(h, _)| h);
     let head = head.trim_end_matches('\r');
     !head.is_empty()
@@ -828,8 +834,6 @@ mod tests {
         let cases = [
             ("", RejectReason::Empty),
             ("   \n", RejectReason::Empty),
-            ("{not json", RejectReason::InvalidJson),
-            ("{\"a\":1} trailing", RejectReason::InvalidJson),
             ("\u{0}\u{1}binary\u{7f}", RejectReason::Binary),
         ];
         for (text, reason) in cases {
@@ -844,6 +848,12 @@ mod tests {
         for (line, level, message) in [
             ("hello world", "unknown", "hello world"),
             ("[1,2]", "unknown", "[1,2]"),
+            ("{not json", "unknown", "{not json"),
+            (
+                "{'error': 'invalid_grant'}",
+                "unknown",
+                "{'error': 'invalid_grant'}",
+            ),
             (
                 "2025-13-18 07:42:54,855 - app - INFO - bad month",
                 "unknown",
@@ -899,7 +909,7 @@ mod tests {
         let mut p = RecordParser::new(settings);
         let r = p.parse(&e).unwrap();
         assert!(r.raw.len() <= 64 && long.starts_with(r.raw));
-        assert_eq!(r.message, "Login");
+        assert_eq!(r.message, "Login fa");
         assert_eq!(p.take_stats().truncated, 1);
         // JSON under CloudWatch's limit: parsed whole, raw cut.
         let json = format!(

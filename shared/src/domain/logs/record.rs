@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::json::Json;
+use super::parse::is_exception_line;
 
 /// One log event: what a subscription batch carries, or one record of a
 /// replayed file.
@@ -88,27 +89,32 @@ impl<'a> LogRecord<'a> {
         self.json.as_ref().and_then(|j| j.get(name))
     }
 
-    /// What regex rules search: the message and the lines that continue it
-    /// (a traceback names its exception at the bottom). Borrowed: for text
-    /// and plain records the two are adjacent in the event text.
-    pub fn searchable(&self) -> &str {
-        let (Cow::Borrowed(message), Some(rest)) = (&self.message, self.continuation) else {
-            return &self.message;
+    /// What regex rules search: the message, then the exception lines of
+    /// the traceback that continues it (or of a JSON record's `exc_info`,
+    /// `exc_text`, `exception` or `stack_info`), where the exception that
+    /// ended the request is named. The other traceback lines quote source
+    /// code (`raise HTTPException(401, "Could not validate credentials")`)
+    /// and are not searched: they would make any error raised through that
+    /// code look like what the code mentions.
+    pub fn searchable(&self) -> Cow<'_, str> {
+        let rest = self.continuation.or_else(|| match self.json.as_ref()? {
+            // One pass over the fields: this runs for most records.
+            Json::Object(fields) => fields.iter().find_map(|(k, v)| {
+                let traceback = k.starts_with("exc") || k == "exception" || k == "stack_info";
+                traceback.then(|| v.as_str()).flatten()
+            }),
+            _ => None,
+        });
+        let Some(rest) = rest else {
+            return Cow::Borrowed(&self.message);
         };
-        let base = self.raw.as_ptr() as usize;
-        let start = (message.as_ptr() as usize).wrapping_sub(base);
-        let end = (rest.as_ptr() as usize).wrapping_sub(base) + rest.len();
-        self.raw.get(start..end).unwrap_or(message)
-    }
-
-    /// A JSON record's traceback (`exc_info`, `exc_text`, `stack_info` or
-    /// `exception`, as Python JSON formatters name it), searched by regex
-    /// rules after the message.
-    pub fn exception_text(&self) -> Option<&str> {
-        let json = self.json.as_ref()?;
-        ["exc_info", "exc_text", "exception", "stack_info"]
-            .iter()
-            .find_map(|f| json.get(f).and_then(Json::as_str))
+        let mut text: Option<String> = None;
+        for line in rest.lines().filter(|l| is_exception_line(l)) {
+            let t = text.get_or_insert_with(|| self.message.to_string());
+            t.push('\n');
+            t.push_str(line);
+        }
+        text.map_or(Cow::Borrowed(&self.message), Cow::Owned)
     }
 
     /// ERROR and CRITICAL records (case-insensitive; `FATAL` counts as critical).

@@ -142,7 +142,8 @@ impl CompiledRule {
     /// [`RegexSet`], which tests every regex in one pass).
     fn matches<'r>(
         &'r self,
-        record: &'r LogRecord<'_>,
+        record: &LogRecord<'_>,
+        text: impl FnOnce() -> &'r str,
         regex_hit: impl FnOnce() -> bool,
     ) -> Option<Option<Captures<'r>>> {
         if self.logger.as_deref().is_some_and(|l| l != record.logger) {
@@ -169,10 +170,7 @@ impl CompiledRule {
         match &self.regex {
             None => Some(None),
             Some(_) if !regex_hit() => None,
-            Some(re) if self.needs_captures => re
-                .captures(record.searchable())
-                .or_else(|| record.exception_text().and_then(|t| re.captures(t)))
-                .map(Some),
+            Some(re) if self.needs_captures => re.captures(text()).map(Some),
             Some(_) => Some(None),
         }
     }
@@ -387,16 +385,6 @@ const REGEX_MEMO_MAX_LEN: usize = 64;
 const REGEX_MEMO_MAX: usize = 4096;
 
 impl Dispatch {
-    /// Which patterns of the set match the record (its message with the
-    /// lines continuing it, then a JSON record's traceback), as bits.
-    fn record_hits(&self, record: &LogRecord<'_>, memo: &mut RegexMemo) -> u64 {
-        let hits = self.regex_hits(record.searchable(), memo);
-        match record.exception_text() {
-            Some(t) => hits | self.regex_hits(t, memo),
-            None => hits,
-        }
-    }
-
     /// Which patterns of the set match `message`, as bits.
     fn regex_hits(&self, message: &str, memo: &mut RegexMemo) -> u64 {
         if memo.owner != self.id {
@@ -551,6 +539,9 @@ impl RuleSet {
             .get(record.logger.as_ref())
             .unwrap_or(&dispatch.any_logger);
         let mut regex_hits: Option<u64> = None;
+        // What regexes search (see LogRecord::searchable), made once.
+        let searchable = std::cell::OnceCell::new();
+        let text = || -> &str { searchable.get_or_init(|| record.searchable()) };
         for &index in candidates {
             let rule = &self.rules[index];
             if rule.group.is_some_and(|g| out.group_taken[g]) {
@@ -559,17 +550,13 @@ impl RuleSet {
             let memo = &mut out.regex_memo;
             let regex_hit = || match dispatch.regex_of[index] {
                 Some(at) => {
-                    *regex_hits.get_or_insert_with(|| dispatch.record_hits(record, memo))
-                        & (1 << at)
+                    *regex_hits.get_or_insert_with(|| dispatch.regex_hits(text(), memo)) & (1 << at)
                         != 0
                 }
                 // Not in the set: test the rule's own regex.
-                None => rule.regex.as_ref().is_some_and(|re| {
-                    re.is_match(record.searchable())
-                        || record.exception_text().is_some_and(|t| re.is_match(t))
-                }),
+                None => rule.regex.as_ref().is_some_and(|re| re.is_match(text())),
             };
-            let Some(caps) = rule.matches(record, regex_hit) else {
+            let Some(caps) = rule.matches(record, text, regex_hit) else {
                 continue;
             };
             if let Some(g) = rule.group {
@@ -905,6 +892,7 @@ mod tests {
                 ("auth_request_duration_seconds", MetricKind::Histogram),
                 ("auth_requests_total", MetricKind::Counter),
                 ("config_changes_total", MetricKind::Counter),
+                ("dependency_errors_total", MetricKind::Counter),
                 ("drift_detections_total", MetricKind::Counter),
                 ("drift_scans_total", MetricKind::Counter),
                 ("log_messages_total", MetricKind::Counter),
@@ -934,13 +922,7 @@ mod tests {
         );
         let ip = redactor().pseudonym(PseudonymKind::Ip, "203.0.113.7");
         assert!(ip.starts_with("ip:"));
-        assert_eq!(
-            signals(&ev),
-            [
-                format!("auth_failures ip={ip}"),
-                "auth_failures user=7c0e".to_owned()
-            ]
-        );
+        assert_eq!(signals(&ev), [format!("auth_failures ip={ip} user=7c0e"),]);
         let s = &ev.signals[0];
         assert_eq!(
             (s.event_id.as_str(), s.timestamp_ms),
@@ -1246,6 +1228,7 @@ mod tests {
             &[
                 "auth_requests_total{endpoint=/api/auth/callback,method=oauth2,status=failure} +1",
                 "auth_requests_total{endpoint=/api/auth/login,method=oauth2,status=initiated} +1",
+                "dependency_errors_total{dependency=database,kind=error} +1",
                 "drift_scans_total{status=failed} +1",
                 "drift_scans_total{status=started} +1",
                 "log_messages_total{level=ERROR,logger=app.core.database} +1",
@@ -1418,33 +1401,54 @@ mod tests {
                 r#"{"kind":"x","took":"n/a"}"#,
             ],
         );
+        // A missing label is `unknown` and the record counts; a missing
+        // number is a miss; a missing key leaves the signal without it.
         assert_eq!(
             lines(&ev),
             [
+                "a_total{status=success,user=unknown} +1",
                 "a_total{status=success,user=u} +1",
-                "b_seconds{} obs 0.000250"
+                "b_seconds{} obs 0.000250",
             ]
         );
         assert_eq!(
             ev.misses.get("r"),
-            Some(&3),
-            "label, value and key of the second record"
+            Some(&1),
+            "the value of the second record"
         );
-        assert_eq!(ev.miss_total(), 3);
-        assert_eq!(signals(&ev), ["s -=u"]);
+        assert_eq!(ev.miss_total(), 1);
+        assert_eq!(signals(&ev), ["s key=u", "s -="]);
 
-        // The defaults count a record missing a required field too.
-        let ev = defaults(&[&json(
-            "security",
-            "INFO",
-            "Authentication attempt",
-            r#""success":true,"endpoint":"/x""#,
-        )]);
+        // Records with only the guide's own example fields produce every
+        // metric they can (monitoring-guide.md, "Log Categories").
+        let ev = defaults(&[
+            &json(
+                "security",
+                "INFO",
+                "Authentication attempt",
+                r#""user_id":"u1","ip_address":"203.0.113.7","success":false"#,
+            ),
+            &json(
+                "performance",
+                "INFO",
+                "API request completed",
+                r#""endpoint":"/api/users/42","duration_ms":12.5,"status_code":503"#,
+            ),
+        ]);
+        let got = lines(&ev);
+        for want in [
+            "auth_requests_total{endpoint=unknown,method=unknown,status=failure} +1",
+            "api_request_duration_seconds{endpoint=/api/users/:id,method=unknown,status_code=503} obs 0.012500",
+        ] {
+            assert!(got.iter().any(|l| l == want), "{want} in {got:?}");
+        }
         assert_eq!(
             ev.misses.get("auth_attempt"),
-            Some(&2),
-            "method label and duration value"
+            Some(&1),
+            "only the duration, which the record does not carry"
         );
+        let names: Vec<&str> = ev.signals.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(names, ["auth_failures", "api_errors"]);
     }
 
     #[test]
@@ -1482,7 +1486,7 @@ mod tests {
         assert_eq!(
             signals(&ev),
             [
-                format!("logins -={email}"),
+                format!("logins key={email}"),
                 format!("logins_by_email email={email}")
             ]
         );

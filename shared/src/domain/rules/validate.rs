@@ -678,7 +678,7 @@ mod tests {
                 "match = 'x'",
                 "[[rule.signal]]\nname = \"s\"\nkey = { from = \"${ip}\" }\n"
             )),
-            "rules.toml:1: rule \"a\", signal[0].key: capture ${ip} needs a regex matcher on the rule"
+            "rules.toml:1: rule \"a\", signal[0].key.key: capture ${ip} needs a regex matcher on the rule"
         );
         assert_eq!(
             error(&rule(
