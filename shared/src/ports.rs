@@ -255,7 +255,9 @@ pub trait ComponentStatus: Send + Sync {
     fn down_components(&self) -> impl Future<Output = Result<Vec<Component>, StoreError>> + Send;
 }
 
-/// A component is down when its latest probe failed.
+/// A component is down when its latest probe failed. Only `fail` counts: a
+/// component that is not configured is never down, so it never inhibits a
+/// rule (nothing about it explains anyone's signals).
 impl<T: ProbeStore> ComponentStatus for T {
     async fn down_components(&self) -> Result<Vec<Component>, StoreError> {
         Ok(self
@@ -387,4 +389,37 @@ pub trait ResponseStore: Send + Sync {
         &self,
         record: &crate::domain::response::ResponseRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory_store::MemoryStore;
+    use crate::domain::probe_result::Reason;
+
+    fn stored(component: Component, observation: Observation) -> ProbeResult {
+        ProbeResult::from_observation(component, observation, OffsetDateTime::UNIX_EPOCH, 1.0)
+    }
+
+    /// Inhibition reads this: a component that is not configured is never
+    /// down, a failing one is.
+    #[tokio::test]
+    async fn not_configured_components_are_never_down() {
+        let store = MemoryStore::with_results(vec![
+            stored(
+                Component::Database,
+                Observation::not_configured("DATABASE_URL is not set"),
+            ),
+            stored(
+                Component::Oauth,
+                Observation::not_configured("OIDC_ISSUER is not set"),
+            ),
+            stored(
+                Component::Redis,
+                Observation::failed(Reason::Unreachable, "refused"),
+            ),
+            stored(Component::DriftDetection, Observation::default()),
+        ]);
+        assert_eq!(store.down_components().await.unwrap(), [Component::Redis]);
+    }
 }
