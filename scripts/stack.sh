@@ -233,7 +233,8 @@ pg_start() {
 }
 
 # Role, database and seed data; run at every `up` (idempotent, and adds a
-# fresh drift_scans row so the drift-freshness probe is healthy locally).
+# fresh drift_scans row for trying DRIFT_SOURCE=sql locally; the default
+# drift source is the drift job's log records, which the demo sends).
 pg_setup() {
   local home pgbin pw port
   home="$(pg_home)"

@@ -3,15 +3,31 @@
 
 use std::collections::BTreeSet;
 
+use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::DimensionFilter;
+use shared::adapters::dynamodb_store::DynamoStore;
+use shared::config::probe::DRIFT_HEARTBEAT;
 use support::bundle::{TOKEN, get_health, probe_run};
 use support::servers::{RedisServer, tls_server};
 use support::stack::{create_table, dump_table, sdk, unique, var};
+use time::OffsetDateTime;
 
 /// Certificates are configured too, so all five components really probe.
 async fn cert_overrides() -> (String, String) {
     let (port, ca) = tls_server(90).await;
     (format!("localhost:{port}"), ca.display().to_string())
+}
+
+/// What log-metrics does when the drift job logs a scan: the drift probe's
+/// default source reads this heartbeat.
+async fn drift_job_ran_recently(sdk: &SdkConfig, table: &str) {
+    DynamoStore::new(sdk, table)
+        .put_heartbeat(
+            DRIFT_HEARTBEAT,
+            OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        )
+        .await
+        .expect("drift heartbeat");
 }
 
 #[tokio::test]
@@ -20,6 +36,7 @@ async fn probe_run_feeds_the_health_endpoint() {
     let table = create_table(&sdk).await;
     let namespace = unique("Test");
     let (endpoint, ca) = cert_overrides().await;
+    drift_job_ran_recently(&sdk, &table).await;
     let run = probe_run(
         &sdk,
         &table,
@@ -157,6 +174,7 @@ async fn stopping_redis_turns_the_endpoint_503_and_starting_it_turns_it_back() {
     let namespace = unique("Test");
     let mut redis = RedisServer::start().await;
     let url = redis.url();
+    drift_job_ran_recently(&sdk, &table).await;
     let run = probe_run(
         &sdk,
         &table,
@@ -183,4 +201,97 @@ async fn stopping_redis_turns_the_endpoint_503_and_starting_it_turns_it_back() {
     run.run().await.unwrap();
     let (status, body) = get_health(&sdk, &table, &[]).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// Unset means off: with no database, Redis, OIDC issuer or certificate
+/// endpoint, those components read `not_configured`, the endpoint answers
+/// 200 and CloudWatch gets no `ComponentUp` for them. The drift probe's
+/// default source is the heartbeat of the drift job's log records: none yet
+/// is a failure, one written as log-metrics writes it makes it pass.
+#[tokio::test]
+async fn unset_components_are_not_configured_and_keep_the_endpoint_healthy() {
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let namespace = unique("Test");
+    let run = probe_run(
+        &sdk,
+        &table,
+        &namespace,
+        &[
+            ("DATABASE_URL", ""),
+            ("REDIS_URL", ""),
+            ("OIDC_ISSUER", ""),
+            ("CERT_ENDPOINTS", ""),
+            ("DRIFT_SOURCE", ""),
+        ],
+    )
+    .await;
+
+    let summary = run.run().await.expect("probe run");
+    let drift = summary
+        .components
+        .iter()
+        .find(|c| c.component.as_str() == "drift_detection")
+        .expect("a drift result");
+    assert_eq!(
+        drift.reason.map(|r| r.as_str()),
+        Some("no_scan_recorded"),
+        "{drift:?}"
+    );
+    let (status, body) = get_health(&sdk, &table, &[]).await;
+    assert_eq!(status, 503, "{body}");
+
+    drift_job_ran_recently(&sdk, &table).await;
+    let summary = run.run().await.expect("probe run");
+    for c in &summary.components {
+        let expected = match c.component.as_str() {
+            "drift_detection" => "pass",
+            _ => "not_configured",
+        };
+        assert_eq!(c.status.as_str(), expected, "{c:?}");
+    }
+
+    let (status, body) = get_health(&sdk, &table, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "healthy");
+    for name in ["database", "redis", "oauth", "certificates"] {
+        assert_eq!(
+            body["components"][name],
+            serde_json::json!({"healthy": true, "status": "not_configured"}),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        body["components"]["drift_detection"],
+        serde_json::json!({"healthy": true})
+    );
+
+    let (status, ietf) = get_health(&sdk, &table, &[("accept", "application/health+json")]).await;
+    assert_eq!(status, 200, "{ietf}");
+    assert_eq!(ietf["status"], "pass");
+    assert_eq!(
+        ietf["notes"],
+        serde_json::json!([
+            "database: not_configured",
+            "redis: not_configured",
+            "oauth: not_configured",
+            "certificates: not_configured"
+        ])
+    );
+
+    let metrics = aws_sdk_cloudwatch::Client::new(&sdk)
+        .list_metrics()
+        .namespace(&namespace)
+        .metric_name("ComponentUp")
+        .send()
+        .await
+        .unwrap();
+    let components: BTreeSet<String> = metrics
+        .metrics()
+        .iter()
+        .flat_map(|m| m.dimensions())
+        .filter(|d| d.name() == Some("Component"))
+        .filter_map(|d| d.value().map(str::to_owned))
+        .collect();
+    assert_eq!(components, ["drift_detection".to_owned()].into());
 }

@@ -260,7 +260,9 @@ pub trait ComponentStatus: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Component>, StoreError>> + Send;
 }
 
-/// A component is down when its latest probe failed, recently.
+/// A component is down when its latest probe failed, recently. Only `fail` counts: a
+/// component that is not configured is never down, so it never inhibits a
+/// rule (nothing about it explains anyone's signals).
 impl<T: ProbeStore> ComponentStatus for T {
     async fn down_components(
         &self,
@@ -397,4 +399,44 @@ pub trait ResponseStore: Send + Sync {
         &self,
         record: &crate::domain::response::ResponseRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory_store::MemoryStore;
+    use crate::domain::probe_result::Reason;
+
+    fn stored(component: Component, observation: Observation) -> ProbeResult {
+        ProbeResult::from_observation(component, observation, OffsetDateTime::UNIX_EPOCH, 1.0)
+    }
+
+    /// Inhibition reads this: a component that is not configured is never
+    /// down, a failing one is.
+    #[tokio::test]
+    async fn not_configured_components_are_never_down() {
+        let store = MemoryStore::with_results(vec![
+            stored(
+                Component::Database,
+                Observation::not_configured("DATABASE_URL is not set"),
+            ),
+            stored(
+                Component::Oauth,
+                Observation::not_configured("OIDC_ISSUER is not set"),
+            ),
+            stored(
+                Component::Redis,
+                Observation::failed(Reason::Unreachable, "refused"),
+            ),
+            stored(Component::DriftDetection, Observation::default()),
+        ]);
+        let epoch = OffsetDateTime::UNIX_EPOCH;
+        assert_eq!(
+            store.down_components(epoch).await.unwrap(),
+            [Component::Redis]
+        );
+        // A failure older than the freshness bound explains nothing now.
+        let later = epoch + time::Duration::minutes(3);
+        assert!(store.down_components(later).await.unwrap().is_empty());
+    }
 }

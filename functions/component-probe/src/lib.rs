@@ -138,6 +138,12 @@ impl<S: ProbeStore, M: MetricSink> ProbeRun<S, M> {
                 Status::Pass => {
                     tracing::info!(component = %r.component, latency_ms = r.latency_ms, "probe passed")
                 }
+                // A deliberate choice of the deployment, not a problem: no warning.
+                Status::NotConfigured => tracing::info!(
+                    component = %r.component,
+                    detail = r.detail.as_deref(),
+                    "component not configured"
+                ),
                 _ => tracing::warn!(
                     component = %r.component,
                     status = r.status.as_str(),
@@ -187,7 +193,10 @@ fn summarize(results: &[ProbeResult]) -> RunSummary {
     }
 }
 
-/// The five probes and a scrubber that knows every configured secret.
+/// The five probes and a scrubber that knows every configured secret. A
+/// component without settings still gets its probe, which reports
+/// `not_configured` every run: the health endpoint then shows it as such
+/// instead of `no_data`.
 pub async fn build_probes(
     config: &ProbeConfig,
     secrets: &SecretResolver,
@@ -207,10 +216,15 @@ pub async fn build_probes(
 
     let drift_source = match &config.drift.source {
         DriftSource::Sql { query } => LastScanSource::Sql {
-            connector: connector.clone().map(Box::new),
+            // `ProbeConfig::from_env` already refuses `sql` without a
+            // database; a configuration built otherwise gets the same error.
+            connector: Box::new(connector.clone().ok_or(ConfigError::Missing {
+                var: "DATABASE_URL".into(),
+                hint: "DRIFT_SOURCE=sql runs DRIFT_SQL on the BlindspotX database",
+            })?),
             query: query.clone(),
         },
-        DriftSource::Table => LastScanSource::Heartbeat(heartbeats),
+        DriftSource::Logs => LastScanSource::Heartbeat(heartbeats),
     };
     let probes: Vec<Box<dyn Probe>> = vec![
         Box::new(PostgresProbe::new(
@@ -406,6 +420,142 @@ mod tests {
         assert_eq!(
             (incidents[0].rule.as_str(), incidents[0].key.as_str()),
             ("component_down", "database")
+        );
+    }
+
+    /// The alert inputs of each run, kept for the test to read.
+    #[derive(Default)]
+    struct RecordingAlerts(std::sync::Mutex<Vec<ProbeSignal>>);
+    impl ProbeAlerts for RecordingAlerts {
+        async fn ingest_probes(
+            &self,
+            signals: &[ProbeSignal],
+            _: OffsetDateTime,
+        ) -> Result<EngineOutcome, EngineError> {
+            self.0.lock().unwrap().extend_from_slice(signals);
+            Ok(EngineOutcome::default())
+        }
+    }
+
+    /// Secrets are resolved from the environment here, never from AWS.
+    fn offline_secrets() -> SecretResolver {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        SecretResolver::new(&sdk)
+    }
+
+    /// Unset means off: with nothing set, database, redis, oauth and
+    /// certificates are `not_configured`, the drift probe reads the heartbeat
+    /// of the drift job's log records, the system is healthy, no
+    /// `not_configured` component raises a probe signal, and none is down.
+    #[tokio::test]
+    async fn nothing_set_is_not_configured_and_healthy() {
+        let config = ProbeConfig::from_env(&shared::config::Env::default()).unwrap();
+        assert_eq!(config.drift.source, DriftSource::Logs);
+        let heartbeats = Arc::new(MemoryStore::default());
+        heartbeats.set_heartbeat(
+            shared::config::probe::DRIFT_HEARTBEAT,
+            OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        );
+        let (probes, scrubber) = build_probes(&config, &offline_secrets(), heartbeats)
+            .await
+            .unwrap();
+        let clock = Arc::new(SystemClock);
+        let run = ProbeRun {
+            probes,
+            store: MemoryStore::default(),
+            metrics: OkMetrics,
+            limits: config.limits,
+            history_ttl: config.history_ttl,
+            scrubber,
+            clock: clock.clone(),
+        };
+        let alerts = RecordingAlerts::default();
+        let summary = run.run_with_alerts(&alerts).await.unwrap();
+        let statuses: Vec<(Component, Status)> = summary
+            .components
+            .iter()
+            .map(|c| (c.component, c.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (Component::Database, Status::NotConfigured),
+                (Component::Redis, Status::NotConfigured),
+                (Component::Oauth, Status::NotConfigured),
+                (Component::DriftDetection, Status::Pass),
+                (Component::Certificates, Status::NotConfigured),
+            ]
+        );
+        assert!(summary.components.iter().all(|c| c.reason.is_none()));
+
+        let report = shared::domain::health_report::HealthReport::assess(
+            run.store.latest().await.unwrap(),
+            clock.now(),
+            Duration::from_secs(180),
+        );
+        assert_eq!(report.status, Status::Pass);
+        assert!(report.is_healthy());
+
+        let keys: Vec<String> = alerts
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.key.clone())
+            .collect();
+        assert_eq!(keys, ["drift_detection"]);
+        assert!(run.store.down_components().await.unwrap().is_empty());
+    }
+
+    /// A component that is not configured never pages, however many runs
+    /// (the same runs as `a_component_down_for_three_probes_fires_once`).
+    #[tokio::test]
+    async fn a_component_that_is_not_configured_never_fires() {
+        let t0 = time::macros::datetime!(2026-11-30 08:00 UTC);
+        let clock = Arc::new(TestClock(std::sync::Mutex::new(t0)));
+        let run = ProbeRun {
+            probes: vec![Box::new(Fixed(
+                Component::Database,
+                Observation::not_configured("DATABASE_URL is not set"),
+            ))],
+            store: MemoryStore::default(),
+            metrics: OkMetrics,
+            limits: ProbeLimits::default(),
+            history_ttl: Duration::from_secs(60),
+            scrubber: Scrubber::default(),
+            clock: clock.clone(),
+        };
+        let publisher = RecordingPublisher::default();
+        let alerts = engine(&publisher);
+        for minute in 0..5 {
+            *clock.0.lock().unwrap() = t0 + time::Duration::minutes(minute);
+            let summary = run.run_with_alerts(&alerts).await.unwrap();
+            assert_eq!(summary.alert_transitions, 0);
+        }
+        assert!(publisher.incidents().is_empty());
+    }
+
+    /// `sql` without a database cannot run: an error at cold start, also
+    /// for a configuration not read from the environment.
+    #[tokio::test]
+    async fn a_sql_drift_source_without_a_database_is_refused() {
+        let mut config = ProbeConfig::from_env(&shared::config::Env::default()).unwrap();
+        config.drift.source = DriftSource::Sql {
+            query: "SELECT now()".into(),
+        };
+        let err = build_probes(
+            &config,
+            &offline_secrets(),
+            Arc::new(MemoryStore::default()),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(
+            matches!(&err, ConfigError::Missing { var, .. } if var == "DATABASE_URL"),
+            "{err}"
         );
     }
 

@@ -763,6 +763,51 @@ mod tests {
         assert!(!body.to_string().contains("internal.example"));
     }
 
+    /// Unset means off: components the probe found without settings answer
+    /// 200, listed as `not_configured`, in both formats.
+    #[tokio::test]
+    async fn components_that_are_not_configured_keep_the_answer_200() {
+        let store = store(None);
+        store.put(
+            [Component::Redis, Component::Certificates]
+                .into_iter()
+                .map(|c| {
+                    ProbeResult::from_observation(
+                        c,
+                        Observation::not_configured("not set"),
+                        time::OffsetDateTime::now_utc(),
+                        0.1,
+                    )
+                })
+                .collect(),
+        );
+        let (router, state) = app(store);
+        let (status, _, body) = call(router.clone(), get("/api/health", &[])).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "healthy");
+        assert_eq!(
+            body["components"]["redis"],
+            serde_json::json!({"healthy": true, "status": "not_configured"})
+        );
+        assert_eq!(
+            body["components"]["database"],
+            serde_json::json!({"healthy": true})
+        );
+        let (status, _, body) = call(
+            router,
+            get("/api/health", &[("accept", "application/health+json")]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "pass");
+        assert_eq!(
+            body["notes"],
+            serde_json::json!(["redis: not_configured", "certificates: not_configured"])
+        );
+        assert!(body["checks"].get("redis:responseTime").is_none());
+        assert_eq!(state.store.latest_calls(), 2);
+    }
+
     #[tokio::test]
     async fn details_need_the_right_token() {
         for auth in [

@@ -3,7 +3,9 @@
 //! Per result: `ComponentUp` (1 healthy, 0 not), `ProbeLatency` (ms), and one
 //! metric per measurement (`ResponseTime`, `ConnectionUtilization`, ...), all
 //! with a `Component` dimension and, where the measurement has a target (a
-//! table, an endpoint), a `Target` dimension.
+//! table, an endpoint), a `Target` dimension. A component that is not
+//! configured publishes nothing: its graphs show no data rather than an
+//! "up" that nothing measured or a "down" that would trip an alarm.
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::Client;
@@ -57,8 +59,11 @@ fn dimension(name: &str, value: &str) -> Dimension {
     Dimension::builder().name(name).value(value).build()
 }
 
-/// The data one probe result becomes.
+/// The data one probe result becomes (none when it is not configured).
 pub fn metric_data(result: &ProbeResult) -> Vec<MetricDatum> {
+    if !result.status.is_configured() {
+        return Vec::new();
+    }
     let at = DateTime::from_secs(result.checked_at.unix_timestamp());
     let component = dimension("Component", result.component.as_str());
     let datum = |name: String, value: f64, unit: StandardUnit, target: Option<&str>| {
@@ -158,5 +163,16 @@ mod tests {
                 ("Target", "auth.example.com:443")
             ]
         );
+    }
+
+    #[test]
+    fn a_component_that_is_not_configured_publishes_nothing() {
+        let r = ProbeResult::from_observation(
+            Component::Redis,
+            Observation::not_configured("REDIS_URL is not set"),
+            OffsetDateTime::UNIX_EPOCH,
+            0.1,
+        );
+        assert!(metric_data(&r).is_empty());
     }
 }

@@ -9,9 +9,9 @@ use crate::domain::probe_runner::ProbeLimits;
 
 pub const DEFAULT_TABLE_NAME: &str = "blindspotx-monitoring";
 pub const DEFAULT_METRICS_NAMESPACE: &str = "BlindspotX";
-pub const DEFAULT_DRIFT_SQL: &str = "SELECT max(finished_at) FROM drift_scans";
 pub const DEFAULT_AUTH_TABLES: &str = "users,roles,permissions,user_roles,role_permissions";
-/// The heartbeat the drift scanner's "scan completed" log records keep fresh.
+/// The heartbeat log-metrics refreshes from the drift job's own log records
+/// (a scan started, completed or failed): the default drift-freshness source.
 pub const DRIFT_HEARTBEAT: &str = "drift_scan";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,12 +21,17 @@ pub struct ProbeConfig {
     pub limits: ProbeLimits,
     /// How long probe history is kept (DynamoDB TTL).
     pub history_ttl: Duration,
-    /// `DATABASE_URL`: the BlindspotX Postgres.
+    /// `DATABASE_URL`: the BlindspotX Postgres; unset, the `database`
+    /// component is `not_configured`.
     pub database: Option<SecretSource>,
-    /// `REDIS_URL`: the BlindspotX Redis.
+    /// `REDIS_URL`: the BlindspotX Redis; unset, `redis` is `not_configured`.
     pub redis: Option<SecretSource>,
+    /// `OIDC_ISSUER` (and `OIDC_DISCOVERY_URL`); unset, `oauth` is
+    /// `not_configured`.
     pub oidc: Option<OidcSettings>,
+    /// Always configured: the default source needs no setting.
     pub drift: DriftSettings,
+    /// With no `CERT_ENDPOINTS`, `certificates` is `not_configured`.
     pub certificates: CertificateSettings,
     /// Tables whose index usage the database probe reports.
     pub auth_tables: Vec<String>,
@@ -39,12 +44,18 @@ pub struct OidcSettings {
     pub discovery_url: String,
 }
 
+/// Where the drift probe reads the time of the last drift scan (`DRIFT_SOURCE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriftSource {
-    /// A query on the BlindspotX database returning the last scan time.
+    /// `logs` (the default; `table` is an alias kept for existing
+    /// deployments): the [`DRIFT_HEARTBEAT`] item log-metrics keeps in the
+    /// monitoring table from the drift job's own log records. Every
+    /// BlindspotX deployment writes those records, so this needs no setting.
+    Logs,
+    /// `sql` (opt-in): `DRIFT_SQL` on the BlindspotX database, for
+    /// deployments that record scans in a table of their own. The guide
+    /// defines no such table, so there is no default query.
     Sql { query: String },
-    /// The `drift_scan` heartbeat item in the monitoring table.
-    Table,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,16 +124,33 @@ impl ProbeConfig {
                 })
             }
         };
-        let drift_source = match env.get("DRIFT_SOURCE").unwrap_or("sql") {
-            "sql" => DriftSource::Sql {
-                query: env.string_or("DRIFT_SQL", DEFAULT_DRIFT_SQL),
-            },
-            "table" => DriftSource::Table,
+        let database = SecretSource::from_env(env, "DATABASE_URL")?;
+        let drift_source = match env.get("DRIFT_SOURCE").unwrap_or("logs") {
+            "logs" | "table" => DriftSource::Logs,
+            // Asked for explicitly, a SQL source that cannot run is a
+            // configuration error at cold start, not a component quietly
+            // reported as not configured: the operator wanted it checked.
+            "sql" => {
+                let query = env.get("DRIFT_SQL").ok_or(ConfigError::Missing {
+                    var: "DRIFT_SQL".into(),
+                    hint: "DRIFT_SOURCE=sql needs the query returning the time of the last drift scan",
+                })?;
+                if database.is_none() {
+                    return Err(ConfigError::Missing {
+                        var: "DATABASE_URL".into(),
+                        hint: "DRIFT_SOURCE=sql runs DRIFT_SQL on the BlindspotX database",
+                    });
+                }
+                DriftSource::Sql {
+                    query: query.to_owned(),
+                }
+            }
             other => {
                 return Err(ConfigError::Invalid {
                     var: "DRIFT_SOURCE".into(),
                     value: other.into(),
-                    reason: "expected `sql` or `table`".into(),
+                    reason: "expected `logs` (the default), `sql`, or `table` (an alias of `logs`)"
+                        .into(),
                 });
             }
         };
@@ -150,7 +178,7 @@ impl ProbeConfig {
                 Duration::from_secs(7 * 86_400),
                 |d| Duration::from_secs(d * 86_400),
             )?,
-            database: SecretSource::from_env(env, "DATABASE_URL")?,
+            database,
             redis: SecretSource::from_env(env, "REDIS_URL")?,
             oidc,
             drift: DriftSettings {
@@ -217,6 +245,11 @@ fn parse_endpoint(text: &str) -> Result<Endpoint, ConfigError> {
     if host.is_empty() {
         return Err(invalid("expected host[:port]"));
     }
+    // The certificates probe connects by this name: reject at load what no
+    // TLS connection could use, rather than fail every probe run.
+    if rustls_pki_types::ServerName::try_from(host).is_err() {
+        return Err(invalid("expected a DNS name or an IP address"));
+    }
     let port = match port {
         None => 443,
         Some(p) => p
@@ -242,13 +275,10 @@ mod tests {
         assert_eq!(c.table_name, DEFAULT_TABLE_NAME);
         assert_eq!(c.limits, ProbeLimits::default());
         assert_eq!(c.database, None);
+        assert_eq!(c.redis, None);
         assert_eq!(c.oidc, None);
-        assert_eq!(
-            c.drift.source,
-            DriftSource::Sql {
-                query: DEFAULT_DRIFT_SQL.into()
-            }
-        );
+        // The drift job's own log records, which every deployment has.
+        assert_eq!(c.drift.source, DriftSource::Logs);
         assert_eq!(c.drift.max_age, Duration::from_secs(7200));
         assert!(c.certificates.endpoints.is_empty());
         assert_eq!(c.auth_tables.len(), 5);
@@ -260,7 +290,8 @@ mod tests {
             ("DATABASE_URL", "postgres://u:p@h/db"),
             ("REDIS_URL_SECRET_ARN", "arn:redis"),
             ("OIDC_ISSUER", "https://login.example.com/tenant/v2.0/"),
-            ("DRIFT_SOURCE", "table"),
+            ("DRIFT_SOURCE", "sql"),
+            ("DRIFT_SQL", "SELECT max(ended) FROM scans"),
             ("DRIFT_MAX_AGE_SECONDS", "600"),
             (
                 "CERT_ENDPOINTS",
@@ -283,7 +314,12 @@ mod tests {
             oidc.discovery_url,
             "https://login.example.com/tenant/v2.0/.well-known/openid-configuration"
         );
-        assert_eq!(c.drift.source, DriftSource::Table);
+        assert_eq!(
+            c.drift.source,
+            DriftSource::Sql {
+                query: "SELECT max(ended) FROM scans".into()
+            }
+        );
         assert_eq!(c.drift.max_age, Duration::from_secs(600));
         let eps: Vec<String> = c
             .certificates
@@ -302,7 +338,7 @@ mod tests {
             (
                 "DRIFT_SOURCE",
                 "kafka",
-                "DRIFT_SOURCE=\"kafka\" is invalid: expected `sql` or `table`",
+                "DRIFT_SOURCE=\"kafka\" is invalid: expected `logs` (the default), `sql`, or `table` (an alias of `logs`)",
             ),
             (
                 "CERT_ENDPOINTS",
@@ -313,6 +349,11 @@ mod tests {
                 "CERT_ENDPOINTS",
                 "https://h/",
                 "CERT_ENDPOINTS=\"https://h/\" is invalid: expected host[:port]",
+            ),
+            (
+                "CERT_ENDPOINTS",
+                "bad name:443",
+                "CERT_ENDPOINTS=\"bad name:443\" is invalid: expected a DNS name or an IP address",
             ),
             (
                 "PROBE_TIMEOUT_MS",
@@ -329,6 +370,48 @@ mod tests {
             let err = ProbeConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.to_string(), message);
         }
+    }
+
+    #[test]
+    fn logs_and_its_alias_table_read_the_heartbeat() {
+        for value in ["logs", "table"] {
+            let env = Env::from_pairs([("DRIFT_SOURCE", value), ("DRIFT_SQL", "SELECT 1")]);
+            let c = ProbeConfig::from_env(&env).unwrap();
+            assert_eq!(c.drift.source, DriftSource::Logs, "{value}");
+        }
+    }
+
+    /// `sql` is an opt-in: without its query or its database it cannot
+    /// run, and saying so at cold start beats a component that silently
+    /// stops being checked.
+    #[test]
+    fn sql_needs_a_query_and_a_database() {
+        let err = ProbeConfig::from_env(&Env::from_pairs([
+            ("DRIFT_SOURCE", "sql"),
+            ("DATABASE_URL", "postgres://u:p@h/db"),
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Missing { var, .. } if var == "DRIFT_SQL"),
+            "{err}"
+        );
+        let err = ProbeConfig::from_env(&Env::from_pairs([
+            ("DRIFT_SOURCE", "sql"),
+            ("DRIFT_SQL", "SELECT max(ended) FROM scans"),
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Missing { var, .. } if var == "DATABASE_URL"),
+            "{err}"
+        );
+        // Any form of the secret will do.
+        let c = ProbeConfig::from_env(&Env::from_pairs([
+            ("DRIFT_SOURCE", "sql"),
+            ("DRIFT_SQL", "SELECT max(ended) FROM scans"),
+            ("DATABASE_URL_SECRET_ARN", "arn:db"),
+        ]))
+        .unwrap();
+        assert!(matches!(c.drift.source, DriftSource::Sql { .. }));
     }
 
     #[test]

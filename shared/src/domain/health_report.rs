@@ -41,6 +41,13 @@ impl HealthReport {
     /// Judges every component from its latest result. A component without a
     /// result, or whose result is older than `stale_after`, fails: a probe that
     /// stopped running must not keep reporting the last good answer.
+    ///
+    /// A component whose latest result is `not_configured` stays so whatever
+    /// its age: "not configured" says nothing about health, so it cannot go
+    /// stale, and the overall status leaves it out (unset means off). A
+    /// missing result is different: the probe stores a result for every
+    /// component at every run, `not_configured` ones included, so "no
+    /// result" means the probe has not run, whatever the settings.
     pub fn assess(latest: Vec<ProbeResult>, now: OffsetDateTime, stale_after: Duration) -> Self {
         let mut by_component: BTreeMap<Component, ProbeResult> = BTreeMap::new();
         for result in latest {
@@ -60,6 +67,11 @@ impl HealthReport {
                         reason: Some(Reason::NoData),
                         latest: None,
                     },
+                    Some(result) if !result.status.is_configured() => ComponentHealth {
+                        status: Status::NotConfigured,
+                        reason: None,
+                        latest: Some(result),
+                    },
                     Some(result) if is_stale(&result, now, stale_after) => ComponentHealth {
                         status: Status::Fail,
                         reason: Some(Reason::Stale),
@@ -77,6 +89,7 @@ impl HealthReport {
         let status = components
             .values()
             .map(|c| c.status)
+            .filter(|s| s.is_configured())
             .max()
             .unwrap_or(Status::Pass);
         HealthReport {
@@ -107,10 +120,17 @@ impl HealthReport {
         }
     }
 
-    /// The IETF health-check draft (`application/health+json`).
+    /// The IETF health-check draft (`application/health+json`). The draft
+    /// knows only pass, warn and fail, so a component that is not configured
+    /// has no check (nothing was checked) and is named in `notes` instead.
     pub fn health_json_body(&self, visibility: Visibility) -> HealthJsonBody<'_> {
         let mut checks: BTreeMap<String, Vec<HealthJsonCheck<'_>>> = BTreeMap::new();
+        let mut notes = Vec::new();
         for (component, health) in &self.components {
+            if !health.status.is_configured() {
+                notes.push(format!("{component}: {}", Status::NotConfigured.as_str()));
+                continue;
+            }
             let time = health.latest.as_ref().map(|r| rfc3339_millis(r.checked_at));
             let response_time = HealthJsonCheck {
                 component_type: component.component_type(),
@@ -152,6 +172,7 @@ impl HealthReport {
         HealthJsonBody {
             status: self.status.as_str(),
             description: "BlindspotX authentication system",
+            notes,
             checks,
         }
     }
@@ -169,9 +190,19 @@ pub struct GuideBody<'a> {
     pub timestamp: String,
 }
 
+/// One component in the guide's shape. A component that is not configured
+/// reads `{"healthy": true, "status": "not_configured"}`: listed, so nobody
+/// wonders where it went; `healthy`, because the guide's flag answers "is
+/// anything wrong here?" and must agree with the overall `healthy`; and
+/// `status` saying that nothing was checked.
 #[derive(Debug, Serialize)]
 pub struct GuideComponent<'a> {
     pub healthy: bool,
+    /// `not_configured` in every view, the status of the stored result in
+    /// detailed ones; absent otherwise (public answers carry flags and
+    /// reason codes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -180,13 +211,14 @@ pub struct GuideComponent<'a> {
 
 impl<'a> GuideComponent<'a> {
     fn new(health: &'a ComponentHealth, visibility: Visibility) -> Self {
+        let detailed = visibility == Visibility::Detailed && health.latest.is_some();
         GuideComponent {
             healthy: health.status.is_healthy(),
+            status: (detailed || !health.status.is_configured()).then(|| health.status.as_str()),
             reason: health.reason.map(Reason::as_str),
             details: match visibility {
                 Visibility::Public => None,
                 Visibility::Detailed => health.latest.as_ref().map(|r| GuideDetails {
-                    status: health.status.as_str(),
                     checked_at: rfc3339_millis(r.checked_at),
                     latency_ms: r.latency_ms,
                     measurements: &r.measurements,
@@ -199,7 +231,6 @@ impl<'a> GuideComponent<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct GuideDetails<'a> {
-    pub status: &'static str,
     pub checked_at: String,
     pub latency_ms: f64,
     pub measurements: &'a [Measurement],
@@ -211,6 +242,9 @@ pub struct GuideDetails<'a> {
 pub struct HealthJsonBody<'a> {
     pub status: &'static str,
     pub description: &'static str,
+    /// `<component>: not_configured` for each component without settings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub checks: BTreeMap<String, Vec<HealthJsonCheck<'a>>>,
 }
 
@@ -440,6 +474,144 @@ mod tests {
                 .get("componentId")
                 .is_none()
         );
+    }
+
+    /// What the probe stores for a component without settings.
+    fn not_configured(component: Component, age_secs: i64) -> ProbeResult {
+        ProbeResult::from_observation(
+            component,
+            Observation::not_configured("REDIS_URL is not set"),
+            NOW - time::Duration::seconds(age_secs),
+            0.1,
+        )
+    }
+
+    /// Nothing set but the drift default: the four components without
+    /// settings are `not_configured` and the system is healthy.
+    fn only_drift_configured() -> Vec<ProbeResult> {
+        Component::ALL
+            .into_iter()
+            .map(|c| match c {
+                Component::DriftDetection => result(c, Status::Pass, 30),
+                _ => not_configured(c, 30),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn not_configured_components_leave_the_system_healthy() {
+        let report = HealthReport::assess(only_drift_configured(), NOW, STALE);
+        assert_eq!(report.status, Status::Pass);
+        assert!(report.is_healthy());
+        for c in [
+            Component::Database,
+            Component::Redis,
+            Component::Oauth,
+            Component::Certificates,
+        ] {
+            assert_eq!(report.components[&c].status, Status::NotConfigured, "{c}");
+            assert_eq!(report.components[&c].reason, None, "{c}");
+        }
+        let body = serde_json::to_value(report.guide_body(Visibility::Public)).unwrap();
+        assert_eq!(body["status"], "healthy");
+        assert_eq!(
+            body["components"]["redis"],
+            serde_json::json!({"healthy": true, "status": "not_configured"})
+        );
+        assert_eq!(
+            body["components"]["drift_detection"],
+            serde_json::json!({"healthy": true})
+        );
+    }
+
+    /// The overall status is pass/warn/fail only, even with nothing probed.
+    #[test]
+    fn overall_status_is_never_not_configured() {
+        let results = Component::ALL
+            .into_iter()
+            .map(|c| not_configured(c, 30))
+            .collect();
+        let report = HealthReport::assess(results, NOW, STALE);
+        assert_eq!(report.status, Status::Pass);
+        let body = serde_json::to_value(report.health_json_body(Visibility::Public)).unwrap();
+        assert_eq!(body["status"], "pass");
+    }
+
+    #[test]
+    fn not_configured_hides_no_failure() {
+        let mut results = only_drift_configured();
+        results[3] = result(Component::DriftDetection, Status::Fail, 10);
+        let report = HealthReport::assess(results, NOW, STALE);
+        assert_eq!(report.status, Status::Fail);
+        assert!(!report.is_healthy());
+    }
+
+    /// "Not configured" says nothing about health, so its age does not
+    /// matter; but a component with no result at all is still `no_data`.
+    #[test]
+    fn not_configured_never_goes_stale_but_missing_results_still_fail() {
+        let mut results = only_drift_configured();
+        results[1] = not_configured(Component::Redis, 86_400);
+        let report = HealthReport::assess(results.clone(), NOW, STALE);
+        assert_eq!(
+            report.components[&Component::Redis].status,
+            Status::NotConfigured
+        );
+        assert_eq!(report.status, Status::Pass);
+
+        results.remove(1);
+        let report = HealthReport::assess(results, NOW, STALE);
+        assert_eq!(
+            report.components[&Component::Redis].reason,
+            Some(Reason::NoData)
+        );
+        assert_eq!(report.status, Status::Fail);
+    }
+
+    #[test]
+    fn detailed_guide_body_shows_the_status_once() {
+        let report = HealthReport::assess(only_drift_configured(), NOW, STALE);
+        let body = serde_json::to_value(report.guide_body(Visibility::Detailed)).unwrap();
+        let redis = &body["components"]["redis"];
+        assert_eq!(redis["healthy"], true);
+        assert_eq!(redis["status"], "not_configured");
+        assert_eq!(redis["error"], "REDIS_URL is not set");
+        assert_eq!(body["components"]["drift_detection"]["status"], "pass");
+        // A parsed body keeps only the last of duplicate keys: count them
+        // in the text.
+        let guide = report.guide_body(Visibility::Detailed);
+        let text = serde_json::to_string(&guide.components[&Component::Redis]).unwrap();
+        assert_eq!(text.matches("\"status\"").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn health_json_names_not_configured_components_in_notes() {
+        let report = HealthReport::assess(only_drift_configured(), NOW, STALE);
+        let body = serde_json::to_value(report.health_json_body(Visibility::Public)).unwrap();
+        assert_eq!(body["status"], "pass");
+        assert_eq!(
+            body["notes"],
+            serde_json::json!([
+                "database: not_configured",
+                "redis: not_configured",
+                "oauth: not_configured",
+                "certificates: not_configured"
+            ])
+        );
+        let checks: Vec<&str> = body["checks"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            checks.iter().all(|c| c.starts_with("drift_detection:")),
+            "{checks:?}"
+        );
+
+        let all = HealthReport::assess(all_passing(), NOW, STALE);
+        let body = serde_json::to_value(all.health_json_body(Visibility::Public)).unwrap();
+        assert!(body.get("notes").is_none());
     }
 
     #[test]

@@ -72,6 +72,12 @@ impl FromStr for Component {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// The component has no settings in this deployment (no `DATABASE_URL`,
+    /// no `REDIS_URL`, no `OIDC_ISSUER`, no `CERT_ENDPOINTS`), so nothing was
+    /// probed. Unset means off: it is not a failure, never pages, never
+    /// inhibits, and the overall status leaves it out. It sorts first so
+    /// that any probed status outranks it.
+    NotConfigured,
     Pass,
     Warn,
     Fail,
@@ -80,6 +86,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::NotConfigured => "not_configured",
             Status::Pass => "pass",
             Status::Warn => "warn",
             Status::Fail => "fail",
@@ -87,8 +94,16 @@ impl Status {
     }
 
     /// Warn is still healthy: the component works, someone should look soon.
+    /// A component that is not configured is not unhealthy either: switching
+    /// a check off must not turn the system red.
     pub fn is_healthy(self) -> bool {
         self != Status::Fail
+    }
+
+    /// Whether the component was probed at all; `false` only for
+    /// [`Status::NotConfigured`], which says nothing about its health.
+    pub fn is_configured(self) -> bool {
+        self != Status::NotConfigured
     }
 }
 
@@ -122,7 +137,9 @@ pub enum Reason {
     CertificateExpiring,
     /// A certificate does not verify (expired, untrusted, wrong name).
     CertificateInvalid,
-    /// The component is not configured for this deployment.
+    /// Written by earlier versions beside `fail` for a component without
+    /// settings; no probe produces it any more ([`Status::NotConfigured`]
+    /// replaced it). Kept so results stored before that still decode.
     NotConfigured,
     /// The latest stored result is older than its staleness limit.
     Stale,
@@ -253,6 +270,17 @@ impl Observation {
         }
     }
 
+    /// A probe with nothing to probe: its settings are empty. `detail` names
+    /// the setting, for the detailed health view.
+    pub fn not_configured(detail: impl Into<String>) -> Self {
+        Observation {
+            status: Some(Status::NotConfigured),
+            reason: None,
+            measurements: Vec::new(),
+            detail: Some(detail.into()),
+        }
+    }
+
     /// A probe that ran; its status is the worst of its measurements unless
     /// set explicitly.
     pub fn measured(measurements: Vec<Measurement>) -> Self {
@@ -312,7 +340,7 @@ impl ProbeResult {
     ) -> Self {
         let status = observation.overall_status();
         let reason = observation.reason.or(match status {
-            Status::Pass => None,
+            Status::NotConfigured | Status::Pass => None,
             Status::Warn | Status::Fail => Some(Reason::ThresholdExceeded),
         });
         ProbeResult {
@@ -377,6 +405,40 @@ mod tests {
         assert_eq!(m(79.9), Status::Pass);
         assert_eq!(m(80.0), Status::Warn);
         assert_eq!(m(95.0), Status::Fail);
+    }
+
+    #[test]
+    fn not_configured_is_its_own_status_without_a_reason() {
+        let r = ProbeResult::from_observation(
+            Component::Redis,
+            Observation::not_configured("REDIS_URL is not set"),
+            OffsetDateTime::UNIX_EPOCH,
+            0.0,
+        );
+        assert_eq!(r.status, Status::NotConfigured);
+        assert_eq!(r.reason, None);
+        assert!(r.status.is_healthy());
+        assert!(!r.status.is_configured());
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["status"], "not_configured");
+        assert_eq!(
+            serde_json::from_value::<ProbeResult>(v).unwrap().status,
+            Status::NotConfigured
+        );
+        // Any probed status outranks it.
+        assert!(Status::NotConfigured < Status::Pass);
+    }
+
+    /// Results stored by earlier versions (`fail` with reason
+    /// `not_configured`) still decode.
+    #[test]
+    fn legacy_not_configured_failures_decode() {
+        let stored = serde_json::json!({
+            "component": "oauth", "status": "fail", "reason": "not_configured",
+            "checked_at": "2026-11-30T12:00:00Z", "latency_ms": 0.1
+        });
+        let r: ProbeResult = serde_json::from_value(stored).unwrap();
+        assert_eq!(r.reason, Some(Reason::NotConfigured));
     }
 
     #[test]

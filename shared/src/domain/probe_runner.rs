@@ -88,11 +88,10 @@ mod tests {
         fn observe(&self) -> BoxFuture<'_, Observation> {
             Box::pin(async move {
                 tokio::time::sleep(self.sleep).await;
-                Observation::measured(vec![Measurement::new("x", 1.0, Unit::Count)]).with_reason(
-                    Status::Pass,
-                    Reason::NotConfigured,
-                    self.detail,
-                )
+                Observation {
+                    detail: Some(self.detail.into()),
+                    ..Observation::measured(vec![Measurement::new("x", 1.0, Unit::Count)])
+                }
             })
         }
     }

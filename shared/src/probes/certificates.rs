@@ -38,7 +38,9 @@ impl CertificateProbe {
         let failed = |reason, detail: String| EndpointCheck::Failed { reason, detail };
         let name = match ServerName::try_from(endpoint.host.clone()) {
             Ok(n) => n,
-            Err(e) => return failed(Reason::NotConfigured, format!("{endpoint}: {e}")),
+            // Configuration rejects such names at load; settings built by
+            // hand can still hold one, and no connection can be made to it.
+            Err(e) => return failed(Reason::Unreachable, format!("{endpoint}: {e}")),
         };
         let tcp = match TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await {
             Ok(s) => s,
@@ -97,11 +99,7 @@ impl Probe for CertificateProbe {
     fn observe(&self) -> BoxFuture<'_, Observation> {
         Box::pin(async move {
             if self.settings.endpoints.is_empty() {
-                return Observation::default().with_reason(
-                    Status::Pass,
-                    Reason::NotConfigured,
-                    "CERT_ENDPOINTS is empty",
-                );
+                return Observation::not_configured("CERT_ENDPOINTS is empty");
             }
             let checks = join_all(self.settings.endpoints.iter().map(|e| self.check(e))).await;
             let mut measurements = Vec::new();
@@ -138,5 +136,46 @@ impl Probe for CertificateProbe {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::tls;
+
+    fn settings(endpoints: Vec<Endpoint>) -> CertificateSettings {
+        CertificateSettings {
+            endpoints,
+            extra_ca_file: None,
+            warn_days: 14.0,
+            fail_days: 3.0,
+        }
+    }
+
+    /// Unset means off: no `CERT_ENDPOINTS` is `not_configured`, which
+    /// neither passes (nothing was checked) nor fails.
+    #[tokio::test]
+    async fn no_endpoints_is_not_configured() {
+        let probe = CertificateProbe::new(settings(vec![]), tls::client_config(None).unwrap());
+        let obs = probe.observe().await;
+        assert_eq!(obs.overall_status(), Status::NotConfigured);
+        assert_eq!(obs.reason, None);
+        assert_eq!(obs.detail.as_deref(), Some("CERT_ENDPOINTS is empty"));
+    }
+
+    /// A name no TLS connection can be made to is a failure of that
+    /// endpoint, not a component that is not configured.
+    #[tokio::test]
+    async fn an_unusable_server_name_fails() {
+        let endpoint = Endpoint {
+            host: "bad name".into(),
+            port: 443,
+        };
+        let probe =
+            CertificateProbe::new(settings(vec![endpoint]), tls::client_config(None).unwrap());
+        let obs = probe.observe().await;
+        assert_eq!(obs.overall_status(), Status::Fail);
+        assert_eq!(obs.reason, Some(Reason::Unreachable));
     }
 }

@@ -1,6 +1,9 @@
 //! The `drift_detection` probe: the configuration-drift scanner is alive when
-//! its last completed scan is recent enough. The time comes from a SQL query
-//! on the BlindspotX database or from a heartbeat item in the monitoring table.
+//! its last scan is recent enough. By default the time is the `drift_scan`
+//! heartbeat log-metrics keeps in the monitoring table from the drift job's
+//! own log records, which every BlindspotX deployment writes; a SQL query on
+//! the BlindspotX database is an opt-in for deployments that record scans
+//! in a table of their own (the guide defines none).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +17,14 @@ use crate::domain::probe_result::{Component, Measurement, Observation, Reason, U
 use crate::ports::{HeartbeatSource, Probe};
 
 pub enum LastScanSource {
-    /// `query` returns one row with one timestamp (with or without time zone; UTC assumed).
+    /// `query` returns one row with one timestamp (with or without time zone;
+    /// UTC assumed). There is always a connector: `DRIFT_SOURCE=sql` without
+    /// a database is rejected when the configuration loads.
     Sql {
-        connector: Option<Box<PostgresConnector>>,
+        connector: Box<PostgresConnector>,
         query: String,
     },
+    /// The `drift_scan` heartbeat (the default).
     Heartbeat(Arc<dyn HeartbeatSource>),
 }
 
@@ -34,16 +40,7 @@ impl DriftProbe {
 
     async fn last_scan(&self) -> Result<Option<OffsetDateTime>, Observation> {
         match &self.source {
-            LastScanSource::Sql {
-                connector: None, ..
-            } => Err(Observation::failed(
-                Reason::NotConfigured,
-                "DRIFT_SOURCE=sql needs DATABASE_URL",
-            )),
-            LastScanSource::Sql {
-                connector: Some(connector),
-                query,
-            } => {
+            LastScanSource::Sql { connector, query } => {
                 let client = connector.connect().await?;
                 // Epoch seconds make timestamp and timestamptz columns alike.
                 let wrapped = format!("SELECT extract(epoch FROM ({query}))::float8");
@@ -73,7 +70,15 @@ impl Probe for DriftProbe {
         Box::pin(async move {
             match self.last_scan().await {
                 Err(failed) => failed,
-                Ok(None) => Observation::failed(Reason::NoScanRecorded, "no drift scan recorded"),
+                Ok(None) => Observation::failed(
+                    Reason::NoScanRecorded,
+                    match self.source {
+                        LastScanSource::Sql { .. } => "the DRIFT_SQL query found no drift scan",
+                        LastScanSource::Heartbeat(_) => {
+                            "log-metrics has seen no log record of the drift job yet"
+                        }
+                    },
+                ),
                 Ok(Some(at)) => {
                     let age = (OffsetDateTime::now_utc() - at).as_seconds_f64().max(0.0);
                     let limit = self.max_age.as_secs_f64();
@@ -134,17 +139,5 @@ mod tests {
     async fn missing_heartbeat_fails() {
         let obs = probe(Arc::new(MemoryStore::default())).observe().await;
         assert_eq!(obs.reason, Some(Reason::NoScanRecorded));
-    }
-
-    #[tokio::test]
-    async fn sql_source_without_database_is_not_configured() {
-        let p = DriftProbe::new(
-            LastScanSource::Sql {
-                connector: None,
-                query: "SELECT now()".into(),
-            },
-            Duration::from_secs(1),
-        );
-        assert_eq!(p.observe().await.reason, Some(Reason::NotConfigured));
     }
 }

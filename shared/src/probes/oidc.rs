@@ -105,9 +105,24 @@ impl Probe for OidcProbe {
     fn observe(&self) -> BoxFuture<'_, Observation> {
         Box::pin(async move {
             match &self.settings {
-                None => Observation::failed(Reason::NotConfigured, "OIDC_ISSUER is not set"),
+                None => Observation::not_configured("OIDC_ISSUER is not set"),
                 Some(settings) => self.check(settings).await.unwrap_or_else(|failed| failed),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unset means off: no `OIDC_ISSUER` is `not_configured`, not a failure.
+    #[tokio::test]
+    async fn unconfigured_oauth_is_not_configured_not_failing() {
+        let probe = OidcProbe::new(None, Duration::from_secs(1)).unwrap();
+        let obs = probe.observe().await;
+        assert_eq!(obs.overall_status(), Status::NotConfigured);
+        assert_eq!(obs.reason, None);
+        assert_eq!(obs.detail.as_deref(), Some("OIDC_ISSUER is not set"));
     }
 }

@@ -101,8 +101,9 @@ pub struct PostgresProbe {
 }
 
 impl PostgresProbe {
-    /// `connector` is `None` when no database is configured: the probe then
-    /// reports `not_configured` rather than pretending all is well.
+    /// `connector` is `None` when no database is configured (`DATABASE_URL`
+    /// unset): the probe then reports `not_configured`, which is neither a
+    /// pass (nothing was checked) nor a failure (unset means off).
     pub fn new(
         connector: Option<PostgresConnector>,
         auth_tables: Vec<String>,
@@ -189,9 +190,25 @@ impl Probe for PostgresProbe {
     fn observe(&self) -> BoxFuture<'_, Observation> {
         Box::pin(async move {
             match &self.connector {
-                None => Observation::failed(Reason::NotConfigured, "DATABASE_URL is not set"),
+                None => Observation::not_configured("DATABASE_URL is not set"),
                 Some(connector) => self.check(connector).await.unwrap_or_else(|failed| failed),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::probe_result::Status;
+
+    /// Unset means off: no `DATABASE_URL` is `not_configured`, not a failure.
+    #[tokio::test]
+    async fn unconfigured_database_is_not_configured_not_failing() {
+        let probe = PostgresProbe::new(None, vec![], DatabaseThresholds::default());
+        let obs = probe.observe().await;
+        assert_eq!(obs.overall_status(), Status::NotConfigured);
+        assert_eq!(obs.reason, None);
+        assert_eq!(obs.detail.as_deref(), Some("DATABASE_URL is not set"));
     }
 }

@@ -35,7 +35,8 @@ pub struct RedisProbe {
 }
 
 impl RedisProbe {
-    /// `url` is `None` when no Redis is configured.
+    /// `url` is `None` when no Redis is configured (`REDIS_URL` unset): the
+    /// probe then reports `not_configured`.
     pub fn new(url: Option<&Secret>, thresholds: CacheThresholds) -> Result<Self, ConfigError> {
         let client = url
             .map(|u| {
@@ -136,7 +137,7 @@ impl Probe for RedisProbe {
     fn observe(&self) -> BoxFuture<'_, Observation> {
         Box::pin(async move {
             match &self.client {
-                None => Observation::failed(Reason::NotConfigured, "REDIS_URL is not set"),
+                None => Observation::not_configured("REDIS_URL is not set"),
                 Some(client) => self.check(client).await.unwrap_or_else(|failed| failed),
             }
         })
@@ -188,11 +189,13 @@ mod tests {
         assert!(!text.contains("pw"), "{text}");
     }
 
+    /// Unset means off: no `REDIS_URL` is `not_configured`, not a failure.
     #[tokio::test]
-    async fn unconfigured_redis_fails_as_not_configured() {
+    async fn unconfigured_redis_is_not_configured_not_failing() {
         let probe = RedisProbe::new(None, CacheThresholds::default()).unwrap();
         let obs = probe.observe().await;
-        assert_eq!(obs.reason, Some(Reason::NotConfigured));
-        assert_eq!(obs.overall_status(), Status::Fail);
+        assert_eq!(obs.overall_status(), Status::NotConfigured);
+        assert_eq!(obs.reason, None);
+        assert_eq!(obs.detail.as_deref(), Some("REDIS_URL is not set"));
     }
 }

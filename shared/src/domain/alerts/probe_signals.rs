@@ -1,7 +1,9 @@
 //! Component-probe results as alert inputs: one `component_probe`
 //! observation per component and probe (a hit when the probe failed, so
 //! `consecutive` rules can count M failures among the last N probes), plus
-//! warnings for expiring certificates and saturated resources.
+//! warnings for expiring certificates and saturated resources. A component
+//! that is not configured yields nothing at all: unset means off, so it
+//! never pages, and it costs no alert-window writes.
 
 use super::window::{AlertInput, InputKeys};
 use crate::domain::probe_result::{Component, ProbeResult, Status};
@@ -55,7 +57,10 @@ impl ProbeSignal {
 /// counters such as Redis evicted keys; empty when unknown.
 pub fn probe_signals(previous: &[ProbeResult], current: &[ProbeResult]) -> Vec<ProbeSignal> {
     let mut out = Vec::new();
-    for result in current {
+    // Not even a non-hit observation: there is nothing to count. An
+    // incident left from before the settings were removed resolves after
+    // its quiet period like any other.
+    for result in current.iter().filter(|r| r.status.is_configured()) {
         let at = super::incident::time_to_ms(result.checked_at);
         let component = result.component.as_str();
         let mut push =
@@ -270,6 +275,24 @@ mod tests {
                 (CONNECTION_POOL, "database_connections"),
             ]
         );
+    }
+
+    /// Unset means off: a component that is not configured raises no
+    /// `component_probe` observation, hit or not, so it can never page.
+    #[test]
+    fn not_configured_components_yield_no_signal() {
+        let mut unset = result(Component::Redis, Status::NotConfigured, 60, vec![]);
+        unset.reason = None;
+        let s = probe_signals(
+            &[],
+            &[
+                unset,
+                result(Component::Oauth, Status::NotConfigured, 60, vec![]),
+                result(Component::Database, Status::Pass, 60, vec![]),
+            ],
+        );
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].key, "database");
     }
 
     #[test]
