@@ -506,7 +506,13 @@ mod tests {
             .map(|s| s.key.clone())
             .collect();
         assert_eq!(keys, ["drift_detection"]);
-        assert!(run.store.down_components(OffsetDateTime::UNIX_EPOCH).await.unwrap().is_empty());
+        assert!(
+            run.store
+                .down_components(OffsetDateTime::UNIX_EPOCH)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// A component that is not configured never pages, however many runs

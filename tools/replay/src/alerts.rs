@@ -328,11 +328,17 @@ mod tests {
         b.add([signal("no_rule_counts_this", None, "", "x", 0)]);
         assert_eq!(b.len(), 12);
         let text = render_alerts(&b.run());
+        // The service-wide rules fire on the fifth signal of any key, the
+        // per-key ones on the fifth of one key.
         let expected = [
-            r#"{"rule":"auth_failures","key":"ip:aa","status":"firing","at":"2025-11-30T08:04:50.000Z","count":5,"severity":"high"}"#,
-            r#"{"rule":"drift_detected","key":"iam","status":"firing","at":"2025-11-30T08:06:40.000Z","count":1,"severity":"high"}"#,
-            r#"{"rule":"auth_failures","key":"ip:aa","status":"resolved","at":"2025-11-30T08:09:50.000Z","count":5,"severity":"high"}"#,
-            r#"{"rule":"drift_detected","key":"iam","status":"resolved","at":"2025-11-30T09:06:40.000Z","count":1,"severity":"high"}"#,
+            r#"{"rule":"auth_failures","key":"","status":"firing","at":"2025-11-30T08:00:03.000Z","count":5,"severity":"high"}"#,
+            r#"{"rule":"auth_failures_by_ip","key":"ip:aa","status":"firing","at":"2025-11-30T08:04:50.000Z","count":5,"severity":"high"}"#,
+            r#"{"rule":"drift_detected","key":"","status":"firing","at":"2025-11-30T08:06:40.000Z","count":1,"severity":"high"}"#,
+            r#"{"rule":"drift_detected_by_category","key":"iam","status":"firing","at":"2025-11-30T08:06:40.000Z","count":1,"severity":"high"}"#,
+            r#"{"rule":"auth_failures","key":"","status":"resolved","at":"2025-11-30T08:09:50.000Z","count":9,"severity":"high"}"#,
+            r#"{"rule":"auth_failures_by_ip","key":"ip:aa","status":"resolved","at":"2025-11-30T08:09:50.000Z","count":5,"severity":"high"}"#,
+            r#"{"rule":"drift_detected","key":"","status":"resolved","at":"2025-11-30T09:06:40.000Z","count":1,"severity":"high"}"#,
+            r#"{"rule":"drift_detected_by_category","key":"iam","status":"resolved","at":"2025-11-30T09:06:40.000Z","count":1,"severity":"high"}"#,
             r#"{"rule":"config_changes","key":"u1","status":"firing","at":"2025-11-30T09:30:00.000Z","count":1,"severity":"low"}"#,
         ];
         assert_eq!(text.lines().collect::<Vec<_>>(), expected);

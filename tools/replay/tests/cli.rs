@@ -128,12 +128,20 @@ fn plain_gzip_and_cloudwatch_inputs() {
         );
     }
     assert_eq!(get("log_events_total{}"), 7);
-    assert_eq!(get("log_events_rejected_total{reason=unparsed}"), 1);
+    // A line of no known format is read as a plain record, not rejected.
+    assert_eq!(get("log_records_total{format=plain}"), 1);
+    assert_eq!(get("log_records_total{format=json}"), 6);
+    assert!(
+        !json
+            .keys()
+            .any(|k| k.starts_with("log_events_rejected_total"))
+    );
 
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr
-            .contains("4 file(s), 7 events, 6 records, 0 continuations, 1 rejected (unparsed: 1)"),
+        stderr.contains(
+            "4 file(s): 7 lines read, 7 records (json 6, plain 1), 0 lines joined into records, 0 rejected"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("records/s"), "{stderr}");
@@ -227,7 +235,20 @@ fn matches_reference_counts() {
         .map(|(k, v)| format!("{k}: reference {v}, replay {:?}", ours.get(k)))
         .collect();
     assert!(mismatched.is_empty(), "{}", mismatched.join("\n"));
-    assert_eq!(ours["log_events_total{}"], 20000);
+    // Every line is read: the records, and the SQL echo lines joined to
+    // the database errors before them.
+    let joined = ours["log_lines_joined_total{}"].as_u64().unwrap();
+    assert!(joined > 0);
+    assert_eq!(ours["log_events_total{}"].as_u64(), Some(20000 + joined));
+    let records: u64 = ["json", "text"]
+        .iter()
+        .map(|f| {
+            ours[&format!("log_records_total{{format={f}}}")]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(records, 20000);
 }
 
 /// A failed password login from `ip` at `second` past 10:30:00.
@@ -264,7 +285,7 @@ fn alerts_backtest_prints_one_line_per_transition() {
     let transitions: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .filter(|t: &Value| t["rule"] == "auth_failures")
+        .filter(|t: &Value| t["rule"] == "auth_failures_by_ip")
         .collect();
     let summary: Vec<(String, String, u64)> = transitions
         .iter()
