@@ -195,7 +195,12 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
                 ..BatchSummary::default()
             });
         }
-        self.guard.ensure_loaded(&self.rules, &self.store).await?;
+        // The guard works from what this container saw when the stored
+        // series cannot be read; the series write below then fails and
+        // the batch is retried, after its signals were counted.
+        if let Err(e) = self.guard.ensure_loaded(&self.rules, &self.store).await {
+            tracing::warn!(error = %e, "stored series not read; the cardinality guard starts from this container's");
+        }
         let report = {
             let mut guard = self.guard.lock();
             process_events(
