@@ -166,7 +166,21 @@ fn errors_exit_with_code_2() {
         "invalid.toml",
         b"[[rule]]\nname = \"x\"\nmatch = \"API request\"\n",
     );
-    let cases: [(Vec<&Path>, Vec<&str>, String); 4] = [
+    // An alert rule counting a signal no log rule produces is refused
+    // before anything is read, with its line and the nearest name.
+    let alerts = dir.file(
+        "alerts.toml",
+        b"[[rule]]\nname = \"x\"\nsignal = \"auth_failure\"\nthreshold = 1\nwindow = 60\nseverity = \"high\"\ncategory = \"security\"\n",
+    );
+    let cases: [(Vec<&Path>, Vec<&str>, String); 5] = [
+        (
+            vec![&log],
+            vec!["--alerts", "--alert-rules", alerts.to_str().unwrap()],
+            format!(
+                "{}:3:1: alert rule \"x\", signal: no log rule or probe produces signal \"auth_failure\" (did you mean \"auth_failures\"?)",
+                alerts.display()
+            ),
+        ),
         (
             vec![&log],
             vec!["--rules", syntax.to_str().unwrap()],
