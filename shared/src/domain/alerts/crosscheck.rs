@@ -69,7 +69,7 @@ pub fn check(rules: &AlertRules, catalog: &SignalCatalog) -> Result<(), AlertRul
                 column,
                 rule: rule.name.to_string(),
                 field,
-                problem,
+                problem: Box::new(problem),
             }
         };
         let Some(keys) = catalog.keys(&rule.signal) else {

@@ -40,7 +40,8 @@ pub enum AlertRuleError {
         column: usize,
         rule: String,
         field: &'static str,
-        problem: AlertProblem,
+        /// Boxed: keeps `Result<_, AlertRuleError>` small.
+        problem: Box<AlertProblem>,
     },
 }
 
@@ -128,7 +129,7 @@ pub fn from_toml(text: &str, file: &str) -> Result<AlertRules, AlertRuleError> {
                 column,
                 rule: rule.name.clone(),
                 field,
-                problem,
+                problem: Box::new(problem),
             }
         };
         if !valid_rule_name(&rule.name) {
