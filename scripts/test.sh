@@ -114,13 +114,14 @@ else
   say "skipped: ../shared/bench not found next to the project"
 fi
 
-step "dashboards: template in sync, promtool check config + rules"
+step "dashboards: template in sync, promtool check config + rules, rule unit tests"
 # infra/dashboards/*.json are embedded in template.yaml by scripts/dashboards.py;
 # tests/dashboards.rs (in the cargo test step) checks what they show.
 python3 "$ROOT/scripts/dashboards.py" --check
 command -v promtool >/dev/null 2>&1 || die "promtool not found (scripts/bootstrap.sh extracts it into .local/tools)"
 promtool check config "$ROOT/infra/prometheus/prometheus.yml"
 promtool check rules "$ROOT/infra/prometheus/alerts.yml"
+promtool test rules "$ROOT/infra/prometheus/alerts_test.yml"
 
 step "cfn-lint template.yaml"
 [ -f template.yaml ] || die "template.yaml not found"

@@ -30,15 +30,21 @@ use shared::domain::probe_result::Component;
 
 const NAMESPACE: &str = "${MetricsNamespace}";
 
-/// Default alert rules Prometheus cannot evaluate: `/metrics` carries no
-/// series for them (probe results go to CloudWatch only; `database_errors`
-/// is a signal without a metric). The bundle's engine still raises them.
-const NOT_IN_PROMETHEUS: [&str; 5] = [
+/// Default alert rules with no Prometheus counterpart (alerts.yml's header
+/// says why): probe results go to CloudWatch only, never to `/metrics`;
+/// per-address and per-user counts, and distinct counts, have no series,
+/// and summed over all keys these rules are `auth_failures` or
+/// `drift_detected` again. The bundle's engine still raises them.
+const NOT_IN_PROMETHEUS: [&str; 9] = [
     "component_down",
     "resource_utilization",
     "connection_pool_exhaustion",
     "certificate_expiring",
-    "database_errors",
+    "auth_failures_by_ip",
+    "auth_failures_by_user",
+    "password_spraying",
+    "distributed_guessing",
+    "drift_detected_by_category",
 ];
 
 fn root() -> PathBuf {
@@ -1186,6 +1192,21 @@ fn prometheus_alerts_match_the_default_alert_rules() {
                     "{name}: ranges {windows:?}, window is {} s",
                     want.window_seconds()
                 ));
+            }
+            // The engine's own accounting: exactly the signals this rule
+            // counted. Required where the engine counts service-wide (no
+            // key to lose), and the series of no other rule.
+            let counted =
+                format!(r#"alert_signal_outcomes_total{{rule="{name}",outcome="counted"}}"#);
+            if expr.contains("alert_signal_outcomes_total") {
+                let uses = expr.matches("alert_signal_outcomes_total").count();
+                if expr.matches(&counted).count() != uses {
+                    problems.push(format!(
+                        "{name}: counts another rule's or outcome's signals"
+                    ));
+                }
+            } else if want.group_by.is_none() && name != "log_pipeline_silent" {
+                problems.push(format!("{name}: service-wide, expected {counted}"));
             }
             if name == "log_pipeline_silent" {
                 // Absence: no event in the window, not a count reaching a threshold.
