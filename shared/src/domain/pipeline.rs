@@ -207,7 +207,8 @@ pub struct Evaluated {
     /// Events or lines joined to the record before them.
     pub continuations: u64,
     pub rejected: BTreeMap<RejectReason, u64>,
-    pub formats: BTreeMap<RecordFormat, u64>,
+    /// Records by format, in the order of [`RecordFormat::ALL`].
+    pub formats: [u64; 3],
     pub parse: ParseStats,
     /// Metric updates (in event order), signals and misses.
     pub evaluation: Evaluation,
@@ -273,7 +274,7 @@ impl<'r> Evaluator<'r> {
                 self.out.events += 1 + lines;
                 self.out.continuations += lines;
                 self.out.records += 1;
-                *self.out.formats.entry(record.format).or_default() += 1;
+                self.out.formats[record.format.index()] += 1;
                 self.rules
                     .evaluate(&record, self.redactor, &mut self.out.evaluation);
                 self.parser.recycle(record);
@@ -391,8 +392,10 @@ impl<'g> Aggregator<'g> {
         for (reason, n) in rejected {
             *report.rejected.entry(reason).or_default() += n;
         }
-        for (format, n) in formats {
-            *report.formats.entry(format).or_default() += n;
+        for (format, n) in RecordFormat::ALL.into_iter().zip(formats) {
+            if n > 0 {
+                *report.formats.entry(format).or_default() += n;
+            }
         }
         report.parse.truncated += parse.truncated;
         report.parse.clamped += parse.clamped;

@@ -49,6 +49,22 @@ pub enum RecordFormat {
 }
 
 impl RecordFormat {
+    pub const ALL: [RecordFormat; 3] = [
+        RecordFormat::Json,
+        RecordFormat::PythonText,
+        RecordFormat::Plain,
+    ];
+
+    /// Its place in [`Self::ALL`]: counts per format are kept in an array
+    /// on the hot path.
+    pub fn index(self) -> usize {
+        match self {
+            RecordFormat::Json => 0,
+            RecordFormat::PythonText => 1,
+            RecordFormat::Plain => 2,
+        }
+    }
+
     /// The `format` label of `log_records_total`.
     pub fn as_str(self) -> &'static str {
         match self {
