@@ -279,19 +279,35 @@ fn scheduler_runs_attempts_and_drift_job_failures() {
     }
 
     // Another job's failure is counted, not a drift scan failure.
-    let (other, other_signals) = classify(
+    for message in [
+        "Job snapshot_cleanup failed after 3 retries: database is locked",
+        "Unexpected error in job snapshot_cleanup: database is locked",
+    ] {
+        let (other, other_signals) = classify(SCHEDULER, "ERROR", message);
+        assert_eq!(
+            other,
+            series(&[(
+                "scheduler_jobs_total{job_name=snapshot_cleanup,status=failed}",
+                1.0
+            )]),
+            "{message}"
+        );
+        assert!(other_signals.is_empty(), "{message}: {other_signals:?}");
+    }
+    // A quoted name is the same job.
+    let (quoted, quoted_signals) = classify(
         SCHEDULER,
         "ERROR",
-        "Job snapshot_cleanup failed after 3 retries: database is locked",
+        "Job 'nightly_drift_scan' failed after 3 retries: timeout",
     );
     assert_eq!(
-        other,
+        quoted,
         series(&[(
-            "scheduler_jobs_total{job_name=snapshot_cleanup,status=failed}",
+            "scheduler_jobs_total{job_name=nightly_drift_scan,status=failed}",
             1.0
         )])
     );
-    assert!(other_signals.is_empty(), "{other_signals:?}");
+    assert_eq!(quoted_signals, ["drift_scan_failures -="]);
 
     // The wrapper's logger.exception carries a traceback: still one record.
     let ev = run(&(text(
