@@ -893,10 +893,15 @@ mod tests {
                 ("auth_requests_total", MetricKind::Counter),
                 ("config_changes_total", MetricKind::Counter),
                 ("dependency_errors_total", MetricKind::Counter),
+                ("drift_changes_total", MetricKind::Counter),
+                ("drift_comparisons_total", MetricKind::Counter),
                 ("drift_detections_total", MetricKind::Counter),
+                ("drift_scan_errors_total", MetricKind::Counter),
                 ("drift_scans_total", MetricKind::Counter),
+                ("graph_api_errors_total", MetricKind::Counter),
                 ("log_messages_total", MetricKind::Counter),
                 ("permission_denials_total", MetricKind::Counter),
+                ("scheduler_jobs_total", MetricKind::Counter),
                 ("token_operations_total", MetricKind::Counter),
                 ("user_operations_total", MetricKind::Counter),
             ]
@@ -1158,7 +1163,6 @@ mod tests {
                 "drift_scan_heartbeat -=",
                 "error_logs logger=drift",
                 "drift_scan_failures -=",
-                "drift_scan_heartbeat -=",
             ]
         );
     }
@@ -1248,10 +1252,8 @@ mod tests {
             signals(&ev),
             [
                 "auth_failures -=",
-                "drift_scan_heartbeat -=",
                 "error_logs logger=app.services.drift_service",
                 "drift_scan_failures -=",
-                "drift_scan_heartbeat -=",
                 "error_logs logger=app.core.database",
                 "database_errors logger=app.core.database",
             ]
@@ -1297,11 +1299,7 @@ mod tests {
                     "log_messages_total{level=WARNING,logger=app.services.drift_service} +1",
                 ],
             );
-            assert_eq!(
-                signals(&ev),
-                ["drift_scan_failures -=", "drift_scan_heartbeat -="],
-                "{message}"
-            );
+            assert_eq!(signals(&ev), ["drift_scan_failures -="], "{message}");
         }
         // Near misses stay plain log lines.
         for message in [

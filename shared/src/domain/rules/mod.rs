@@ -13,5 +13,8 @@ pub mod engine;
 pub mod validate;
 pub mod value;
 
+#[cfg(test)]
+mod drift_tests;
+
 pub use engine::{Evaluation, MetricInfo, RuleSet, Signal};
 pub use validate::{Problem, RuleError};
