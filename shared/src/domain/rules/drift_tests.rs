@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::engine::{Evaluation, RuleSet};
-use crate::domain::logs::parse::{Parsed, RecordParser, group_lines};
+use crate::domain::logs::parse::{ParseSettings, RecordParser, group_lines};
 use crate::domain::logs::record::LogEvent;
 use crate::domain::logs::redact::Redactor;
 use crate::domain::metrics::aggregate::Update;
@@ -25,7 +25,11 @@ fn defaults() -> RuleSet {
 fn run(text: &str) -> Evaluation {
     let rules = defaults();
     let redactor = Redactor::new(b"0123456789abcdef-drift-tests").unwrap();
-    let mut parser = RecordParser::default();
+    // Lines of a file: no delivery time bounds their own.
+    let mut parser = RecordParser::new(ParseSettings {
+        time_bounds: None,
+        ..ParseSettings::default()
+    });
     let mut out = Evaluation::default();
     for (i, message) in group_lines(text.lines()).enumerate() {
         let event = LogEvent {
@@ -34,7 +38,7 @@ fn run(text: &str) -> Evaluation {
             message,
         };
         match parser.parse(&event) {
-            Ok(Parsed::Record(r)) => rules.evaluate(&r, &redactor, &mut out),
+            Ok(r) => rules.evaluate(&r, &redactor, &mut out),
             other => panic!("not a record: {other:?}"),
         }
     }
@@ -69,13 +73,12 @@ fn signals(ev: &Evaluation) -> Vec<String> {
     ev.signals
         .iter()
         .filter(|s| !["error_logs", "database_errors"].contains(&s.name.as_ref()))
-        .map(|s| {
-            format!(
-                "{} {}={}",
-                s.name,
-                s.key_name.as_deref().unwrap_or("-"),
-                s.key
-            )
+        .map(|s| match s.keys.as_slice() {
+            [] => format!("{} -=", s.name),
+            keys => {
+                let keys: Vec<String> = keys.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                format!("{} {}", s.name, keys.join(" "))
+            }
         })
         .collect()
 }
