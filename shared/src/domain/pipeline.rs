@@ -251,26 +251,24 @@ impl<'r> Evaluator<'r> {
         self.parser.reset_stream();
     }
 
-    /// One event, whose lines after the first (if any) were joined to it
-    /// from a file: each such line counts as an event joined.
+    /// One event of a plain file, made of its lines (see
+    /// [`crate::domain::logs::parse::split_events`]): each line after the
+    /// first counts as a line joined, so `events` counts the file's lines.
     pub fn push(&mut self, event: EventRef<'_>) {
-        self.push_joined(event, 0);
+        self.push_joined(event, None);
     }
 
-    /// One event that `joined` further events were joined to (see
-    /// [`push_events`]); lines after the first beyond those are file lines
-    /// joined, counted the same way.
-    fn push_joined(&mut self, event: EventRef<'_>, joined: u64) {
+    /// One event; `joined` is how many CloudWatch events were joined to it
+    /// (see [`Self::push_events`]), `None` for a file's event, whose joined
+    /// lines are counted from its text.
+    fn push_joined(&mut self, event: EventRef<'_>, joined: Option<u64>) {
         match self.parser.parse_ref(event) {
             Ok(record) => {
-                // Lines after the first of a record from a file were joined
-                // to it there (a subscription's were counted by the caller).
-                let lines = match (joined, record.continuation) {
-                    (0, Some(rest)) => {
+                let lines = joined.unwrap_or_else(|| {
+                    record.continuation.map_or(0, |rest| {
                         1 + memchr::memchr_iter(b'\n', rest.as_bytes()).count() as u64
-                    }
-                    _ => joined,
-                };
+                    })
+                });
                 self.out.events += 1 + lines;
                 self.out.continuations += lines;
                 self.out.records += 1;
@@ -280,6 +278,7 @@ impl<'r> Evaluator<'r> {
                 self.parser.recycle(record);
             }
             Err(reason) => {
+                let joined = joined.unwrap_or(0);
                 self.out.events += 1 + joined;
                 *self.out.rejected.entry(reason).or_default() += 1 + joined;
             }
@@ -308,13 +307,13 @@ impl<'r> Evaluator<'r> {
                 count += 1;
             }
             if count == 0 {
-                self.push_joined(first, 0);
+                self.push_joined(first, Some(0));
             } else {
                 let event = EventRef {
                     message: joined.as_str(),
                     ..first
                 };
-                self.push_joined(event, count);
+                self.push_joined(event, Some(count));
             }
         }
     }

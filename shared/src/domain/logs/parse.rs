@@ -365,6 +365,25 @@ pub const PLAIN_LOGGER: &str = "unknown";
 /// `[date] [pid] [ERROR] ...` as gunicorn does).
 fn parse_plain<'a>(event: EventRef<'a>, text: &'a str) -> LogRecord<'a> {
     let (first, continuation) = split_first_line(text);
+    if continues_record(first) {
+        // The rest of a traceback whose record came in an earlier batch:
+        // read like the lines it continues (only its exception lines are
+        // searched), not as a message of its own. Its source lines quote
+        // code, `raise HTTPException(401, "Could not validate credentials")`.
+        let rest = text.trim_end_matches(['\n', '\r']);
+        return LogRecord {
+            event_id: event.id,
+            timestamp_ms: event.timestamp_ms,
+            own_time: false,
+            format: RecordFormat::Plain,
+            logger: Cow::Borrowed(PLAIN_LOGGER),
+            level: Cow::Borrowed("unknown"),
+            message: Cow::Borrowed(""),
+            continuation: (!rest.is_empty()).then_some(rest),
+            raw: text,
+            json: None,
+        };
+    }
     let (level, message) = plain_level(first).unwrap_or(("unknown", first.trim()));
     LogRecord {
         event_id: event.id,
@@ -485,9 +504,13 @@ pub fn joins_previous(previous_is_json: bool, line: &str) -> bool {
     !previous_is_json && continues_record(line)
 }
 
-/// Whether an event's text is a JSON object (its first non-blank byte).
+/// Whether an event's text looks like a JSON object: it starts with `{`
+/// and ends with `}`. A Python dict printed over several lines starts with
+/// `{` too, but its first line does not end the object, so the lines after
+/// it are joined to it as to any text.
 pub fn is_json_event(text: &str) -> bool {
-    text.trim_start().starts_with('{')
+    let t = text.trim();
+    t.starts_with('{') && t.ends_with('}')
 }
 
 /// `text.split_once(" - ")`, by a byte scan for the dash: a substring
@@ -930,6 +953,30 @@ mod tests {
         let r = p.parse(&e).unwrap();
         assert_eq!(r.format, RecordFormat::Plain);
         assert_eq!(p.take_stats().truncated, 2);
+    }
+
+    #[test]
+    fn the_rest_of_a_traceback_is_searched_by_its_exception_lines_only() {
+        let r = record(
+            "    raise HTTPException(status_code=401, detail=\"Could not validate credentials\")\nKeyError: 'tid'",
+        );
+        assert_eq!(r.format, RecordFormat::Plain);
+        assert_eq!(r.message, "");
+        assert_eq!(r.searchable(), "KeyError: 'tid'");
+    }
+
+    #[test]
+    fn a_dict_printed_over_several_lines_is_one_event() {
+        let text = "2025-05-18 07:42:54,855 - msal - WARNING - token request failed\n{'error': 'invalid_grant',\n 'error_codes': [70008]}\n{\"message\":\"json\"}";
+        let events: Vec<&str> = split_events(text).collect();
+        assert_eq!(
+            events,
+            [
+                "2025-05-18 07:42:54,855 - msal - WARNING - token request failed",
+                "{'error': 'invalid_grant',\n 'error_codes': [70008]}",
+                "{\"message\":\"json\"}",
+            ]
+        );
     }
 
     #[test]

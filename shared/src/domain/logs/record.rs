@@ -127,7 +127,9 @@ impl<'a> LogRecord<'a> {
         let mut text: Option<String> = None;
         for line in rest.lines().filter(|l| is_exception_line(l)) {
             let t = text.get_or_insert_with(|| self.message.to_string());
-            t.push('\n');
+            if !t.is_empty() {
+                t.push('\n');
+            }
             t.push_str(line);
         }
         text.map_or(Cow::Borrowed(&self.message), Cow::Owned)
