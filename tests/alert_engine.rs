@@ -3,6 +3,10 @@
 //! key, when the publisher is down; inhibition and silences. Publications
 //! are observed through the in-memory recording publisher (the SNS → SQS
 //! variant of these tests uses the SNS adapter).
+//!
+//! These are the engine's mechanics, on the rules of
+//! `support::alert_rules` (one incident per scenario); `component_down` and
+//! `log_pipeline_silent` are tested on the default rules they ship in.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +22,8 @@ use shared::domain::alerts::{
 use shared::domain::probe_result::{Component, ProbeResult, Reason, Status};
 use shared::domain::rules::Signal;
 use shared::domain::silence::{Matcher, Silence};
-use shared::ports::{AlertStore, ProbeStore, SilenceStore};
+use shared::ports::{AlertStore, ComponentStatus, ProbeStore, SilenceSource, SilenceStore};
+use support::alert_rules::test_alert_rules;
 use support::stack::{create_table, sdk};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -46,14 +51,28 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
-    /// An engine with its own DynamoDB client, as a separate invocation has.
+    /// An engine on the test rules with its own DynamoDB client, as a
+    /// separate invocation has.
     fn engine(&self, silences: Vec<Silence>, down: Vec<Component>) -> Engine {
-        AlertEngine::new(
-            Arc::new(AlertRules::default_rules().unwrap()),
-            DynamoAlertStore::new(&self.sdk, &self.table),
-            self.publisher.clone(),
+        self.engine_with(
+            test_alert_rules(),
             StaticSilences(silences),
             StaticComponents(down),
+        )
+    }
+
+    fn engine_with<X: SilenceSource, C: ComponentStatus>(
+        &self,
+        rules: Arc<AlertRules>,
+        silences: X,
+        components: C,
+    ) -> AlertEngine<DynamoAlertStore, RecordingPublisher, X, C> {
+        AlertEngine::new(
+            rules,
+            DynamoAlertStore::new(&self.sdk, &self.table),
+            self.publisher.clone(),
+            silences,
+            components,
             EngineSettings {
                 log_silence_after: None,
                 ..EngineSettings::default()
@@ -63,9 +82,9 @@ impl Setup {
 }
 
 /// Failed logins `from..to` from one address, a second apart from `T0`.
-/// Each also yields a user signal, as the log rules emit it; the users
-/// rotate over four accounts (password spraying), so `brute_force` (10 per
-/// user in 2 minutes) stays quiet in these tests.
+/// Each signal names the address and the user, as the log rules emit it;
+/// the users rotate over four accounts, so `brute_force` (10 per user in 2
+/// minutes) stays quiet in these tests.
 fn failures(ip: &str, from: usize, to: usize) -> Vec<Signal> {
     (from..to)
         .map(|i| Signal {
@@ -79,6 +98,19 @@ fn failures(ip: &str, from: usize, to: usize) -> Vec<Signal> {
             sample: format!(
                 "{{\"logger\":\"security\",\"message\":\"Authentication attempt\",\"ip_address\":\"{ip}\",\"success\":false,\"n\":{i}}}"
             ),
+        })
+        .collect()
+}
+
+/// Database errors `from..to` logged by `logger`, a second apart from `T0`.
+fn database_errors(logger: &str, from: usize, to: usize) -> Vec<Signal> {
+    (from..to)
+        .map(|i| Signal {
+            name: "database_errors".into(),
+            keys: vec![("logger".into(), logger.to_owned())],
+            event_id: format!("4{:055}", i),
+            timestamp_ms: T0.unix_timestamp() * 1000 + i as i64 * 1000,
+            sample: format!("{logger} - ERROR - Database error: connection refused ({i})"),
         })
         .collect()
 }
@@ -142,7 +174,9 @@ async fn the_same_batch_twice_fires_once() {
     let second = s.engine(vec![], vec![]).ingest(&batch, T0).await.unwrap();
     assert_eq!(first.transitions.len(), 1);
     assert!(second.transitions.is_empty());
-    assert_eq!(second.duplicates, 10);
+    // Five signals, each a duplicate for both rules counting them
+    // (auth_failures per address, brute_force per user).
+    assert_eq!((second.duplicates, second.counted), (10, 0));
     assert_eq!(s.publisher.messages().len(), 1);
 }
 
@@ -273,13 +307,17 @@ async fn a_publisher_down_at_firing_loses_nothing_and_the_evaluator_publishes_on
 }
 
 /// The components' state comes from the probe results in the same table
-/// (the component-probe's latest), read through `DynamoStore`.
+/// (the component-probe's latest), read through `DynamoStore`. The
+/// database and oauth are down: `database_errors`, which the database's
+/// outage explains, is recorded as inhibited and not published;
+/// `auth_failures` at the same time is published, as security rules are
+/// never inhibited (an attacker can cause an outage).
 #[tokio::test]
 async fn an_inhibited_alert_says_so_and_is_not_published() {
     let s = setup().await;
     let probes = DynamoStore::new(&s.sdk, &s.table);
-    let oauth_down = ProbeResult {
-        component: Component::Oauth,
+    let down = |component| ProbeResult {
+        component,
         status: Status::Fail,
         reason: Some(Reason::Unreachable),
         checked_at: T0,
@@ -288,57 +326,109 @@ async fn an_inhibited_alert_says_so_and_is_not_published() {
         detail: None,
     };
     probes
-        .save(std::slice::from_ref(&oauth_down), Duration::from_secs(3600))
+        .save(
+            &[down(Component::Database), down(Component::Oauth)],
+            Duration::from_secs(3600),
+        )
         .await
         .unwrap();
-    let e = AlertEngine::new(
-        Arc::new(AlertRules::default_rules().unwrap()),
-        DynamoAlertStore::new(&s.sdk, &s.table),
-        s.publisher.clone(),
+    let e = s.engine_with(
+        test_alert_rules(),
         StaticSilences::default(),
         probes.clone(),
-        EngineSettings {
-            log_silence_after: None,
-            ..EngineSettings::default()
-        },
     );
-    let out = e.ingest(&failures("ip:1a2b", 0, 5), T0).await.unwrap();
+    let out = e
+        .ingest(&database_errors("app.core.database", 0, 5), T0)
+        .await
+        .unwrap();
     assert_eq!(out.transitions.len(), 1);
-    let reason = out.transitions[0].suppressed.clone().unwrap();
-    assert!(reason.contains("oauth down"), "{reason}");
+    let inhibited = &out.transitions[0];
+    assert_eq!(
+        (inhibited.rule.as_str(), inhibited.status),
+        ("database_errors", TransitionKind::Firing)
+    );
+    let reason = inhibited.suppressed.clone().unwrap();
+    assert!(reason.contains("database down"), "{reason}");
     let stored = s
         .store
-        .incident(&out.transitions[0].incident_id)
+        .incident(&inhibited.incident_id)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.incident.inhibited_by, ["oauth"]);
+    assert_eq!(stored.incident.inhibited_by, ["database"]);
     assert_eq!(stored.incident.reason.as_deref(), Some(reason.as_str()));
     assert!(stored.outbox.is_empty());
-    // Its resolution is recorded, not published either.
-    let r = e.evaluate(T0 + time::Duration::hours(1)).await.unwrap();
-    assert_eq!(r.transitions[0].status, TransitionKind::Resolved);
     assert!(s.publisher.messages().is_empty());
-    // oauth is back: the next episode is published.
+
+    // A security rule is published while the components are down.
+    let auth = e.ingest(&failures("ip:1a2b", 0, 5), T0).await.unwrap();
+    assert_eq!(auth.transitions.len(), 1);
+    assert_eq!(auth.transitions[0].suppressed, None);
+    let incident = s.publisher.incidents().remove(0);
+    assert!(incident.inhibited_by.is_empty());
+    assert_eq!(
+        statuses(&s.publisher),
+        [("auth_failures".to_owned(), TransitionKind::Firing)]
+    );
+
+    // The inhibited incident's resolution is recorded, not published; the
+    // security incident's is.
+    let r = e.evaluate(T0 + time::Duration::hours(1)).await.unwrap();
+    let mut resolved: Vec<(&str, TransitionKind)> = r
+        .transitions
+        .iter()
+        .map(|t| (t.rule.as_str(), t.status))
+        .collect();
+    resolved.sort();
+    assert_eq!(
+        resolved,
+        [
+            ("auth_failures", TransitionKind::Resolved),
+            ("database_errors", TransitionKind::Resolved)
+        ]
+    );
+    let stored = s
+        .store
+        .incident(&inhibited.incident_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.incident.status, TransitionKind::Resolved);
+    assert_eq!(stored.incident.inhibited_by, ["database"]);
+    assert!(stored.outbox.is_empty());
+    assert_eq!(
+        statuses(&s.publisher),
+        [
+            ("auth_failures".to_owned(), TransitionKind::Firing),
+            ("auth_failures".to_owned(), TransitionKind::Resolved)
+        ]
+    );
+
+    // The database is back: the next episode is published.
+    let later = T0 + time::Duration::hours(2);
     probes
         .save(
             &[ProbeResult {
                 status: Status::Pass,
                 reason: None,
-                checked_at: T0 + time::Duration::hours(1),
-                ..oauth_down
+                checked_at: later,
+                ..down(Component::Database)
             }],
             Duration::from_secs(3600),
         )
         .await
         .unwrap();
-    e.ingest(&failures("ip:1a2b", 7200, 7205), T0)
+    let out = e
+        .ingest(&database_errors("app.core.database", 7200, 7205), later)
         .await
         .unwrap();
+    assert_eq!(out.transitions.len(), 1);
+    assert_eq!(out.transitions[0].suppressed, None);
     assert_eq!(
-        statuses(&s.publisher),
-        [("auth_failures".to_owned(), TransitionKind::Firing)]
+        statuses(&s.publisher)[2],
+        ("database_errors".to_owned(), TransitionKind::Firing)
     );
+    assert_eq!(s.publisher.incidents().len(), 3);
 }
 
 /// Probe results in, `component_down` out: 3 failures of the last 5
@@ -346,7 +436,11 @@ async fn an_inhibited_alert_says_so_and_is_not_published() {
 #[tokio::test]
 async fn three_failed_probes_of_five_raise_component_down() {
     let s = setup().await;
-    let e = s.engine(vec![], vec![]);
+    let e = s.engine_with(
+        Arc::new(AlertRules::default_rules().unwrap()),
+        StaticSilences::default(),
+        StaticComponents::default(),
+    );
     let mut fired = Vec::new();
     let statuses_in = [
         Status::Fail,
@@ -450,17 +544,7 @@ async fn a_silence_suppresses() {
         created_at: T0 - time::Duration::hours(1),
     };
     silences.create(&silence).await.unwrap();
-    let e = AlertEngine::new(
-        Arc::new(AlertRules::default_rules().unwrap()),
-        DynamoAlertStore::new(&s.sdk, &s.table),
-        s.publisher.clone(),
-        silences,
-        StaticComponents::default(),
-        EngineSettings {
-            log_silence_after: None,
-            ..EngineSettings::default()
-        },
-    );
+    let e = s.engine_with(test_alert_rules(), silences, StaticComponents::default());
     let out = e.ingest(&failures("ip:1a2b", 0, 5), T0).await.unwrap();
     assert_eq!(
         out.transitions[0].suppressed.as_deref(),

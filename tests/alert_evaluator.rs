@@ -2,6 +2,12 @@
 //! fires an incident from a log batch, the alert-evaluator resolves it after
 //! its quiet period, and the dead man's switch raises `log_pipeline_silent`.
 //! Publications are observed on SNS through a subscribed SQS queue.
+//!
+//! The engine is built as the entry points build it
+//! ([`deployed_alert_engine`]): the firing and resolution tests load the
+//! rules of `support::alert_rules` through `ALERT_RULES_FILE` (the engine's
+//! mechanics, one incident per scenario); the dead man's switch runs on the
+//! default rules it ships in.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -14,19 +20,20 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use log_metrics::{HandlerError, LogMetrics, SeriesGuard};
 use serde_json::{Value, json};
+use shared::adapters::alert_engine::{DeployedAlertEngine, deployed_alert_engine};
 use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
 use shared::adapters::rules_loader::load_alert_rules_file;
-use shared::adapters::sns_publisher::SnsPublisher;
+use shared::adapters::secrets::SecretResolver;
 use shared::config::Env;
 use shared::config::alert_evaluator::AlertEvaluatorConfig;
-use shared::domain::alerts::{AlertEngine, AlertRules, TransitionKind};
+use shared::domain::alerts::{AlertRules, TransitionKind};
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
 use shared::domain::rules::RuleSet;
 use shared::ports::{AlertStore, Clock};
+use support::alert_rules::test_alert_rules_file;
 use support::servers::free_port;
 use support::sns::{Delivered, drain, topic_with_queue};
 use support::stack::{create_table, sdk};
@@ -36,7 +43,7 @@ use time::macros::datetime;
 /// The event time of the first log event.
 const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
 
-type Engine = AlertEngine<DynamoAlertStore, SnsPublisher, DynamoSilenceStore, DynamoStore>;
+type Engine = DeployedAlertEngine;
 
 struct TestClock(Mutex<OffsetDateTime>);
 
@@ -59,19 +66,40 @@ struct Setup {
     config: AlertEvaluatorConfig,
 }
 
+/// Where the alert rules come from.
+enum Rules {
+    /// The embedded default rules.
+    Default,
+    /// `support::alert_rules`, through `ALERT_RULES_FILE`.
+    Test,
+}
+
 /// A fresh table and topic with a queue, and the evaluator's configuration
 /// from the variables the template sets.
-async fn setup(log_silence_after_seconds: &str) -> Setup {
+async fn setup(log_silence_after_seconds: &str, rules: Rules) -> Setup {
     let sdk = sdk().await;
     let table = create_table(&sdk).await;
     let (topic, queue) = topic_with_queue(&sdk, false, None).await;
-    let config = AlertEvaluatorConfig::from_env(&Env::from_pairs([
-        ("TABLE_NAME", table.as_str()),
-        ("INCIDENTS_TOPIC_ARN", topic.as_str()),
-        ("LOG_SILENCE_AFTER_SECONDS", log_silence_after_seconds),
-        ("DASHBOARD_URL", "https://grafana.example/d/blindspotx"),
-    ]))
-    .unwrap();
+    let mut vars = vec![
+        ("TABLE_NAME".to_owned(), table.clone()),
+        ("INCIDENTS_TOPIC_ARN".to_owned(), topic),
+        (
+            "LOG_SILENCE_AFTER_SECONDS".to_owned(),
+            log_silence_after_seconds.to_owned(),
+        ),
+        (
+            "DASHBOARD_URL".to_owned(),
+            "https://grafana.example/d/blindspotx".to_owned(),
+        ),
+    ];
+    if let Rules::Test = rules {
+        let path = test_alert_rules_file();
+        vars.push((
+            "ALERT_RULES_FILE".to_owned(),
+            path.to_str().unwrap().to_owned(),
+        ));
+    }
+    let config = AlertEvaluatorConfig::from_env(&Env::from_pairs(vars)).unwrap();
     Setup {
         sdk,
         table,
@@ -81,22 +109,23 @@ async fn setup(log_silence_after_seconds: &str) -> Setup {
 }
 
 impl Setup {
-    /// The engine as the functions' entry points build it.
-    fn engine(&self, sdk: &aws_config::SdkConfig) -> Engine {
-        AlertEngine::new(
-            Arc::new(AlertRules::default_rules().unwrap()),
-            DynamoAlertStore::new(sdk, &self.table),
-            SnsPublisher::new(sdk, &self.config.alerts.incidents_topic_arn),
-            DynamoSilenceStore::new(sdk, &self.table),
-            DynamoStore::new(sdk, &self.table),
-            self.config.alerts.engine_settings(),
+    /// The engine as the functions' entry points build it, from the
+    /// configuration.
+    async fn engine(&self, sdk: &aws_config::SdkConfig) -> Engine {
+        deployed_alert_engine(
+            sdk,
+            &self.config.table_name,
+            &self.config.alerts,
+            &SecretResolver::new(sdk),
         )
+        .await
+        .unwrap()
     }
 
-    fn evaluator(&self) -> (Evaluator<Engine>, Arc<TestClock>) {
+    async fn evaluator(&self) -> (Evaluator<Engine>, Arc<TestClock>) {
         let clock = Arc::new(TestClock(Mutex::new(T0)));
         let evaluator = Evaluator {
-            engine: self.engine(&self.sdk),
+            engine: self.engine(&self.sdk).await,
             clock: clock.clone(),
         };
         (evaluator, clock)
@@ -104,7 +133,7 @@ impl Setup {
 
     /// log-metrics with its series on `series_sdk` and its alert engine on
     /// `alerts_sdk` (either may point at nothing).
-    fn log_metrics(
+    async fn log_metrics(
         &self,
         series_sdk: &aws_config::SdkConfig,
         alerts_sdk: &aws_config::SdkConfig,
@@ -115,7 +144,7 @@ impl Setup {
             guard: SeriesGuard::new(CardinalityGuard::default()),
             store: DynamoSeriesStore::new(series_sdk, &self.table, Duration::from_secs(3600)),
             heartbeats: DynamoStore::new(series_sdk, &self.table),
-            alerts: self.engine(alerts_sdk),
+            alerts: self.engine(alerts_sdk).await,
             namespace: "Test".into(),
             parse: Default::default(),
             max_decompressed_bytes: 32 << 20,
@@ -164,8 +193,8 @@ fn envelope(events: Vec<Value>) -> Value {
 
 #[tokio::test]
 async fn a_quiet_incident_is_resolved_and_published_once() {
-    let s = setup("0").await;
-    let app = s.log_metrics(&s.sdk, &s.sdk);
+    let s = setup("0", Rules::Test).await;
+    let app = s.log_metrics(&s.sdk, &s.sdk).await;
     let batch = failed_logins(5);
     let summary = app.handle(&batch, T0, &mut Vec::new()).await.unwrap();
     assert_eq!(
@@ -177,6 +206,7 @@ async fn a_quiet_incident_is_resolved_and_published_once() {
     let (incident, (_, attributes)) = &fired[0];
     assert_eq!(incident["schema"], "blindspotx.incident/v1");
     assert_eq!(incident["rule"], "auth_failures");
+    assert_eq!(incident["key_name"], "ip");
     assert_eq!(incident["status"], "firing");
     assert_eq!(attributes["status"], "firing");
     assert_eq!(attributes["severity"], "high");
@@ -189,7 +219,7 @@ async fn a_quiet_incident_is_resolved_and_published_once() {
     assert!(s.published().await.is_empty());
 
     // The last failure is at T0 + 4 s; auth_failures resolves after 300 s.
-    let (evaluator, clock) = s.evaluator();
+    let (evaluator, clock) = s.evaluator().await;
     clock.set(T0 + time::Duration::seconds(300));
     assert!(evaluator.run().await.unwrap().transitions.is_empty());
     assert!(s.published().await.is_empty());
@@ -212,7 +242,7 @@ async fn a_quiet_incident_is_resolved_and_published_once() {
 
     // The next minute, and a second evaluator racing it: nothing more.
     clock.set(T0 + time::Duration::seconds(364));
-    let (other, other_clock) = s.evaluator();
+    let (other, other_clock) = s.evaluator().await;
     other_clock.set(T0 + time::Duration::seconds(364));
     let (a, b) = tokio::join!(evaluator.run(), other.run());
     assert_eq!(a.unwrap().published + b.unwrap().published, 0);
@@ -224,14 +254,14 @@ async fn a_quiet_incident_is_resolved_and_published_once() {
 
 #[tokio::test]
 async fn no_log_delivery_for_the_configured_time_raises_log_pipeline_silent_once() {
-    let s = setup("600").await;
+    let s = setup("600", Rules::Default).await;
     // An empty batch: the last log delivery is T0.
-    let app = s.log_metrics(&s.sdk, &s.sdk);
+    let app = s.log_metrics(&s.sdk, &s.sdk).await;
     app.handle(&envelope(vec![]), T0, &mut Vec::new())
         .await
         .unwrap();
 
-    let (evaluator, clock) = s.evaluator();
+    let (evaluator, clock) = s.evaluator().await;
     clock.set(T0 + time::Duration::seconds(599));
     assert!(evaluator.run().await.unwrap().transitions.is_empty());
     assert!(s.published().await.is_empty());
@@ -257,19 +287,20 @@ async fn no_log_delivery_for_the_configured_time_raises_log_pipeline_silent_once
 /// and still counts the signals: the incident is published once.
 #[tokio::test]
 async fn a_batch_whose_alert_write_failed_fires_on_the_retry() {
-    let s = setup("0").await;
+    let s = setup("0", Rules::Test).await;
     let down = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(format!("http://127.0.0.1:{}", free_port().await))
         .load()
         .await;
     let batch = failed_logins(5);
-    let first = s.log_metrics(&s.sdk, &down);
+    let first = s.log_metrics(&s.sdk, &down).await;
     let err = first.handle(&batch, T0, &mut Vec::new()).await.unwrap_err();
     assert!(matches!(err, HandlerError::Alerts(_)), "{err}");
     assert!(s.published().await.is_empty());
 
     let retry = s
         .log_metrics(&s.sdk, &s.sdk)
+        .await
         .handle(&batch, T0, &mut Vec::new())
         .await
         .unwrap();

@@ -6,15 +6,21 @@
 //! with a bounded wait ([`drain_settled`]), so "exactly one" also rules out
 //! a late duplicate.
 //!
-//! The cases: 5 failed logins → one high firing message; 4 → none;
-//! a batch delivered twice → one; 8 racing invocations → one; the quiet
-//! period → one resolved message; SNS down at firing → the evaluator
-//! publishes it once; a silence suppresses; an inhibited alert says why;
-//! the critical brute-force rule reaches a filtered pager subscription
-//! alone. Beyond them: a batch redelivered after the resolution publishes
-//! nothing; SNS down through firing and resolution, and one batch that
-//! fires and resolves, each transition published once (both caught a
-//! transaction that touched one incident item twice).
+//! The cases: 5 failed logins → one high firing message per rule
+//! counting them; 4 → none; a batch delivered twice → one; 8 racing
+//! invocations → one; the quiet period → one resolved message; SNS down at
+//! firing → the evaluator publishes it once; a silence suppresses; an
+//! inhibited alert says why, and a security alert is published all the
+//! same; the critical brute-force rule reaches a filtered pager
+//! subscription alone. Beyond them: a batch redelivered after the
+//! resolution publishes nothing; SNS down through firing and resolution,
+//! and one batch that fires and resolves, each transition published once
+//! (both caught a transaction that touched one incident item twice).
+//!
+//! What 5 and 4 failed logins and the brute-force attack publish is what
+//! the default alert rules mean, and is tested on them. The other cases are
+//! the engine's mechanics, tested on the rules of `support::alert_rules`,
+//! where each scenario is one incident.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -33,7 +39,7 @@ use shared::adapters::sns_publisher::SnsPublisher;
 use shared::domain::alerts::incident::MAX_MESSAGE_BYTES;
 use shared::domain::alerts::{
     AlertEngine, AlertRules, EngineOutcome, EngineSettings, INCIDENT_SCHEMA, Incident,
-    TransitionKind,
+    SignalOutcome, TransitionKind,
 };
 use shared::domain::logs::record::LogEvent;
 use shared::domain::logs::redact::Redactor;
@@ -44,6 +50,7 @@ use shared::domain::rules::{RuleSet, Signal};
 use shared::domain::silence::{Matcher, Silence};
 use shared::domain::timefmt::rfc3339_millis;
 use shared::ports::{AlertStore, ComponentStatus, ProbeStore, SilenceSource, SilenceStore};
+use support::alert_rules::test_alert_rules;
 use support::sns::{Delivered, create_topic, drain_settled, subscribe_queue, topic_with_queue};
 use support::stack::{create_table, sdk};
 use time::OffsetDateTime;
@@ -91,7 +98,7 @@ fn failed_login(n: usize, ip: &str, user: &str, at: OffsetDateTime) -> LogEvent 
 }
 
 /// Failed logins `from..to` from one address, a second apart from `T0`;
-/// the users rotate over four accounts, so `brute_force` stays quiet.
+/// the users rotate over four accounts, so no rule counting per user fires.
 fn failures(ip: &str, from: usize, to: usize) -> Vec<LogEvent> {
     (from..to)
         .map(|i| {
@@ -121,6 +128,28 @@ fn api_errors(first_id: usize, n: usize) -> Vec<LogEvent> {
                 "duration_ms": 12.5,
             })
             .to_string();
+            LogEvent {
+                id: event_id(first_id + i),
+                timestamp_ms: at.unix_timestamp() * 1000,
+                message,
+            }
+        })
+        .collect()
+}
+
+/// `n` database errors logged by `app.core.database`, a second apart from
+/// `T0`.
+fn database_errors(first_id: usize, n: usize) -> Vec<LogEvent> {
+    (0..n)
+        .map(|i| {
+            let at = T0 + time::Duration::seconds(i as i64);
+            let date = at.date();
+            let message = format!(
+                "{date} {:02}:{:02}:{:02},000 - app.core.database - ERROR - Database error: connection refused",
+                at.hour(),
+                at.minute(),
+                at.second()
+            );
             LogEvent {
                 id: event_id(first_id + i),
                 timestamp_ms: at.unix_timestamp() * 1000,
@@ -188,8 +217,8 @@ impl Stack {
         SnsPublisher::new(&self.sdk, &self.topic)
     }
 
-    /// An engine with its own DynamoDB and SNS clients, as one invocation
-    /// of a function has.
+    /// An engine on the test rules with its own DynamoDB and SNS clients,
+    /// as one invocation of a function has.
     fn engine_with<X: SilenceSource, C: ComponentStatus>(
         &self,
         publisher: SnsPublisher,
@@ -197,7 +226,7 @@ impl Stack {
         components: C,
     ) -> AlertEngine<DynamoAlertStore, SnsPublisher, X, C> {
         AlertEngine::new(
-            Arc::new(AlertRules::default_rules().unwrap()),
+            test_alert_rules(),
             self.store(),
             publisher,
             silences,
@@ -213,6 +242,20 @@ impl Stack {
             self.publisher(),
             StaticSilences::default(),
             StaticComponents::default(),
+        )
+    }
+
+    /// [`Self::engine`] on the default alert rules.
+    fn default_engine(
+        &self,
+    ) -> AlertEngine<DynamoAlertStore, SnsPublisher, StaticSilences, StaticComponents> {
+        AlertEngine::new(
+            Arc::new(AlertRules::default_rules().unwrap()),
+            self.store(),
+            self.publisher(),
+            StaticSilences::default(),
+            StaticComponents::default(),
+            settings(),
         )
     }
 
@@ -366,58 +409,133 @@ fn firings(outcomes: &[EngineOutcome]) -> usize {
 
 // ------------------------------------------------------------------ the cases
 
-#[tokio::test]
-async fn five_failed_logins_from_one_ip_publish_one_high_firing_message() {
-    let s = stack().await;
-    let batch = signals(&failures("203.0.113.7", 0, 5));
-    // Each failure is counted per address and per user.
-    assert_eq!(batch.len(), 10);
-    let out = s.engine().ingest(&batch, T0).await.unwrap();
-    assert_eq!((out.published, out.publish_failures), (1, 0));
+/// The default alert rules counting failed logins.
+const AUTH_FAILURE_RULES: [&str; 6] = [
+    "auth_failures",
+    "auth_failures_by_ip",
+    "auth_failures_by_user",
+    "brute_force",
+    "password_spraying",
+    "distributed_guessing",
+];
 
-    let delivered = s.delivered().await;
-    assert_eq!(delivered.len(), 1, "{delivered:?}");
-    let (body, attributes) = &delivered[0];
-    assert_eq!(attributes["severity"], "high");
-    assert_eq!(attributes["category"], "security");
-    assert_eq!(attributes["rule"], "auth_failures");
-    assert_eq!(attributes["status"], "firing");
-    let incident = incidents(&delivered).remove(0);
-    assert_eq!(incident.status, TransitionKind::Firing);
-    assert_eq!(
-        (incident.count, incident.threshold, incident.window_seconds),
-        (5, 5, 300)
-    );
-    assert_eq!(incident.key_name.as_deref(), Some("ip"));
-    assert!(incident.key.starts_with("ip:"), "{}", incident.key);
-    assert!(
-        !body.contains("203.0.113.7"),
-        "the address is pseudonymized everywhere: {body}"
-    );
-    assert_eq!(incident.first_event_at, "2026-11-30T08:00:00.000Z");
-    assert_eq!(incident.last_event_at, "2026-11-30T08:00:04.000Z");
-    assert_eq!(incident.transition_at, "2026-11-30T08:00:04.000Z");
-    assert!(!incident.samples.is_empty());
-    assert!(incident.runbook_url.ends_with("/auth_failures.md"));
-    assert_eq!(incident.transition_id, format!("{}:firing", incident.id));
-
-    // Stored and sent: nothing left in the outbox.
-    let store = s.store();
-    let stored = store.incident(&incident.id).await.unwrap().unwrap();
-    assert!(stored.outbox.is_empty());
-    assert!(store.pending_notices().await.unwrap().is_empty());
+/// The value of a signal's key `name`.
+fn key<'a>(signal: &'a Signal, name: &str) -> Option<&'a str> {
+    signal
+        .keys
+        .iter()
+        .find(|(k, _)| k.as_ref() == name)
+        .map(|(_, v)| v.as_str())
 }
 
+/// On the default rules, five failed logins from one address (against four
+/// users) fire the guide's `auth_failures`, which counts across the
+/// service, and `auth_failures_by_ip`: one high firing message each, and
+/// nothing else.
+#[tokio::test]
+async fn five_failed_logins_from_one_ip_publish_one_high_firing_message_per_rule() {
+    let s = stack().await;
+    let batch = signals(&failures("203.0.113.7", 0, 5));
+    // One signal per failure, naming the address (pseudonymized) and the
+    // user.
+    assert_eq!(batch.len(), 5);
+    let pseudonym = key(&batch[0], "ip").unwrap().to_owned();
+    assert!(pseudonym.starts_with("ip:"), "{pseudonym}");
+    for signal in &batch {
+        assert_eq!(key(signal, "ip"), Some(pseudonym.as_str()));
+        assert!(key(signal, "user").is_some(), "{signal:?}");
+    }
+    let out = s.default_engine().ingest(&batch, T0).await.unwrap();
+    assert_eq!((out.published, out.publish_failures), (2, 0));
+    // Every rule counting failed logins counted all five.
+    for rule in AUTH_FAILURE_RULES {
+        assert_eq!(
+            out.accounting.for_rule(rule, SignalOutcome::Counted),
+            5,
+            "{rule}"
+        );
+        assert_eq!(out.accounting.dropped(rule), 0, "{rule}");
+    }
+
+    let delivered = s.delivered().await;
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    for (body, attributes) in &delivered {
+        assert_eq!(attributes["severity"], "high");
+        assert_eq!(attributes["category"], "security");
+        assert_eq!(attributes["status"], "firing");
+        assert!(
+            !body.contains("203.0.113.7"),
+            "the address is pseudonymized everywhere: {body}"
+        );
+    }
+    let mut fired = incidents(&delivered);
+    fired.sort_by(|a, b| a.rule.cmp(&b.rule));
+    assert_eq!(
+        summary(&fired),
+        [
+            ("auth_failures", TransitionKind::Firing),
+            ("auth_failures_by_ip", TransitionKind::Firing)
+        ]
+    );
+    // The guide's rule has one window for the whole service, and no key.
+    assert_eq!(
+        (fired[0].key_name.as_deref(), fired[0].key.as_str()),
+        (None, "")
+    );
+    // The per-address rule is keyed by the address's pseudonym.
+    assert_eq!(
+        (fired[1].key_name.as_deref(), fired[1].key.as_str()),
+        (Some("ip"), pseudonym.as_str())
+    );
+    assert_ne!(fired[0].id, fired[1].id);
+    let store = s.store();
+    for incident in &fired {
+        assert_eq!(incident.status, TransitionKind::Firing);
+        assert_eq!(
+            (incident.count, incident.threshold, incident.window_seconds),
+            (5, 5, 300),
+            "{}",
+            incident.rule
+        );
+        assert_eq!(incident.first_event_at, "2026-11-30T08:00:00.000Z");
+        assert_eq!(incident.last_event_at, "2026-11-30T08:00:04.000Z");
+        assert_eq!(incident.transition_at, "2026-11-30T08:00:04.000Z");
+        assert!(!incident.samples.is_empty());
+        assert!(
+            incident
+                .runbook_url
+                .ends_with(&format!("/{}.md", incident.rule)),
+            "{}",
+            incident.runbook_url
+        );
+        assert_eq!(incident.transition_id, format!("{}:firing", incident.id));
+        // Stored and sent: nothing left in the outbox.
+        let stored = store.incident(&incident.id).await.unwrap().unwrap();
+        assert!(stored.outbox.is_empty());
+    }
+    assert!(store.pending_notices().await.unwrap().is_empty());
+    assert_eq!(store.open_incidents().await.unwrap().len(), 2);
+}
+
+/// On the default rules, four failed logins fire nothing: every rule
+/// counting failed logins counted the four, none reached its threshold.
 #[tokio::test]
 async fn four_failed_logins_publish_nothing() {
     let s = stack().await;
     let out = s
-        .engine()
+        .default_engine()
         .ingest(&signals(&failures("203.0.113.7", 0, 4)), T0)
         .await
         .unwrap();
     assert!(out.transitions.is_empty());
-    assert_eq!(out.counted, 8);
+    assert_eq!(out.counted, 4 * AUTH_FAILURE_RULES.len());
+    for rule in AUTH_FAILURE_RULES {
+        assert_eq!(
+            out.accounting.for_rule(rule, SignalOutcome::Counted),
+            4,
+            "{rule}"
+        );
+    }
     assert!(s.delivered().await.is_empty());
     assert!(s.store().open_incidents().await.unwrap().is_empty());
 }
@@ -431,7 +549,12 @@ async fn the_same_batch_delivered_twice_publishes_once() {
     let second = s.engine().ingest(&batch, T0).await.unwrap();
     assert_eq!(first.published, 1);
     assert!(second.transitions.is_empty());
-    assert_eq!((second.duplicates, second.published), (10, 0));
+    // Five signals, each a duplicate for both rules counting them
+    // (auth_failures per address, brute_force per user).
+    assert_eq!(
+        (second.duplicates, second.counted, second.published),
+        (10, 0, 0)
+    );
     let delivered = incidents(&s.delivered().await);
     assert_eq!(
         summary(&delivered),
@@ -767,10 +890,12 @@ async fn a_silence_matching_the_rule_suppresses_publication() {
     );
 }
 
-/// oauth's latest probe failed (written through the probe store, as
-/// component-probe does): the auth-failure alert it explains is recorded
-/// as inhibited, with the reason, and not published; `api_errors` is not
-/// inhibited by oauth and goes out.
+/// The database's latest probe failed (written through the probe store, as
+/// component-probe does): the database-error alert its outage explains is
+/// recorded as inhibited, with the reason, and not published. Failed
+/// logins in the same batch are published all the same (security rules
+/// are never inhibited: an attacker can cause an outage), and so is
+/// `api_errors`, which the database does not inhibit.
 #[tokio::test]
 async fn an_inhibited_alert_is_not_published_and_the_incident_says_why() {
     let s = stack().await;
@@ -778,7 +903,7 @@ async fn an_inhibited_alert_is_not_published_and_the_incident_says_why() {
     probes
         .save(
             &[ProbeResult {
-                component: Component::Oauth,
+                component: Component::Database,
                 status: Status::Fail,
                 reason: Some(Reason::Unreachable),
                 checked_at: T0,
@@ -791,59 +916,89 @@ async fn an_inhibited_alert_is_not_published_and_the_incident_says_why() {
         .await
         .unwrap();
     let e = s.engine_with(s.publisher(), StaticSilences::default(), probes);
-    let mut events = failures("203.0.113.7", 0, 5);
+    let mut events = database_errors(200, 5);
+    events.extend(failures("203.0.113.7", 0, 5));
     events.extend(api_errors(100, 10));
     let out = e.ingest(&signals(&events), T0).await.unwrap();
-    let inhibited: Vec<_> = out
+    let mut fired: Vec<(&str, Option<&str>)> = out
         .transitions
         .iter()
-        .filter(|t| t.rule == "auth_failures")
+        .map(|t| (t.rule.as_str(), t.suppressed.as_deref()))
         .collect();
-    assert_eq!(inhibited.len(), 1);
-    assert_eq!(inhibited[0].status, TransitionKind::Firing);
-    let reason = inhibited[0].suppressed.clone().unwrap();
-    assert!(reason.contains("oauth down"), "{reason}");
+    fired.sort();
+    let inhibited = out
+        .transitions
+        .iter()
+        .find(|t| t.rule == "database_errors")
+        .unwrap();
+    assert_eq!(inhibited.status, TransitionKind::Firing);
+    let reason = inhibited.suppressed.clone().unwrap();
+    assert!(reason.contains("database down"), "{reason}");
+    assert_eq!(
+        fired,
+        [
+            ("api_errors", None),
+            ("auth_failures", None),
+            ("database_errors", Some(reason.as_str()))
+        ]
+    );
 
-    let delivered = incidents(&s.delivered().await);
+    let mut delivered = incidents(&s.delivered().await);
+    delivered.sort_by(|a, b| a.rule.cmp(&b.rule));
     assert_eq!(
         summary(&delivered),
-        [("api_errors", TransitionKind::Firing)]
+        [
+            ("api_errors", TransitionKind::Firing),
+            ("auth_failures", TransitionKind::Firing)
+        ]
     );
+    // The security incident went out while the database was down.
+    assert_eq!(delivered[1].category.as_str(), "security");
+    assert!(delivered[1].inhibited_by.is_empty());
 
     let store = s.store();
     let stored = store
-        .incident(&inhibited[0].incident_id)
+        .incident(&inhibited.incident_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.incident.status, TransitionKind::Firing);
-    assert_eq!(stored.incident.inhibited_by, ["oauth"]);
+    assert_eq!(stored.incident.key, "app.core.database");
+    assert_eq!(stored.incident.inhibited_by, ["database"]);
     assert_eq!(stored.incident.reason.as_deref(), Some(reason.as_str()));
     assert!(stored.outbox.is_empty());
     assert_follows_schema(&stored.incident.to_json());
     assert!(store.pending_notices().await.unwrap().is_empty());
 
     // Its resolution is recorded, with the same reason, and not published.
-    e.evaluate(T0 + time::Duration::hours(1)).await.unwrap();
+    let r = e.evaluate(T0 + time::Duration::hours(1)).await.unwrap();
+    assert_eq!(r.transitions.len(), 3);
     let stored = store
-        .incident(&inhibited[0].incident_id)
+        .incident(&inhibited.incident_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.incident.status, TransitionKind::Resolved);
-    assert_eq!(stored.incident.inhibited_by, ["oauth"]);
-    let delivered = incidents(&s.delivered().await);
+    assert_eq!(stored.incident.inhibited_by, ["database"]);
+    let mut delivered = incidents(&s.delivered().await);
+    delivered.sort_by(|a, b| a.rule.cmp(&b.rule));
     assert_eq!(
         summary(&delivered),
-        [("api_errors", TransitionKind::Resolved)]
+        [
+            ("api_errors", TransitionKind::Resolved),
+            ("auth_failures", TransitionKind::Resolved)
+        ]
     );
 }
 
-/// Ten failures against one user within 120 s fire `brute_force`
-/// (critical, security) besides `auth_failures` for the address; a pager
-/// subscription filtered on critical security receives brute_force alone.
-/// Near misses stay quiet: nine failures against another user, and ten
-/// spread over three minutes against a third.
+/// On the default rules, ten failures against one user within 120 s fire
+/// `brute_force` (critical, security); a pager subscription filtered on
+/// critical security receives brute_force alone, among the seven high
+/// security incidents the same batch fires. The near misses of
+/// brute_force (nine failures against another user, ten spread over three
+/// minutes against a third) do not fire it; they fire the high per-user
+/// rules, `auth_failures_by_user` and `distributed_guessing` (each from
+/// addresses of their own), which the pager does not receive.
 #[tokio::test]
 async fn brute_force_reaches_the_critical_security_subscription_alone() {
     let sdk = sdk().await;
@@ -891,30 +1046,56 @@ async fn brute_force_reaches_the_critical_security_subscription_alone() {
             T0 + time::Duration::seconds(20 * i as i64),
         ));
     }
-    let out = s.engine().ingest(&signals(&events), T0).await.unwrap();
+    let batch = signals(&events);
+    // The attacker's address, pseudonymized.
+    let attacker = key(&batch[0], "ip").unwrap().to_owned();
+    let out = s.default_engine().ingest(&batch, T0).await.unwrap();
     let mut fired: Vec<(&str, &str)> = out
         .transitions
         .iter()
         .map(|t| (t.rule.as_str(), t.key.as_str()))
         .collect();
     fired.sort();
-    assert_eq!(fired.len(), 2, "{fired:?}");
-    assert_eq!(fired[1], ("brute_force", "u-victim"));
-    assert_eq!(fired[0].0, "auth_failures");
-
-    let all = incidents(&s.delivered().await);
-    let mut seen: Vec<(&str, &str, TransitionKind)> = all
-        .iter()
-        .map(|i| (i.rule.as_str(), i.severity.as_str(), i.status))
-        .collect();
-    seen.sort();
     assert_eq!(
-        seen,
+        fired,
         [
-            ("auth_failures", "high", TransitionKind::Firing),
-            ("brute_force", "critical", TransitionKind::Firing)
+            ("auth_failures", ""),
+            ("auth_failures_by_ip", attacker.as_str()),
+            ("auth_failures_by_user", "u-nearly"),
+            ("auth_failures_by_user", "u-slow"),
+            ("auth_failures_by_user", "u-victim"),
+            ("brute_force", "u-victim"),
+            ("distributed_guessing", "u-nearly"),
+            ("distributed_guessing", "u-slow"),
         ]
     );
+
+    let all = incidents(&s.delivered().await);
+    let mut seen: Vec<(&str, &str, &str, TransitionKind)> = all
+        .iter()
+        .map(|i| {
+            (
+                i.rule.as_str(),
+                i.key.as_str(),
+                i.severity.as_str(),
+                i.status,
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected: Vec<(&str, &str, &str, TransitionKind)> = fired
+        .iter()
+        .map(|&(rule, key)| {
+            let severity = if rule == "brute_force" {
+                "critical"
+            } else {
+                "high"
+            };
+            (rule, key, severity, TransitionKind::Firing)
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    assert!(all.iter().all(|i| i.category.as_str() == "security"));
 
     let paged = drain_settled(&s.sdk, &pager, DRAIN_PAUSE).await;
     let paged = incidents(&paged);

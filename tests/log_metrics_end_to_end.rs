@@ -102,8 +102,10 @@ async fn a_batch_becomes_series_and_emf_once() {
     let events = [
         FAILED_LOGIN,
         FAILED_LOGIN,
-        "2025-05-18 07:42:54,855 - app.services.drift_service - INFO - Starting drift detection job",
-        "2025-05-18 07:42:55,000 - app.core.database - ERROR - Database error: refused\n[SQL: SELECT 1]",
+        // Written seconds before their delivery (10:30:00): their own times
+        // stand (a record more than a day older is given its event's).
+        "2025-05-20 10:29:54,855 - app.services.drift_service - INFO - Starting drift detection job",
+        "2025-05-20 10:29:55,000 - app.core.database - ERROR - Database error: refused\n[SQL: SELECT 1]",
         "Traceback (most recent call last):",
         "\u{0}\u{1} binary garbage",
     ];
@@ -119,8 +121,8 @@ async fn a_batch_becomes_series_and_emf_once() {
     assert_eq!(summary.rejected, 1);
     assert!(!summary.duplicate);
     assert_eq!(
-        summary.store_requests, 1,
-        "one transaction for the whole batch"
+        summary.store_requests, 2,
+        "one transaction for the batch's series, one for its alert accounting"
     );
 
     assert_eq!(counter(&app.store, &failed_logins()).await, 2.0);
@@ -156,14 +158,29 @@ async fn a_batch_becomes_series_and_emf_once() {
         "Test"
     );
     assert!(!emf.contains("203.0.113.7"), "no raw IP address in EMF");
+    // The alert accounting (the second transaction), in EMF too.
+    let signals = SeriesKey::new("alert_signals_total", [("signal", "auth_failures")]);
+    assert_eq!(counter(&app.store, &signals).await, 2.0);
+    assert!(
+        documents
+            .iter()
+            .any(|d| d["signal"] == "auth_failures" && d["alert_signals_total"] == 2.0),
+        "{emf}"
+    );
 
-    // The drift scan record refreshed the heartbeat the drift probe reads.
+    // The drift scan record refreshed the heartbeat the drift probe reads,
+    // with the record's own time.
     let beat = app
         .heartbeats
         .last_heartbeat(DRIFT_HEARTBEAT)
         .await
         .unwrap();
-    assert_eq!(beat.map(|t| t.unix_timestamp()), Some(1_747_554_174));
+    assert_eq!(beat.map(|t| t.unix_timestamp()), Some(1_747_736_994));
+    let clamped = SeriesKey::new(
+        "log_record_times_clamped_total",
+        Vec::<(String, String)>::new(),
+    );
+    assert_eq!(counter(&app.store, &clamped).await, 0.0);
 
     // Redelivery: nothing changes, no EMF again.
     let mut again: Vec<u8> = Vec::new();
@@ -174,6 +191,7 @@ async fn a_batch_becomes_series_and_emf_once() {
     assert!(summary.duplicate);
     assert!(again.is_empty());
     assert_eq!(counter(&app.store, &failed_logins()).await, 2.0);
+    assert_eq!(counter(&app.store, &signals).await, 2.0);
 }
 
 #[tokio::test]

@@ -171,6 +171,25 @@ mod tests {
 
     const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
 
+    /// The rules of the tests of the evaluator's mechanics (resolution,
+    /// republication), apart from the default rules: five failed logins
+    /// from one address are one incident. `auth_failures` counts per
+    /// address here, as the default `auth_failures_by_ip` does.
+    const TEST_RULES: &str = r#"
+[[rule]]
+name = "auth_failures"
+signal = "auth_failures"
+group_by = "ip"
+threshold = 5
+window = 300
+severity = "high"
+category = "security"
+"#;
+
+    fn test_rules() -> AlertRules {
+        AlertRules::from_toml(TEST_RULES, "test.toml").unwrap()
+    }
+
     struct TestClock(Mutex<OffsetDateTime>);
     impl TestClock {
         fn set(&self, at: OffsetDateTime) {
@@ -186,12 +205,13 @@ mod tests {
     type Engine<S> = AlertEngine<S, RecordingPublisher, StaticSilences, StaticComponents>;
 
     fn engine<S: AlertStore>(
+        rules: AlertRules,
         store: S,
         publisher: &RecordingPublisher,
         log_silence_after: Option<Duration>,
     ) -> Engine<S> {
         AlertEngine::new(
-            Arc::new(AlertRules::default_rules().unwrap()),
+            Arc::new(rules),
             store,
             publisher.clone(),
             StaticSilences(vec![]),
@@ -230,7 +250,7 @@ mod tests {
     #[tokio::test]
     async fn a_quiet_incident_is_resolved_and_published_once() {
         let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
-        let (ev, clock) = evaluator(engine(store.clone(), &publisher, None));
+        let (ev, clock) = evaluator(engine(test_rules(), store.clone(), &publisher, None));
         ev.engine.ingest(&failures(5), T0).await.unwrap();
         assert_eq!(publisher.messages().len(), 1);
 
@@ -259,7 +279,9 @@ mod tests {
     async fn no_log_delivery_for_the_configured_time_raises_log_pipeline_silent_once() {
         let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
         store.set_log_delivery(T0);
+        // The dead man's switch's rule as it ships.
         let (ev, clock) = evaluator(engine(
+            AlertRules::default_rules().unwrap(),
             store.clone(),
             &publisher,
             Some(Duration::from_secs(600)),
@@ -284,7 +306,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_publication_is_republished_by_a_later_run_once() {
         let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
-        let (ev, clock) = evaluator(engine(store.clone(), &publisher, None));
+        let (ev, clock) = evaluator(engine(test_rules(), store.clone(), &publisher, None));
         publisher.set_failing(true);
         let out = ev.engine.ingest(&failures(5), T0).await.unwrap();
         assert_eq!(out.publish_failures, 1);
@@ -343,6 +365,7 @@ mod tests {
     async fn an_unreachable_store_fails_the_run() {
         let publisher = RecordingPublisher::default();
         let (ev, _) = evaluator(engine(
+            AlertRules::default_rules().unwrap(),
             Unreachable,
             &publisher,
             Some(Duration::from_secs(900)),

@@ -383,6 +383,21 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2025-05-20 10:31 UTC);
 
+    /// The alert rules of these tests of the handler's mechanics (exactly
+    /// once under redelivery and retry), apart from the default rules: five
+    /// failed logins from one address are one incident. `auth_failures`
+    /// counts per address here, as the default `auth_failures_by_ip` does.
+    const TEST_ALERT_RULES: &str = r#"
+[[rule]]
+name = "auth_failures"
+signal = "auth_failures"
+group_by = "ip"
+threshold = 5
+window = 300
+severity = "high"
+category = "security"
+"#;
+
     /// The memory alert store, whose next commit fails while `fail` is set
     /// (DynamoDB unreachable between the series write and the alert write).
     #[derive(Clone, Default)]
@@ -455,7 +470,7 @@ mod tests {
             store: MemorySeriesStore::new(),
             heartbeats: NoBeats,
             alerts: AlertEngine::new(
-                Arc::new(AlertRules::default_rules().unwrap()),
+                Arc::new(AlertRules::from_toml(TEST_ALERT_RULES, "test.toml").unwrap()),
                 alerts.clone(),
                 publisher.clone(),
                 StaticSilences(vec![]),
@@ -498,6 +513,13 @@ mod tests {
         json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
     }
 
+    fn counter(store: &MemorySeriesStore, key: &SeriesKey) -> f64 {
+        match store.get(key) {
+            Some(StoredValue::Counter(v)) => v,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
     fn failed_login_count(store: &MemorySeriesStore) -> f64 {
         let key = SeriesKey::new(
             "auth_requests_total",
@@ -507,10 +529,17 @@ mod tests {
                 ("status", "failure"),
             ],
         );
-        match store.get(&key) {
-            Some(StoredValue::Counter(v)) => v,
-            other => panic!("{other:?}"),
-        }
+        counter(store, &key)
+    }
+
+    /// The alert accounting's count of `auth_failures` signals the rule
+    /// counted.
+    fn counted_by_auth_failures(store: &MemorySeriesStore) -> f64 {
+        let key = SeriesKey::new(
+            "alert_signal_outcomes_total",
+            [("outcome", "counted"), ("rule", "auth_failures")],
+        );
+        counter(store, &key)
     }
 
     #[tokio::test]
@@ -531,6 +560,10 @@ mod tests {
             ("auth_failures", TransitionKind::Firing)
         );
         assert!(!incidents[0].to_json().contains("203.0.113.7"));
+        // The alert accounting is stored once too.
+        assert_eq!(counted_by_auth_failures(&app.store), 5.0);
+        let received = SeriesKey::new("alert_signals_total", [("signal", "auth_failures")]);
+        assert_eq!(counter(&app.store, &received), 5.0);
     }
 
     /// The first delivery stores the series, then the alert write fails:
@@ -557,6 +590,7 @@ mod tests {
         assert_eq!((retry.alert_transitions, retry.alerts_published), (1, 1));
         assert_eq!(publisher.incidents().len(), 1);
         assert_eq!(publisher.incidents()[0].count, 5);
+        assert_eq!(counted_by_auth_failures(&app.store), 5.0);
         assert_eq!(alerts.inner.last_log_delivery().await.unwrap(), Some(NOW));
     }
 

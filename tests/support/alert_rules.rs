@@ -1,0 +1,102 @@
+//! The alert rules of the tests about the engine's mechanics (exactly-once
+//! publication, the outbox, redeliveries, races, silences, inhibition,
+//! resolution), apart from the default rules: a scenario there fires one
+//! incident, whatever rules `infra/alerts/default.toml` adds. The same
+//! rules as the engine's own unit tests (`TEST_RULES` in
+//! `shared/src/domain/alerts/engine.rs`).
+//!
+//! The names are the default rules' (so runbook links resolve), but
+//! `auth_failures` here counts per client address, as the default
+//! `auth_failures_by_ip` does; the default `auth_failures` counts across
+//! the service. Tests of what the default rules mean use
+//! `AlertRules::default_rules()`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shared::domain::alerts::AlertRules;
+use shared::domain::alerts::crosscheck::{self, SignalCatalog};
+use shared::domain::rules::RuleSet;
+
+/// Five failed logins from one address fire `auth_failures` (high,
+/// security, never inhibited); ten against one user within two minutes
+/// fire `brute_force` (critical); ten server errors on one route within a
+/// minute fire `api_errors`; five database errors of one logger fire
+/// `database_errors`, inhibited while the database is down.
+pub const TEST_ALERT_RULES: &str = r#"
+[[rule]]
+name = "auth_failures"
+signal = "auth_failures"
+group_by = "ip"
+threshold = 5
+window = 300
+severity = "high"
+category = "security"
+
+[[rule]]
+name = "brute_force"
+signal = "auth_failures"
+group_by = "user"
+threshold = 10
+window = 120
+resolve_after = 600
+repeat_interval = 1800
+severity = "critical"
+category = "security"
+
+[[rule]]
+name = "api_errors"
+signal = "api_errors"
+group_by = "endpoint"
+threshold = 10
+window = 60
+severity = "medium"
+category = "performance"
+
+[[rule]]
+name = "database_errors"
+signal = "database_errors"
+group_by = "logger"
+threshold = 5
+window = 300
+resolve_after = 900
+repeat_interval = 600
+severity = "high"
+category = "system"
+inhibit_when_down = ["database"]
+
+[[rule]]
+name = "component_down"
+signal = "component_probe"
+group_by = "component"
+consecutive = { failures = 3, of = 5 }
+window = 600
+severity = "critical"
+category = "system"
+
+[[rule]]
+name = "log_pipeline_silent"
+signal = "log_pipeline_silent"
+threshold = 1
+window = 900
+resolve_after = 300
+severity = "high"
+category = "system"
+"#;
+
+/// [`TEST_ALERT_RULES`], checked against the default log rules as the
+/// functions check their rules at start (every signal and key is one the
+/// log rules or probes produce).
+pub fn test_alert_rules() -> Arc<AlertRules> {
+    let rules = AlertRules::from_toml(TEST_ALERT_RULES, "test-alerts.toml").unwrap();
+    let log_rules = RuleSet::default_rules().unwrap();
+    crosscheck::check(&rules, &SignalCatalog::new(&log_rules)).unwrap();
+    Arc::new(rules)
+}
+
+/// [`TEST_ALERT_RULES`] in a file of its own, for `ALERT_RULES_FILE`.
+pub fn test_alert_rules_file() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("{}.toml", super::stack::unique("alert-rules")));
+    std::fs::write(&path, TEST_ALERT_RULES).unwrap();
+    path
+}
