@@ -94,7 +94,7 @@ pub fn pipeline_metrics() -> Vec<MetricInfo> {
         counter(EVENTS_TOTAL, "Log events received.", &[]),
         counter(
             RECORDS_TOTAL,
-            "Log records by format (json, text, plain).",
+            "Log records by format (json, text, access, plain).",
             &["format"],
         ),
         counter(
@@ -208,7 +208,7 @@ pub struct Evaluated {
     pub continuations: u64,
     pub rejected: BTreeMap<RejectReason, u64>,
     /// Records by format, in the order of [`RecordFormat::ALL`].
-    pub formats: [u64; 3],
+    pub formats: [u64; 4],
     pub parse: ParseStats,
     /// Metric updates (in event order), signals and misses.
     pub evaluation: Evaluation,

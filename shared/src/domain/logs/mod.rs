@@ -2,6 +2,7 @@
 //! payload, parse its events into records (JSON or Python text), redact
 //! them, and match them with CloudWatch Logs filter patterns.
 
+pub mod access;
 pub mod decode;
 pub mod filter_pattern;
 pub mod json;

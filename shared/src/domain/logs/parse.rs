@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::access;
 use super::json::{Fields, Json};
 use super::record::{EventRef, LogEvent, LogRecord, RecordFormat};
 
@@ -252,7 +253,18 @@ fn parse_event<'a>(
             Err(_) => parser.stats.invalid_json += 1,
         }
     }
-    if let Some(record) = parse_text(event, text, parser.settings.text_utc_offset_ms) {
+    if let Some(mut record) = parse_text(event, text, parser.settings.text_utc_offset_ms) {
+        // uvicorn's access logger formatted as Python logging: the message
+        // is an access line.
+        if let (true, Cow::Borrowed(message)) =
+            (record.logger.ends_with(".access"), &record.message)
+            && let Some(a) = access::uvicorn_message(message)
+        {
+            record.json = Some(Json::Object(a.fields));
+        }
+        return Ok(record);
+    }
+    if let Some(record) = parse_access(event, text) {
         return Ok(record);
     }
     if text
@@ -354,6 +366,27 @@ fn parse_text<'a>(event: EventRef<'a>, text: &'a str, utc_offset_ms: i64) -> Opt
         continuation,
         raw: text,
         json: None,
+    })
+}
+
+/// An access-log line (see [`access`]), with the lines continuing it.
+fn parse_access<'a>(event: EventRef<'a>, text: &'a str) -> Option<LogRecord<'a>> {
+    let (first, continuation) = split_first_line(text);
+    let (a, logger) = match access::plain_uvicorn(first) {
+        Some(a) => (a, "uvicorn.access"),
+        None => (access::common_log(first)?, access::ACCESS_LOGGER),
+    };
+    Some(LogRecord {
+        event_id: event.id,
+        timestamp_ms: a.time_ms.unwrap_or(event.timestamp_ms),
+        own_time: a.time_ms.is_some(),
+        format: RecordFormat::Access,
+        logger: Cow::Borrowed(logger),
+        level: Cow::Borrowed(a.level.unwrap_or("INFO")),
+        message: Cow::Borrowed(access::ACCESS_MESSAGE),
+        continuation,
+        raw: text,
+        json: Some(Json::Object(a.fields)),
     })
 }
 
@@ -883,11 +916,6 @@ mod tests {
                 "2025-13-18 07:42:54,855 - app - INFO - bad month",
             ),
             (
-                "INFO:     203.0.113.9:51234 - \"POST /api/auth/login HTTP/1.1\" 401 Unauthorized",
-                "INFO",
-                "203.0.113.9:51234 - \"POST /api/auth/login HTTP/1.1\" 401 Unauthorized",
-            ),
-            (
                 "ERROR:    Exception in ASGI application",
                 "ERROR",
                 "Exception in ASGI application",
@@ -914,6 +942,36 @@ mod tests {
             assert_eq!(r.timestamp_ms, 42, "the event's time");
             assert!(!r.own_time);
         }
+    }
+
+    #[test]
+    fn access_log_lines_are_records_with_fields() {
+        let r = record(
+            "INFO:     203.0.113.9:51234 - \"POST /api/auth/login HTTP/1.1\" 401 Unauthorized",
+        );
+        assert_eq!(r.format, RecordFormat::Access);
+        assert_eq!(
+            (r.logger.as_ref(), r.level.as_ref()),
+            ("uvicorn.access", "INFO")
+        );
+        assert_eq!(r.message, access::ACCESS_MESSAGE);
+        assert_eq!(r.field("status_code"), Some(&Json::Number(401.into())));
+        let r = record(
+            "203.0.113.9 - - [20/May/2025:10:30:00 +0000] \"GET /api/users/42 HTTP/1.1\" 503 12 \"-\" \"curl/8.0\"",
+        );
+        assert_eq!(r.format, RecordFormat::Access);
+        assert_eq!(r.logger, access::ACCESS_LOGGER);
+        assert_eq!((r.timestamp_ms, r.own_time), (1_747_737_000_000, true));
+        // uvicorn's logger formatted as Python logging: a text record with
+        // the access fields.
+        let r = record(
+            "2025-05-18 09:15:28,603 - uvicorn.access - INFO - 198.51.100.23:50112 - \"GET /api/drift/reports/9f2e HTTP/1.1\" 404",
+        );
+        assert_eq!(r.format, RecordFormat::PythonText);
+        assert_eq!(
+            r.field("endpoint"),
+            Some(&Json::String("/api/drift/reports/9f2e".into()))
+        );
     }
 
     #[test]

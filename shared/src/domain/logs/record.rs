@@ -43,6 +43,9 @@ pub enum RecordFormat {
     Json,
     /// `%(asctime)s - %(name)s - %(levelname)s - %(message)s`.
     PythonText,
+    /// An HTTP access-log line (uvicorn, common/combined log format), with
+    /// its fields (see [`super::access`]).
+    Access,
     /// Any other line (uvicorn and gunicorn output, `print`s, crash
     /// output): its first line is the message.
     Plain,
@@ -61,7 +64,8 @@ impl RecordFormat {
         match self {
             RecordFormat::Json => 0,
             RecordFormat::PythonText => 1,
-            RecordFormat::Plain => 2,
+            RecordFormat::Access => 2,
+            RecordFormat::Plain => 3,
         }
     }
 
@@ -70,6 +74,7 @@ impl RecordFormat {
         match self {
             RecordFormat::Json => "json",
             RecordFormat::PythonText => "text",
+            RecordFormat::Access => "access",
             RecordFormat::Plain => "plain",
         }
     }
@@ -95,7 +100,8 @@ pub struct LogRecord<'a> {
     pub continuation: Option<&'a str>,
     /// The whole event text, for term patterns and sample lines.
     pub raw: &'a str,
-    /// The JSON object of a JSON record, borrowed from `raw`.
+    /// The JSON object of a JSON record, borrowed from `raw`; the fields
+    /// of an access-log line (a text record of `uvicorn.access` included).
     pub json: Option<Json<'a>>,
 }
 

@@ -899,6 +899,7 @@ mod tests {
                 ("drift_scan_errors_total", MetricKind::Counter),
                 ("drift_scans_total", MetricKind::Counter),
                 ("graph_api_errors_total", MetricKind::Counter),
+                ("http_requests_total", MetricKind::Counter),
                 ("log_messages_total", MetricKind::Counter),
                 ("permission_denials_total", MetricKind::Counter),
                 ("scheduler_jobs_total", MetricKind::Counter),
@@ -1367,6 +1368,40 @@ mod tests {
         let ev = run(&rules, &[&text("a", "INFO", "fine")]);
         assert!(ev.updates.is_empty());
         assert_eq!((ev.records, ev.matched_records), (1, 0));
+    }
+
+    #[test]
+    fn access_logs_give_requests_errors_and_failed_logins() {
+        let ev = defaults(&[
+            "INFO:     203.0.113.9:51234 - \"POST /api/auth/login HTTP/1.1\" 401 Unauthorized",
+            "INFO:     203.0.113.9:51236 - \"DELETE /api/roles/3 HTTP/1.1\" 403 Forbidden",
+            "198.51.100.7 - - [20/May/2025:10:30:00 +0000] \"GET /api/users/42 HTTP/1.1\" 503 12 \"-\" \"curl/8.0\" 1.5",
+        ]);
+        let got = lines(&ev);
+        for want in [
+            "http_requests_total{endpoint=/api/auth/login,method=POST,status_code=401} +1",
+            "http_requests_total{endpoint=/api/roles/:id,method=DELETE,status_code=403} +1",
+            "http_requests_total{endpoint=/api/users/:id,method=GET,status_code=503} +1",
+            "api_request_duration_seconds{endpoint=/api/users/:id,method=GET,status_code=503} obs 1.500000",
+            "auth_requests_total{endpoint=/api/auth/login,method=unknown,status=failure} +1",
+        ] {
+            assert!(got.iter().any(|l| l == want), "{want} in {got:?}");
+        }
+        let ip = redactor().pseudonym(PseudonymKind::Ip, "203.0.113.9");
+        let names: Vec<String> = signals(&ev)
+            .into_iter()
+            .filter(|s| !s.starts_with("error_logs"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                format!("auth_failures ip={ip}"),
+                "api_errors endpoint=/api/users/:id".to_owned(),
+                "slow_requests endpoint=/api/users/:id".to_owned(),
+            ],
+            "a 403 outside /api/auth/ is a permission matter, not a failed login"
+        );
+        assert_eq!(ev.miss_total(), 0, "{:?}", ev.misses);
     }
 
     #[test]
