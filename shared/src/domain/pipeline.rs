@@ -208,7 +208,7 @@ pub struct Evaluated {
     pub continuations: u64,
     pub rejected: BTreeMap<RejectReason, u64>,
     /// Records by format, in the order of [`RecordFormat::ALL`].
-    pub formats: [u64; 4],
+    pub formats: [u64; RecordFormat::ALL.len()],
     pub parse: ParseStats,
     /// Metric updates (in event order), signals and misses.
     pub evaluation: Evaluation,
@@ -545,7 +545,7 @@ mod tests {
     fn counter(report: &BatchReport, key: &SeriesKey) -> f64 {
         match report.metrics.get(key) {
             Some(SeriesDelta::Counter(v)) => *v,
-            other => panic!("{key}: {other:?}"),
+            other => panic!("{key}: {other:?} in {:?}", report.metrics.sorted()),
         }
     }
 

@@ -26,19 +26,25 @@ pub const ACCESS_MESSAGE: &str = "HTTP request";
 /// The logger of access lines that name none (common/combined format).
 pub const ACCESS_LOGGER: &str = "access";
 
+/// Longest line tried as an access line: longer ones (a hostile URL) are
+/// not parsed for fields, and stay plain records.
+const MAX_LINE_BYTES: usize = 16 * 1024;
+
 /// uvicorn: `<ip>:<port> - "<METHOD> <path> HTTP/<v>" <status>[ <reason>]`.
-static UVICORN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^(\S+?):\d+ - "([A-Z]{3,10}) (\S{1,8192}) HTTP/[0-9.]+" (\d{3})(?: [A-Za-z' -]{0,40})?$"#)
-        .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+static UVICORN: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(
+        r#"^(\S+?):\d+ - "([A-Z]{3,10}) (\S+) HTTP/[0-9.]+" (\d{3})(?: [A-Za-z' -]{0,40})?$"#,
+    )
+    .ok()
 });
 
 /// Common/combined log format, with an optional request time.
-static CLF: LazyLock<Regex> = LazyLock::new(|| {
+static CLF: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(concat!(
-        r#"^(\S{1,64}) \S{1,256} \S{1,256} \[([^\]]{1,64})\] "([A-Z]{3,10}) (\S{1,8192})(?: [A-Z]+/[0-9.]+)?" (\d{3}) (\d+|-)"#,
-        r#"(?: "([^"]{0,2048})" "([^"]{0,2048})")?(?: (\d+(?:\.\d+)?))?$"#
+        r#"^(\S+) \S+ \S+ \[([^\]]{1,64})\] "([A-Z]{3,10}) (\S+)(?: [A-Z]+/[0-9.]+)?" (\d{3}) (\d+|-)"#,
+        r#"(?: "([^"]*)" "([^"]*)")?(?: (\d+(?:\.\d+)?))?$"#
     ))
-    .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+    .ok()
 });
 
 /// What an access line says.
@@ -64,10 +70,10 @@ pub fn plain_uvicorn(line: &str) -> Option<Access<'_>> {
 /// uvicorn's access message (the text after the level).
 pub fn uvicorn_message(message: &str) -> Option<Access<'_>> {
     // Cheap rejections first: most messages are not access lines.
-    if !message.contains(" HTTP/") {
+    if message.len() > MAX_LINE_BYTES || !message.contains(" HTTP/") {
         return None;
     }
-    let c = UVICORN.captures(message)?;
+    let c = UVICORN.as_ref()?.captures(message)?;
     let mut fields = request_fields(c.get(2)?.as_str(), c.get(3)?.as_str(), c.get(4)?.as_str())?;
     fields.push((Cow::Borrowed("ip_address"), string(c.get(1)?.as_str())));
     Some(Access {
@@ -79,10 +85,10 @@ pub fn uvicorn_message(message: &str) -> Option<Access<'_>> {
 
 /// A common or combined log format line.
 pub fn common_log(line: &str) -> Option<Access<'_>> {
-    if !line.contains("] \"") {
+    if line.len() > MAX_LINE_BYTES || !line.contains("] \"") {
         return None;
     }
-    let c = CLF.captures(line)?;
+    let c = CLF.as_ref()?.captures(line)?;
     let mut fields = request_fields(c.get(3)?.as_str(), c.get(4)?.as_str(), c.get(5)?.as_str())?;
     fields.push((Cow::Borrowed("ip_address"), string(c.get(1)?.as_str())));
     if let Some(bytes) = c.get(6).and_then(|m| m.as_str().parse::<u64>().ok()) {
@@ -154,6 +160,11 @@ mod tests {
 
     fn field<'a>(a: &'a Access<'_>, name: &str) -> Option<&'a Json<'a>> {
         a.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn the_patterns_compile() {
+        assert!(UVICORN.is_some() && CLF.is_some());
     }
 
     #[test]

@@ -52,15 +52,16 @@ pub enum RecordFormat {
 }
 
 impl RecordFormat {
-    pub const ALL: [RecordFormat; 3] = [
+    pub const ALL: [RecordFormat; 4] = [
         RecordFormat::Json,
         RecordFormat::PythonText,
+        RecordFormat::Access,
         RecordFormat::Plain,
     ];
 
     /// Its place in [`Self::ALL`]: counts per format are kept in an array
     /// on the hot path.
-    pub fn index(self) -> usize {
+    pub const fn index(self) -> usize {
         match self {
             RecordFormat::Json => 0,
             RecordFormat::PythonText => 1,

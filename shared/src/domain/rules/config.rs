@@ -31,9 +31,12 @@ pub struct RuleConfig {
     pub description: Option<String>,
     /// Rules sharing a group are alternatives: only the first matching rule
     /// of the group (in file order) applies to a record, so a message is
-    /// never classified twice. Rules without a group always apply.
+    /// never classified twice. Rules without a group always apply. A list
+    /// puts the rule in several groups: when it matches, the later rules
+    /// of each are skipped (a drift scan's own token failure is neither a
+    /// failed login nor a second scan failure).
     #[serde(default)]
-    pub group: Option<String>,
+    pub group: Option<OneOrMany>,
     /// A CloudWatch Logs filter pattern (terms, `%regex%` or a JSON
     /// pattern), matched against the raw event text and, for JSON records,
     /// the JSON object. `""` matches every record.

@@ -111,8 +111,8 @@ impl Signal {
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRule {
     pub name: Arc<str>,
-    /// Index of the rule's group.
-    pub group: Option<usize>,
+    /// Indexes of the rule's groups.
+    pub group: Vec<usize>,
     pub logger: Option<String>,
     pub levels: Vec<String>,
     pub messages: Vec<String>,
@@ -544,7 +544,7 @@ impl RuleSet {
         let text = || -> &str { searchable.get_or_init(|| record.searchable()) };
         for &index in candidates {
             let rule = &self.rules[index];
-            if rule.group.is_some_and(|g| out.group_taken[g]) {
+            if rule.group.iter().any(|g| out.group_taken[*g]) {
                 continue;
             }
             let memo = &mut out.regex_memo;
@@ -559,8 +559,8 @@ impl RuleSet {
             let Some(caps) = rule.matches(record, text, regex_hit) else {
                 continue;
             };
-            if let Some(g) = rule.group {
-                out.group_taken[g] = true;
+            for g in &rule.group {
+                out.group_taken[*g] = true;
             }
             matched = true;
             let caps = caps.as_ref();

@@ -228,12 +228,19 @@ fn compile_rule(
     for (i, s) in rule.signals.iter().enumerate() {
         signals.push(compile_signal(i, s, &spec)?);
     }
-    let group = rule.group.as_ref().map(|g| {
-        groups.iter().position(|x| x == g).unwrap_or_else(|| {
-            groups.push(g.clone());
-            groups.len() - 1
+    let group: Vec<usize> = rule
+        .group
+        .clone()
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+        .iter()
+        .map(|g| {
+            groups.iter().position(|x| x == g).unwrap_or_else(|| {
+                groups.push(g.clone());
+                groups.len() - 1
+            })
         })
-    });
+        .collect();
     let mut compiled = CompiledRule {
         name: Arc::from(rule.name.as_str()),
         group,
