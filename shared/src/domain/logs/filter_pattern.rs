@@ -1716,43 +1716,52 @@ fn is_field_space(b: u8) -> bool {
 /// end it), one starting with `[` to the next `]`, either to the end of
 /// the message when unclosed. The delimiters are ASCII, so every offset is
 /// a character boundary.
-fn next_token(message: &str, mut pos: usize) -> Option<Span> {
+fn next_token(message: &str, pos: usize) -> Option<Span> {
     let bytes = message.as_bytes();
-    while bytes.get(pos).copied().is_some_and(is_field_space) {
-        pos += 1;
-    }
-    let first = *bytes.get(pos)?;
-    let start = pos;
-    let close = match first {
-        b'"' => Some(b'"'),
-        b'[' => Some(b']'),
-        _ => None,
-    };
-    Some(match close {
-        Some(close) => {
-            let mut i = start + 1;
-            while let Some(&b) = bytes.get(i) {
-                if b == close {
-                    break;
-                }
-                i += if b == b'\\' && close == b'"' { 2 } else { 1 };
-            }
-            let i = i.min(bytes.len());
-            Span {
-                start,
-                end: (i + 1).min(bytes.len()),
-                value: (start + 1, i),
-            }
+    let start = pos + bytes.get(pos..)?.iter().position(|&b| !is_field_space(b))?;
+    let rest = bytes.get(start + 1..).unwrap_or(&[]);
+    let close = |at: Option<usize>| {
+        let i = at.map_or(bytes.len(), |at| start + 1 + at);
+        Span {
+            start,
+            end: (i + 1).min(bytes.len()),
+            value: (start + 1, i),
         }
-        None => {
-            let mut i = start;
-            while bytes.get(i).copied().is_some_and(|b| !is_field_space(b)) {
-                i += 1;
-            }
+    };
+    Some(match bytes[start] {
+        b'[' => close(memchr::memchr(b']', rest)),
+        b'"' => {
+            // The first `"` not escaped by a backslash.
+            let mut from = 0;
+            let at = loop {
+                match memchr::memchr(b'"', rest.get(from..).unwrap_or(&[])) {
+                    Some(i)
+                        if rest[..from + i]
+                            .iter()
+                            .rev()
+                            .take_while(|&&b| b == b'\\')
+                            .count()
+                            % 2
+                            == 1 =>
+                    {
+                        from += i + 1;
+                    }
+                    found => break found.map(|i| from + i),
+                }
+            };
+            close(at)
+        }
+        _ => {
+            let end = start
+                + rest
+                    .iter()
+                    .position(|&b| is_field_space(b))
+                    .map_or(rest.len(), |i| i)
+                + 1;
             Span {
                 start,
-                end: i,
-                value: (start, i),
+                end,
+                value: (start, end),
             }
         }
     })
