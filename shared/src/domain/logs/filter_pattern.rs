@@ -2821,6 +2821,46 @@ mod tests {
         assert!(!FilterPattern::parse("\"50%\"").unwrap().has_regex());
     }
 
+    /// The patterns of the default rules (`match`, and `when` of metrics
+    /// and signals; `regex` is this project's own extension, not a filter
+    /// pattern) are ones CloudWatch itself accepts, so each could be a
+    /// metric or subscription filter as it is.
+    #[test]
+    fn default_rule_patterns_are_cloudwatch_compatible() {
+        let file: crate::domain::rules::config::RuleFile =
+            toml::from_str(crate::domain::rules::engine::DEFAULT_RULES_TOML).unwrap();
+        let mut patterns = Vec::new();
+        for rule in &file.rules {
+            let rule = rule.get_ref();
+            let whens = rule
+                .metrics
+                .iter()
+                .filter_map(|m| m.when.as_deref())
+                .chain(rule.signals.iter().filter_map(|s| s.when.as_deref()));
+            for text in rule.match_pattern.as_deref().into_iter().chain(whens) {
+                patterns.push((rule.name.clone(), text.to_owned()));
+            }
+        }
+        assert!(patterns.len() >= 6, "{patterns:?}");
+        let mut with_regex = 0;
+        for (rule, text) in &patterns {
+            let pattern = FilterPattern::parse(text).unwrap();
+            let reasons = pattern.cloudwatch_compatibility();
+            assert!(
+                reasons.is_empty(),
+                "rule {rule:?}, pattern {text:?}: {}",
+                reasons
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            with_regex += usize::from(pattern.has_regex());
+        }
+        // CloudWatch: at most 5 filter patterns holding a regex per log group.
+        assert!(with_regex <= 5, "{with_regex} patterns hold a regex");
+    }
+
     /// Patterns used to check that matching never panics, whatever the event.
     const FIXED_PATTERNS: &[&str] = &[
         "[ip, user=x*, ..., code >= 400 || code = %5%, size]",
