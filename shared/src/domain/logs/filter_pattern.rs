@@ -2,11 +2,14 @@
 //! team can port the metric and subscription filters it already has.
 //!
 //! The syntax follows AWS's "Filter pattern syntax for metric filters,
-//! subscription filters, filter log events, and Live Tail":
+//! subscription filters, filter log events, and Live Tail"
+//! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html>);
+//! `docs/filter-patterns.md` is the user-facing summary.
 //!
 //! ```text
 //! pattern    = ws* ( ""                      (empty: every event)
 //!                  | json ws*                (JSON pattern)
+//!                  | delimited ws*           (space-delimited pattern)
 //!                  | term ( ws+ term )* ws* ) (term pattern)
 //! term       = [ "?" | "-" ] ( phrase | regex | word )
 //! phrase     = '"' ( any char, \" and \\ escaped )* '"'
@@ -25,10 +28,16 @@
 //! selector   = "$" segment+
 //! segment    = "." name | "." "*" | "."? "[" ( index | "*" | "'" key "'" ) "]"
 //! name       = ( letter | digit | one of _ - @ )+
+//!
+//! delimited  = "[" ws* ( element ( ws* "," ws* element )* )? ws* "]"
+//! element    = "..." | "" (an unnamed field) | field-name [ field-or ]
+//! field-or   = field-and ( "||" field-and )*
+//! field-and  = field-cond ( "&&" field-cond )*
+//! field-cond = [ field-name ] cmp-op value   (the element's own name)
+//! field-name = ( letter | "_" ) ( letter | digit | "_" )*
 //! ```
 //!
-//! Keywords (`IS`, `TRUE`, `NOT`, ...) are case-insensitive. Space-delimited
-//! patterns (`[ip, user, ...]`) are not supported and fail to parse.
+//! Keywords (`IS`, `TRUE`, `NOT`, ...) are case-insensitive.
 //!
 //! Matching semantics, AWS's where documented:
 //!
@@ -43,10 +52,14 @@
 //! - A quoted phrase that is empty or only white space is contained in
 //!   every event (AWS: `" "` is the "match everything" pattern); as a `-`
 //!   term it therefore excludes every event.
-//! - `%regex%` uses the `regex` crate's RE2-like syntax, a superset of what
-//!   AWS accepts: groups `( )` are allowed, and `\d`, `\w`, `\s` also match
-//!   non-ASCII digits, letters and spaces (AWS's are ASCII). AWS's quota of
-//!   two regexes per JSON pattern is not enforced. A regex searches anywhere
+//! - `%regex%` is CloudWatch's regex dialect, rewritten at parse time for the
+//!   `regex` crate so it means what AWS documents: `\d` is `[0-9]`, `\w` is
+//!   `[a-zA-Z0-9_]` and `\s` ASCII white space (the crate's own classes are
+//!   Unicode), `{,n}` is `{0,n}` and `{m, n}` may hold spaces. What AWS
+//!   refuses (groups `( )`, other symbols than its list, multi-byte
+//!   characters, other escapes, more than two regexes in a pattern) still
+//!   parses here, as an extension, and is reported by
+//!   [`FilterPattern::cloudwatch_compatibility`]. A regex searches anywhere
 //!   in the text, as AWS's `%AUTHORIZED%` example matches `UNAUTHORIZED`.
 //! - A JSON pattern never matches an event that is not JSON.
 //! - A selector that is missing, or that points at a value of another type
@@ -73,6 +86,21 @@
 //!   one of them. AWS allows one wildcard per selector; so does this module.
 //! - Bracket keys (`$.['cluster.name']`) select properties whose names
 //!   contain periods, with single quotes as AWS requires.
+//! - A space-delimited pattern splits the raw message into fields at runs of
+//!   white space; text between `"..."` or `[...]` is one field (without its
+//!   quotes or brackets). Without `...`, the pattern's fields take the
+//!   message's first fields in order and the last one takes the rest of the
+//!   line, so `[w1=ERROR, w2]` matches any line whose first word is `ERROR`
+//!   but needs a second word (AWS: "you must include a blank indicator"),
+//!   and `[w1=ERROR]` only matches a line that is exactly `ERROR`. With
+//!   `...` (one per pattern) the fields before it take the first fields,
+//!   the fields after it the last ones, and `...` any number in between.
+//!   `[]` is `[...]`. A field's conditions use the JSON values: strings and
+//!   `*` wildcards (`=`, `!=`), regexes, and numbers, compared by value
+//!   when the field is a number (`status_code >= 400`); `=`/`!=` with a
+//!   number compare the text when the field is not a number, the ordering
+//!   operators are false. A matching pattern names its fields: `$name`, or
+//!   `$N` for the Nth field of the message (see [`FilterPattern::field`]).
 //!
 //! Everything is compiled at parse time (regexes, wildcard strings into
 //! prefix/suffix/contains checks or an anchored regex), and matching an event
@@ -80,6 +108,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 use regex::Regex;
 use serde_json::Number;
@@ -90,11 +119,25 @@ use super::json::Json;
 /// exhaust the stack of the recursive-descent parser.
 const MAX_NESTING: usize = 64;
 
+/// CloudWatch's `filterPattern` is at most this many characters
+/// (PutMetricFilter, PutSubscriptionFilter, FilterLogEvents).
+pub const CLOUDWATCH_MAX_PATTERN_CHARS: usize = 1024;
+
+/// CloudWatch accepts at most this many `%regex%` in one filter pattern.
+pub const CLOUDWATCH_MAX_REGEXES: usize = 2;
+
+/// CloudWatch accepts at most this many wildcard selectors (`[*]`, `.*`) in
+/// one JSON filter pattern.
+pub const CLOUDWATCH_MAX_WILDCARD_SELECTORS: usize = 3;
+
 /// A parsed filter pattern; immutable and cheap to share between threads.
 #[derive(Debug, Clone)]
 pub struct FilterPattern {
     source: Box<str>,
     kind: Kind,
+    /// What CloudWatch itself would refuse; found while parsing.
+    incompatibilities: Box<[Incompatibility]>,
+    has_regex: bool,
 }
 
 /// Why a pattern was refused, and where.
@@ -106,6 +149,22 @@ pub struct FilterPatternError {
     pub message: String,
 }
 
+/// Something this module accepts (an extension) but CloudWatch Logs would
+/// refuse or does not document, so a rule using it cannot be ported to a
+/// metric or subscription filter as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incompatibility {
+    /// 1-based column, in characters, of the construct.
+    pub column: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for Incompatibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "column {}: {}", self.column, self.reason)
+    }
+}
+
 impl FilterPattern {
     /// Parses `text`; see the module documentation for the grammar.
     pub fn parse(text: &str) -> Result<Self, FilterPatternError> {
@@ -113,19 +172,32 @@ impl FilterPattern {
         cur.skip_ws();
         let kind = match cur.peek() {
             None => Kind::All,
-            Some('{') => Kind::Json(JsonParser::new(cur).parse()?),
-            Some('[') => {
-                return Err(cur.error(
-                    cur.pos,
-                    "space-delimited patterns ('[field, ...]') are not supported; \
-                     use terms, a %regex% or a JSON pattern",
-                ));
+            Some('{') => {
+                let mut parser = JsonParser::new(cur);
+                let expr = parser.parse()?;
+                cur = parser.cur;
+                Kind::Json(expr)
             }
+            Some('[') => Kind::Delimited(Arc::new(parse_delimited(&mut cur)?)),
             Some(_) => parse_terms(&mut cur)?,
         };
+        cur.check_regex_quota();
+        let chars = text.chars().count();
+        if chars > CLOUDWATCH_MAX_PATTERN_CHARS {
+            cur.notes.push(Incompatibility {
+                column: CLOUDWATCH_MAX_PATTERN_CHARS + 1,
+                reason: format!(
+                    "the pattern has {chars} characters; CloudWatch takes at most \
+                     {CLOUDWATCH_MAX_PATTERN_CHARS}"
+                ),
+            });
+        }
+        cur.notes.sort_by_key(|n| n.column);
         Ok(FilterPattern {
             source: text.into(),
             kind,
+            has_regex: !cur.regexes.is_empty(),
+            incompatibilities: cur.notes.into(),
         })
     }
 
@@ -137,6 +209,7 @@ impl FilterPattern {
             Kind::All => true,
             Kind::Terms(terms) => terms.matches(message),
             Kind::Json(expr) => json.is_some_and(|root| expr.eval(root)),
+            Kind::Delimited(fields) => fields.matches(message),
         }
     }
 
@@ -146,9 +219,102 @@ impl FilterPattern {
         matches!(self.kind, Kind::Json(_))
     }
 
+    /// Whether this is a space-delimited (`[ ... ]`) pattern, whose fields
+    /// a rule can read as `$name` or `$N`.
+    pub fn is_space_delimited(&self) -> bool {
+        matches!(self.kind, Kind::Delimited(_))
+    }
+
     /// The pattern text as written.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// Why CloudWatch Logs itself would refuse this pattern, in column
+    /// order: empty when a metric filter, subscription filter or
+    /// FilterLogEvents call would accept it as it is. Covers the documented
+    /// quotas (pattern length, two regexes per pattern, three wildcard
+    /// selectors per JSON pattern) and the constructs this module accepts as
+    /// extensions (regex groups and escapes outside AWS's list, `EXISTS`,
+    /// unquoted terms with punctuation, ...). AWS's quota of five filter
+    /// patterns holding a regex per log group concerns a set of patterns,
+    /// not one: count [`Self::has_regex`] over the set.
+    pub fn cloudwatch_compatibility(&self) -> Vec<Incompatibility> {
+        self.incompatibilities.to_vec()
+    }
+
+    /// Whether [`Self::cloudwatch_compatibility`] is empty.
+    pub fn is_cloudwatch_compatible(&self) -> bool {
+        self.incompatibilities.is_empty()
+    }
+
+    /// Whether the pattern holds a `%regex%` (AWS limits these per log
+    /// group).
+    pub fn has_regex(&self) -> bool {
+        self.has_regex
+    }
+
+    /// A field of a space-delimited pattern, by name as metric filters write
+    /// it without the `$`: `"size"` for the field named `size`, `"7"` for
+    /// the 7th field of the message (named or not, and the ones `...`
+    /// covers). `None` when the pattern is not space-delimited, has no
+    /// field of that name, or cannot have that position (`[a, b]` has two).
+    pub fn field(&self, name: &str) -> Option<DelimitedField> {
+        let Kind::Delimited(d) = &self.kind else {
+            return None;
+        };
+        let which = if let Some(n) = parse_position(name) {
+            if d.ellipsis.is_none() && n > d.fields.len() {
+                return None;
+            }
+            Which::Position(n)
+        } else {
+            Which::Named(
+                d.fields
+                    .iter()
+                    .position(|f| f.name.as_deref() == Some(name))?,
+            )
+        };
+        Some(DelimitedField {
+            pattern: Arc::clone(d),
+            which,
+        })
+    }
+
+    /// The named fields of a space-delimited pattern, in order.
+    pub fn field_names(&self) -> impl Iterator<Item = &str> + '_ {
+        let fields = match &self.kind {
+            Kind::Delimited(d) => &d.fields[..],
+            _ => &[],
+        };
+        fields.iter().filter_map(|f| f.name.as_deref())
+    }
+
+    /// The fields a space-delimited pattern reads from `message`, as
+    /// CloudWatch's TestMetricFilter reports them: `$name` for named fields,
+    /// `$N` (position in the message) for unnamed ones and the ones `...`
+    /// covers. Empty for other pattern kinds (CloudWatch extracts nothing
+    /// from them) and when the message has too few fields; conditions are
+    /// not checked (call [`Self::matches`] first).
+    pub fn extracted_values<'m>(&self, message: &'m str) -> Vec<(String, &'m str)> {
+        let Kind::Delimited(d) = &self.kind else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let complete = d.walk(message, true, |field, position, value| {
+            let name = field
+                .and_then(|i| d.fields.get(i))
+                .and_then(|f| f.name.as_deref());
+            out.push((
+                name.map_or_else(|| format!("${position}"), |n| format!("${n}")),
+                value,
+            ));
+            true
+        });
+        if !complete {
+            out.clear();
+        }
+        out
     }
 }
 
@@ -164,20 +330,31 @@ enum Kind {
     All,
     Terms(TermPattern),
     Json(Expr),
+    /// Shared with the [`DelimitedField`]s that values read.
+    Delimited(Arc<Delimited>),
 }
 
-/// Character-level scanner shared by both pattern kinds. Positions are byte
+/// Character-level scanner shared by every pattern kind. Positions are byte
 /// offsets; they become character columns only when an error is reported,
 /// which keeps the happy path free of counting.
 #[derive(Debug, Clone)]
 struct Cursor<'a> {
     src: &'a str,
     pos: usize,
+    /// What CloudWatch would refuse, found on the way.
+    notes: Vec<Incompatibility>,
+    /// Where each `%regex%` starts, for CloudWatch's quota.
+    regexes: Vec<usize>,
 }
 
 impl<'a> Cursor<'a> {
     fn new(src: &'a str) -> Self {
-        Cursor { src, pos: 0 }
+        Cursor {
+            src,
+            pos: 0,
+            notes: Vec::new(),
+            regexes: Vec::new(),
+        }
     }
 
     fn rest(&self) -> &'a str {
@@ -224,6 +401,29 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Records something CloudWatch would refuse, at byte offset `pos`.
+    fn note(&mut self, pos: usize, reason: impl Into<String>) {
+        let column = self.column(pos);
+        self.notes.push(Incompatibility {
+            column,
+            reason: reason.into(),
+        });
+    }
+
+    /// AWS: "There is a limit of 2 regex for each filter pattern".
+    fn check_regex_quota(&mut self) {
+        if let Some(&third) = self.regexes.get(CLOUDWATCH_MAX_REGEXES) {
+            let count = self.regexes.len();
+            self.note(
+                third,
+                format!(
+                    "{count} regexes; CloudWatch takes at most {CLOUDWATCH_MAX_REGEXES} \
+                     per filter pattern"
+                ),
+            );
+        }
+    }
+
     /// A `"..."` string at the cursor. Only `\"` and `\\` are escapes, so a
     /// Windows path or a regex-looking phrase keeps its other backslashes.
     fn quoted(&mut self) -> Result<String, FilterPatternError> {
@@ -242,9 +442,10 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A `%regex%` at the cursor, compiled. `\%` does not end the regex (the
-    /// regex crate reads it as a literal `%`), and any other escape is
-    /// skipped over whole so `\\%` still ends it.
+    /// A `%regex%` at the cursor, in CloudWatch's dialect (see
+    /// [`translate_regex`]), compiled. `\%` does not end the regex (it is a
+    /// literal `%`), and any other escape is skipped over whole so `\\%`
+    /// still ends it.
     fn regex(&mut self) -> Result<Regex, FilterPatternError> {
         let start = self.pos;
         self.bump();
@@ -263,9 +464,247 @@ impl<'a> Cursor<'a> {
         if body.is_empty() {
             return Err(self.error(start, "empty %regex%"));
         }
-        Regex::new(body)
+        self.regexes.push(start);
+        let mut notes = Vec::new();
+        let translated = translate_regex(body, &mut notes);
+        for (at, reason) in notes {
+            self.note(body_start + at, reason);
+        }
+        Regex::new(&translated)
             .map_err(|e| self.error(start, format!("invalid regex: {}", regex_reason(&e))))
     }
+}
+
+/// Rewrites a regex of CloudWatch's dialect into the `regex` crate's syntax
+/// with the same meaning, and notes (byte offset in `body`, reason) what
+/// CloudWatch would refuse.
+///
+/// AWS documents: letters, digits, the symbols `: _ # = @ / ; , -`, the
+/// operators `^ $ ? [ ] { } | \ * + .`, the classes `\d \D \s \S \w \W`
+/// (ASCII: `\w` is `[a-zA-Z_0-9]`, white space is tab, space and newline),
+/// `\xhh`, `{m,n}` with either bound omitted; no groups `( )`, no
+/// multi-byte characters. Its examples also hold spaces (`%^shutting down%`).
+///
+/// - `\d \D \w \W \s \S` become explicit ASCII classes (nested classes when
+///   inside `[...]`, which the regex crate supports), since the crate's are
+///   Unicode.
+/// - `{,n}` becomes `{0,n}`, and spaces inside a repetition are dropped.
+/// - Inside a class, the crate's set operators (`&&`, `--`, `~~`) and
+///   nested classes (`[`) are escaped: CloudWatch has none of them.
+/// - A `]` right after `[` or `[^` is literal, as in POSIX.
+/// - Everything else is passed through: groups, lazy quantifiers and other
+///   escapes keep the regex crate's meaning and are noted.
+fn translate_regex(body: &str, notes: &mut Vec<(usize, String)>) -> String {
+    let mut note = |at: usize, reason: String| {
+        if !notes.iter().any(|(_, r)| *r == reason) {
+            notes.push((at, reason));
+        }
+    };
+    let mut out = String::with_capacity(body.len() + 16);
+    let mut chars = body.char_indices().peekable();
+    let mut in_class = false;
+    // Right after `[` or `[^`: a `]` there is a literal.
+    let mut class_start = false;
+    // The previous item was a quantifier: a `?` now makes it lazy.
+    let mut after_quantifier = false;
+    let mut class_prev_dash = false;
+    while let Some((i, c)) = chars.next() {
+        let was_quantifier = std::mem::replace(&mut after_quantifier, false);
+        let was_class_start = std::mem::replace(&mut class_start, false);
+        let was_dash = std::mem::replace(&mut class_prev_dash, false);
+        if !c.is_ascii() {
+            note(
+                i,
+                format!("'{c}': CloudWatch regexes take no multi-byte characters"),
+            );
+        }
+        match c {
+            '\\' => {
+                let Some((_, e)) = chars.next() else {
+                    // The regex crate reports the dangling escape.
+                    out.push('\\');
+                    break;
+                };
+                match e {
+                    'd' | 'D' | 'w' | 'W' | 's' | 'S' => out.push_str(ascii_class(e)),
+                    'x' => {
+                        out.push_str("\\x");
+                        let hex: String = (0..2)
+                            .map_while(|_| chars.next_if(|(_, h)| h.is_ascii_hexdigit()))
+                            .map(|(_, h)| h)
+                            .collect();
+                        if hex.len() != 2 {
+                            note(i, "CloudWatch's '\\x' takes exactly two hex digits".into());
+                        }
+                        out.push_str(&hex);
+                    }
+                    e if e.is_ascii_punctuation() || e == ' ' => {
+                        if !is_regex_symbol(e) && !is_regex_operator(e) {
+                            note(
+                                i,
+                                format!(
+                                    "'\\{e}': '{e}' is not in CloudWatch's regex character set \
+                                     (write \\x{:02X})",
+                                    u32::from(e)
+                                ),
+                            );
+                        }
+                        // A literal: the crate's escape where it has one
+                        // (`\<` is a word boundary there, `<` is not).
+                        out.push_str(&regex::escape(e.encode_utf8(&mut [0; 4])));
+                    }
+                    e => {
+                        note(
+                            i,
+                            format!("escape '\\{e}' is not in CloudWatch's regex syntax"),
+                        );
+                        out.push('\\');
+                        out.push(e);
+                        // `\p{Greek}`: copy the braces whole.
+                        if matches!(e, 'p' | 'P' | 'u')
+                            && chars.peek().is_some_and(|(_, n)| *n == '{')
+                        {
+                            for (_, n) in chars.by_ref() {
+                                out.push(n);
+                                if n == '}' {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                class_start = true;
+                out.push('[');
+                if let Some((_, '^')) = chars.peek() {
+                    chars.next();
+                    out.push('^');
+                }
+            }
+            ']' if in_class && was_class_start => out.push_str("\\]"),
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '[' | '&' | '~' if in_class => {
+                if c != '[' {
+                    note(
+                        i,
+                        format!("'{c}' is not in CloudWatch's regex character set"),
+                    );
+                }
+                out.push('\\');
+                out.push(c);
+            }
+            '-' if in_class && was_dash => out.push_str("\\-"),
+            '-' if in_class => {
+                class_prev_dash = true;
+                out.push('-');
+            }
+            '{' if !in_class => match repetition(&body[i..]) {
+                Some((len, normalized)) => {
+                    out.push_str(&normalized);
+                    while chars.peek().is_some_and(|(j, _)| *j < i + len) {
+                        chars.next();
+                    }
+                    after_quantifier = true;
+                }
+                None => out.push('{'),
+            },
+            '*' | '+' | '?' if !in_class => {
+                if c == '?' && was_quantifier {
+                    note(
+                        i,
+                        "a '?' after a quantifier (lazy repetition) is not CloudWatch syntax"
+                            .into(),
+                    );
+                } else {
+                    after_quantifier = true;
+                }
+                out.push(c);
+            }
+            '(' | ')' if !in_class => {
+                note(
+                    i,
+                    "CloudWatch regexes take no '(' or ')' (no groups); escape them as \\x28 \\x29"
+                        .into(),
+                );
+                out.push(c);
+            }
+            c => {
+                if c.is_ascii()
+                    && !(c.is_ascii_alphanumeric()
+                        || c == ' '
+                        || is_regex_symbol(c)
+                        || is_regex_operator(c))
+                {
+                    note(
+                        i,
+                        format!(
+                            "'{c}' is not in CloudWatch's regex character set (write \\x{:02X})",
+                            u32::from(c)
+                        ),
+                    );
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// CloudWatch's `\d \D \w \W \s \S`, spelled as ASCII classes.
+fn ascii_class(escape: char) -> &'static str {
+    match escape {
+        'd' => "[0-9]",
+        'D' => "[^0-9]",
+        'w' => "[0-9A-Za-z_]",
+        'W' => "[^0-9A-Za-z_]",
+        's' => "[\\t\\n\\x0B\\x0C\\r ]",
+        _ => "[^\\t\\n\\x0B\\x0C\\r ]",
+    }
+}
+
+/// The symbols AWS lists for regexes.
+fn is_regex_symbol(c: char) -> bool {
+    matches!(c, ':' | '_' | '#' | '=' | '@' | '/' | ';' | ',' | '-')
+}
+
+/// The operators AWS lists for regexes.
+fn is_regex_operator(c: char) -> bool {
+    matches!(
+        c,
+        '^' | '$' | '?' | '[' | ']' | '{' | '}' | '|' | '\\' | '*' | '+' | '.'
+    )
+}
+
+/// A counted repetition at the start of `text` (which starts with `{`):
+/// `{m}`, `{m,}`, `{,n}`, `{m,n}`, spaces allowed around the numbers. Its
+/// length in bytes and its regex-crate spelling.
+fn repetition(text: &str) -> Option<(usize, String)> {
+    let close = text.find('}')?;
+    let inner = text.get(1..close)?;
+    let digits = |s: &str| {
+        let s = s.trim();
+        (s.is_empty() || s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_owned())
+    };
+    let normalized = match inner.split_once(',') {
+        None => {
+            let m = digits(inner).filter(|m| !m.is_empty())?;
+            format!("{{{m}}}")
+        }
+        Some((m, n)) => {
+            let (m, n) = (digits(m)?, digits(n)?);
+            if m.is_empty() && n.is_empty() {
+                return None;
+            }
+            let m = if m.is_empty() { "0".to_owned() } else { m };
+            format!("{{{m},{n}}}")
+        }
+    };
+    Some((close + 1, normalized))
 }
 
 /// The regex crate renders syntax errors over several lines (pattern, caret,
@@ -355,7 +794,20 @@ fn parse_terms(cur: &mut Cursor<'_>) -> Result<Kind, FilterPatternError> {
             }
             Some('%') => (Term::Regex(cur.regex()?), false),
             Some(c) if is_word_char(c) => {
-                (Term::Literal(cur.take_while(is_word_char).into()), true)
+                let word = cur.take_while(is_word_char);
+                if let Some(odd) = word
+                    .chars()
+                    .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+                {
+                    cur.note(
+                        start,
+                        format!(
+                            "CloudWatch wants terms with characters other than letters, digits \
+                             and '_' double-quoted ('{odd}' in {word}): write \"{word}\""
+                        ),
+                    );
+                }
+                (Term::Literal(word.into()), true)
             }
             Some(c) if !c.is_whitespace() => return Err(must_quote(cur, start, c)),
             _ => {
@@ -444,6 +896,8 @@ struct JsonParser<'a> {
     /// Where the opening `{` is: running out of input anywhere inside is
     /// reported there, as an unclosed brace.
     brace: usize,
+    /// Where each wildcard selector is, for CloudWatch's quota.
+    wildcards: Vec<usize>,
 }
 
 impl<'a> JsonParser<'a> {
@@ -453,12 +907,23 @@ impl<'a> JsonParser<'a> {
             cur,
             peeked: None,
             brace,
+            wildcards: Vec::new(),
         }
     }
 
-    fn parse(mut self) -> Result<Expr, FilterPatternError> {
+    fn parse(&mut self) -> Result<Expr, FilterPatternError> {
         self.cur.bump();
         let expr = self.or(0)?;
+        if let Some(&fourth) = self.wildcards.get(CLOUDWATCH_MAX_WILDCARD_SELECTORS) {
+            let count = self.wildcards.len();
+            self.cur.note(
+                fourth,
+                format!(
+                    "{count} wildcard selectors; CloudWatch takes at most \
+                     {CLOUDWATCH_MAX_WILDCARD_SELECTORS} per filter pattern"
+                ),
+            );
+        }
         let close = self.next()?;
         match close.tok {
             Tok::RBrace => {}
@@ -565,6 +1030,18 @@ impl<'a> JsonParser<'a> {
             }
             Tok::Selector(text) => {
                 let selector = parse_selector(&self.cur, text, token.pos)?;
+                if selector.wildcard.is_some() {
+                    self.wildcards.push(token.pos);
+                }
+                if let Some(odd) = odd_selector_char(text) {
+                    self.cur.note(
+                        token.pos,
+                        format!(
+                            "'{odd}' in {text}: CloudWatch property names are letters, digits, \
+                             '-' and '_' (use $.['...'] for others)"
+                        ),
+                    );
+                }
                 self.condition(selector)
             }
             Tok::End => Err(self.cur.error(self.brace, "unclosed '{'")),
@@ -604,7 +1081,14 @@ impl<'a> JsonParser<'a> {
                     }
                 }
             }
-            Tok::Word(w) if w.eq_ignore_ascii_case("EXISTS") => Test::Exists,
+            Tok::Word(w) if w.eq_ignore_ascii_case("EXISTS") => {
+                self.cur.note(
+                    token.pos,
+                    "CloudWatch does not support EXISTS (only NOT EXISTS); \
+                     `= *` matches any string or number",
+                );
+                Test::Exists
+            }
             Tok::Word(w) if w.eq_ignore_ascii_case("NOT") => {
                 let what = self.next()?;
                 match what.tok {
@@ -648,6 +1132,17 @@ impl<'a> JsonParser<'a> {
                 }
                 if !op.is_equality() {
                     return Err(not_a_number(&self.cur));
+                }
+                if let Some(odd) = w.chars().find(|c| {
+                    !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '*' | '-' | '+'))
+                }) {
+                    self.cur.note(
+                        token.pos,
+                        format!(
+                            "CloudWatch wants string values with characters such as '{odd}' \
+                             double-quoted: write \"{w}\""
+                        ),
+                    );
                 }
                 glob(&self.cur, w)?
             }
@@ -774,6 +1269,20 @@ fn parse_selector(
     })
 }
 
+/// A character of a selector's dotted names that CloudWatch does not
+/// document (bracket keys `['...']` may hold anything).
+fn odd_selector_char(text: &str) -> Option<char> {
+    let mut quoted = false;
+    text.chars().find(|&c| {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        !(quoted
+            || c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '-' | '$' | '.' | '*' | '[' | ']' | '\''))
+    })
+}
+
 fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '-' | '@')
 }
@@ -787,7 +1296,12 @@ enum Expr {
 
 impl Expr {
     /// A single operand needs no `And`/`Or` node around it.
-    fn flatten(mut items: Vec<Expr>, wrap: fn(Box<[Expr]>) -> Expr) -> Expr {
+    fn flatten(items: Vec<Expr>, wrap: fn(Box<[Expr]>) -> Expr) -> Expr {
+        Expr::flatten_with(items, wrap)
+    }
+
+    /// [`Self::flatten`] for any tree of `And`/`Or` nodes.
+    fn flatten_with<T>(mut items: Vec<T>, wrap: fn(Box<[T]>) -> T) -> T {
         if items.len() == 1
             && let Some(only) = items.pop()
         {
@@ -951,6 +1465,14 @@ impl NumLit {
         Some(NumLit { float, int })
     }
 
+    /// Orders this number (a field's) against the literal `lit`.
+    fn cmp_lit(&self, lit: &NumLit) -> Option<Ordering> {
+        if let (Some(a), Some(b)) = (self.int, lit.int) {
+            return Some(a.cmp(&b));
+        }
+        self.float.partial_cmp(&lit.float)
+    }
+
     /// Orders the event's number against this literal.
     fn compare(&self, n: &Number) -> Option<Ordering> {
         if let Some(lit) = self.int {
@@ -1107,6 +1629,504 @@ fn resolve<'v, 'a>(mut value: &'v Json<'a>, segments: &[Seg]) -> Option<&'v Json
         };
     }
     Some(value)
+}
+
+/// A compiled space-delimited pattern: its fields in order, with the one
+/// `...` (if any) between them.
+#[derive(Debug)]
+struct Delimited {
+    /// The pattern text, which identifies the pattern for
+    /// [`DelimitedField`] equality.
+    source: Box<str>,
+    fields: Box<[DelimitedSpec]>,
+    /// How many fields come before the `...`; `None` without one, when
+    /// the last field takes the rest of the line.
+    ellipsis: Option<usize>,
+}
+
+/// One field of a space-delimited pattern.
+#[derive(Debug)]
+struct DelimitedSpec {
+    /// `None` for an unnamed field (an empty element, `[a, , c]`).
+    name: Option<Box<str>>,
+    test: Option<FieldExpr>,
+}
+
+#[derive(Debug)]
+enum FieldExpr {
+    And(Box<[FieldExpr]>),
+    Or(Box<[FieldExpr]>),
+    Cond(FieldTest),
+}
+
+#[derive(Debug)]
+enum FieldTest {
+    /// A string, wildcard or regex value with `=` or `!=`.
+    Text { negated: bool, matcher: TextMatcher },
+    /// A number value: compared by value when the field is a number, else
+    /// (`=` and `!=` only) by text.
+    Number {
+        op: CmpOp,
+        number: NumLit,
+        text: Box<str>,
+    },
+}
+
+impl FieldExpr {
+    fn eval(&self, value: &str) -> bool {
+        match self {
+            FieldExpr::And(items) => items.iter().all(|e| e.eval(value)),
+            FieldExpr::Or(items) => items.iter().any(|e| e.eval(value)),
+            FieldExpr::Cond(FieldTest::Text { negated, matcher }) => {
+                matcher.is_match(value) != *negated
+            }
+            FieldExpr::Cond(FieldTest::Number { op, number, text }) => match NumLit::parse(value) {
+                Some(v) => v.cmp_lit(number).is_some_and(|ord| op.holds(ord)),
+                None => match op {
+                    CmpOp::Eq => value == &**text,
+                    CmpOp::Ne => value != &**text,
+                    _ => false,
+                },
+            },
+        }
+    }
+}
+
+/// One field of a message: where its text starts (quote or bracket
+/// included), where it ends, and its value (without them).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    value: (usize, usize),
+}
+
+impl Span {
+    fn value<'m>(&self, message: &'m str) -> &'m str {
+        message.get(self.value.0..self.value.1).unwrap_or("")
+    }
+}
+
+fn is_field_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C)
+}
+
+/// The message's next field from byte `pos`: runs of white space separate
+/// fields; a field starting with `"` runs to the next `"` (`\"` does not
+/// end it), one starting with `[` to the next `]`, either to the end of
+/// the message when unclosed. The delimiters are ASCII, so every offset is
+/// a character boundary.
+fn next_token(message: &str, pos: usize) -> Option<Span> {
+    let bytes = message.as_bytes();
+    let start = pos + bytes.get(pos..)?.iter().position(|&b| !is_field_space(b))?;
+    let rest = bytes.get(start + 1..).unwrap_or(&[]);
+    let close = |at: Option<usize>| {
+        let i = at.map_or(bytes.len(), |at| start + 1 + at);
+        Span {
+            start,
+            end: (i + 1).min(bytes.len()),
+            value: (start + 1, i),
+        }
+    };
+    Some(match bytes[start] {
+        b'[' => close(memchr::memchr(b']', rest)),
+        b'"' => {
+            // The first `"` not escaped by a backslash.
+            let mut from = 0;
+            let at = loop {
+                match memchr::memchr(b'"', rest.get(from..).unwrap_or(&[])) {
+                    Some(i)
+                        if rest[..from + i]
+                            .iter()
+                            .rev()
+                            .take_while(|&&b| b == b'\\')
+                            .count()
+                            % 2
+                            == 1 =>
+                    {
+                        from += i + 1;
+                    }
+                    found => break found.map(|i| from + i),
+                }
+            };
+            close(at)
+        }
+        _ => {
+            let end = start
+                + rest
+                    .iter()
+                    .position(|&b| is_field_space(b))
+                    .map_or(rest.len(), |i| i)
+                + 1;
+            Span {
+                start,
+                end,
+                value: (start, end),
+            }
+        }
+    })
+}
+
+impl Delimited {
+    fn matches(&self, message: &str) -> bool {
+        self.walk(message, false, |field, _, value| {
+            field
+                .and_then(|i| self.fields.get(i))
+                .and_then(|f| f.test.as_ref())
+                .is_none_or(|t| t.eval(value))
+        })
+    }
+
+    /// Lays the fields over the message and calls `visit(field, position,
+    /// value)` for each in order (`position` is 1-based in the message;
+    /// `field` is `None` for what `...` covers, visited only with
+    /// `ellipsis_fields`). False when a visit returns false or the message
+    /// has too few fields. Allocates nothing: with fields after `...`, the
+    /// message is read twice, once to count its fields.
+    fn walk<'m>(
+        &self,
+        message: &'m str,
+        ellipsis_fields: bool,
+        mut visit: impl FnMut(Option<usize>, usize, &'m str) -> bool,
+    ) -> bool {
+        let k = self.fields.len();
+        match self.ellipsis {
+            None => {
+                let mut pos = 0;
+                for i in 0..k {
+                    let Some(token) = next_token(message, pos) else {
+                        return false;
+                    };
+                    if i + 1 < k {
+                        if !visit(Some(i), i + 1, token.value(message)) {
+                            return false;
+                        }
+                        pos = token.end;
+                        continue;
+                    }
+                    // The last field takes the rest of the line.
+                    let value = if next_token(message, token.end).is_none() {
+                        token.value(message)
+                    } else {
+                        message.get(token.start..).unwrap_or("").trim_end()
+                    };
+                    return visit(Some(i), i + 1, value);
+                }
+                true
+            }
+            Some(before) => {
+                let after = k - before;
+                let total = if after == 0 && !ellipsis_fields {
+                    before
+                } else {
+                    let mut count = 0;
+                    let mut pos = 0;
+                    while let Some(token) = next_token(message, pos) {
+                        count += 1;
+                        pos = token.end;
+                    }
+                    count
+                };
+                if total < k {
+                    return false;
+                }
+                let mut pos = 0;
+                for t in 0..total {
+                    let Some(token) = next_token(message, pos) else {
+                        return false;
+                    };
+                    pos = token.end;
+                    let field = if t < before {
+                        Some(t)
+                    } else if t >= total - after {
+                        Some(before + t - (total - after))
+                    } else if ellipsis_fields {
+                        None
+                    } else {
+                        continue;
+                    };
+                    if !visit(field, t + 1, token.value(message)) {
+                        return false;
+                    }
+                }
+                true
+            }
+        }
+    }
+}
+
+/// `"7"` as a position (1-based).
+fn parse_position(name: &str) -> Option<usize> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok().filter(|n| *n >= 1)
+}
+
+/// Which field a [`DelimitedField`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    /// The pattern's field at this index.
+    Named(usize),
+    /// The message's field at this position (1-based).
+    Position(usize),
+}
+
+/// A field of a space-delimited pattern (`$size`, `$7`), bound to the
+/// pattern so a value can read it from a message the pattern matched (see
+/// [`FilterPattern::field`]). Reading re-splits the message up to the
+/// field: only values that read fields pay for it.
+#[derive(Debug, Clone)]
+pub struct DelimitedField {
+    pattern: Arc<Delimited>,
+    which: Which,
+}
+
+impl PartialEq for DelimitedField {
+    fn eq(&self, other: &Self) -> bool {
+        self.which == other.which && self.pattern.source == other.pattern.source
+    }
+}
+
+impl Eq for DelimitedField {}
+
+impl DelimitedField {
+    /// The field's text in `message`, without its quotes or brackets;
+    /// `None` when the message has too few fields. Meant for messages the
+    /// pattern matched: conditions are not checked.
+    pub fn value<'m>(&self, message: &'m str) -> Option<&'m str> {
+        let d = &self.pattern;
+        let mut found = None;
+        let stop_at = self.which;
+        d.walk(
+            message,
+            matches!(self.which, Which::Position(_)),
+            |field, position, value| {
+                let hit = match stop_at {
+                    Which::Named(i) => field == Some(i),
+                    Which::Position(n) => position == n,
+                };
+                if hit {
+                    found = Some(value);
+                }
+                // Stop once found: the fields after it need not be read.
+                !hit
+            },
+        );
+        found
+    }
+}
+
+fn is_field_name_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+fn is_field_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Unquoted values of a space-delimited condition: up to white space or
+/// the punctuation of the pattern itself.
+fn is_delimited_value_char(c: char) -> bool {
+    !c.is_whitespace() && !matches!(c, ',' | ']' | '[' | '&' | '|' | '"' | '(' | ')')
+}
+
+/// Parses `[ ... ]` at the cursor.
+fn parse_delimited(cur: &mut Cursor<'_>) -> Result<Delimited, FilterPatternError> {
+    let open = cur.pos;
+    cur.bump();
+    let mut fields: Vec<DelimitedSpec> = Vec::new();
+    let mut ellipsis: Option<usize> = None;
+    cur.skip_ws();
+    if cur.peek() == Some(']') {
+        // `[]`: no field is constrained, so every event matches.
+        cur.bump();
+        ellipsis = Some(0);
+    } else {
+        loop {
+            cur.skip_ws();
+            let at = cur.pos;
+            match cur.peek() {
+                None => return Err(cur.error(open, "unclosed '['")),
+                Some(',' | ']') => fields.push(DelimitedSpec {
+                    name: None,
+                    test: None,
+                }),
+                Some('.') if cur.rest().starts_with("...") => {
+                    cur.pos += 3;
+                    if ellipsis.is_some() {
+                        return Err(cur.error(at, "only one '...' is allowed per pattern"));
+                    }
+                    ellipsis = Some(fields.len());
+                }
+                Some(c) if is_field_name_start(c) => {
+                    let name = cur.take_while(is_field_name_char);
+                    if fields.iter().any(|f| f.name.as_deref() == Some(name)) {
+                        return Err(cur.error(at, format!("field '{name}' is named twice")));
+                    }
+                    cur.skip_ws();
+                    let test = match cur.peek() {
+                        Some('=' | '!' | '<' | '>') => Some(field_or(cur, name)?),
+                        _ => None,
+                    };
+                    fields.push(DelimitedSpec {
+                        name: Some(name.into()),
+                        test,
+                    });
+                }
+                Some(c) => {
+                    return Err(cur.error(
+                        at,
+                        if c.is_ascii_digit() {
+                            format!("a field name starts with a letter or '_', not '{c}'")
+                        } else {
+                            format!("expected a field name, '...' or ',', found '{c}'")
+                        },
+                    ));
+                }
+            }
+            cur.skip_ws();
+            match cur.bump() {
+                Some(',') => {}
+                Some(']') => break,
+                None => return Err(cur.error(open, "unclosed '['")),
+                Some(_) => {
+                    return Err(cur.error(
+                        cur.pos - 1,
+                        "expected ',' or ']' after a field (conditions on a field \
+                         repeat its name: [code = 404 || code = 410])",
+                    ));
+                }
+            }
+        }
+    }
+    cur.skip_ws();
+    if !cur.rest().is_empty() {
+        return Err(cur.error(cur.pos, "unexpected text after the closing ']'"));
+    }
+    Ok(Delimited {
+        source: cur.src.into(),
+        fields: fields.into(),
+        ellipsis,
+    })
+}
+
+/// `cond ( "&&" cond )* ( "||" ... )*` for the field `name`, whose name the
+/// cursor has already passed for the first condition.
+fn field_or(cur: &mut Cursor<'_>, name: &str) -> Result<FieldExpr, FilterPatternError> {
+    let mut first = true;
+    let mut ors = Vec::new();
+    loop {
+        let mut ands = Vec::new();
+        loop {
+            ands.push(field_cond(cur, name, first)?);
+            first = false;
+            cur.skip_ws();
+            if cur.rest().starts_with("&&") {
+                cur.pos += 2;
+                continue;
+            }
+            break;
+        }
+        ors.push(Expr::flatten_with(ands, FieldExpr::And));
+        if cur.rest().starts_with("||") {
+            cur.pos += 2;
+            continue;
+        }
+        return Ok(Expr::flatten_with(ors, FieldExpr::Or));
+    }
+}
+
+/// `[name] op value`; the name is required after `&&` or `||` and must be
+/// the field's own.
+fn field_cond(
+    cur: &mut Cursor<'_>,
+    name: &str,
+    name_read: bool,
+) -> Result<FieldExpr, FilterPatternError> {
+    cur.skip_ws();
+    if !name_read {
+        let at = cur.pos;
+        let other = cur.take_while(is_field_name_char);
+        if other.is_empty() {
+            return Err(cur.error(at, format!("expected a condition on '{name}'")));
+        }
+        if other != name {
+            return Err(cur.error(
+                at,
+                format!(
+                    "a condition in the element of '{name}' names '{other}': each field's \
+                     conditions go in its own element"
+                ),
+            ));
+        }
+        cur.skip_ws();
+    }
+    let op_at = cur.pos;
+    let op_text = cur.take_while(|c| matches!(c, '=' | '!' | '<' | '>'));
+    let op = CmpOp::parse(op_text).ok_or_else(|| {
+        if op_text.is_empty() {
+            cur.error(op_at, format!("expected an operator after '{name}'"))
+        } else {
+            cur.error(op_at, format!("unknown operator '{op_text}'"))
+        }
+    })?;
+    cur.skip_ws();
+    let at = cur.pos;
+    let not_a_number = |cur: &Cursor<'_>| {
+        cur.error(
+            at,
+            format!(
+                "'{}' compares numbers; the value must be a number",
+                op.as_str()
+            ),
+        )
+    };
+    let glob = |cur: &Cursor<'_>, text: &str| {
+        Glob::new(text).map(TextMatcher::Glob).map_err(|e| {
+            cur.error(
+                at,
+                format!("wildcard value too complex: {}", regex_reason(&e)),
+            )
+        })
+    };
+    let matcher = match cur.peek() {
+        Some('"') => {
+            let text = cur.quoted()?;
+            if !op.is_equality() {
+                return Err(not_a_number(cur));
+            }
+            glob(cur, &text)?
+        }
+        Some('%') => {
+            let re = cur.regex()?;
+            if !op.is_equality() {
+                return Err(not_a_number(cur));
+            }
+            TextMatcher::Regex(re)
+        }
+        Some(c) if is_delimited_value_char(c) => {
+            let word = cur.take_while(is_delimited_value_char);
+            if let Some(number) = NumLit::parse(word) {
+                return Ok(FieldExpr::Cond(FieldTest::Number {
+                    op,
+                    number,
+                    text: word.into(),
+                }));
+            }
+            if !op.is_equality() {
+                return Err(not_a_number(cur));
+            }
+            glob(cur, word)?
+        }
+        _ => {
+            return Err(cur.error(at, format!("expected a value after '{}'", op.as_str())));
+        }
+    };
+    Ok(FieldExpr::Cond(FieldTest::Text {
+        negated: op == CmpOp::Ne,
+        matcher,
+    }))
 }
 
 #[cfg(test)]
@@ -1384,9 +2404,22 @@ mod tests {
                 "unexpected text after the closing '}'",
             ),
             ("{ $.a = 1 }}", 12, "unexpected text after the closing '}'"),
-            // Space-delimited patterns are not supported.
-            ("[a, b]", 1, "space-delimited patterns"),
-            ("  [ip, user=x]", 3, "space-delimited patterns"),
+            // Space-delimited patterns.
+            ("[a, b", 1, "unclosed '['"),
+            ("  [ip, user=x", 3, "unclosed '['"),
+            ("[a, a]", 5, "field 'a' is named twice"),
+            ("[a, ..., b, ...]", 13, "only one '...'"),
+            ("[1a]", 2, "starts with a letter or '_'"),
+            ("[a, -b]", 5, "expected a field name, '...' or ','"),
+            ("[a = ]", 6, "expected a value after '='"),
+            ("[a == 1]", 4, "unknown operator '=='"),
+            ("[a > x]", 6, "'>' compares numbers"),
+            ("[a < \"1\"]", 6, "'<' compares numbers"),
+            ("[a = 1 ||]", 10, "expected a condition on 'a'"),
+            ("[a = 1 || b = 2]", 11, "names 'b'"),
+            ("[a = 1 b]", 8, "expected ',' or ']'"),
+            ("[a] x", 5, "unexpected text after the closing ']'"),
+            ("[a = %(%]", 6, "invalid regex"),
             // Terms needing quotes, and term separation; columns count
             // characters, not bytes.
             ("ERROR !x", 7, "'!' must be inside a double-quoted term"),
@@ -1499,8 +2532,341 @@ mod tests {
         assert!(!g.is_match("ab(x)yc"));
     }
 
+    const APACHE: &str =
+        r#"127.0.0.1 Prod frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#;
+
+    #[test]
+    fn space_delimited_layout() {
+        let table: &[(&str, &str, bool)] = &[
+            // Seven fields, quotes and brackets making one field each.
+            ("[a, b, c, d, e, f, g]", APACHE, true),
+            ("[a, b, c, d, e, f, g, h]", APACHE, false),
+            // The last field takes the rest of the line...
+            ("[a, b]", APACHE, true),
+            ("[w1=ERROR, w2]", "ERROR 09/25/2014 12:00:02 Failed", true),
+            ("[w1=ERROR, w2]", "ERROR", false),
+            ("[w1=ERROR]", "ERROR 09/25/2014", false),
+            ("[w1=ERROR]", "ERROR", true),
+            ("[w1, w2=*12:00*]", "ERROR 09/25/2014 12:00:02 Failed", true),
+            // ...unless the pattern ends with `...`.
+            ("[w1=ERROR, ...]", "ERROR", true),
+            ("[w1=ERROR, ...]", "ERROR a b", true),
+            ("[..., bytes=1534]", APACHE, true),
+            ("[..., bytes=1535]", APACHE, false),
+            ("[ip=127.0.0.1, ..., bytes=1534]", APACHE, true),
+            ("[ip, user=Prod, ..., status=404, bytes]", APACHE, true),
+            ("[ip, user=Prod, ..., status=200, bytes]", APACHE, false),
+            ("[a, b, c, d, e, f, ..., g]", APACHE, true),
+            ("[a, b, c, d, e, f, g, ..., h]", APACHE, false),
+            ("[]", APACHE, true),
+            ("[...]", "", true),
+            ("[a]", "", false),
+            // Unnamed fields.
+            ("[, user=Prod, ...]", APACHE, true),
+            ("[..., status_code=4*,]", APACHE, true),
+            // Brackets and quotes are stripped from values.
+            ("[ip, user, name, ts=10/Oct*, ...]", APACHE, true),
+            (
+                r#"[..., req="GET /index.html HTTP/1.0", code, size]"#,
+                APACHE,
+                true,
+            ),
+            ("[..., req=*index.html*, code, size]", APACHE, true),
+            // White space runs separate fields; leading white space is not a field.
+            ("[a=x, b=y, c=z]", "  x \t y   z  ", true),
+            // An unclosed quote or bracket runs to the end.
+            ("[a, b=\"y z\"]", "x \"y z", true),
+            ("[a, b=*z]", "x \"y z", true),
+            ("[a, b=\"y z\"]", "x [y z", true),
+            // Numbers by value, text otherwise.
+            ("[..., code >= 400 && code < 500, size]", APACHE, true),
+            ("[..., code, size > 1000]", APACHE, true),
+            ("[..., code, size > 2000]", APACHE, false),
+            ("[..., code, size = 1.534e3]", APACHE, true),
+            ("[w1 != 404, w2]", "ERROR x", true),
+            ("[w1 = 404, w2]", "404 x", true),
+            ("[w1 = 404, w2]", "0404 x", true),
+            ("[w1 > 1, w2]", "ERROR x", false),
+            // Regexes search the field.
+            (r"[ip=%127\.0\.0\.[1-9]%, ...]", APACHE, true),
+            (r"[ip=%^27%, ...]", APACHE, false),
+            (r"[ip!=%^27%, ...]", APACHE, true),
+            ("[w1=ERROR || w1=WARNING, w2]", "WARNING x", true),
+            ("[w1!=ERROR && w1!=WARNING, w2]", "WARNING x", false),
+            ("[w1!=ERROR && w1!=WARNING, w2]", "INFO x", true),
+        ];
+        let failures: Vec<String> = table
+            .iter()
+            .filter(|(pattern, event, expected)| check(pattern, event) != *expected)
+            .map(|(pattern, event, expected)| {
+                format!("{pattern:?} on {event:?}: expected {expected}")
+            })
+            .collect();
+        assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn space_delimited_fields() {
+        let value = |pattern: &str, name: &str, message: &str| {
+            FilterPattern::parse(pattern)
+                .unwrap()
+                .field(name)
+                .unwrap_or_else(|| panic!("{pattern} has no field {name}"))
+                .value(message)
+                .map(str::to_owned)
+        };
+        let all = "[ip, user, username, timestamp, request, status_code, bytes]";
+        assert_eq!(value(all, "ip", APACHE).as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            value(all, "timestamp", APACHE).as_deref(),
+            Some("10/Oct/2000:13:25:15 -0700")
+        );
+        assert_eq!(
+            value(all, "request", APACHE).as_deref(),
+            Some("GET /index.html HTTP/1.0")
+        );
+        assert_eq!(value(all, "bytes", APACHE).as_deref(), Some("1534"));
+        assert_eq!(value(all, "7", APACHE).as_deref(), Some("1534"));
+        assert_eq!(value(all, "bytes", "a b c"), None);
+        assert_eq!(
+            value("[ip, user, rest]", "rest", APACHE).as_deref(),
+            Some(r#"frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#)
+        );
+        assert_eq!(
+            value("[..., size]", "size", APACHE).as_deref(),
+            Some("1534")
+        );
+        assert_eq!(value("[..., size]", "2", APACHE).as_deref(), Some("Prod"));
+        assert_eq!(value("[..., size]", "9", APACHE), None);
+        assert_eq!(value("[a, ..., z]", "z", "only").as_deref(), None);
+        // Positions a pattern cannot have, and names it does not define.
+        let p = FilterPattern::parse("[a, b]").unwrap();
+        assert!(p.field("3").is_none() && p.field("0").is_none() && p.field("c").is_none());
+        assert!(
+            FilterPattern::parse("{ $.a = 1 }")
+                .unwrap()
+                .field("a")
+                .is_none()
+        );
+        assert_eq!(p.field_names().collect::<Vec<_>>(), ["a", "b"]);
+        // Equal when they read the same field of the same pattern text.
+        let q = FilterPattern::parse("[a, b]").unwrap();
+        assert_eq!(p.field("a"), q.field("a"));
+        assert_ne!(p.field("a"), q.field("b"));
+        assert_ne!(p.field("1"), q.field("a"));
+    }
+
+    #[test]
+    fn extracted_values_are_testmetricfilter_s() {
+        let p = FilterPattern::parse("[..., request=*.html*, status_code=4*,]").unwrap();
+        assert!(p.matches(APACHE, None));
+        let got = p.extracted_values(APACHE);
+        let want = [
+            ("$1", "127.0.0.1"),
+            ("$2", "Prod"),
+            ("$3", "frank"),
+            ("$4", "10/Oct/2000:13:25:15 -0700"),
+            ("$request", "GET /index.html HTTP/1.0"),
+            ("$status_code", "404"),
+            ("$7", "1534"),
+        ];
+        let got: Vec<(&str, &str)> = got.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(got, want);
+        assert!(p.extracted_values("a b").is_empty());
+        assert!(
+            FilterPattern::parse("ERROR")
+                .unwrap()
+                .extracted_values("ERROR")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn regexes_mean_what_cloudwatch_says() {
+        let table: &[(&str, &str, bool)] = &[
+            // ASCII classes, not Unicode ones.
+            ("%^\\d+$%", "123", true),
+            ("%^\\d+$%", "١٢٣", false),
+            ("%^\\w+$%", "abc_XYZ_09", true),
+            ("%^\\w+$%", "café", false),
+            ("%\\W%", "café", true),
+            ("%^\\D+$%", "é", true),
+            ("%a\\sb%", "a\tb", true),
+            ("%a\\sb%", "a\u{2003}b", false),
+            ("%a\\Sb%", "a\u{2003}b", true),
+            ("%[\\d]x%", "5x", true),
+            ("%[^\\d]x%", "5x", false),
+            ("%[^\\d]x%", "yx", true),
+            // Repetitions with an omitted bound, and with spaces.
+            ("%xa{,2}y%", "xy", true),
+            ("%xa{,2}y%", "xaay", true),
+            ("%xa{,2}y%", "xaaay", false),
+            ("%^a{2,}$%", "aaa", true),
+            ("%^a{2, 3}$%", "aaa", true),
+            ("%^a{ 2 , 3 }$%", "aaaa", false),
+            // \xhh and literal escapes.
+            ("%\\x3A%", "key:value", true),
+            ("%\\x28%", "f(x)", true),
+            ("%\\[.\\]%", "[]]", true),
+            ("%a\\<b%", "a<b", true),
+            // A `]` first in a class is literal; set operators are not.
+            ("%[]a]%", "]", true),
+            ("%[a&&b]%", "&", true),
+            ("%[a~~b]%", "~", true),
+            // Groups stay (an extension).
+            ("%Invalid (state|token)%", "Invalid token", true),
+        ];
+        let failures: Vec<String> = table
+            .iter()
+            .filter(|(pattern, event, expected)| check(pattern, event) != *expected)
+            .map(|(pattern, event, expected)| {
+                format!("{pattern:?} on {event:?}: expected {expected}")
+            })
+            .collect();
+        assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn cloudwatch_compatibility() {
+        let reasons = |text: &str| -> Vec<String> {
+            FilterPattern::parse(text)
+                .unwrap()
+                .cloudwatch_compatibility()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        for ok in [
+            "",
+            "ERROR",
+            "?ERROR ?ARGUMENTS REQUEST",
+            r#""INTERNAL SERVER ERROR" -"app.db""#,
+            "%AUTHORIZED%",
+            r"%\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}%",
+            "%^starting|^initializing|^shutting down%",
+            "%xa{,2}y%",
+            r"%\x28%",
+            r#"{ $.eventType = "UpdateTrail" && $.sourceIPAddress != 123.123.* }"#,
+            "{ $.* = %111\\.111% || $.arrayKey[*] = %val.{2}% }",
+            "{ $.['cluster.name'] = \"c\" }",
+            "{ $.SomeOtherObject NOT EXISTS || $.SomeObject IS NULL }",
+            "{ $.a[*] = 1 || $.b[*] = 2 || $.c.* = 3 }",
+            "[ip=%127\\.0\\.0\\.[1-9]%, user, username, timestamp, request =*.html*, status_code = 4*, bytes]",
+            "[w1!=ERROR && w1!=WARNING, w2]",
+        ] {
+            assert_eq!(reasons(ok), Vec::<String>::new(), "{ok}");
+            assert!(FilterPattern::parse(ok).unwrap().is_cloudwatch_compatible());
+        }
+        let table: &[(&str, &str)] = &[
+            ("app.api.auth ERROR", "column 1: CloudWatch wants terms"),
+            ("-app.db", "column 2: CloudWatch wants terms"),
+            (
+                "%Invalid (state)%",
+                "column 10: CloudWatch regexes take no '(' or ')'",
+            ),
+            (
+                "%something!%",
+                "column 11: '!' is not in CloudWatch's regex character set",
+            ),
+            (
+                "%café%",
+                "column 5: 'é': CloudWatch regexes take no multi-byte",
+            ),
+            (
+                r"%\bword%",
+                "column 2: escape '\\b' is not in CloudWatch's regex syntax",
+            ),
+            (r"%\p{L}%", "escape '\\p'"),
+            (
+                r"%a\!%",
+                "'\\!': '!' is not in CloudWatch's regex character set",
+            ),
+            ("%a+?%", "column 4: a '?' after a quantifier"),
+            ("%[a&&b]%", "'&' is not in CloudWatch's regex character set"),
+            (
+                "%a% %b% %c%",
+                "column 9: 3 regexes; CloudWatch takes at most 2",
+            ),
+            (
+                "{ $.a = %a% || $.b = %b% || $.c = %c% }",
+                "column 35: 3 regexes",
+            ),
+            ("[a=%a%, b=%b%, c=%c%]", "column 18: 3 regexes"),
+            (
+                "{ $.a EXISTS }",
+                "column 7: CloudWatch does not support EXISTS",
+            ),
+            ("{ $.a@b = 1 }", "column 3: '@' in $.a@b"),
+            ("{ $.a = a:b }", "column 9: CloudWatch wants string values"),
+            (
+                "{ $.a[*] = 1 || $.b[*] = 2 || $.c[*] = 3 || $.d[*] = 4 }",
+                "column 45: 4 wildcard selectors",
+            ),
+        ];
+        for (pattern, want) in table {
+            let got = reasons(pattern);
+            assert!(
+                got.iter().any(|r| r.contains(want)),
+                "{pattern:?}: {got:?} lacks {want:?}"
+            );
+        }
+        let long = format!("\"{}\"", "x".repeat(1100));
+        assert!(reasons(&long)[0].starts_with("column 1025: the pattern has 1102 characters"));
+        // Several reasons, in column order, each kind once per regex.
+        let got = reasons("%(a)(b)% x.y");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].starts_with("column 2:") && got[1].starts_with("column 10:"));
+        assert!(FilterPattern::parse("%a%").unwrap().has_regex());
+        assert!(FilterPattern::parse("?%a% b").unwrap().has_regex());
+        assert!(!FilterPattern::parse("\"50%\"").unwrap().has_regex());
+    }
+
+    /// The patterns of the default rules (`match`, and `when` of metrics
+    /// and signals; `regex` is this project's own extension, not a filter
+    /// pattern) are ones CloudWatch itself accepts, so each could be a
+    /// metric or subscription filter as it is.
+    #[test]
+    fn default_rule_patterns_are_cloudwatch_compatible() {
+        let file: crate::domain::rules::config::RuleFile =
+            toml::from_str(crate::domain::rules::engine::DEFAULT_RULES_TOML).unwrap();
+        let mut patterns = Vec::new();
+        for rule in &file.rules {
+            let rule = rule.get_ref();
+            let whens = rule
+                .metrics
+                .iter()
+                .filter_map(|m| m.when.as_deref())
+                .chain(rule.signals.iter().filter_map(|s| s.when.as_deref()));
+            for text in rule.match_pattern.as_deref().into_iter().chain(whens) {
+                patterns.push((rule.name.clone(), text.to_owned()));
+            }
+        }
+        assert!(patterns.len() >= 6, "{patterns:?}");
+        let mut with_regex = 0;
+        for (rule, text) in &patterns {
+            let pattern = FilterPattern::parse(text).unwrap();
+            let reasons = pattern.cloudwatch_compatibility();
+            assert!(
+                reasons.is_empty(),
+                "rule {rule:?}, pattern {text:?}: {}",
+                reasons
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            with_regex += usize::from(pattern.has_regex());
+        }
+        // CloudWatch: at most 5 filter patterns holding a regex per log group.
+        assert!(with_regex <= 5, "{with_regex} patterns hold a regex");
+    }
+
     /// Patterns used to check that matching never panics, whatever the event.
     const FIXED_PATTERNS: &[&str] = &[
+        "[ip, user=x*, ..., code >= 400 || code = %5%, size]",
+        "[a, b]",
+        "[..., z]",
+        "[a, ...]",
         "",
         "ERROR",
         r#"?ERROR ?"Invalid state" -DEBUG"#,

@@ -91,6 +91,14 @@ pub enum Problem {
     UnknownCapture(String),
     #[error("capture ${{{0}}} needs a regex matcher on the rule")]
     CaptureWithoutRegex(String),
+    #[error(
+        "field ${0} is not a field of the space-delimited pattern (name one of its fields, or a position $1, $2, ...)"
+    )]
+    UnknownField(String),
+    #[error(
+        "field ${0} needs a space-delimited pattern ([field, ...]) in the rule's match or in this when"
+    )]
+    FieldWithoutPattern(String),
     #[error("{0}")]
     Path(String),
     #[error("{0:?} is not a valid key name ([a-zA-Z_][a-zA-Z0-9_]*)")]
@@ -142,15 +150,26 @@ fn compile(file: &str, text: &str, parsed: RuleFile) -> Result<RuleSet, RuleErro
 type FieldError = (String, Problem);
 
 /// Compiles value specs of one rule, checking `${capture}` references
-/// against the rule's regex.
-struct Specs {
+/// against the rule's regex and `$field` references against its
+/// space-delimited pattern.
+struct Specs<'r> {
     has_regex: bool,
     captures: HashSet<String>,
+    /// The rule's `match` pattern.
+    filter: Option<&'r FilterPattern>,
 }
 
-impl Specs {
-    fn compile(&self, field: String, config: &ValueSpecConfig) -> Result<ValueSpec, FieldError> {
-        let spec = ValueSpec::compile(config)
+impl Specs<'_> {
+    /// `when` is the metric's or signal's own pattern: a `$field` is read
+    /// from it when it is space-delimited and has the field, else from the
+    /// rule's `match` (both matched when the value is read).
+    fn compile(
+        &self,
+        field: String,
+        config: &ValueSpecConfig,
+        when: Option<&FilterPattern>,
+    ) -> Result<ValueSpec, FieldError> {
+        let mut spec = ValueSpec::compile(config)
             .map_err(|e| (field.clone(), Problem::Path(e.to_string())))?;
         if let Some(name) = spec.capture() {
             if !self.has_regex {
@@ -158,6 +177,21 @@ impl Specs {
             }
             if !self.captures.contains(name) {
                 return Err((field, Problem::UnknownCapture(name.to_owned())));
+            }
+        }
+        if let Some(name) = spec.field().map(str::to_owned) {
+            let patterns = [when, self.filter];
+            let bound = patterns.iter().flatten().any(|p| spec.bind_field(p));
+            if !bound {
+                let delimited = patterns.iter().flatten().any(|p| p.is_space_delimited());
+                return Err((
+                    field,
+                    if delimited {
+                        Problem::UnknownField(name)
+                    } else {
+                        Problem::FieldWithoutPattern(name)
+                    },
+                ));
             }
         }
         Ok(spec)
@@ -218,6 +252,7 @@ fn compile_rule(
             .as_ref()
             .map(|r| r.capture_names().flatten().map(str::to_owned).collect())
             .unwrap_or_default(),
+        filter: filter.as_ref(),
     };
 
     let mut compiled_metrics = Vec::with_capacity(rule.metrics.len());
@@ -272,6 +307,11 @@ fn compile_metric(
     if !valid_name(&m.name, true) {
         return Err((at("name"), Problem::MetricName(m.name.clone())));
     }
+    let when = m
+        .when
+        .as_deref()
+        .map(|w| pattern(&at("when"), w))
+        .transpose()?;
     let mut labels = Vec::with_capacity(m.labels.len());
     for (label, value) in &m.labels {
         let field = at(&format!("labels.{label}"));
@@ -280,13 +320,13 @@ fn compile_metric(
         }
         labels.push((
             Arc::<str>::from(label.as_str()),
-            spec.compile(field, value)?,
+            spec.compile(field, value, when.as_ref())?,
         ));
     }
     let value = m
         .value
         .as_ref()
-        .map(|v| spec.compile(at("value"), v))
+        .map(|v| spec.compile(at("value"), v, when.as_ref()))
         .transpose()?;
     let kind = match m.kind {
         MetricType::Counter => MetricKind::Counter,
@@ -351,11 +391,6 @@ fn compile_metric(
             );
         }
     }
-    let when = m
-        .when
-        .as_deref()
-        .map(|w| pattern(&at("when"), w))
-        .transpose()?;
     Ok(CompiledMetric {
         name: Arc::from(m.name.as_str()),
         op,
@@ -404,7 +439,7 @@ fn compile_signal(i: usize, s: &SignalConfig, spec: &Specs) -> Result<CompiledSi
             Some(PseudonymizeConfig::PerKey(map)) => map.get(&name).copied(),
         };
         keys.push(CompiledKey {
-            spec: spec.compile(format!("signal[{i}].{field}.{name}"), k)?,
+            spec: spec.compile(format!("signal[{i}].{field}.{name}"), k, when.as_ref())?,
             name: Arc::from(name.as_str()),
             pseudonymize,
         });
@@ -559,10 +594,96 @@ mod tests {
             error(&rule(
                 "a",
                 "match = 'x'",
-                "[[rule.signal]]\nname = \"s\"\nwhen = '[a, b]'\n"
+                "[[rule.signal]]\nname = \"s\"\nwhen = '[a, a]'\n"
             )),
-            "rules.toml:1: rule \"a\", signal[0].when: filter pattern, column 1: space-delimited patterns ('[field, ...]') are not supported; use terms, a %regex% or a JSON pattern"
+            "rules.toml:1: rule \"a\", signal[0].when: filter pattern, column 5: field 'a' is named twice"
         );
+    }
+
+    #[test]
+    fn fields_must_be_fields_of_a_space_delimited_pattern() {
+        let apache = "match = '[ip, id, user, timestamp, request, status_code=4*, size]'";
+        assert_eq!(
+            error(&rule(
+                "a",
+                apache,
+                &format!("{COUNTER}labels = {{ code = \"$status\" }}\n")
+            )),
+            "rules.toml:1: rule \"a\", metric[0].labels.code: field $status is not a field of the space-delimited pattern (name one of its fields, or a position $1, $2, ...)"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = 'x'",
+                &format!("{COUNTER}value = \"$size\"\n")
+            )),
+            "rules.toml:1: rule \"a\", metric[0].value: field $size needs a space-delimited pattern ([field, ...]) in the rule's match or in this when"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "regex = 'x'",
+                "[[rule.signal]]\nname = \"s\"\nkey = \"$ip\"\n"
+            )),
+            "rules.toml:1: rule \"a\", signal[0].key.key: field $ip needs a space-delimited pattern ([field, ...]) in the rule's match or in this when"
+        );
+        assert_eq!(
+            error(&rule(
+                "a",
+                "match = '[a, b]'",
+                &format!("{COUNTER}value = \"$3\"\n")
+            )),
+            "rules.toml:1: rule \"a\", metric[0].value: field $3 is not a field of the space-delimited pattern (name one of its fields, or a position $1, $2, ...)"
+        );
+        // Fields of the match, of a metric's or signal's own when, and
+        // positions: all load, and read the matched line.
+        let text = format!(
+            "{}\n{}",
+            rule(
+                "access",
+                apache,
+                "[[rule.metric]]\nname = \"bytes_total\"\ntype = \"counter\"\nvalue = \"$size\"\nlabels = { code = \"$status_code\", method = \"$5\" }\n\
+                 [[rule.signal]]\nname = \"not_found\"\nwhen = '[..., code=404, bytes]'\nkeys = { ip = \"$1\", code = \"$code\" }\n"
+            ),
+            rule(
+                "lines",
+                "match = \"\"",
+                "[[rule.metric]]\nname = \"first_words_total\"\ntype = \"counter\"\nwhen = '[w1, ...]'\nlabels = { w = \"$w1\" }\n"
+            ),
+        );
+        let rules = from_toml(&text, "rules.toml").unwrap();
+        let line = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 404 2326"#;
+        let event = crate::domain::logs::record::LogEvent {
+            id: "e".into(),
+            timestamp_ms: 0,
+            message: line.into(),
+        };
+        let record = crate::domain::logs::parse::RecordParser::default()
+            .parse(&event)
+            .unwrap();
+        let redactor =
+            crate::domain::logs::redact::Redactor::new(b"0123456789abcdef-test-key").unwrap();
+        let mut out = super::super::engine::Evaluation::default();
+        rules.evaluate(&record, &redactor, &mut out);
+        let ev = out.take_results();
+        let updates: Vec<String> = ev
+            .keyed_updates()
+            .map(|(key, update)| format!("{key:?} {update:?}"))
+            .collect();
+        let all = updates.join("\n");
+        assert!(all.contains("bytes_total") && all.contains("2326"), "{all}");
+        assert!(
+            all.contains("\"404\"") && all.contains("GET /apache_pb.gif HTTP/1.0"),
+            "{all}"
+        );
+        // The first word is an IP address: label values are redacted.
+        assert!(
+            all.contains("first_words_total") && all.contains("\"ip:"),
+            "{all}"
+        );
+        let signal = ev.signals.iter().find(|s| &*s.name == "not_found").unwrap();
+        assert_eq!(signal.key("code"), Some("404"));
+        assert!(signal.key("ip").is_some());
     }
 
     #[test]

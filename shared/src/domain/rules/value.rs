@@ -1,9 +1,10 @@
 //! Value specs compiled for evaluation: where a label, key or number comes
-//! from (`$.path`, `${capture}`, literal), and the map/default/transform
-//! applied to it.
+//! from (`$.path`, `${capture}`, `$field` of a space-delimited pattern,
+//! literal), and the map/default/transform applied to it.
 
 use std::borrow::Cow;
 
+use crate::domain::logs::filter_pattern::{DelimitedField, FilterPattern};
 use crate::domain::logs::json::Json;
 use regex::Captures;
 
@@ -32,6 +33,19 @@ pub enum Source {
     Path(Vec<Segment>),
     /// `${name}`: a named capture of the rule's regex.
     Capture(String),
+    /// `$name` or `$7`: a field of the rule's space-delimited filter
+    /// pattern, as CloudWatch metric filters write it (`metricValue =
+    /// $size`).
+    Field(FieldSource),
+}
+
+/// A `$name` / `$N` source and, once the rule is compiled, the pattern
+/// field it reads ([`ValueSpec::bind_field`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSource {
+    /// Without the `$`: `size`, or `7` for the 7th field of the message.
+    pub name: String,
+    bound: Option<DelimitedField>,
 }
 
 /// A compiled value spec.
@@ -74,6 +88,34 @@ impl ValueSpec {
         match &self.source {
             Source::Capture(name) => Some(name),
             _ => None,
+        }
+    }
+
+    /// The space-delimited field (`size` for `$size`) this spec reads, if
+    /// any.
+    pub fn field(&self) -> Option<&str> {
+        match &self.source {
+            Source::Field(f) => Some(&f.name),
+            _ => None,
+        }
+    }
+
+    /// Makes a `$field` spec read its field from the messages `pattern`
+    /// matched; false when `pattern` is not space-delimited or lacks the
+    /// field (the spec is then left as it was). Until bound, a `$field`
+    /// is missing. The rule compiler binds every `$field` (or refuses the
+    /// rule), so the reading costs only the rules that use fields: the
+    /// message is split again up to the field when the value is read.
+    pub fn bind_field(&mut self, pattern: &FilterPattern) -> bool {
+        let Source::Field(f) = &mut self.source else {
+            return false;
+        };
+        match pattern.field(&f.name) {
+            Some(field) => {
+                f.bound = Some(field);
+                true
+            }
+            None => false,
         }
     }
 
@@ -180,6 +222,11 @@ fn parse_source(s: &str) -> Result<Source, PathError> {
     let Some(rest) = s.strip_prefix('$') else {
         return Ok(Source::Literal(s.to_owned()));
     };
+    if rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+        return field_source(rest).ok_or_else(|| {
+            err("a field is $ followed by a field name ([a-zA-Z_][a-zA-Z0-9_]*) or a position (1, 2, ...)")
+        });
+    }
     match rest {
         ".logger" => return Ok(Source::Logger),
         ".level" => return Ok(Source::Level),
@@ -220,13 +267,32 @@ fn parse_source(s: &str) -> Result<Source, PathError> {
                     .map_err(|_| err("an index is a non-negative integer"))?;
                 segments.push(Segment::Index(index));
             }
-            _ => return Err(err("a path is $ followed by .name or [n] segments")),
+            _ => {
+                return Err(err(
+                    "a path is $ followed by .name or [n] segments, a field $name or $N",
+                ));
+            }
         }
     }
     if segments.is_empty() {
         return Err(err("empty path"));
     }
     Ok(Source::Path(segments))
+}
+
+/// `size` or `7` (after the `$`) as a field source.
+fn field_source(rest: &str) -> Option<Source> {
+    let name_ok = if rest.starts_with(|c: char| c.is_ascii_digit()) {
+        rest.bytes().all(|b| b.is_ascii_digit()) && rest.parse::<usize>().is_ok_and(|n| n >= 1)
+    } else {
+        rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    name_ok.then(|| {
+        Source::Field(FieldSource {
+            name: rest.to_owned(),
+            bound: None,
+        })
+    })
 }
 
 /// What a source found, before conversion to text.
@@ -274,6 +340,7 @@ fn lookup<'r>(
             .filter(|v| !v.is_null())
             .map(Raw::Json),
         Source::Capture(name) => caps?.name(name).map(|m| Raw::Text(m.as_str())),
+        Source::Field(f) => f.bound.as_ref()?.value(record.raw).map(Raw::Text),
     }
 }
 
@@ -552,9 +619,65 @@ mod tests {
     }
 
     #[test]
+    fn fields_of_space_delimited_patterns() {
+        let line =
+            r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#;
+        let pattern =
+            FilterPattern::parse("[ip, id, user, timestamp, request, status_code=4*, size]")
+                .unwrap();
+        let bound = |s: &str| {
+            let mut spec = simple(s);
+            assert!(spec.bind_field(&pattern), "{s}");
+            spec
+        };
+        with_record(line, |r| {
+            assert_eq!(bound("$size").number(r, None), Some(1534.0));
+            assert_eq!(
+                bound("$request").text(r, None).unwrap(),
+                "GET /index.html HTTP/1.0"
+            );
+            assert_eq!(bound("$7").text(r, None).unwrap(), "1534");
+            let mut out = String::new();
+            assert!(bound("$ip").append_text(r, None, &mut out));
+            assert_eq!(out, "127.0.0.1");
+            // A table: map, default and transform apply as for any source.
+            let mut t = table("$status_code", &[("404", "not_found")], None, None);
+            assert!(t.bind_field(&pattern));
+            assert_eq!(t.text(r, None).unwrap(), "not_found");
+            // Unbound (no rule compiled it): missing.
+            assert_eq!(simple("$size").text(r, None), None);
+            assert_eq!(simple("$size").field(), Some("size"));
+        });
+        // A message with too few fields: missing, or the default.
+        with_record("just two", |r| {
+            assert_eq!(bound("$size").text(r, None), None);
+            let mut t = table("$size", &[], Some("0"), None);
+            assert!(t.bind_field(&pattern));
+            assert_eq!(t.text(r, None).unwrap(), "0");
+        });
+        // Only fields the pattern has bind.
+        for (s, pattern) in [
+            ("$bytes", "[ip, size]"),
+            ("$3", "[ip, size]"),
+            ("$size", "{ $.size = 1 }"),
+            ("$size", "size"),
+            ("$.size", "[size]"),
+        ] {
+            let mut spec = simple(s);
+            assert!(
+                !spec.bind_field(&FilterPattern::parse(pattern).unwrap()),
+                "{s} {pattern}"
+            );
+        }
+        assert!(simple("$9").bind_field(&FilterPattern::parse("[a, ..., b]").unwrap()));
+        assert_eq!(simple("$_x").field(), Some("_x"));
+        assert_eq!(simple("$.a").field(), None);
+    }
+
+    #[test]
     fn bad_sources_are_refused() {
         for bad in [
-            "$", "$.", "$.a..b", "$.a[x]", "$.a[1", "$a", "${}", "${a-b}",
+            "$", "$.", "$.a..b", "$.a[x]", "$.a[1", "$a-b", "$0", "$1x", "$5.00", "${}", "${a-b}",
         ] {
             assert!(
                 ValueSpec::compile(&ValueSpecConfig::Simple(bad.into())).is_err(),
