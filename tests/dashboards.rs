@@ -33,9 +33,9 @@ const NAMESPACE: &str = "${MetricsNamespace}";
 /// Default alert rules with no Prometheus counterpart (alerts.yml's header
 /// says why): probe results go to CloudWatch only, never to `/metrics`;
 /// per-address and per-user counts, and distinct counts, have no series,
-/// and summed over all keys these rules are `auth_failures` or
-/// `drift_detected` again. The bundle's engine still raises them.
-const NOT_IN_PROMETHEUS: [&str; 9] = [
+/// and summed over all keys these rules are `auth_failures` again. The
+/// bundle's engine still raises them.
+const NOT_IN_PROMETHEUS: [&str; 8] = [
     "component_down",
     "resource_utilization",
     "connection_pool_exhaustion",
@@ -44,7 +44,6 @@ const NOT_IN_PROMETHEUS: [&str; 9] = [
     "auth_failures_by_user",
     "password_spraying",
     "distributed_guessing",
-    "drift_detected_by_category",
 ];
 
 fn root() -> PathBuf {

@@ -104,7 +104,7 @@ async fn a_batch_becomes_series_and_emf_once() {
         FAILED_LOGIN,
         // Written seconds before their delivery (10:30:00): their own times
         // stand (a record more than a day older is given its event's).
-        "2025-05-20 10:29:54,855 - app.services.drift_service - INFO - Starting drift detection job",
+        "2025-05-20 10:29:54,855 - app.services.drift_service - INFO - Drift detection completed. Found 0 changes.",
         "2025-05-20 10:29:55,000 - app.core.database - ERROR - Database error: refused\n[SQL: SELECT 1]",
         "Traceback (most recent call last):",
         "\u{0}\u{1} binary garbage",
