@@ -944,8 +944,9 @@ fn the_corpus_is_large_and_distinct() {
 }
 
 /// Each corpus line is one record, read as the test expects: a Python
-/// logging line as a text record with its logger and level, any other
-/// line as a plain record (logger `unknown`, the level of its prefix).
+/// logging line as a text record with its logger and level, uvicorn's
+/// access line as an access record, any other line as a plain record
+/// (logger `unknown`, the level of its prefix).
 #[test]
 fn every_line_is_one_record() {
     let corpus = corpus();
@@ -953,6 +954,10 @@ fn every_line_is_one_record() {
     for o in corpus.failures.iter().chain(&corpus.near_misses) {
         let (format, logger, level) = match shape(&o.text) {
             Shape::Python { logger, level, .. } => ("text", logger, level),
+            // uvicorn's own access line: an access record with its fields.
+            Shape::Plain { level, message } if message.contains(" HTTP/") => {
+                ("access", "uvicorn.access", level)
+            }
             Shape::Plain { level, .. } => ("plain", "unknown", level),
         };
         let expected_formats = BTreeMap::from([(format.to_owned(), 1)]);

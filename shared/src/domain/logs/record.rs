@@ -120,6 +120,14 @@ impl<'a> LogRecord<'a> {
     /// and are not searched: they would make any error raised through that
     /// code look like what the code mentions.
     pub fn searchable(&self) -> Cow<'_, str> {
+        // A dict or JSON document printed over several lines (an MSAL error
+        // result) is data, not a traceback: all of it is searched.
+        if self.format == RecordFormat::Plain
+            && self.continuation.is_some()
+            && self.raw.trim_start().starts_with(['{', '['])
+        {
+            return Cow::Borrowed(self.raw);
+        }
         let rest = self.continuation.or_else(|| match self.json.as_ref()? {
             // One pass over the fields: this runs for most records.
             Json::Object(fields) => fields.iter().find_map(|(k, v)| {
