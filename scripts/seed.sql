@@ -48,6 +48,40 @@ CREATE TABLE IF NOT EXISTS drift_scans (
 );
 CREATE INDEX IF NOT EXISTS drift_scans_finished_at_idx ON drift_scans (finished_at);
 
+-- The service's token blocklist, as BlindspotX creates it (SQLModel class
+-- BlocklistedToken, table blocklistedtoken; LOG-CONTRACT.md section 4). On
+-- every authenticated request the service rejects a token whose jti has a
+-- row, and every token of a user with a token_type = 'all' row. The
+-- security responder revokes by adding such a row (docs/response.md).
+CREATE TABLE IF NOT EXISTS blocklistedtoken (
+    id         uuid NOT NULL PRIMARY KEY,
+    jti        varchar NOT NULL,
+    token_type varchar NOT NULL,
+    user_id    uuid,
+    expires_at timestamp without time zone NOT NULL,
+    reason     varchar,
+    created_at timestamp without time zone NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_blocklistedtoken_jti ON blocklistedtoken (jti);
+CREATE INDEX IF NOT EXISTS ix_blocklistedtoken_user_id ON blocklistedtoken (user_id);
+
+-- The security responder's own role gets exactly INSERT and SELECT on that
+-- one table (add revocations and read them back; never lift or change one,
+-- never read anything else). The role itself (LOGIN, its password) is made
+-- by scripts/stack.sh as the cluster's superuser, since this file runs as
+-- the database owner, who may grant on its table but not create roles.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blindspotx_responder') THEN
+        REVOKE ALL ON blocklistedtoken FROM blindspotx_responder;
+        GRANT INSERT, SELECT ON blocklistedtoken TO blindspotx_responder;
+    ELSE
+        RAISE WARNING 'role blindspotx_responder does not exist: the security responder '
+            'cannot write the blocklist locally (scripts/stack.sh creates it)';
+    END IF;
+END
+$$;
+
 -- Sample data (fixed ids, so re-runs change nothing).
 INSERT INTO roles (name, description) VALUES
     ('admin', 'full access'),

@@ -1,46 +1,63 @@
-//! security-responder against the local stack: a real Redis the test owns
-//! (refresh tokens under `refresh_token:<user>`), the real DynamoDB store
-//! in moto (claims, hourly counters, records), the security team's topic in
-//! moto SNS read back through SQS, and a local receiver standing in for the
-//! auth service's revoke endpoint.
+//! security-responder against the local stack: the service's own
+//! `blocklistedtoken` table in the local Postgres (scripts/seed.sql creates
+//! it as BlindspotX defines it, and grants the responder's role
+//! `blindspotx_responder` exactly INSERT and SELECT on it), the real
+//! DynamoDB store in moto (claims, hourly counters, records), the security
+//! team's topic in moto SNS read back through SQS, and a local receiver
+//! standing in for a revoke endpoint.
 //!
-//! The issue's cases: dry-run touches nothing in Redis; enforce removes
-//! exactly the affected user's token keys and writes the deny-list entry;
-//! a protected principal is untouched; the per-hour cap holds; a
-//! redelivered message revokes nothing twice; a non-critical or
-//! non-security incident never reaches the responder (the template's filter
-//! policy on a moto SNS → SQS subscription). Beyond them: an ip-keyed
-//! incident notifies only; the HTTP revoker calls the endpoint with the
-//! service credential.
+//! The responder connects as its own role (`BLOCKLIST_DATABASE_URL`; when
+//! the stack does not export it, the stack's `DATABASE_URL` with that role
+//! and the same local password). The tests read the table as the service
+//! does, as the database owner (`DATABASE_URL`), with the service's check
+//! of a token: `WHERE jti = $1 OR (user_id = $2 AND token_type = 'all')`.
+//!
+//! The issue's cases: enforce mode writes one row per user and incident and
+//! a second delivery none (also when the record of the first is lost); a
+//! token of that user is then rejected by the service's check, another
+//! user's is not; dry run writes nothing and records the exact row; a key
+//! that is not a user id writes nothing; a protected principal is
+//! untouched; the per-hour cap holds; the responder's role can add rows and
+//! read them, not lift or change them; a non-critical or non-security
+//! incident never reaches the responder (the template's filter policy on a
+//! moto SNS → SQS subscription). Beyond them: an ip-keyed incident notifies
+//! only; the HTTP revoker calls the endpoint with the service credential.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use redis::AsyncCommands;
 use security_responder::{AnyRevoker, NoTopic, Responder};
+use shared::adapters::blocklist_revoker::{BlocklistRevoker, BlocklistSettings};
 use shared::adapters::dynamodb_response::DynamoResponseStore;
 use shared::adapters::http_revoker::HttpRevoker;
-use shared::adapters::redis_revoker::{RedisRevoker, RedisRevokerSettings};
 use shared::adapters::sns_publisher::SnsPublisher;
 use shared::adapters::webhook_http::RetryPolicy;
 use shared::config::Secret;
 use shared::domain::alerts::{Category, Incident, Severity};
 use shared::domain::response::revocation::ActionStatus;
-use shared::domain::response::{Guardrails, Mode};
+use shared::domain::response::{BlocklistEntry, Guardrails, Mode};
 use shared::ports::{Clock, ResponseStore};
+use shared::probes::postgres::PostgresConnector;
+use shared::probes::tls;
 use support::receiver::{Receiver, incident, incidents_event, sns_event};
-use support::servers::RedisServer;
 use support::sns::{drain_settled, topic_with_queue};
-use support::stack::{create_table, sdk};
-use time::OffsetDateTime;
+use support::stack::{create_table, sdk, var};
 use time::macros::datetime;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// The template's filter policy of the responder's subscription.
 const FILTER_POLICY: &str = r#"{"category":["security"],"severity":["critical"]}"#;
 const DRAIN_PAUSE: Duration = Duration::from_millis(300);
 const T0: OffsetDateTime = datetime!(2026-11-30 08:05 UTC);
+/// The responder's role in the local stack.
+const RESPONDER_ROLE: &str = "blindspotx_responder";
+/// How the service asks whether a token is revoked: its `jti`, or any
+/// token of its user (`uid` claim) after an all-tokens row.
+const SERVICE_CHECK: &str = "SELECT id, jti, token_type, user_id, expires_at, reason, created_at \
+     FROM blocklistedtoken WHERE jti = $1 OR (user_id = $2::text::uuid AND token_type = 'all')";
 
 struct TestClock(OffsetDateTime);
 
@@ -50,12 +67,107 @@ impl Clock for TestClock {
     }
 }
 
+/// The responder's connection string: its own role.
+fn blocklist_url() -> String {
+    if let Ok(url) = std::env::var("BLOCKLIST_DATABASE_URL") {
+        return url;
+    }
+    let url = var("DATABASE_URL");
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, host) = rest.split_once('@').unwrap();
+    let password = userinfo.split_once(':').map(|(_, p)| p).unwrap_or_default();
+    format!("{scheme}://{RESPONDER_ROLE}:{password}@{host}")
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    PostgresConnector::new(&Secret::new(url), tls::client_config(None).unwrap())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap_or_else(|failed| panic!("cannot connect to the local Postgres: {failed:?}"))
+}
+
+/// A user id (a UUID, as the service's) no other test or run uses.
+fn fresh_user() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8000-{:012x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff,
+        (nanos >> 48) & 0xfff,
+        nanos & 0xffff_ffff_ffff
+    )
+}
+
+/// The service's side of the table (the database owner).
+struct Service {
+    db: tokio_postgres::Client,
+    /// Users whose rows the test removes at the end.
+    users: Vec<String>,
+}
+
+impl Service {
+    async fn new() -> Self {
+        Service {
+            db: connect(&var("DATABASE_URL")).await,
+            users: Vec::new(),
+        }
+    }
+
+    /// The rows the service's check finds for a token of `user` with `jti`.
+    async fn check(&self, jti: &str, user: &str) -> Vec<tokio_postgres::Row> {
+        self.db.query(SERVICE_CHECK, &[&jti, &user]).await.unwrap()
+    }
+
+    /// Whether the service rejects a fresh token (its own random `jti`) of `user`.
+    async fn rejects_a_token_of(&self, user: &str) -> bool {
+        !self
+            .check(&format!("jti-{}", fresh_user()), user)
+            .await
+            .is_empty()
+    }
+
+    /// Every row of `user`, as stored.
+    async fn rows_of(&self, user: &str) -> Vec<BlocklistEntry> {
+        self.db
+            .query(
+                "SELECT id::text, jti, token_type, user_id::text, expires_at, reason, created_at \
+                 FROM blocklistedtoken WHERE user_id = $1::text::uuid ORDER BY created_at, id",
+                &[&user],
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| BlocklistEntry {
+                id: r.get(0),
+                jti: r.get(1),
+                token_type: r.get(2),
+                user_id: r.get(3),
+                expires_at: r.get::<_, PrimitiveDateTime>(4).assume_utc(),
+                reason: r.get(5),
+                created_at: r.get::<_, PrimitiveDateTime>(6).assume_utc(),
+            })
+            .collect()
+    }
+
+    async fn cleanup(&self) {
+        self.db
+            .execute(
+                "DELETE FROM blocklistedtoken WHERE user_id::text = ANY($1)",
+                &[&self.users],
+            )
+            .await
+            .unwrap();
+    }
+}
+
 struct Fixture {
     sdk: SdkConfig,
-    redis: RedisServer,
     table: String,
     team_queue: String,
     team_topic: String,
+    service: Service,
 }
 
 impl Fixture {
@@ -63,67 +175,51 @@ impl Fixture {
         let sdk = sdk().await;
         let table = create_table(&sdk).await;
         let (team_topic, team_queue) = topic_with_queue(&sdk, false, None).await;
-        let redis = RedisServer::start().await;
-        let f = Fixture {
+        Fixture {
             sdk,
-            redis,
             table,
             team_queue,
             team_topic,
-        };
-        let mut c = f.conn().await;
-        for (k, v) in [
-            ("refresh_token:u-victim", "rt-victim"),
-            ("refresh_token:u-victim:s1", "rt-victim-s1"),
-            ("refresh_token:u-victim2", "rt-victim2"),
-            ("refresh_token:u-other", "rt-other"),
-            ("refresh_token:u-admin", "rt-admin"),
-            ("refresh_token:u-a", "rt-a"),
-            ("refresh_token:u-b", "rt-b"),
-            ("refresh_token:u-c", "rt-c"),
-            ("session:u-victim", "s"),
-        ] {
-            let _: () = c.set(k, v).await.unwrap();
+            service: Service::new().await,
         }
-        f
     }
 
-    async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+    /// A user of this test (its rows are removed by `cleanup`).
+    fn user(&mut self) -> String {
+        let u = fresh_user();
+        self.service.users.push(u.clone());
+        u
     }
 
-    /// Every key and value in Redis.
-    async fn snapshot(&self) -> BTreeMap<String, String> {
-        let mut c = self.conn().await;
-        let keys: Vec<String> = c.keys("*").await.unwrap();
-        let mut out = BTreeMap::new();
-        for k in keys {
-            let v: String = c.get(&k).await.unwrap();
-            out.insert(k, v);
-        }
-        out
+    fn revoker() -> AnyRevoker {
+        AnyRevoker::Blocklist(Box::new(
+            BlocklistRevoker::new(
+                Some(&Secret::new(blocklist_url())),
+                tls::client_config(None).unwrap(),
+                BlocklistSettings::default(),
+            )
+            .unwrap(),
+        ))
     }
 
     fn responder(
         &self,
         rails: Guardrails,
     ) -> Responder<AnyRevoker, DynamoResponseStore, SnsPublisher> {
-        let revoker = RedisRevoker::new(
-            &Secret::new(self.redis.url()),
-            RedisRevokerSettings {
-                deny_ttl: Duration::from_secs(3600),
-                ..RedisRevokerSettings::default()
-            },
-        )
-        .unwrap();
+        self.responder_on(rails, &self.table)
+    }
+
+    /// A responder whose record store is `table` (another table: the
+    /// record of an earlier delivery is lost).
+    fn responder_on(
+        &self,
+        rails: Guardrails,
+        table: &str,
+    ) -> Responder<AnyRevoker, DynamoResponseStore, SnsPublisher> {
         Responder {
             rails,
-            revoker: AnyRevoker::Redis(revoker),
-            store: DynamoResponseStore::new(&self.sdk, &self.table),
+            revoker: Self::revoker(),
+            store: DynamoResponseStore::new(&self.sdk, table),
             team: Some(SnsPublisher::new(&self.sdk, &self.team_topic)),
             team_target: self.team_topic.clone(),
             clock: Arc::new(TestClock(T0)),
@@ -154,18 +250,27 @@ fn for_user(id: &str, user: &str) -> Incident {
 }
 
 #[tokio::test]
-async fn dry_run_touches_nothing_in_redis_and_records_what_it_would_do() {
-    let f = Fixture::new().await;
-    let before = f.snapshot().await;
+async fn dry_run_writes_nothing_and_records_the_exact_row() {
+    let mut f = Fixture::new().await;
+    let user = f.user();
     let r = f.responder(Guardrails::default());
     assert_eq!(r.rails.mode, Mode::DryRun);
-    let i = for_user("0000000000000000000000000000d001", "u-victim");
+    let i = for_user("0000000000000000000000000000d001", &user);
     let s = r.handle(&incidents_event(&[&i])).await.unwrap();
-    assert_eq!(f.snapshot().await, before);
+    assert!(f.service.rows_of(&user).await.is_empty());
+    assert!(!f.service.rejects_a_token_of(&user).await);
+
     let record = &s.responses[0];
     assert_eq!(record.mode, Mode::DryRun);
-    assert_eq!(record.actions[0].status, ActionStatus::DryRun);
-    assert_eq!(record.actions[0].target, "u-victim");
+    assert_eq!(record.revoker, "blocklist");
+    let action = &record.actions[0];
+    assert_eq!(action.status, ActionStatus::DryRun);
+    assert_eq!(action.target, user);
+    let expected =
+        BlocklistEntry::for_incident(&i, &user, T0, BlocklistSettings::default().lifetime).unwrap();
+    assert_eq!(action.blocklist_row.as_ref(), Some(&expected));
+    assert!(action.detail.contains(&expected.jti), "{}", action.detail);
+    assert!(action.verification.is_none());
     assert!(record.notified);
     let stored = r.store.record(&i.id).await.unwrap().unwrap();
     assert_eq!(&stored, record);
@@ -173,45 +278,58 @@ async fn dry_run_touches_nothing_in_redis_and_records_what_it_would_do() {
     assert_eq!(team.len(), 1);
     assert_eq!(team[0]["schema"], "blindspotx.security-response/v1");
     assert_eq!(team[0]["response"]["mode"], "dry_run");
+    assert_eq!(
+        team[0]["response"]["actions"][0]["blocklist_row"]["jti"],
+        expected.jti.as_str()
+    );
     assert_eq!(team[0]["incident"]["id"], i.id.as_str());
+
+    // Enforce mode later writes exactly the row the dry run showed.
+    let e = f.responder_on(enforce(), &create_table(&f.sdk).await);
+    e.handle(&incidents_event(&[&i])).await.unwrap();
+    assert_eq!(f.service.rows_of(&user).await, [expected]);
+    f.service.cleanup().await;
 }
 
 #[tokio::test]
-async fn enforce_removes_exactly_the_affected_users_tokens_once() {
-    let f = Fixture::new().await;
+async fn enforce_writes_one_row_per_user_and_incident_and_the_service_rejects_the_users_tokens() {
+    let mut f = Fixture::new().await;
+    let (victim, other) = (f.user(), f.user());
     let r = f.responder(enforce());
-    let i = for_user("0000000000000000000000000000e001", "u-victim");
+    let i = for_user("0000000000000000000000000000e001", &victim);
+    assert!(!f.service.rejects_a_token_of(&victim).await);
     let s = r.handle(&incidents_event(&[&i])).await.unwrap();
-    let after = f.snapshot().await;
-    assert!(!after.contains_key("refresh_token:u-victim"));
-    assert!(!after.contains_key("refresh_token:u-victim:s1"));
-    for kept in [
-        "refresh_token:u-victim2",
-        "refresh_token:u-other",
-        "refresh_token:u-admin",
-        "session:u-victim",
-    ] {
-        assert!(after.contains_key(kept), "{kept} was touched");
-    }
-    let deny: serde_json::Value = serde_json::from_str(&after["revoked:user:u-victim"]).unwrap();
-    assert_eq!(deny["incident_id"], i.id.as_str());
-    let ttl: i64 = f.conn().await.ttl("revoked:user:u-victim").await.unwrap();
-    assert!(ttl > 3500 && ttl <= 3600, "{ttl}");
-    let revoked: BTreeSet<String> = after
-        .keys()
-        .filter(|k| k.starts_with("revoked:"))
-        .cloned()
-        .collect();
-    assert_eq!(
-        revoked,
-        BTreeSet::from(["revoked:user:u-victim".to_owned()])
-    );
 
+    let rows = f.service.rows_of(&victim).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row.token_type, "all");
+    assert_eq!(row.user_id, victim);
+    // The service's form: all_tokens_<user_id>_<unix time> (the incident's
+    // first event, 2026-11-30T08:00:00Z).
+    assert_eq!(row.jti, format!("all_tokens_{victim}_1796025600"));
+    assert_eq!(row.reason, format!("security_incident:{}", i.id));
+    assert_eq!(row.created_at, T0);
+    assert_eq!(row.expires_at, datetime!(2027-11-30 08:05 UTC));
+
+    // A token of the victim is rejected by the service's check, whatever
+    // its jti; another user's is not.
+    assert!(f.service.rejects_a_token_of(&victim).await);
+    let matched = f.service.check("3f0c9a3e-any-token-jti", &victim).await;
+    assert_eq!(matched.len(), 1);
+    assert!(!f.service.rejects_a_token_of(&other).await);
+
+    // The record keeps the row as read back and the service's check.
     let record = &s.responses[0];
     let action = &record.actions[0];
     assert_eq!(action.status, ActionStatus::Revoked);
+    assert_eq!(action.blocklist_row.as_ref(), Some(row));
+    let v = action.verification.as_ref().unwrap();
+    assert!(v.inserted && v.tokens_rejected, "{v:?}");
+    assert_eq!(v.matching_rows, 1);
+    assert!(v.query.contains("token_type = 'all'"), "{}", v.query);
     assert!(
-        action.detail.contains("deleted 2 refresh-token key(s)"),
+        action.detail.starts_with("inserted blocklistedtoken row"),
         "{}",
         action.detail
     );
@@ -220,36 +338,95 @@ async fn enforce_removes_exactly_the_affected_users_tokens_once() {
             .undo
             .as_deref()
             .unwrap()
-            .contains("DEL revoked:user:u-victim")
+            .contains(&format!("WHERE id = '{}'", row.id)),
+        "{:?}",
+        action.undo
     );
     assert_eq!(f.team_messages().await.len(), 1);
 
-    // Redelivered (the user signed in again meanwhile): nothing is revoked
-    // twice, nobody is notified twice.
-    let _: () = f
-        .conn()
-        .await
-        .set("refresh_token:u-victim", "rt-new")
-        .await
-        .unwrap();
+    // Redelivered: nothing is written twice, nobody is notified twice.
     let again = r.handle(&incidents_event(&[&i])).await.unwrap();
     assert_eq!(again.duplicates, 1);
     assert!(again.responses.is_empty());
-    assert_eq!(f.snapshot().await["refresh_token:u-victim"], "rt-new");
+    assert_eq!(f.service.rows_of(&victim).await.len(), 1);
     assert!(f.team_messages().await.is_empty());
+
+    // Redelivered with the first record lost (another record table, a
+    // later clock): the row's id is the incident's, so the insert adds
+    // nothing and the record shows the row already there.
+    let mut lost = f.responder_on(enforce(), &create_table(&f.sdk).await);
+    lost.clock = Arc::new(TestClock(T0 + Duration::from_secs(600)));
+    let s = lost.handle(&incidents_event(&[&i])).await.unwrap();
+    assert_eq!(f.service.rows_of(&victim).await, rows);
+    let action = &s.responses[0].actions[0];
+    assert_eq!(action.status, ActionStatus::Revoked);
+    assert_eq!(action.blocklist_row.as_ref(), Some(row));
+    let v = action.verification.as_ref().unwrap();
+    assert!(!v.inserted && v.tokens_rejected, "{v:?}");
+    assert!(
+        action.detail.starts_with("found (written before"),
+        "{}",
+        action.detail
+    );
+
+    // Another incident against the same user is another row.
+    let second = for_user("0000000000000000000000000000e002", &victim);
+    r.handle(&incidents_event(&[&second])).await.unwrap();
+    let rows = f.service.rows_of(&victim).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.reason.as_str())
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from([
+            format!("security_incident:{}", i.id).as_str(),
+            format!("security_incident:{}", second.id).as_str()
+        ])
+    );
+    f.service.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_key_that_is_not_a_user_id_writes_nothing() {
+    let f = Fixture::new().await;
+    let r = f.responder(enforce());
+    let before: i64 = f
+        .service
+        .db
+        .query_one("SELECT count(*) FROM blocklistedtoken", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let i = for_user("0000000000000000000000000000n001", "u-victim");
+    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let action = &s.responses[0].actions[0];
+    assert_eq!(action.status, ActionStatus::Failed);
+    assert!(action.detail.contains("UUID"), "{}", action.detail);
+    assert!(action.blocklist_row.is_none());
+    let after: i64 = f
+        .service
+        .db
+        .query_one(
+            "SELECT count(*) FROM blocklistedtoken WHERE reason = $1",
+            &[&format!("security_incident:{}", i.id)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, 0, "before: {before}");
 }
 
 #[tokio::test]
 async fn a_protected_principal_is_untouched() {
-    let f = Fixture::new().await;
-    let before = f.snapshot().await;
+    let mut f = Fixture::new().await;
+    let admin = f.user();
     let r = f.responder(Guardrails {
-        protected: BTreeSet::from(["u-admin".to_owned()]),
+        protected: BTreeSet::from([admin.to_uppercase()]),
         ..enforce()
     });
-    let i = for_user("0000000000000000000000000000p001", "u-admin");
+    let i = for_user("0000000000000000000000000000p001", &admin);
     let s = r.handle(&incidents_event(&[&i])).await.unwrap();
-    assert_eq!(f.snapshot().await, before);
+    assert!(f.service.rows_of(&admin).await.is_empty());
     let action = &s.responses[0].actions[0];
     assert_eq!(action.status, ActionStatus::Skipped);
     assert_eq!(action.detail, "kept: protected");
@@ -257,12 +434,13 @@ async fn a_protected_principal_is_untouched() {
 
 #[tokio::test]
 async fn the_per_hour_cap_holds() {
-    let f = Fixture::new().await;
+    let mut f = Fixture::new().await;
+    let users: Vec<String> = (0..4).map(|_| f.user()).collect();
     let r = f.responder(Guardrails {
         max_per_hour: 2,
         ..enforce()
     });
-    let incidents: Vec<Incident> = ["u-a", "u-b", "u-c"]
+    let incidents: Vec<Incident> = users[..3]
         .iter()
         .enumerate()
         .map(|(n, u)| for_user(&format!("0000000000000000000000000000h{n:03}"), u))
@@ -283,35 +461,118 @@ async fn the_per_hour_cap_holds() {
         ]
     );
     assert!(s.responses[2].actions[0].detail.contains("hourly_cap"));
-    let after = f.snapshot().await;
-    assert!(!after.contains_key("refresh_token:u-a"));
-    assert!(!after.contains_key("refresh_token:u-b"));
-    assert_eq!(after["refresh_token:u-c"], "rt-c");
-    assert!(!after.contains_key("revoked:user:u-c"));
+    assert_eq!(f.service.rows_of(&users[0]).await.len(), 1);
+    assert_eq!(f.service.rows_of(&users[1]).await.len(), 1);
+    assert!(f.service.rows_of(&users[2]).await.is_empty());
 
     // Another invocation in the same hour is capped too.
     let r2 = f.responder(Guardrails {
         max_per_hour: 2,
         ..enforce()
     });
-    let late = for_user("0000000000000000000000000000h100", "u-other");
+    let late = for_user("0000000000000000000000000000h100", &users[3]);
     let s = r2.handle(&incidents_event(&[&late])).await.unwrap();
     assert_eq!(s.responses[0].actions[0].status, ActionStatus::Skipped);
-    assert_eq!(f.snapshot().await["refresh_token:u-other"], "rt-other");
+    assert!(f.service.rows_of(&users[3]).await.is_empty());
+    f.service.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_responders_role_adds_and_reads_rows_and_can_do_nothing_else() {
+    let mut f = Fixture::new().await;
+    let user = f.user();
+    let r = f.responder(enforce());
+    let i = for_user("0000000000000000000000000000g001", &user);
+    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    assert_eq!(s.responses[0].actions[0].status, ActionStatus::Revoked);
+
+    let role = connect(&blocklist_url()).await;
+    let who: String = role
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        who, RESPONDER_ROLE,
+        "the responder must not connect as the owner"
+    );
+    for denied in [
+        format!("DELETE FROM blocklistedtoken WHERE user_id = '{user}'"),
+        format!("UPDATE blocklistedtoken SET expires_at = now() WHERE user_id = '{user}'"),
+        "TRUNCATE blocklistedtoken".to_owned(),
+        "SELECT count(*) FROM users".to_owned(),
+        "CREATE TABLE responder_was_here (id int)".to_owned(),
+    ] {
+        let err = role.batch_execute(&denied).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{denied}: {err}"
+        );
+    }
+    let privileges: Vec<String> = f
+        .service
+        .db
+        .query(
+            "SELECT privilege_type::text FROM information_schema.role_table_grants \
+             WHERE grantee = $1 ORDER BY 1",
+            &[&RESPONDER_ROLE],
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    assert_eq!(privileges, ["INSERT", "SELECT"]);
+    assert_eq!(f.service.rows_of(&user).await.len(), 1);
+    f.service.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_write_the_database_refuses_is_a_failed_action_for_a_human() {
+    // The responder's role on a database without the service's table
+    // (`postgres`, which every role may connect to): SQLSTATE 42P01.
+    let mut f = Fixture::new().await;
+    let user = f.user();
+    let url = blocklist_url();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let mut r = f.responder(enforce());
+    r.revoker = AnyRevoker::Blocklist(Box::new(
+        BlocklistRevoker::new(
+            Some(&Secret::new(format!("{base}/postgres"))),
+            tls::client_config(None).unwrap(),
+            BlocklistSettings::default(),
+        )
+        .unwrap(),
+    ));
+    let i = for_user("0000000000000000000000000000r001", &user);
+    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let action = &s.responses[0].actions[0];
+    assert_eq!(action.status, ActionStatus::Failed);
+    assert!(
+        action.detail.contains("SQLSTATE 42P01"),
+        "{}",
+        action.detail
+    );
+    assert!(action.verification.is_none());
+    // The row it meant to write is in the record, for whoever writes it by hand.
+    assert_eq!(action.blocklist_row.as_ref().unwrap().user_id, user);
+    assert!(!format!("{:?}", s.responses[0]).contains(url.split_once('@').unwrap().0));
+    assert!(f.service.rows_of(&user).await.is_empty());
+    assert_eq!(f.team_messages().await.len(), 1, "the team hears of it");
 }
 
 #[tokio::test]
 async fn an_ip_keyed_incident_notifies_only() {
     let f = Fixture::new().await;
-    let before = f.snapshot().await;
     let r = f.responder(enforce());
     let mut i = incident("0000000000000000000000000000i001");
     i.key_name = Some("ip".into());
     i.key = "ip:0123456789ab".into();
     let s = r.handle(&incidents_event(&[&i])).await.unwrap();
-    assert_eq!(f.snapshot().await, before);
     let record = &s.responses[0];
     assert!(record.revoked().next().is_none());
+    assert!(record.actions.iter().all(|a| a.blocklist_row.is_none()));
     assert!(
         record.notes[0].contains("no user to revoke"),
         "{:?}",

@@ -10,32 +10,44 @@
 //!    (`domain::response::revocation`): dry-run, user-keyed incidents only,
 //!    protected principals, per-incident cap; then each revocation takes a
 //!    slot of the hour's cap in the table;
-//! 3. the revoker revokes (Redis keys or the auth service's endpoint);
+//! 3. the revoker revokes: by default a row in the service's own
+//!    `blocklistedtoken` table, read back and checked the way the service
+//!    checks a token (the record keeps the row and that check); or the
+//!    auth service's revoke endpoint, where a service has one. A dry run
+//!    records the exact row it would write;
 //! 4. the record (every action and how to undo it) is stored as
 //!    `RESPONSE#<id>` / `ACTIONS` and logged as an audit line;
 //! 5. the security team's topic is notified with the incident and the
 //!    record, and the record marked notified.
 //!
 //! A revoker or store that cannot be reached fails the invocation (Lambda
-//! retries; revocations are idempotent). A refusal by the revoker is
-//! recorded as a failed action for a human.
+//! retries; revocations are idempotent: the blocklist row's id is derived
+//! from the incident and the user). A refusal by the revoker — a user key
+//! that is not the service's user id, a write the database refuses, a
+//! read-back that does not show the revocation — is recorded as a failed
+//! action for a human, before any slot of the hourly cap is taken where it
+//! can be known beforehand.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sns::SnsEvent;
 use serde::Serialize;
+use shared::adapters::blocklist_revoker::BlocklistRevoker;
 use shared::adapters::http_revoker::HttpRevoker;
-use shared::adapters::redis_revoker::RedisRevoker;
 use shared::domain::alerts::{Category, Incident, Severity};
 use shared::domain::response::revocation::{ActionStatus, ResponseAction};
-use shared::domain::response::{Guardrails, Mode, ResponseRecord, accept_incident, plan};
+use shared::domain::response::{
+    BlocklistEntry, Guardrails, Mode, ResponseRecord, Verification, accept_incident, plan,
+};
 use shared::domain::timefmt::rfc3339_millis;
 use shared::ports::{
-    Clock, IncidentPublisher, OutgoingMessage, PublishError, ResponseStore, Revocation,
-    RevokeError, Revoker, StoreError,
+    Clock, IncidentPublisher, OutgoingMessage, PublishError, ResponseStore, RevokeError, Revoker,
+    StoreError,
 };
+use time::OffsetDateTime;
 
 /// Schema of the security team's notification.
 pub const RESPONSE_SCHEMA: &str = "blindspotx.security-response/v1";
@@ -53,31 +65,174 @@ pub enum ResponderError {
     Busy(String),
 }
 
+/// A revocation decided, before anything is touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub user: String,
+    /// What the revocation will do, for people (the dry-run record).
+    pub detail: String,
+    /// The exact blocklist row (blocklist revoker).
+    pub row: Option<BlocklistEntry>,
+}
+
+/// A revocation done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    pub detail: String,
+    pub undo: String,
+    /// The blocklist row as read back from the table.
+    pub row: Option<BlocklistEntry>,
+    /// The service's check after the write.
+    pub verification: Option<Verification>,
+}
+
+/// What the responder needs from a revoker. Unlike `ports::Revoker` (a
+/// user id and an incident id) it sees the incident, since the blocklist
+/// row is derived from it (every delivery names the same row), and it
+/// decides before it acts: the dry run records exactly what enforce mode
+/// would write, and a user who cannot be revoked is refused before a slot
+/// of the hourly cap is spent on them.
+pub trait IncidentRevoker: Send + Sync {
+    /// `blocklist`, `http` or `none`, for the record.
+    fn name(&self) -> &'static str;
+
+    /// The revocation of `user` for `incident` at `now`, without I/O;
+    /// `Refused` when this revoker cannot revoke that user.
+    fn prepare(
+        &self,
+        incident: &Incident,
+        user: &str,
+        now: OffsetDateTime,
+    ) -> Result<Prepared, RevokeError>;
+
+    /// Carries `prepared` out; idempotent.
+    fn revoke(
+        &self,
+        incident: &Incident,
+        prepared: &Prepared,
+    ) -> impl Future<Output = Result<Revoked, RevokeError>> + Send;
+}
+
 /// The revoker chosen by configuration.
 pub enum AnyRevoker {
     None,
-    Redis(RedisRevoker),
+    /// The service's `blocklistedtoken` table (the default); boxed, as it
+    /// is the largest by far (its connection settings).
+    Blocklist(Box<BlocklistRevoker>),
+    /// A revoke endpoint, for services that expose one.
     Http(HttpRevoker),
 }
 
-impl Revoker for AnyRevoker {
+impl IncidentRevoker for AnyRevoker {
     fn name(&self) -> &'static str {
         match self {
             AnyRevoker::None => "none",
-            AnyRevoker::Redis(r) => r.name(),
+            AnyRevoker::Blocklist(_) => "blocklist",
             AnyRevoker::Http(r) => r.name(),
         }
     }
 
-    async fn revoke_user(
+    fn prepare(
         &self,
-        user_id: &str,
-        incident_id: &str,
-    ) -> Result<Revocation, RevokeError> {
+        incident: &Incident,
+        user: &str,
+        now: OffsetDateTime,
+    ) -> Result<Prepared, RevokeError> {
+        let (detail, row) = match self {
+            AnyRevoker::None => (
+                format!("would revoke every token of {user}, but no revoker is configured"),
+                None,
+            ),
+            AnyRevoker::Blocklist(r) => {
+                let row = BlocklistEntry::for_incident(incident, user, now, r.settings().lifetime)
+                    .map_err(|e| RevokeError::Refused(e.to_string()))?;
+                (
+                    format!(
+                        "would insert into blocklistedtoken (id, jti, token_type, user_id, \
+                         expires_at, reason, created_at) the row ('{}', '{}', '{}', '{}', '{}', \
+                         '{}', '{}'){}",
+                        row.id,
+                        row.jti,
+                        row.token_type,
+                        row.user_id,
+                        rfc3339_millis(row.expires_at),
+                        row.reason,
+                        rfc3339_millis(row.created_at),
+                        if r.can_write() {
+                            ""
+                        } else {
+                            " (no BLOCKLIST_DATABASE_URL yet: enforce mode needs it)"
+                        }
+                    ),
+                    Some(row),
+                )
+            }
+            AnyRevoker::Http(_) => (
+                format!(
+                    "would ask the auth service's revoke endpoint to revoke every token of {user}"
+                ),
+                None,
+            ),
+        };
+        Ok(Prepared {
+            user: user.to_owned(),
+            detail,
+            row,
+        })
+    }
+
+    async fn revoke(
+        &self,
+        incident: &Incident,
+        prepared: &Prepared,
+    ) -> Result<Revoked, RevokeError> {
         match self {
             AnyRevoker::None => Err(RevokeError::Refused("no revoker configured".into())),
-            AnyRevoker::Redis(r) => r.revoke_user(user_id, incident_id).await,
-            AnyRevoker::Http(r) => r.revoke_user(user_id, incident_id).await,
+            AnyRevoker::Blocklist(r) => {
+                let Some(row) = &prepared.row else {
+                    return Err(RevokeError::Refused("no blocklist row prepared".into()));
+                };
+                let written = r.write(row).await?;
+                let v = &written.verification;
+                let stored = &written.stored;
+                Ok(Revoked {
+                    detail: format!(
+                        "{} blocklistedtoken row {} (jti {}, token_type {}, expires {}); read back: \
+                         the service's check rejects every token of {} ({} matching row(s))",
+                        if v.inserted {
+                            "inserted"
+                        } else {
+                            "found (written before, nothing added)"
+                        },
+                        stored.id,
+                        stored.jti,
+                        stored.token_type,
+                        rfc3339_millis(stored.expires_at),
+                        stored.user_id,
+                        v.matching_rows
+                    ),
+                    undo: format!(
+                        "DELETE FROM blocklistedtoken WHERE id = '{}' (as the service's database \
+                         owner: the responder's role cannot delete); tokens stay rejected until \
+                         then, the user signs in again",
+                        stored.id
+                    ),
+                    row: Some(written.stored),
+                    verification: Some(written.verification),
+                })
+            }
+            AnyRevoker::Http(r) => {
+                let done = r.revoke_user(&prepared.user, &incident.id).await?;
+                Ok(Revoked {
+                    detail: format!(
+                        "{} (not read back: the endpoint's answer is the only evidence)",
+                        done.detail
+                    ),
+                    undo: done.undo,
+                    row: None,
+                    verification: None,
+                })
+            }
         }
     }
 }
@@ -120,7 +275,7 @@ pub struct Responder<R, S, P> {
     pub lease: Duration,
 }
 
-impl<R: Revoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S, P> {
+impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S, P> {
     pub async fn handle(&self, event: &SnsEvent) -> Result<ResponderSummary, ResponderError> {
         let mut summary = ResponderSummary {
             records: event.records.len(),
@@ -201,24 +356,45 @@ impl<R: Revoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S, P> {
         &self,
         incident: &Incident,
         user: &str,
-        now: time::OffsetDateTime,
+        now: OffsetDateTime,
     ) -> Result<ResponseAction, ResponderError> {
-        let action = |status, detail: String, undo: Option<String>| ResponseAction {
-            action: "revoke_user".to_owned(),
-            target: user.to_owned(),
-            status,
-            detail,
-            undo,
+        let action = |status, detail: String, undo: Option<String>| {
+            ResponseAction::new("revoke_user", user, status, detail, undo)
         };
-        if self.rails.mode == Mode::DryRun {
-            return Ok(action(
+        let dry_run = self.rails.mode == Mode::DryRun;
+        let prepared = match self.revoker.prepare(incident, user, now) {
+            Ok(p) => p,
+            Err(RevokeError::Refused(reason)) => {
+                tracing::warn!(
+                    incident = %incident.id,
+                    user,
+                    revoker = self.revoker.name(),
+                    reason = %reason,
+                    "the revoker cannot revoke this user; a human decides"
+                );
+                return Ok(action(
+                    ActionStatus::Failed,
+                    format!(
+                        "{}revoker refused: {reason}",
+                        if dry_run { "dry-run: " } else { "" }
+                    ),
+                    None,
+                ));
+            }
+            Err(e) => return Err(ResponderError::Revoke(e)),
+        };
+        if dry_run {
+            let mut a = action(
                 ActionStatus::DryRun,
                 format!(
-                    "dry-run: would revoke every token of {user} ({} revoker); nothing touched",
-                    self.revoker.name()
+                    "dry-run ({} revoker): {}; nothing touched",
+                    self.revoker.name(),
+                    prepared.detail
                 ),
                 None,
-            ));
+            );
+            a.blocklist_row = prepared.row;
+            return Ok(a);
         }
         if !self
             .store
@@ -240,13 +416,22 @@ impl<R: Revoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S, P> {
                 None,
             ));
         }
-        match self.revoker.revoke_user(user, &incident.id).await {
-            Ok(done) => Ok(action(ActionStatus::Revoked, done.detail, Some(done.undo))),
-            Err(RevokeError::Refused(reason)) => Ok(action(
-                ActionStatus::Failed,
-                format!("revoker refused: {reason}"),
-                None,
-            )),
+        match self.revoker.revoke(incident, &prepared).await {
+            Ok(done) => {
+                let mut a = action(ActionStatus::Revoked, done.detail, Some(done.undo));
+                a.blocklist_row = done.row;
+                a.verification = done.verification;
+                Ok(a)
+            }
+            Err(RevokeError::Refused(reason)) => {
+                let mut a = action(
+                    ActionStatus::Failed,
+                    format!("revoker refused: {reason}"),
+                    None,
+                );
+                a.blocklist_row = prepared.row;
+                Ok(a)
+            }
             Err(e) => Err(ResponderError::Revoke(e)),
         }
     }
@@ -278,13 +463,13 @@ impl<R: Revoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S, P> {
         };
         team.publish(&message).await?;
         record.notified = true;
-        record.actions.push(ResponseAction {
-            action: "notify_security_team".to_owned(),
-            target: self.team_target.clone(),
-            status: ActionStatus::Done,
-            detail: "security team notified with the incident and this record".to_owned(),
-            undo: None,
-        });
+        record.actions.push(ResponseAction::new(
+            "notify_security_team",
+            &self.team_target,
+            ActionStatus::Done,
+            "security team notified with the incident and this record".to_owned(),
+            None,
+        ));
         self.store.save(record).await?;
         Ok(())
     }
@@ -358,15 +543,32 @@ mod tests {
 
     struct CountingRevoker(AtomicUsize);
 
-    impl Revoker for CountingRevoker {
+    impl IncidentRevoker for CountingRevoker {
         fn name(&self) -> &'static str {
             "test"
         }
-        async fn revoke_user(&self, _: &str, _: &str) -> Result<Revocation, RevokeError> {
+        fn prepare(
+            &self,
+            _: &Incident,
+            user: &str,
+            _: OffsetDateTime,
+        ) -> Result<Prepared, RevokeError> {
+            if user == "not-a-user" {
+                return Err(RevokeError::Refused("not a user id".into()));
+            }
+            Ok(Prepared {
+                user: user.to_owned(),
+                detail: "would revoke".into(),
+                row: None,
+            })
+        }
+        async fn revoke(&self, _: &Incident, _: &Prepared) -> Result<Revoked, RevokeError> {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Ok(Revocation {
+            Ok(Revoked {
                 detail: "done".into(),
                 undo: "undo".into(),
+                row: None,
+                verification: None,
             })
         }
     }
@@ -393,8 +595,10 @@ mod tests {
             "schema": INCIDENT_SCHEMA, "id": "i1", "episode": 1, "transition_id": "i1:firing",
             "status": TransitionKind::Firing, "rule": "brute_force", "category": "security",
             "severity": "critical", "key_name": "user", "key": key, "count": 10, "threshold": 10,
-            "window_seconds": 120, "first_event_at": "t", "last_event_at": "t",
-            "transition_at": "t", "samples": [], "dashboard_url": "d", "runbook_url": "r"
+            "window_seconds": 120, "first_event_at": "2026-11-30T08:00:00.000Z",
+            "last_event_at": "2026-11-30T08:01:48.000Z",
+            "transition_at": "2026-11-30T08:01:48.000Z", "samples": [], "dashboard_url": "d",
+            "runbook_url": "r"
         });
         serde_json::from_value(serde_json::json!({"Records": [{
             "EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "a",
@@ -459,5 +663,64 @@ mod tests {
         let s = r.handle(&event("unknown")).await.unwrap();
         assert_eq!(r.revoker.0.load(Ordering::SeqCst), 0);
         assert!(s.responses[0].notes[0].contains("no user to revoke"));
+    }
+
+    #[tokio::test]
+    async fn a_user_the_revoker_cannot_revoke_costs_no_hourly_slot() {
+        let r = responder();
+        let s = r.handle(&event("not-a-user")).await.unwrap();
+        let action = &s.responses[0].actions[0];
+        assert_eq!(action.status, ActionStatus::Failed);
+        assert!(action.detail.contains("not a user id"), "{}", action.detail);
+        assert_eq!(r.store.taken.load(Ordering::SeqCst), 0);
+        assert_eq!(r.revoker.0.load(Ordering::SeqCst), 0);
+    }
+
+    fn blocklist_dry_run() -> Responder<AnyRevoker, MemStore, Team> {
+        let revoker = BlocklistRevoker::new(
+            None,
+            shared::probes::tls::client_config(None).unwrap(),
+            shared::adapters::blocklist_revoker::BlocklistSettings::default(),
+        )
+        .unwrap();
+        Responder {
+            rails: Guardrails::default(),
+            revoker: AnyRevoker::Blocklist(Box::new(revoker)),
+            store: MemStore::default(),
+            team: Some(Team::default()),
+            team_target: "topic".into(),
+            clock: Arc::new(SystemClock),
+            lease: Duration::from_secs(45),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_records_the_exact_blocklist_row() {
+        let r = blocklist_dry_run();
+        let user = "7c0e4f2a-0000-4000-8000-00000000abcd";
+        let s = r.handle(&event(user)).await.unwrap();
+        let record = &s.responses[0];
+        assert_eq!(record.revoker, "blocklist");
+        let action = &record.actions[0];
+        assert_eq!(action.status, ActionStatus::DryRun);
+        let row = action.blocklist_row.as_ref().unwrap();
+        assert_eq!(row.user_id, user);
+        assert_eq!(row.token_type, "all");
+        assert_eq!(row.jti, format!("all_tokens_{user}_1796025600"));
+        assert_eq!(row.reason, "security_incident:i1");
+        assert!(action.detail.contains(&row.id), "{}", action.detail);
+        assert!(action.detail.contains("nothing touched"));
+        assert!(action.verification.is_none());
+        assert_eq!(r.store.taken.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_pseudonym_or_a_name_is_refused_by_the_blocklist() {
+        let r = blocklist_dry_run();
+        let s = r.handle(&event("u-victim")).await.unwrap();
+        let action = &s.responses[0].actions[0];
+        assert_eq!(action.status, ActionStatus::Failed);
+        assert!(action.detail.contains("UUID"), "{}", action.detail);
+        assert!(action.blocklist_row.is_none());
     }
 }

@@ -1,21 +1,22 @@
 //! Lambda entry point: wiring only. Configuration problems (enforce mode
-//! without a revoker, a missing credential) fail the cold start with a
-//! message naming the variable.
+//! without a revoker or without the blocklist database, a missing
+//! credential) fail the cold start with a message naming the variable.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use security_responder::{AnyRevoker, Responder};
+use security_responder::{AnyRevoker, IncidentRevoker, Responder};
 use shared::adapters::aws::load_sdk_config;
+use shared::adapters::blocklist_revoker::BlocklistRevoker;
 use shared::adapters::dynamodb_response::DynamoResponseStore;
 use shared::adapters::http_revoker::HttpRevoker;
-use shared::adapters::redis_revoker::RedisRevoker;
 use shared::adapters::secrets::SecretResolver;
 use shared::adapters::sns_publisher::SnsPublisher;
 use shared::config::Env;
 use shared::config::responder::{ResponderConfig, RevokerConfig};
 use shared::ports::SystemClock;
+use shared::probes::tls;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -26,9 +27,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let secrets = SecretResolver::new(&sdk);
     let revoker = match &config.revoker {
         RevokerConfig::None => AnyRevoker::None,
-        RevokerConfig::Redis { url, settings } => {
-            let url = secrets.resolve("REVOKE_REDIS_URL", url).await?;
-            AnyRevoker::Redis(RedisRevoker::new(&url, settings.clone())?)
+        RevokerConfig::Blocklist {
+            database,
+            ca_file,
+            settings,
+        } => {
+            let url = secrets
+                .resolve_opt("BLOCKLIST_DATABASE_URL", database.as_ref())
+                .await?;
+            let tls = tls::client_config(ca_file.as_deref())?;
+            AnyRevoker::Blocklist(Box::new(BlocklistRevoker::new(
+                url.as_ref(),
+                tls,
+                *settings,
+            )?))
         }
         RevokerConfig::Http {
             endpoint,
@@ -53,7 +65,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     tracing::info!(
         mode = config.guardrails.mode.as_str(),
-        revoker = ?std::mem::discriminant(&responder.revoker),
+        revoker = responder.revoker.name(),
         max_per_incident = config.guardrails.max_per_incident,
         max_per_hour = config.guardrails.max_per_hour,
         protected = config.guardrails.protected.len(),

@@ -2,6 +2,7 @@
 
 pub mod alert_engine;
 pub mod aws;
+pub mod blocklist_revoker;
 pub mod cloudwatch_metrics;
 pub mod dynamodb_alerts;
 pub mod dynamodb_response;
@@ -13,7 +14,6 @@ pub mod memory_alerts;
 pub mod memory_series;
 pub mod memory_silences;
 pub mod memory_store;
-pub mod redis_revoker;
 pub mod rules_loader;
 pub mod secrets;
 pub mod sns_publisher;

@@ -1,30 +1,48 @@
 //! Configuration of security-responder, read once per cold start.
 //!
-//! Dry-run unless `RESPONDER_MODE=enforce`. Credentials (`REVOKE_REDIS_URL`,
-//! `REVOKE_CREDENTIAL`) are secrets: `NAME`, `NAME_SECRET_ARN` or
-//! `NAME_SSM_PARAMETER`.
+//! Dry-run unless `RESPONDER_MODE=enforce`. The default revoker writes the
+//! row BlindspotX checks into its `blocklistedtoken` table
+//! (`REVOKER=blocklist`, docs/response.md). Credentials
+//! (`BLOCKLIST_DATABASE_URL`, `REVOKE_CREDENTIAL`) are secrets: `NAME`,
+//! `NAME_SECRET_ARN` or `NAME_SSM_PARAMETER`.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::env::{ConfigError, Env};
 use super::probe::DEFAULT_TABLE_NAME;
 use super::secret::SecretSource;
-use crate::adapters::redis_revoker::RedisRevokerSettings;
+use crate::adapters::blocklist_revoker::BlocklistSettings;
 use crate::adapters::webhook_http::RetryPolicy;
 use crate::domain::response::{Guardrails, Mode};
+
+/// Shortest and longest `BLOCKLIST_LIFETIME_SECONDS`: an hour (anything
+/// shorter outlives no refresh token) to ten years.
+const LIFETIME_RANGE: (u64, u64) = (3600, 10 * 365 * 24 * 3600);
 
 /// Which revoker the responder uses (`REVOKER`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevokerConfig {
     /// `none`: notify and record only.
     None,
-    /// `redis`: delete refresh-token keys, write deny-list entries.
-    Redis {
-        url: SecretSource,
-        settings: RedisRevokerSettings,
+    /// `blocklist` (the default): a row in the service's `blocklistedtoken`
+    /// table, read back and checked the way the service checks tokens.
+    Blocklist {
+        /// `BLOCKLIST_DATABASE_URL` (or `_SECRET_ARN`, `_SSM_PARAMETER`):
+        /// the service's database as a role with `INSERT, SELECT` on that
+        /// table only. Required in enforce mode; a dry run without it shows
+        /// the rows it would write and touches no database.
+        database: Option<SecretSource>,
+        /// `BLOCKLIST_DATABASE_CA_FILE`: PEM of extra trusted CAs (a private
+        /// or the RDS CA), beside the Mozilla roots.
+        ca_file: Option<PathBuf>,
+        /// `BLOCKLIST_LIFETIME_SECONDS` (one year): `expires_at` after
+        /// `created_at`; at least the service's refresh-token lifetime.
+        settings: BlocklistSettings,
     },
-    /// `http`: POST the auth service's revoke endpoint.
+    /// `http`: POST the auth service's revoke endpoint (for services that
+    /// expose one; BlindspotX itself does not, see docs/response.md).
     Http {
         endpoint: String,
         credential: SecretSource,
@@ -41,6 +59,7 @@ pub struct ResponderConfig {
     /// `PROTECTED_PRINCIPALS` (comma-separated user ids, never revoked),
     /// `REVOKE_USER_KEY_NAMES` (`user`).
     pub guardrails: Guardrails,
+    /// `REVOKER`: `blocklist` (default), `http` or `none`.
     pub revoker: RevokerConfig,
     /// `SECURITY_TOPIC_ARN`: the security team's SNS topic (optional: without
     /// it the record and the audit log are the notification).
@@ -83,28 +102,44 @@ impl ResponderConfig {
                 .collect::<BTreeSet<_>>(),
             user_key_names,
         };
-        let revoker = match env.get("REVOKER").unwrap_or("none") {
+        let revoker = match env.get("REVOKER").unwrap_or("blocklist") {
             "none" => RevokerConfig::None,
-            "redis" => {
-                let d = RedisRevokerSettings::default();
-                RevokerConfig::Redis {
-                    url: SecretSource::from_env(env, "REVOKE_REDIS_URL")?.ok_or(
-                        ConfigError::Missing {
-                            var: "REVOKE_REDIS_URL".into(),
-                            hint: "the auth service's Redis URL (redis:// or rediss://), as REVOKE_REDIS_URL, _SECRET_ARN or _SSM_PARAMETER",
-                        },
-                    )?,
-                    settings: RedisRevokerSettings {
-                        token_prefix: env.string_or("REVOKE_TOKEN_PREFIX", &d.token_prefix),
-                        deny_prefix: env.string_or("REVOKE_DENY_PREFIX", &d.deny_prefix),
-                        deny_ttl: env.duration_or(
-                            "REVOKE_DENY_TTL_SECONDS",
-                            d.deny_ttl,
-                            Duration::from_secs,
-                        )?,
+            "blocklist" => {
+                let d = BlocklistSettings::default();
+                let lifetime = env.duration_or(
+                    "BLOCKLIST_LIFETIME_SECONDS",
+                    d.lifetime,
+                    Duration::from_secs,
+                )?;
+                if !(LIFETIME_RANGE.0..=LIFETIME_RANGE.1).contains(&lifetime.as_secs()) {
+                    return Err(ConfigError::Invalid {
+                        var: "BLOCKLIST_LIFETIME_SECONDS".into(),
+                        value: lifetime.as_secs().to_string(),
+                        reason: format!(
+                            "expected {} to {} seconds, at least the service's refresh-token lifetime",
+                            LIFETIME_RANGE.0, LIFETIME_RANGE.1
+                        ),
+                    });
+                }
+                RevokerConfig::Blocklist {
+                    database: SecretSource::from_env(env, "BLOCKLIST_DATABASE_URL")?,
+                    ca_file: env.get("BLOCKLIST_DATABASE_CA_FILE").map(PathBuf::from),
+                    settings: BlocklistSettings {
+                        lifetime,
                         timeout: d.timeout,
                     },
                 }
+            }
+            "redis" => {
+                return Err(ConfigError::Invalid {
+                    var: "REVOKER".into(),
+                    value: "redis".into(),
+                    reason: "the redis revoker is gone: BlindspotX keeps revocations in its \
+                             blocklistedtoken table and never reads Redis revocation keys, so it \
+                             revoked nothing; use REVOKER=blocklist with BLOCKLIST_DATABASE_URL \
+                             (docs/response.md)"
+                        .into(),
+                });
             }
             "http" => {
                 let endpoint = env
@@ -144,16 +179,27 @@ impl ResponderConfig {
                 return Err(ConfigError::Invalid {
                     var: "REVOKER".into(),
                     value: other.to_owned(),
-                    reason: "expected none, redis or http".into(),
+                    reason: "expected blocklist, http or none".into(),
                 });
             }
         };
-        if mode == Mode::Enforce && revoker == RevokerConfig::None {
-            return Err(ConfigError::Invalid {
-                var: "RESPONDER_MODE".into(),
-                value: "enforce".into(),
-                reason: "enforce needs REVOKER=redis or REVOKER=http".into(),
-            });
+        match &revoker {
+            RevokerConfig::None if mode == Mode::Enforce => {
+                return Err(ConfigError::Invalid {
+                    var: "RESPONDER_MODE".into(),
+                    value: "enforce".into(),
+                    reason: "enforce needs REVOKER=blocklist or REVOKER=http".into(),
+                });
+            }
+            RevokerConfig::Blocklist { database: None, .. } if mode == Mode::Enforce => {
+                return Err(ConfigError::Missing {
+                    var: "BLOCKLIST_DATABASE_URL".into(),
+                    hint: "enforce mode writes the service's blocklistedtoken table: its database \
+                           as a role with INSERT, SELECT on that table, as BLOCKLIST_DATABASE_URL, \
+                           _SECRET_ARN or _SSM_PARAMETER",
+                });
+            }
+            _ => {}
         }
         let security_topic_arn = env.get("SECURITY_TOPIC_ARN").map(str::to_owned);
         if let Some(arn) = &security_topic_arn
@@ -184,20 +230,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dry_run_with_no_revoker_by_default() {
+    fn dry_run_with_the_blocklist_by_default() {
         let c = ResponderConfig::from_env(&Env::default()).unwrap();
         assert_eq!(c.guardrails.mode, Mode::DryRun);
-        assert_eq!(c.revoker, RevokerConfig::None);
+        assert_eq!(
+            c.revoker,
+            RevokerConfig::Blocklist {
+                database: None,
+                ca_file: None,
+                settings: BlocklistSettings::default(),
+            }
+        );
+        assert_eq!(
+            BlocklistSettings::default().lifetime,
+            Duration::from_secs(365 * 24 * 3600)
+        );
         assert_eq!(c.guardrails.max_per_hour, 20);
         assert_eq!(c.guardrails.user_key_names, ["user"]);
     }
 
     #[test]
-    fn enforce_with_redis() {
+    fn enforce_with_the_blocklist() {
         let c = ResponderConfig::from_env(&Env::from_pairs([
             ("RESPONDER_MODE", "enforce"),
-            ("REVOKER", "redis"),
-            ("REVOKE_REDIS_URL", "redis://127.0.0.1:6379"),
+            (
+                "BLOCKLIST_DATABASE_URL_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:b",
+            ),
+            ("BLOCKLIST_LIFETIME_SECONDS", "1209600"),
             ("PROTECTED_PRINCIPALS", "break-glass, admin"),
             ("MAX_REVOCATIONS_PER_HOUR", "2"),
         ]))
@@ -205,7 +265,14 @@ mod tests {
         assert_eq!(c.guardrails.mode, Mode::Enforce);
         assert!(c.guardrails.is_protected("ADMIN"));
         assert_eq!(c.guardrails.max_per_hour, 2);
-        assert!(matches!(c.revoker, RevokerConfig::Redis { .. }));
+        let RevokerConfig::Blocklist {
+            database, settings, ..
+        } = c.revoker
+        else {
+            panic!("{:?}", c.revoker);
+        };
+        assert!(matches!(database, Some(SecretSource::SecretsManager(_))));
+        assert_eq!(settings.lifetime, Duration::from_secs(1_209_600));
     }
 
     #[test]
@@ -213,7 +280,13 @@ mod tests {
         for pairs in [
             vec![("RESPONDER_MODE", "yes")],
             vec![("RESPONDER_MODE", "enforce")],
-            vec![("REVOKER", "redis")],
+            vec![("RESPONDER_MODE", "enforce"), ("REVOKER", "none")],
+            vec![("REVOKER", "redis"), ("REVOKE_REDIS_URL", "redis://h:6379")],
+            vec![("BLOCKLIST_LIFETIME_SECONDS", "60")],
+            vec![
+                ("BLOCKLIST_DATABASE_URL", "postgres://a@h/db"),
+                ("BLOCKLIST_DATABASE_URL_SSM_PARAMETER", "/x"),
+            ],
             vec![("REVOKER", "http"), ("REVOKE_CREDENTIAL", "t")],
             vec![
                 ("REVOKER", "http"),
@@ -227,5 +300,16 @@ mod tests {
                 "{pairs:?}"
             );
         }
+        let redis = ResponderConfig::from_env(&Env::from_pairs([("REVOKER", "redis")]))
+            .unwrap_err()
+            .to_string();
+        assert!(redis.contains("blocklistedtoken"), "{redis}");
+        let enforce = ResponderConfig::from_env(&Env::from_pairs([("RESPONDER_MODE", "enforce")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            enforce.starts_with("BLOCKLIST_DATABASE_URL is required"),
+            "{enforce}"
+        );
     }
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::alerts::{Incident, TransitionKind};
 use crate::domain::logs::redact::{MASK, PseudonymKind};
+use crate::domain::response::blocklist::{BlocklistEntry, Verification};
 
 /// Longest principal id accepted as a revocation target.
 pub const MAX_PRINCIPAL_CHARS: usize = 128;
@@ -110,9 +111,10 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-/// Whether `key` is a plain user id the revokers can use in a key or a
-/// request: not a pseudonym, a mask or `unknown`, and only
-/// `[A-Za-z0-9._@+-]` (no `:`, `*` or spaces that would reach other keys).
+/// Whether `key` is a plain user id a revoker may act on: not a pseudonym,
+/// a mask or `unknown`, and only `[A-Za-z0-9._@+-]`. The blocklist revoker
+/// is stricter still: it needs the service's user id type, a UUID
+/// (`blocklist::canonical_uuid`).
 pub fn is_revocable_id(key: &str) -> bool {
     !key.is_empty()
         && key.chars().count() <= MAX_PRINCIPAL_CHARS
@@ -188,8 +190,9 @@ pub enum ActionStatus {
     Done,
     /// Kept by a guard rail.
     Skipped,
-    /// The revoker refused (e.g. the auth service answered 4xx): a human
-    /// has to look.
+    /// The revoker refused (the user key is not a user id, the database
+    /// refused the write or the read-back did not match, the auth service
+    /// answered 4xx): a human has to look.
     Failed,
 }
 
@@ -201,11 +204,42 @@ pub struct ResponseAction {
     /// The user id, or the notification target.
     pub target: String,
     pub status: ActionStatus,
-    /// What happened, for people (keys deleted, deny-list entry, reason).
+    /// What happened, for people (the row written, the endpoint's answer,
+    /// the reason).
     pub detail: String,
     /// How to undo it, when there is something to undo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<String>,
+    /// The service's blocklist row: as read back after the write, or (dry
+    /// run) exactly as it would be written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocklist_row: Option<BlocklistEntry>,
+    /// The read-back after the write: whether the service's own check now
+    /// rejects the user's tokens. Absent when nothing was written, and for
+    /// revokers that cannot read back (http).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+impl ResponseAction {
+    /// An action without a blocklist row or verification.
+    pub fn new(
+        action: &str,
+        target: &str,
+        status: ActionStatus,
+        detail: String,
+        undo: Option<String>,
+    ) -> Self {
+        ResponseAction {
+            action: action.to_owned(),
+            target: target.to_owned(),
+            status,
+            detail,
+            undo,
+            blocklist_row: None,
+            verification: None,
+        }
+    }
 }
 
 /// The security incident log: one per incident, stored and logged.
@@ -222,7 +256,7 @@ pub struct ResponseRecord {
     pub mode: Mode,
     /// When the responder acted (RFC 3339).
     pub responded_at: String,
-    /// Revoker used (`redis`, `http`, `none`).
+    /// Revoker used (`blocklist`, `http`, `none`).
     pub revoker: String,
     pub actions: Vec<ResponseAction>,
     pub notes: Vec<String>,
@@ -252,13 +286,13 @@ impl ResponseRecord {
     /// The skipped principals of a plan, as actions.
     pub fn add_skips(&mut self, skipped: &[(String, SkipReason)]) {
         for (principal, reason) in skipped {
-            self.actions.push(ResponseAction {
-                action: "revoke_user".to_owned(),
-                target: principal.clone(),
-                status: ActionStatus::Skipped,
-                detail: format!("kept: {}", reason.as_str()),
-                undo: None,
-            });
+            self.actions.push(ResponseAction::new(
+                "revoke_user",
+                principal,
+                ActionStatus::Skipped,
+                format!("kept: {}", reason.as_str()),
+                None,
+            ));
         }
     }
 
@@ -360,7 +394,7 @@ mod tests {
     #[test]
     fn records_list_skips_and_serialize() {
         let i = firing(Some("user"), "u-1");
-        let mut r = ResponseRecord::new(&i, Mode::DryRun, "redis", "t".into());
+        let mut r = ResponseRecord::new(&i, Mode::DryRun, "blocklist", "t".into());
         r.add_skips(&[("admin".into(), SkipReason::Protected)]);
         assert_eq!(r.actions[0].status, ActionStatus::Skipped);
         assert_eq!(r.revoked().count(), 0);

@@ -889,6 +889,7 @@ mod tests {
             [
                 ("active_sessions", MetricKind::Gauge),
                 ("api_request_duration_seconds", MetricKind::Histogram),
+                ("auth_defence_events_total", MetricKind::Counter),
                 ("auth_request_duration_seconds", MetricKind::Histogram),
                 ("auth_requests_total", MetricKind::Counter),
                 ("config_changes_total", MetricKind::Counter),
