@@ -154,11 +154,12 @@ WEBHOOK_URL="http://127.0.0.1:$RECEIVER_PORT/webhook"
 WEBHOOK_SIGNING_KEY="$(cat "$SIGNING_KEY_FILE")"
 PAGERDUTY_EVENTS_URL="http://127.0.0.1:$RECEIVER_PORT/pagerduty/v2/enqueue"
 PAGERDUTY_ROUTING_KEY="local-demo-routing-key"
-# security-responder: dry-run (records what it would revoke, touches nothing)
-# against the stack's Redis; the break-glass account is never revoked.
+# security-responder: dry-run (records the blocklist row it would write,
+# touches nothing) against the stack's BlindspotX database, through the
+# responder's own role; the break-glass account is never revoked.
 RESPONDER_MODE="dry-run"
-REVOKER="redis"
-REVOKE_REDIS_URL="${REDIS_URL:?scripts/stack.sh env sets no REDIS_URL}"
+REVOKER="blocklist"
+BLOCKLIST_DATABASE_URL="${BLOCKLIST_DATABASE_URL:?scripts/stack.sh env sets no BLOCKLIST_DATABASE_URL}"
 PROTECTED_PRINCIPALS="${PROTECTED_PRINCIPALS:-break-glass-admin}"
 RUST_LOG="${RUST_LOG:-info}"
 set +a

@@ -246,6 +246,8 @@ pg_setup() {
 SELECT 'CREATE ROLE blindspotx LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blindspotx') \gexec
 ALTER ROLE blindspotx WITH LOGIN PASSWORD '$pw';
 GRANT pg_monitor TO blindspotx;
+SELECT 'CREATE ROLE blindspotx_responder LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blindspotx_responder') \gexec
+ALTER ROLE blindspotx_responder WITH LOGIN PASSWORD '$pw';
 SELECT 'CREATE DATABASE blindspotx OWNER blindspotx' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'blindspotx') \gexec
 EOF
   PGPASSWORD="$pw" PGOPTIONS="-c client_min_messages=warning" "$pgbin/psql" -X -q -h 127.0.0.1 -p "$port" -U blindspotx -d blindspotx \
@@ -556,6 +558,7 @@ cmd_env() {
     "AWS_SECRET_ACCESS_KEY=test"
     "AWS_EC2_METADATA_DISABLED=true"
     "DATABASE_URL=postgres://blindspotx:$pw@127.0.0.1:$(svc_port postgres)/blindspotx"
+    "BLOCKLIST_DATABASE_URL=postgres://blindspotx_responder:$pw@127.0.0.1:$(svc_port postgres)/blindspotx"
     "REDIS_URL=redis://127.0.0.1:$(svc_port redis)"
     "OIDC_ISSUER=http://127.0.0.1:$(svc_port oidc)"
     "REDIS_SERVER_BIN=$redis_bin"
