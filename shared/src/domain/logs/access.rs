@@ -99,10 +99,12 @@ pub fn common_log(line: &str) -> Option<Access<'_>> {
             fields.push((Cow::Borrowed(name), string(m.as_str())));
         }
     }
-    if let Some(ms) = c.get(9).and_then(|m| duration_ms(m.as_str())) {
-        if let Some(n) = Number::from_f64(ms) {
-            fields.push((Cow::Borrowed("duration_ms"), Json::Number(n)));
-        }
+    if let Some(n) = c
+        .get(9)
+        .and_then(|m| duration_ms(m.as_str()))
+        .and_then(Number::from_f64)
+    {
+        fields.push((Cow::Borrowed("duration_ms"), Json::Number(n)));
     }
     Some(Access {
         level: None,
