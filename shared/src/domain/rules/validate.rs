@@ -351,8 +351,14 @@ fn compile_metric(
         }
     }
     let label_names: Vec<String> = m.labels.keys().cloned().collect();
-    match metrics.get(&m.name) {
+    match metrics.get_mut(&m.name) {
         Some((info, first_rule)) => {
+            // The HELP text is any rule's that gives one, the first in the
+            // file: a metric is documented once, where it is defined first
+            // or best.
+            if info.help.is_none() {
+                info.help.clone_from(&m.help);
+            }
             if info.kind != kind {
                 return Err((
                     at("type"),
