@@ -2,8 +2,8 @@
 //! publication, the outbox, redeliveries, races, silences, inhibition,
 //! resolution), apart from the default rules: a scenario there fires one
 //! incident, whatever rules `infra/alerts/default.toml` adds. The same
-//! rules as the engine's own unit tests (`TEST_RULES` in
-//! `shared/src/domain/alerts/engine.rs`).
+//! file as the engine's own unit tests read
+//! (`shared/src/domain/alerts/test_rules.toml`).
 //!
 //! The names are the default rules' (so runbook links resolve), but
 //! `auth_failures` here counts per client address, as the default
@@ -23,66 +23,7 @@ use shared::domain::rules::RuleSet;
 /// fire `brute_force` (critical); ten server errors on one route within a
 /// minute fire `api_errors`; five database errors of one logger fire
 /// `database_errors`, inhibited while the database is down.
-pub const TEST_ALERT_RULES: &str = r#"
-[[rule]]
-name = "auth_failures"
-signal = "auth_failures"
-group_by = "ip"
-threshold = 5
-window = 300
-severity = "high"
-category = "security"
-
-[[rule]]
-name = "brute_force"
-signal = "auth_failures"
-group_by = "user"
-threshold = 10
-window = 120
-resolve_after = 600
-repeat_interval = 1800
-severity = "critical"
-category = "security"
-
-[[rule]]
-name = "api_errors"
-signal = "api_errors"
-group_by = "endpoint"
-threshold = 10
-window = 60
-severity = "medium"
-category = "performance"
-
-[[rule]]
-name = "database_errors"
-signal = "database_errors"
-group_by = "logger"
-threshold = 5
-window = 300
-resolve_after = 900
-repeat_interval = 600
-severity = "high"
-category = "system"
-inhibit_when_down = ["database"]
-
-[[rule]]
-name = "component_down"
-signal = "component_probe"
-group_by = "component"
-consecutive = { failures = 3, of = 5 }
-window = 600
-severity = "critical"
-category = "system"
-
-[[rule]]
-name = "log_pipeline_silent"
-signal = "log_pipeline_silent"
-threshold = 1
-window = 900
-resolve_after = 300
-severity = "high"
-category = "system"
-"#;
+pub const TEST_ALERT_RULES: &str = include_str!("../../shared/src/domain/alerts/test_rules.toml");
 
 /// [`TEST_ALERT_RULES`], checked against the default log rules as the
 /// functions check their rules at start (every signal and key is one the

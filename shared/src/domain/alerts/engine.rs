@@ -699,66 +699,7 @@ mod tests {
 
     /// The engine's mechanics on a few rules of each kind (the default
     /// file's own rules are tested where they are used).
-    const TEST_RULES: &str = r#"
-[[rule]]
-name = "auth_failures"
-signal = "auth_failures"
-group_by = "ip"
-threshold = 5
-window = 300
-severity = "high"
-category = "security"
-
-[[rule]]
-name = "brute_force"
-signal = "auth_failures"
-group_by = "user"
-threshold = 10
-window = 120
-resolve_after = 600
-repeat_interval = 1800
-severity = "critical"
-category = "security"
-
-[[rule]]
-name = "api_errors"
-signal = "api_errors"
-group_by = "endpoint"
-threshold = 10
-window = 60
-severity = "medium"
-category = "performance"
-
-[[rule]]
-name = "database_errors"
-signal = "database_errors"
-group_by = "logger"
-threshold = 5
-window = 300
-resolve_after = 900
-repeat_interval = 600
-severity = "high"
-category = "system"
-inhibit_when_down = ["database"]
-
-[[rule]]
-name = "component_down"
-signal = "component_probe"
-group_by = "component"
-consecutive = { failures = 3, of = 5 }
-window = 600
-severity = "critical"
-category = "system"
-
-[[rule]]
-name = "log_pipeline_silent"
-signal = "log_pipeline_silent"
-threshold = 1
-window = 900
-resolve_after = 300
-severity = "high"
-category = "system"
-"#;
+    const TEST_RULES: &str = include_str!("test_rules.toml");
 
     fn engine(
         store: &MemoryAlertStore,
