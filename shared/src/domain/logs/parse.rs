@@ -1022,6 +1022,20 @@ mod tests {
     }
 
     #[test]
+    fn a_gunicorn_traceback_is_searched_by_its_exception_lines_only() {
+        let r = record(
+            "[2025-05-20 10:30:00 +0000] [7] [ERROR] Error handling request /api/users\n    raise HTTPException(401, \"Could not validate credentials\")\nKeyError: 'tid'",
+        );
+        assert_eq!(r.format, RecordFormat::Plain);
+        assert_eq!(
+            r.searchable(),
+            "Error handling request /api/users\nKeyError: 'tid'"
+        );
+        let dict = record("{'error': 'invalid_grant',\n 'error_codes': [70008]}");
+        assert_eq!(dict.searchable(), dict.raw);
+    }
+
+    #[test]
     fn a_dict_printed_over_several_lines_is_one_event() {
         let text = "2025-05-18 07:42:54,855 - msal - WARNING - token request failed\n{'error': 'invalid_grant',\n 'error_codes': [70008]}\n{\"message\":\"json\"}";
         let events: Vec<&str> = split_events(text).collect();

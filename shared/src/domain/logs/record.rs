@@ -122,9 +122,11 @@ impl<'a> LogRecord<'a> {
     pub fn searchable(&self) -> Cow<'_, str> {
         // A dict or JSON document printed over several lines (an MSAL error
         // result) is data, not a traceback: all of it is searched.
+        // Not `[`: gunicorn's `[date] [pid] [ERROR]` lines start with it,
+        // and their tracebacks quote source code.
         if self.format == RecordFormat::Plain
             && self.continuation.is_some()
-            && self.raw.trim_start().starts_with(['{', '['])
+            && self.raw.trim_start().starts_with('{')
         {
             return Cow::Borrowed(self.raw);
         }
