@@ -398,7 +398,6 @@ impl<'g> Aggregator<'g> {
         }
         report.parse.truncated += parse.truncated;
         report.parse.clamped += parse.clamped;
-        report.parse.plain += parse.plain;
         report.parse.invalid_json += parse.invalid_json;
         let (conflicts, _) = report.metrics.apply_indexed(
             &evaluation.touched,

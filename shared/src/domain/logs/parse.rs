@@ -118,8 +118,6 @@ pub struct ParseStats {
     pub truncated: u64,
     /// Records whose own time lay outside the [`TimeBounds`] of their event.
     pub clamped: u64,
-    /// Records of neither JSON nor Python-logging format.
-    pub plain: u64,
     /// Events that started like a JSON object but were not one (read as
     /// plain records).
     pub invalid_json: u64,
@@ -273,7 +271,6 @@ fn parse_event<'a>(
     {
         return Err(RejectReason::Binary);
     }
-    parser.stats.plain += 1;
     Ok(parse_plain(event, text))
 }
 
