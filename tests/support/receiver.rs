@@ -177,6 +177,7 @@ pub fn incident(id: &str) -> shared::domain::alerts::Incident {
         severity: Severity::Critical,
         key_name: Some("user".into()),
         key: "u-victim".into(),
+        subject: None,
         count: 10,
         threshold: 10,
         window_seconds: 120,

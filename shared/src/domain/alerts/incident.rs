@@ -74,6 +74,10 @@ pub struct Incident {
     pub key_name: Option<String>,
     /// Redacted or pseudonymized grouping key; `""` for ungrouped rules.
     pub key: String,
+    /// The account a sequence rule's closing success named (the user to
+    /// revoke when the key is an address); absent for counting rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub count: u32,
     pub threshold: u32,
     pub window_seconds: u64,
@@ -111,6 +115,7 @@ impl Incident {
             severity: rule.severity,
             key_name: rule.group_by.as_deref().map(str::to_owned),
             key: key.to_owned(),
+            subject: None,
             count: transition.count,
             threshold: rule.threshold,
             window_seconds: rule.window_seconds(),

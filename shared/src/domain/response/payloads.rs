@@ -320,6 +320,7 @@ pub(crate) mod tests {
             severity,
             key_name: Some("user".into()),
             key: "u-victim".into(),
+            subject: None,
             count: 10,
             threshold: 10,
             window_seconds: 120,
