@@ -10,7 +10,8 @@ use super::config::{
     SignalConfig, ValueSpecConfig,
 };
 use super::engine::{
-    CompiledKey, CompiledMetric, CompiledRule, CompiledSignal, MetricInfo, MetricOp, RuleSet,
+    CompiledKey, CompiledMetric, CompiledRule, CompiledSignal, MetricInfo, MetricOp, RuleRegex,
+    RuleSet,
 };
 use super::value::ValueSpec;
 use crate::domain::logs::filter_pattern::FilterPattern;
@@ -120,17 +121,21 @@ fn compile(file: &str, text: &str, parsed: RuleFile) -> Result<RuleSet, RuleErro
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<String> = Vec::new();
     let mut metrics: HashMap<String, (MetricInfo, String)> = HashMap::new();
+    // Where each rule starts, for errors found once all are compiled.
+    let mut starts: Vec<(usize, String)> = Vec::with_capacity(parsed.rules.len());
+    let error = |line: usize, rule: &str, field: &str, problem: Problem| RuleError::Invalid {
+        file: file.to_owned(),
+        line,
+        rule: rule.to_owned(),
+        field: field.to_owned(),
+        problem: Box::new(problem),
+    };
 
     for (index, spanned) in parsed.rules.into_iter().enumerate() {
         let rule = spanned.get_ref();
         let line = line_column(text, spanned.span().start).0;
-        let err = |field: &str, problem: Problem| RuleError::Invalid {
-            file: file.to_owned(),
-            line,
-            rule: rule.name.clone(),
-            field: field.to_owned(),
-            problem: Box::new(problem),
-        };
+        starts.push((line, rule.name.clone()));
+        let err = |field: &str, problem: Problem| error(line, &rule.name, field, problem);
         if rule.name.trim().is_empty() {
             return Err(err("name", Problem::EmptyRuleName));
         }
@@ -144,7 +149,12 @@ fn compile(file: &str, text: &str, parsed: RuleFile) -> Result<RuleSet, RuleErro
     }
     let mut infos: Vec<MetricInfo> = metrics.into_values().map(|(info, _)| info).collect();
     infos.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(RuleSet::new(file.to_owned(), rules, groups.len(), infos))
+    let set = RuleSet::new(file.to_owned(), rules, groups.len(), infos);
+    set.compile_unshared_regexes().map_err(|(index, e)| {
+        let (line, rule) = &starts[index];
+        error(*line, rule, "regex", Problem::Regex(e.to_string()))
+    })?;
+    Ok(set)
 }
 
 type FieldError = (String, Problem);
@@ -236,22 +246,23 @@ fn compile_rule(
         .transpose()?
         // An empty pattern matches everything: skip it on the hot path.
         .filter(|p| !p.as_str().trim().is_empty());
-    let regex = rule
-        .regex
-        .as_deref()
-        .map(|r| {
-            regex::RegexBuilder::new(r)
-                .dfa_size_limit(32 << 20)
-                .build()
-                .map_err(|e| ("regex".to_owned(), Problem::Regex(e.to_string())))
-        })
-        .transpose()?;
+    // Parsed only: the regex is compiled when first needed (RuleRegex).
+    // The parser is the one the regex crate compiles with, with its
+    // defaults, so the errors read the same.
+    let mut captures = HashSet::new();
+    let regex = match rule.regex.as_deref() {
+        Some(r) => {
+            let hir = regex_syntax::Parser::new()
+                .parse(r)
+                .map_err(|e| ("regex".to_owned(), Problem::Regex(e.to_string())))?;
+            capture_names(&hir, &mut captures);
+            Some(RuleRegex::new(r))
+        }
+        None => None,
+    };
     let spec = Specs {
         has_regex: regex.is_some(),
-        captures: regex
-            .as_ref()
-            .map(|r| r.capture_names().flatten().map(str::to_owned).collect())
-            .unwrap_or_default(),
+        captures,
         filter: filter.as_ref(),
     };
 
@@ -294,6 +305,24 @@ fn compile_rule(
     };
     compiled.needs_captures = compiled.uses_captures();
     Ok(compiled)
+}
+
+/// The named groups of a parsed regex.
+fn capture_names(hir: &regex_syntax::hir::Hir, out: &mut HashSet<String>) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(capture) => {
+            if let Some(name) = &capture.name {
+                out.insert(name.to_string());
+            }
+            capture_names(&capture.sub, out);
+        }
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            subs.iter().for_each(|sub| capture_names(sub, out));
+        }
+        HirKind::Repetition(repetition) => capture_names(&repetition.sub, out),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+    }
 }
 
 fn compile_metric(
@@ -576,6 +605,48 @@ mod tests {
             error(&rule(" ", "match = \"x\"", COUNTER)),
             "rules.toml:1: rule \" \", name: rule name is empty"
         );
+    }
+
+    /// A regex that parses but whose program is past the compiler's size
+    /// limit is reported when the file loads, whether or not the set holds
+    /// it (regexes are otherwise compiled when first needed).
+    #[test]
+    fn a_regex_too_big_to_compile_is_reported_at_load() {
+        const HUGE: &str = "regex = '(?:\\w{100}){100}'";
+        let alone = error(&rule("a", HUGE, COUNTER));
+        assert!(
+            alone.starts_with("rules.toml:1: rule \"a\", regex: regex does not compile: "),
+            "{alone}"
+        );
+        // Past the set's 64 patterns, the regex is compiled on its own.
+        let mut file = String::new();
+        for n in 0..64 {
+            file.push_str(&rule(
+                &format!("r{n}"),
+                &format!("regex = 'x{n}y'"),
+                COUNTER,
+            ));
+        }
+        let line = file.lines().count() + 1;
+        file.push_str(&rule("late", HUGE, COUNTER));
+        let late = error(&file);
+        assert!(
+            late.starts_with(&format!(
+                "rules.toml:{line}: rule \"late\", regex: regex does not compile: "
+            )),
+            "{late}"
+        );
+        // Compiled when first needed: the capture still reads right.
+        let set = RuleSet::from_toml(
+            &rule(
+                "a",
+                "regex = '^(?P<who>\\w+) logged in'",
+                "[[rule.metric]]\nname = \"hits_total\"\ntype = \"counter\"\nlabels = { who = \"${who}\" }\n",
+            ),
+            "rules.toml",
+        )
+        .unwrap();
+        assert!(!set.rule(0).regex.as_ref().unwrap().is_compiled());
     }
 
     #[test]
