@@ -11,6 +11,7 @@
 //! still exist) and puts the new one, so two concurrent expiries cannot
 //! both win and the record is never lost.
 
+use super::key_layout::Family;
 use std::collections::HashMap;
 
 use aws_config::SdkConfig;
@@ -25,7 +26,7 @@ use crate::domain::silence::Silence;
 use crate::domain::timefmt::rfc3339_millis;
 use crate::ports::{ExpireOutcome, SilenceStore, StoreError};
 
-const PK: &str = "SILENCE";
+const PK: &str = Family::Silence.prefix();
 /// How long an ended silence is kept before DynamoDB's TTL removes it.
 pub const DEFAULT_RETENTION: Duration = Duration::days(7);
 /// Pages read per list before giving up: far beyond any sane number of
