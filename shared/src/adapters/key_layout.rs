@@ -244,7 +244,8 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
         role: "SecurityResponderRole",
         uses: &[AdapterUse {
             wiring: "DynamoResponseStore::new(",
-            reads: &[F::Response, F::ResponseRate],
+            // The hourly counter is only ever updated (conditionally).
+            reads: &[F::Response],
             writes: &[F::Response, F::ResponseRate],
         }],
     },
