@@ -15,7 +15,11 @@ use shared::adapters::key_layout::{FUNCTIONS, Family, FunctionAccess};
 
 /// Actions that read items, and the ones that write them (the items of a
 /// TransactWriteItems are authorized as Put/Update/Delete).
-const READS: [&str; 3] = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"];
+const READS: [&str; 3] = [
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+];
 const WRITES: [&str; 4] = [
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
@@ -163,7 +167,9 @@ fn every_role_is_granted_exactly_the_key_families_its_adapters_use() {
 /// so a new adapter cannot slip in without its keys being granted.
 #[test]
 fn key_layout_lists_the_adapters_each_entry_point_wires() {
-    let adapter_calls = regex::Regex::new(r"\b(Dynamo[A-Za-z]+::(?:new|from_client)\(|deployed_alert_engine\()").unwrap();
+    let adapter_calls =
+        regex::Regex::new(r"\b(Dynamo[A-Za-z]+::(?:new|from_client)\(|deployed_alert_engine\()")
+            .unwrap();
     let all_functions: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -171,8 +177,9 @@ fn key_layout_lists_the_adapters_each_entry_point_wires() {
     let by_name: BTreeMap<&str, &FunctionAccess> =
         FUNCTIONS.iter().map(|f| (f.function, f)).collect();
     for function in &all_functions {
-        let main = std::fs::read_to_string(root().join("functions").join(function).join("src/main.rs"))
-            .unwrap();
+        let main =
+            std::fs::read_to_string(root().join("functions").join(function).join("src/main.rs"))
+                .unwrap();
         let wired: BTreeSet<String> = adapter_calls
             .find_iter(&main)
             .map(|m| m.as_str().replace("::from_client(", "::new("))
@@ -227,7 +234,9 @@ fn the_check_notices_a_wider_or_missing_scope() {
 
     let mut unscoped = health.clone();
     {
-        let policies = unscoped["Properties"]["Policies"].as_sequence_mut().unwrap();
+        let policies = unscoped["Properties"]["Policies"]
+            .as_sequence_mut()
+            .unwrap();
         let statements = policies[0]["PolicyDocument"]["Statement"]
             .as_sequence_mut()
             .unwrap();
@@ -238,5 +247,8 @@ fn the_check_notices_a_wider_or_missing_scope() {
         read.as_mapping_mut().unwrap().remove("Condition");
     }
     let refused = std::panic::catch_unwind(|| granted("HealthApiRole", &unscoped));
-    assert!(refused.is_err(), "a statement without LeadingKeys is refused");
+    assert!(
+        refused.is_err(),
+        "a statement without LeadingKeys is refused"
+    );
 }

@@ -153,7 +153,10 @@ async fn the_api_creates_and_lists_silences_in_dynamodb() {
     let (status, created) = call(&sdk, &table, post(ADMIN)).await;
     assert_eq!(status, http::StatusCode::CREATED, "{created}");
     assert_eq!(created["status"], "active");
-    assert_eq!(created["created_by"], "admin-token", "the token, not the body");
+    assert_eq!(
+        created["created_by"], "admin-token",
+        "the token, not the body"
+    );
     assert_eq!(created["requested_by"], "alice");
     let id = created["id"].as_str().unwrap().to_owned();
 
@@ -256,7 +259,11 @@ async fn delete_expires_a_silence_in_dynamodb_and_keeps_it() {
     store.create(&s).await.unwrap();
     let (a, b) = tokio::join!(
         store.expire(&s.id, now + time::Duration::seconds(1), "admin-token"),
-        store.expire(&s.id, now + time::Duration::seconds(2), "admin-token:previous"),
+        store.expire(
+            &s.id,
+            now + time::Duration::seconds(2),
+            "admin-token:previous"
+        ),
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     assert_eq!(
@@ -297,7 +304,10 @@ async fn bounds_and_guards_refuse_with_clear_4xx_against_dynamodb() {
     .await;
     assert_eq!(status, http::StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "too_long");
-    assert!(body["message"].as_str().unwrap().contains("7200 seconds"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("7200 seconds"),
+        "{body}"
+    );
 
     let (status, body) = send(
         r#"{"matchers":[{"name":"severity","value":"medium|critical","is_regex":true}],"duration_seconds":60,"comment":"c","security":true}"#,
@@ -344,7 +354,15 @@ async fn bounds_and_guards_refuse_with_clear_4xx_against_dynamodb() {
         r#"{"matchers":[{"name":"rule","value":"api_errors"},{"name":"key","value":"k"}],"duration_seconds":60,"comment":"deploy"}"#,
     )
     .await;
-    assert_eq!(status, http::StatusCode::CREATED, "expiring made room: {body}");
+    assert_eq!(
+        status,
+        http::StatusCode::CREATED,
+        "expiring made room: {body}"
+    );
     let (_, all) = call(&sdk, &table, list("?all=true", ADMIN)).await;
-    assert_eq!(all.as_array().unwrap().len(), 3, "refused requests wrote nothing");
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        3,
+        "refused requests wrote nothing"
+    );
 }

@@ -55,8 +55,7 @@ impl Action {
             (&Method::GET, "/api/silences") => Some(Action::SilencesList),
             (&Method::POST, "/api/silences") => Some(Action::SilencesCreate),
             (&Method::DELETE, p)
-                if p
-                    .strip_prefix("/api/silences/")
+                if p.strip_prefix("/api/silences/")
                     .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
             {
                 Some(Action::SilencesExpire)

@@ -629,13 +629,7 @@ async fn expire_silence<S, M, L: SilenceStore>(
                 security = silence.security,
                 "silence expired"
             );
-            no_store(
-                (
-                    StatusCode::OK,
-                    axum::Json(SilenceView::new(&silence, now)),
-                )
-                    .into_response(),
-            )
+            no_store((StatusCode::OK, axum::Json(SilenceView::new(&silence, now))).into_response())
         }
         Ok(ExpireOutcome::AlreadyEnded(_)) => {
             tracing::warn!(reason = "already_ended", id = %id, "silence expiry refused");
@@ -1267,7 +1261,8 @@ mod tests {
             };
             let existing = [silence(60, T0), silence(90, T0)];
             let first = existing[0].id.clone();
-            let (router, state) = app_with(T0, MemorySilenceStore::with_silences(existing), bounded);
+            let (router, state) =
+                app_with(T0, MemorySilenceStore::with_silences(existing), bounded);
             let (status, _, body) = call(router.clone(), post(VALID, Some(&admin()))).await;
             assert_eq!(status, StatusCode::CONFLICT, "{body}");
             assert_eq!(body["error"], "too_many_silences");

@@ -31,13 +31,25 @@ async fn main() -> Result<(), lambda_http::Error> {
             &config.token,
             "health details are available to nobody",
         ),
-        (Role::Metrics, &config.metrics_token, "/metrics answers 401 to everyone"),
-        (Role::Admin, &config.admin_token, "/api/silences answers 401 to everyone"),
+        (
+            Role::Metrics,
+            &config.metrics_token,
+            "/metrics answers 401 to everyone",
+        ),
+        (
+            Role::Admin,
+            &config.admin_token,
+            "/api/silences answers 401 to everyone",
+        ),
     ] {
         match source {
             Some(s) => sources.push((
                 role,
-                Arc::new(RotatingSecret::new(resolver.clone(), var_of(role), s.clone())),
+                Arc::new(RotatingSecret::new(
+                    resolver.clone(),
+                    var_of(role),
+                    s.clone(),
+                )),
             )),
             None => tracing::warn!(var = var_of(role), "token not set: {unset}"),
         }

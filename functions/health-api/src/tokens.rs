@@ -351,7 +351,11 @@ mod tests {
         // Secrets Manager rotates: NEW is AWSCURRENT, OLD AWSPREVIOUS.
         admin.set(NEW, Some(OLD));
         *clock.0.lock().unwrap() = T0 + time::Duration::seconds(299);
-        assert_eq!(tokens.snapshot().await.identify(NEW), None, "within the TTL");
+        assert_eq!(
+            tokens.snapshot().await.identify(NEW),
+            None,
+            "within the TTL"
+        );
         *clock.0.lock().unwrap() = T0 + time::Duration::seconds(300);
         let s = tokens.snapshot().await;
         assert_eq!(s.identify(NEW), Some((Role::Admin, Stage::Current)));

@@ -266,7 +266,10 @@ mod tests {
         }
         assert_eq!(Family::Silence.leading_keys_pattern(), "SILENCE");
         assert_eq!(Family::Series.leading_keys_pattern(), "SERIES#*");
-        assert_eq!(Family::Series.key("auth_failures_total"), "SERIES#auth_failures_total");
+        assert_eq!(
+            Family::Series.key("auth_failures_total"),
+            "SERIES#auth_failures_total"
+        );
         // A singleton's pattern has no wildcard: granting PROBE#LATEST
         // does not grant the history.
         assert!(!Family::ProbeLatest.leading_keys_pattern().contains('*'));

@@ -349,7 +349,9 @@ pub enum SilenceError {
     EmptyComment,
     #[error("comment: longer than {MAX_COMMENT_CHARS} characters")]
     CommentTooLong,
-    #[error("requested_by: longer than {MAX_CREATED_BY_CHARS} characters or has control characters")]
+    #[error(
+        "requested_by: longer than {MAX_CREATED_BY_CHARS} characters or has control characters"
+    )]
     InvalidRequestedBy,
     #[error("silences: {max} unexpired silences already exist; expire one first")]
     TooManyActive { max: usize },
@@ -871,8 +873,20 @@ mod tests {
             );
         }
         // A key narrows it; so does leaving one rule out.
-        assert!(check(vec![Matcher::regex("rule", ".+"), Matcher::equal("key", "k")]).is_ok());
-        assert!(check(vec![Matcher::regex("rule", "brute_force|auth_failures|api_errors")]).is_ok());
+        assert!(
+            check(vec![
+                Matcher::regex("rule", ".+"),
+                Matcher::equal("key", "k")
+            ])
+            .is_ok()
+        );
+        assert!(
+            check(vec![Matcher::regex(
+                "rule",
+                "brute_force|auth_failures|api_errors"
+            )])
+            .is_ok()
+        );
         // Without a known rule set only the empty-string guard applies.
         assert!(
             NewSilence {
@@ -931,7 +945,10 @@ mod tests {
         assert_eq!(e.starts_at, s.starts_at);
         assert_eq!(e.expired_at, Some(at));
         assert_eq!(e.expired_by.as_deref(), Some("admin-token"));
-        assert_eq!((e.id.as_str(), e.comment.as_str()), (s.id.as_str(), s.comment.as_str()));
+        assert_eq!(
+            (e.id.as_str(), e.comment.as_str()),
+            (s.id.as_str(), s.comment.as_str())
+        );
         assert!(!e.matches(&[("rule", "x")], at));
         assert_eq!(e.expire(at, "admin-token"), Err(AlreadyEnded));
         // A pending one starts and ends at the expiry.

@@ -232,7 +232,8 @@ mod tests {
 
     #[test]
     fn a_remote_redis_needs_tls() {
-        let probe = |url: &str| RedisProbe::new(Some(&Secret::new(url)), CacheThresholds::default());
+        let probe =
+            |url: &str| RedisProbe::new(Some(&Secret::new(url)), CacheThresholds::default());
         for ok in [
             "rediss://:pw@cache.example.com:6380",
             "redis://127.0.0.1:6379",
