@@ -542,6 +542,10 @@ async fn a_silence_suppresses() {
         created_by: "ops".into(),
         comment: "pen test".into(),
         created_at: T0 - time::Duration::hours(1),
+        requested_by: None,
+        security: true,
+        expired_at: None,
+        expired_by: None,
     };
     silences.create(&silence).await.unwrap();
     let e = s.engine_with(test_alert_rules(), silences, StaticComponents::default());

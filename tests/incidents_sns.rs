@@ -841,6 +841,10 @@ async fn a_silence_matching_the_rule_suppresses_publication() {
             created_by: "alice".into(),
             comment: "pen test".into(),
             created_at: T0 - time::Duration::hours(1),
+            requested_by: None,
+            security: true,
+            expired_at: None,
+            expired_by: None,
         })
         .await
         .unwrap();

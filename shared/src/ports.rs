@@ -175,6 +175,28 @@ pub trait SilenceStore: Send + Sync {
         now: OffsetDateTime,
         include_expired: bool,
     ) -> impl Future<Output = Result<Vec<crate::domain::silence::Silence>, StoreError>> + Send;
+
+    /// Ends silence `id` at `at`, recording `by` ([`Silence::expire`]),
+    /// and keeps it for the record.
+    ///
+    /// [`Silence::expire`]: crate::domain::silence::Silence::expire
+    fn expire(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+        by: &str,
+    ) -> impl Future<Output = Result<ExpireOutcome, StoreError>> + Send;
+}
+
+/// What [`SilenceStore::expire`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpireOutcome {
+    /// Ended now; the silence as stored.
+    Expired(crate::domain::silence::Silence),
+    /// It had already ended (on its own or expired before): unchanged.
+    AlreadyEnded(crate::domain::silence::Silence),
+    /// No such silence (or its record is past retention).
+    NotFound,
 }
 
 /// Where alert windows, incidents and their outbox live (DynamoDB in AWS).
@@ -439,4 +461,18 @@ mod tests {
         let later = epoch + time::Duration::minutes(3);
         assert!(store.down_components(later).await.unwrap().is_empty());
     }
+}
+
+/// A secret's value now and, while a rotation is under way, the value it
+/// replaces (Secrets Manager's AWSCURRENT and AWSPREVIOUS stages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVersions {
+    pub current: crate::config::Secret,
+    pub previous: Option<crate::config::Secret>,
+}
+
+/// Where a rotating secret is read from (re-read on a schedule by its
+/// user). Boxed futures keep it object-safe: one function holds several.
+pub trait SecretVersionSource: Send + Sync {
+    fn fetch(&self) -> BoxFuture<'_, Result<SecretVersions, crate::config::ConfigError>>;
 }

@@ -1,5 +1,6 @@
 //! Access audit (issue 6, item 7): every authenticated call to the health
-//! details, `/metrics` and `/api/silences` leaves one structured record:
+//! details, `/metrics` and `/api/silences` (list, create, expire) leaves
+//! one structured record:
 //! who (the role of the token presented, or a fingerprint of an unknown
 //! token, never the token), what, when, from where, and whether it was let
 //! through.
@@ -17,6 +18,8 @@ use lambda_http::request::RequestContext;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::tokens::Stage;
+
 /// What an audited request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -28,6 +31,8 @@ pub enum Action {
     SilencesList,
     /// `POST /api/silences`.
     SilencesCreate,
+    /// `DELETE /api/silences/{id}`: ends a silence early.
+    SilencesExpire,
 }
 
 impl Action {
@@ -37,6 +42,7 @@ impl Action {
             Action::MetricsRead => "metrics.read",
             Action::SilencesList => "silences.list",
             Action::SilencesCreate => "silences.create",
+            Action::SilencesExpire => "silences.expire",
         }
     }
 
@@ -48,6 +54,12 @@ impl Action {
             (&Method::GET, "/metrics") => Some(Action::MetricsRead),
             (&Method::GET, "/api/silences") => Some(Action::SilencesList),
             (&Method::POST, "/api/silences") => Some(Action::SilencesCreate),
+            (&Method::DELETE, p)
+                if p.strip_prefix("/api/silences/")
+                    .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
+            {
+                Some(Action::SilencesExpire)
+            }
             _ => None,
         }
     }
@@ -57,7 +69,7 @@ impl Action {
         match self {
             Action::HealthDetails => Role::Health,
             Action::MetricsRead => Role::Metrics,
-            Action::SilencesList | Action::SilencesCreate => Role::Admin,
+            Action::SilencesList | Action::SilencesCreate | Action::SilencesExpire => Role::Admin,
         }
     }
 }
@@ -90,8 +102,9 @@ impl Role {
 pub enum Caller {
     /// No bearer token.
     Anonymous,
-    /// One of the configured tokens.
-    Token(Role),
+    /// One of the configured tokens, in force or (during a rotation) the
+    /// previous version.
+    Token(Role, Stage),
     /// A token that is none of them: its fingerprint (see [`fingerprint`]).
     Unknown(String),
 }
@@ -100,7 +113,8 @@ impl std::fmt::Display for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Caller::Anonymous => f.write_str("anonymous"),
-            Caller::Token(role) => f.write_str(role.as_str()),
+            Caller::Token(role, Stage::Current) => f.write_str(role.as_str()),
+            Caller::Token(role, Stage::Previous) => write!(f, "{}:previous", role.as_str()),
             Caller::Unknown(print) => write!(f, "unknown-token:{print}"),
         }
     }
@@ -198,6 +212,11 @@ mod tests {
             Some(Action::HealthDetails)
         );
         assert_eq!(Action::of(&Method::DELETE, "/api/silences"), None);
+        assert_eq!(
+            Action::of(&Method::DELETE, "/api/silences/abc"),
+            Some(Action::SilencesExpire)
+        );
+        assert_eq!(Action::of(&Method::DELETE, "/api/silences/a/b"), None);
         assert_eq!(Action::of(&Method::GET, "/nope"), None);
         assert_eq!(Action::SilencesCreate.role(), Role::Admin);
     }
@@ -217,7 +236,14 @@ mod tests {
             Caller::Unknown(print.clone()).to_string(),
             format!("unknown-token:{print}")
         );
-        assert_eq!(Caller::Token(Role::Admin).to_string(), "admin-token");
+        assert_eq!(
+            Caller::Token(Role::Admin, Stage::Current).to_string(),
+            "admin-token"
+        );
+        assert_eq!(
+            Caller::Token(Role::Admin, Stage::Previous).to_string(),
+            "admin-token:previous"
+        );
         assert_eq!(Caller::Anonymous.to_string(), "anonymous");
     }
 

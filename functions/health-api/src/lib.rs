@@ -5,12 +5,14 @@
 //!   itself, so a slow database cannot slow it down.
 //! - `GET /metrics`: every stored series of the log metrics, as Prometheus
 //!   text or (when asked by `Accept`) OpenMetrics, behind its own bearer token.
-//! - `POST /api/silences` and `GET /api/silences`: create and list silences,
-//!   behind the admin token; 404 when no silence store is configured.
+//! - `POST /api/silences`, `GET /api/silences` and
+//!   `DELETE /api/silences/{id}`: create, list and expire silences, behind
+//!   the admin token; 404 when no silence store is configured.
 //!
 //! Every authenticated call to these leaves an access audit record (`audit`).
 
 pub mod audit;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,18 +25,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lambda_http::request::RequestContext;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use shared::config::Secret;
 use shared::domain::health_report::{HealthReport, Visibility};
 use shared::domain::metrics::exposition;
 use shared::domain::metrics::series::StoredSeries;
 use shared::domain::rules::MetricInfo;
-use shared::domain::silence::{NewSilence, Silence};
+use shared::domain::silence::{NewSilence, Silence, SilenceError, SilencePolicy};
 use shared::domain::timefmt::rfc3339_millis;
-use shared::ports::{Clock, ProbeStore, SeriesSource, SilenceStore, StoreError};
-use subtle::ConstantTimeEq;
+use shared::ports::{Clock, ExpireOutcome, ProbeStore, SeriesSource, SilenceStore, StoreError};
 
 use audit::{Action, AuditRecord, Caller, Role};
+use tokens::Tokens;
 
 pub const HEALTH_JSON: &str = "application/health+json";
 /// The largest `POST /api/silences` body: a silence at its bounds (16
@@ -44,19 +45,18 @@ pub const MAX_SILENCE_BODY_BYTES: usize = 16 * 1024;
 /// Shared, read-only state of the router.
 pub struct AppState<S, M = NoSeries, L = NoSilences> {
     pub store: S,
-    /// SHA-256 of the details token; comparing digests keeps the comparison
-    /// constant-time whatever the presented token's length.
-    token_digest: Option<[u8; 32]>,
+    /// The bearer tokens of the three roles (see `tokens`).
+    tokens: Tokens,
     pub stale_after: Duration,
     pub cache_max_age: Duration,
     pub clock: Arc<dyn Clock>,
     pub series: M,
-    metrics_token_digest: Option<[u8; 32]>,
     /// The metrics `/metrics` lists, with their type and help.
     metrics: Vec<MetricInfo>,
     /// Where `/api/silences` reads and writes; `None`: the routes answer 404.
     pub silences: Option<L>,
-    admin_token_digest: Option<[u8; 32]>,
+    /// The bounds new silences must keep.
+    pub silence_policy: SilencePolicy,
 }
 
 /// No log metrics: `/metrics` lists nothing.
@@ -84,18 +84,14 @@ impl SilenceStore for NoSilences {
     ) -> Result<Vec<Silence>, StoreError> {
         Ok(Vec::new())
     }
-}
-
-fn digest(secret: &Secret) -> [u8; 32] {
-    Sha256::digest(secret.expose().as_bytes()).into()
-}
-
-/// `Authorization: Bearer <token>` matches `expected` (constant time).
-fn bearer_matches(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Option<bool> {
-    let expected = expected?;
-    let presented = audit::presented_token(headers)?;
-    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    Some(bool::from(presented.ct_eq(expected)))
+    async fn expire(
+        &self,
+        _id: &str,
+        _at: time::OffsetDateTime,
+        _by: &str,
+    ) -> Result<ExpireOutcome, StoreError> {
+        Ok(ExpireOutcome::NotFound)
+    }
 }
 
 impl<S> AppState<S, NoSeries, NoSilences> {
@@ -106,17 +102,17 @@ impl<S> AppState<S, NoSeries, NoSilences> {
         cache_max_age: Duration,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let fixed: Vec<(Role, &Secret)> = token.map(|t| (Role::Health, t)).into_iter().collect();
         AppState {
             store,
-            token_digest: token.map(digest),
+            tokens: Tokens::fixed(&fixed, clock.clone()),
             stale_after,
             cache_max_age,
             clock,
             series: NoSeries,
-            metrics_token_digest: None,
             metrics: Vec::new(),
             silences: None,
-            admin_token_digest: None,
+            silence_policy: SilencePolicy::default(),
         }
     }
 }
@@ -131,15 +127,14 @@ impl<S, L> AppState<S, NoSeries, L> {
     ) -> AppState<S, M, L> {
         AppState {
             store: self.store,
-            token_digest: self.token_digest,
+            tokens: self.tokens.with_fixed(Role::Metrics, token),
             stale_after: self.stale_after,
             cache_max_age: self.cache_max_age,
             clock: self.clock,
             series,
-            metrics_token_digest: token.map(digest),
             metrics,
             silences: self.silences,
-            admin_token_digest: self.admin_token_digest,
+            silence_policy: self.silence_policy,
         }
     }
 }
@@ -150,61 +145,61 @@ impl<S, M> AppState<S, M, NoSilences> {
     pub fn with_silences<L>(self, silences: L, admin_token: Option<&Secret>) -> AppState<S, M, L> {
         AppState {
             store: self.store,
-            token_digest: self.token_digest,
+            tokens: self.tokens.with_fixed(Role::Admin, admin_token),
             stale_after: self.stale_after,
             cache_max_age: self.cache_max_age,
             clock: self.clock,
             series: self.series,
-            metrics_token_digest: self.metrics_token_digest,
             metrics: self.metrics,
             silences: Some(silences),
-            admin_token_digest: admin_token.map(digest),
+            silence_policy: self.silence_policy,
         }
     }
 }
 
 impl<S, M, L> AppState<S, M, L> {
-    /// Whether the request carries `Authorization: Bearer <token>`.
-    fn visibility(&self, headers: &HeaderMap) -> Visibility {
-        match bearer_matches(headers, self.token_digest.as_ref()) {
-            Some(true) => Visibility::Detailed,
-            Some(false) => {
+    /// Uses `tokens` (loaded and checked at start, refreshed on their TTL)
+    /// for every role instead of the fixed ones given so far.
+    pub fn with_tokens(mut self, tokens: Tokens) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// Creates silences under `policy` instead of the defaults.
+    pub fn with_silence_policy(mut self, policy: SilencePolicy) -> Self {
+        self.silence_policy = policy;
+        self
+    }
+
+    /// Whether the request carries the health token.
+    async fn visibility(&self, headers: &HeaderMap) -> Visibility {
+        let Some(token) = audit::presented_token(headers) else {
+            return Visibility::Public;
+        };
+        let snapshot = self.tokens.snapshot().await;
+        if !snapshot.has(Role::Health) {
+            return Visibility::Public;
+        }
+        match snapshot.identify(token) {
+            Some((Role::Health, _)) => Visibility::Detailed,
+            _ => {
                 tracing::warn!("health details refused: token does not match");
                 Visibility::Public
             }
-            None => Visibility::Public,
         }
     }
 
-    fn digest_of(&self, role: Role) -> Option<&[u8; 32]> {
-        match role {
-            Role::Health => self.token_digest.as_ref(),
-            Role::Metrics => self.metrics_token_digest.as_ref(),
-            Role::Admin => self.admin_token_digest.as_ref(),
-        }
-    }
-
-    /// Who the request's bearer token says the caller is (the role of the
-    /// configured token it matches, compared in constant time, or a
-    /// fingerprint), and whether it grants `action`.
-    fn caller(&self, headers: &HeaderMap, action: Action) -> (Caller, bool) {
+    /// Who the request's bearer token says the caller is (the role and
+    /// version of the configured token it matches, compared in constant
+    /// time, or a fingerprint), and whether it grants `action`.
+    async fn caller(&self, headers: &HeaderMap, action: Action) -> (Caller, bool) {
         let Some(token) = audit::presented_token(headers) else {
             return (Caller::Anonymous, false);
         };
-        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let matches = |role: Role| {
-            self.digest_of(role)
-                .is_some_and(|d| bool::from(presented.ct_eq(d)))
-        };
-        let wanted = action.role();
-        if matches(wanted) {
-            return (Caller::Token(wanted), true);
+        match self.tokens.snapshot().await.identify(token) {
+            Some((role, stage)) => (Caller::Token(role, stage), role == action.role()),
+            None => (Caller::Unknown(audit::fingerprint(token)), false),
         }
-        let caller = Role::ALL
-            .into_iter()
-            .find(|r| matches(*r))
-            .map_or_else(|| Caller::Unknown(audit::fingerprint(token)), Caller::Token);
-        (caller, false)
     }
 }
 
@@ -217,7 +212,7 @@ async fn audit_access<S, M, L>(
     let Some(action) = Action::of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let (caller, allowed) = state.caller(request.headers(), action);
+    let (caller, allowed) = state.caller(request.headers(), action).await;
     // A health check without a token is public, not an authenticated call.
     if action == Action::HealthDetails && caller == Caller::Anonymous {
         return next.run(request).await;
@@ -250,6 +245,10 @@ where
         .route(
             "/api/silences",
             get(list_silences::<S, M, L>).post(create_silence::<S, M, L>),
+        )
+        .route(
+            "/api/silences/{id}",
+            axum::routing::delete(expire_silence::<S, M, L>),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -304,7 +303,7 @@ async fn health<S: ProbeStore, M, L>(
     State(state): State<Arc<AppState<S, M, L>>>,
     headers: HeaderMap,
 ) -> Response {
-    let visibility = state.visibility(&headers);
+    let visibility = state.visibility(&headers).await;
     let health_json = wants_health_json(&headers);
     let now = state.clock.now();
     let latest = match state.store.latest().await {
@@ -371,15 +370,12 @@ async fn metrics<S, M: SeriesSource, L>(
     State(state): State<Arc<AppState<S, M, L>>>,
     headers: HeaderMap,
 ) -> Response {
-    match bearer_matches(&headers, state.metrics_token_digest.as_ref()) {
-        Some(true) => {}
-        outcome => {
-            tracing::warn!(
-                token_presented = outcome.is_some(),
-                "metrics refused: missing or wrong bearer token"
-            );
-            return unauthorized();
-        }
+    if let Err(presented) = authorize(&state, &headers, Role::Metrics).await {
+        tracing::warn!(
+            token_presented = presented,
+            "metrics refused: missing or wrong bearer token"
+        );
+        return unauthorized();
     }
     let reads = state
         .metrics
@@ -462,17 +458,32 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The silence store, once the request is known to be allowed.
-fn silence_store<'a, S, M, L>(
+/// The identity of the caller when its token is `role`'s (current or
+/// previous version); `Err(token_presented)` otherwise.
+async fn authorize<S, M, L>(
+    state: &AppState<S, M, L>,
+    headers: &HeaderMap,
+    role: Role,
+) -> Result<Caller, bool> {
+    let token = audit::presented_token(headers).ok_or(false)?;
+    match state.tokens.snapshot().await.identify(token) {
+        Some((r, stage)) if r == role => Ok(Caller::Token(r, stage)),
+        _ => Err(true),
+    }
+}
+
+/// The silence store and the caller's identity, once the request is known
+/// to be allowed.
+async fn silence_store<'a, S, M, L>(
     state: &'a AppState<S, M, L>,
     headers: &HeaderMap,
-) -> Result<&'a L, Refusal> {
+) -> Result<(&'a L, Caller), Refusal> {
     let store = state.silences.as_ref().ok_or(Refusal::NotConfigured)?;
-    match bearer_matches(headers, state.admin_token_digest.as_ref()) {
-        Some(true) => Ok(store),
-        outcome => {
+    match authorize(state, headers, Role::Admin).await {
+        Ok(caller) => Ok((store, caller)),
+        Err(presented) => {
             tracing::warn!(
-                token_presented = outcome.is_some(),
+                token_presented = presented,
                 "silences refused: missing or wrong admin token"
             );
             Err(Refusal::Unauthorized)
@@ -509,8 +520,8 @@ async fn create_silence<S, M, L: SilenceStore>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let store = match silence_store(&state, &headers) {
-        Ok(store) => store,
+    let (store, caller) = match silence_store(&state, &headers).await {
+        Ok(allowed) => allowed,
         Err(refusal) => return refusal.into_response(),
     };
     // Refuse a declared oversize before reading anything.
@@ -537,22 +548,30 @@ async fn create_silence<S, M, L: SilenceStore>(
         }
     };
     let now = state.clock.now();
-    let silence = match request.validate(now) {
+    let created_by = caller.to_string();
+    let silence = match request.validate(now, &created_by, &state.silence_policy) {
         Ok(s) => s,
-        Err(e) => {
-            return no_store(error(
-                StatusCode::BAD_REQUEST,
-                "invalid_silence",
-                &e.to_string(),
-            ));
-        }
+        Err(e) => return no_store(silence_refused(&e)),
     };
+    // A check before the write, not a lock: concurrent creates can pass it
+    // together, so the bound can be exceeded by the number of admin
+    // requests in flight at once, which is what it is for (a runaway
+    // script, not a race).
+    let existing = match store.list(now, false).await {
+        Ok(existing) => existing,
+        Err(e) => return no_store(silence_store_unavailable(&e)),
+    };
+    if let Err(e) = state.silence_policy.admit(&existing, now) {
+        return no_store(silence_refused(&e));
+    }
     if let Err(e) = store.create(&silence).await {
         return no_store(silence_store_unavailable(&e));
     }
     tracing::info!(
         id = %silence.id,
         created_by = %silence.created_by,
+        requested_by = silence.requested_by.as_deref().unwrap_or(""),
+        security = silence.security,
         matchers = silence.matchers.len(),
         ends_at = %rfc3339_millis(silence.ends_at),
         "silence created"
@@ -564,6 +583,68 @@ async fn create_silence<S, M, L: SilenceStore>(
         )
             .into_response(),
     )
+}
+
+/// A refused silence request: 409 when the limit on silences is reached
+/// (the request itself was fine), 400 otherwise. Logged with its reason.
+fn silence_refused(e: &SilenceError) -> Response {
+    let (status, code) = match e {
+        SilenceError::TooManyActive { .. } => (StatusCode::CONFLICT, "too_many_silences"),
+        SilenceError::SecurityNeedsFlag => (StatusCode::BAD_REQUEST, "security_flag_required"),
+        SilenceError::MatchesEveryRule | SilenceError::MatchesEverything => {
+            (StatusCode::BAD_REQUEST, "matches_everything")
+        }
+        SilenceError::TooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
+        _ => (StatusCode::BAD_REQUEST, "invalid_silence"),
+    };
+    tracing::warn!(reason = code, error = %e, "silence refused");
+    error(status, code, &e.to_string())
+}
+
+/// `DELETE /api/silences/{id}`: ends the silence now. It stays listed
+/// (`?all=true`) as expired, with who ended it and when.
+async fn expire_silence<S, M, L: SilenceStore>(
+    State(state): State<Arc<AppState<S, M, L>>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let (store, caller) = match silence_store(&state, &headers).await {
+        Ok(allowed) => allowed,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let now = state.clock.now();
+    // Ids are 32 hex digits; anything else names no silence, and is not
+    // worth a store request.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        tracing::warn!(reason = "unknown_silence", "silence expiry refused");
+        return no_store(error(StatusCode::NOT_FOUND, "not_found", "no such silence"));
+    }
+    let expired_by = caller.to_string();
+    match store.expire(&id, now, &expired_by).await {
+        Ok(ExpireOutcome::Expired(silence)) => {
+            tracing::info!(
+                id = %silence.id,
+                expired_by = %expired_by,
+                created_by = %silence.created_by,
+                security = silence.security,
+                "silence expired"
+            );
+            no_store((StatusCode::OK, axum::Json(SilenceView::new(&silence, now))).into_response())
+        }
+        Ok(ExpireOutcome::AlreadyEnded(_)) => {
+            tracing::warn!(reason = "already_ended", id = %id, "silence expiry refused");
+            no_store(error(
+                StatusCode::CONFLICT,
+                "already_expired",
+                "the silence has already ended",
+            ))
+        }
+        Ok(ExpireOutcome::NotFound) => {
+            tracing::warn!(reason = "unknown_silence", id = %id, "silence expiry refused");
+            no_store(error(StatusCode::NOT_FOUND, "not_found", "no such silence"))
+        }
+        Err(e) => no_store(silence_store_unavailable(&e)),
+    }
 }
 
 /// `?all=true` (or `1`) includes expired silences; `false`/`0`/absent not.
@@ -594,8 +675,8 @@ async fn list_silences<S, M, L: SilenceStore>(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let store = match silence_store(&state, &headers) {
-        Ok(store) => store,
+    let (store, _) = match silence_store(&state, &headers).await {
+        Ok(allowed) => allowed,
         Err(refusal) => return refusal.into_response(),
     };
     let all = match include_expired(query.as_deref()) {
@@ -1056,7 +1137,7 @@ mod tests {
     mod silences_endpoint {
         use super::*;
         use shared::adapters::memory_silences::MemorySilenceStore;
-        use shared::domain::silence::Matcher;
+        use shared::domain::silence::{Matcher, RuleLabels};
         use time::OffsetDateTime;
         use time::macros::datetime;
 
@@ -1077,15 +1158,36 @@ mod tests {
                 ends_at: None,
                 duration_seconds: Some(minutes * 60),
                 comment: "known noisy key".into(),
-                created_by: "ops".into(),
+                requested_by: None,
+                security: true,
             }
-            .validate(at)
+            .validate(at, "admin-token", &SilencePolicy::default())
             .unwrap()
         }
 
         pub(super) fn app_at(
             now: OffsetDateTime,
             silences: MemorySilenceStore,
+        ) -> (
+            Router,
+            Arc<AppState<MemoryStore, NoSeries, MemorySilenceStore>>,
+        ) {
+            app_with(now, silences, SilencePolicy::default())
+        }
+
+        /// The default bounds and a small rule set.
+        fn policy() -> SilencePolicy {
+            SilencePolicy::default().with_rules(vec![
+                RuleLabels::new("brute_force", "security", "critical"),
+                RuleLabels::new("auth_failures", "security", "high"),
+                RuleLabels::new("api_errors", "performance", "medium"),
+            ])
+        }
+
+        fn app_with(
+            now: OffsetDateTime,
+            silences: MemorySilenceStore,
+            policy: SilencePolicy,
         ) -> (
             Router,
             Arc<AppState<MemoryStore, NoSeries, MemorySilenceStore>>,
@@ -1098,9 +1200,85 @@ mod tests {
                     Duration::from_secs(10),
                     Arc::new(FixedClock(now)),
                 )
-                .with_silences(silences, Some(&Secret::new(ADMIN))),
+                .with_silences(silences, Some(&Secret::new(ADMIN)))
+                .with_silence_policy(policy),
             );
             (router(state.clone()), state)
+        }
+
+        fn delete(id: &str, auth: Option<&str>) -> http::Request<Body> {
+            let mut b = http::Request::delete(format!("/api/silences/{id}"));
+            if let Some(a) = auth {
+                b = b.header("authorization", a);
+            }
+            b.body(Body::empty()).unwrap()
+        }
+
+        #[tokio::test]
+        async fn delete_expires_a_silence_and_keeps_it_listed() {
+            let s = silence(60, T0 - time::Duration::minutes(5));
+            let (router, state) = app_at(T0, MemorySilenceStore::with_silences([s.clone()]));
+            let (status, _, body) = call(router.clone(), delete(&s.id, None)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            let (status, headers, body) = call(router.clone(), delete(&s.id, Some(&admin()))).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+            assert_eq!(body["status"], "expired");
+            assert_eq!(body["ends_at"], "2026-11-30T12:00:00Z");
+            assert_eq!(body["expired_by"], "admin-token");
+            assert_eq!(body["created_by"], "admin-token");
+            assert_eq!(state.silences.as_ref().unwrap().len(), 1, "kept");
+            let (_, _, list) = call(
+                router.clone(),
+                get("/api/silences", &[("authorization", &admin())]),
+            )
+            .await;
+            assert_eq!(list, serde_json::json!([]));
+            let (_, _, all) = call(
+                router.clone(),
+                get("/api/silences?all=true", &[("authorization", &admin())]),
+            )
+            .await;
+            assert_eq!(all[0]["id"], s.id.as_str());
+            assert_eq!(all[0]["expired_at"], "2026-11-30T12:00:00Z");
+
+            let (status, _, body) = call(router.clone(), delete(&s.id, Some(&admin()))).await;
+            assert_eq!(status, StatusCode::CONFLICT);
+            assert_eq!(body["error"], "already_expired");
+            let (status, _, body) =
+                call(router.clone(), delete(&"0".repeat(32), Some(&admin()))).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert_eq!(body["error"], "not_found");
+            let (status, _, _) = call(router, delete("../x", Some(&admin()))).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+
+        #[tokio::test]
+        async fn the_number_of_silences_is_bounded_with_a_clear_409() {
+            let bounded = SilencePolicy {
+                max_active: 2,
+                ..policy()
+            };
+            let existing = [silence(60, T0), silence(90, T0)];
+            let first = existing[0].id.clone();
+            let (router, state) =
+                app_with(T0, MemorySilenceStore::with_silences(existing), bounded);
+            let (status, _, body) = call(router.clone(), post(VALID, Some(&admin()))).await;
+            assert_eq!(status, StatusCode::CONFLICT, "{body}");
+            assert_eq!(body["error"], "too_many_silences");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("2 unexpired silences already exist"),
+                "{body}"
+            );
+            assert_eq!(state.silences.as_ref().unwrap().len(), 2);
+            // Expiring one makes room.
+            let (status, _, _) = call(router.clone(), delete(&first, Some(&admin()))).await;
+            assert_eq!(status, StatusCode::OK);
+            let (status, _, body) = call(router, post(VALID, Some(&admin()))).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
         }
 
         fn admin() -> String {
@@ -1118,7 +1296,8 @@ mod tests {
 
         pub(super) const VALID: &str = r#"{"matchers":[{"name":"category","value":"security"},
             {"name":"rule","value":"auth_.*","is_regex":true}],
-            "duration_seconds":3600,"comment":"pen test until 13:00","created_by":"alice"}"#;
+            "duration_seconds":3600,"comment":"pen test until 13:00","created_by":"alice",
+            "security":true}"#;
 
         #[tokio::test]
         async fn an_admin_creates_and_lists_a_silence() {
@@ -1128,7 +1307,10 @@ mod tests {
             assert_eq!(headers[header::CACHE_CONTROL], "no-store");
             assert_eq!(body["status"], "active");
             assert_eq!(body["ends_at"], "2026-11-30T13:00:00Z");
-            assert_eq!(body["created_by"], "alice");
+            // The token's identity, not the client's word (kept as a note).
+            assert_eq!(body["created_by"], "admin-token");
+            assert_eq!(body["requested_by"], "alice");
+            assert_eq!(body["security"], true);
             assert_eq!(body["matchers"][1]["is_regex"], true);
             let id = body["id"].as_str().unwrap().to_owned();
             assert_eq!(id.len(), 32);
@@ -1248,8 +1430,8 @@ mod tests {
                 ),
                 (
                     r#"{"matchers":[{"name":"rule","value":"x"}],"duration_seconds":3000000,"comment":"c","created_by":"a"}"#,
-                    "invalid_silence",
-                    "longer than 30 days",
+                    "too_long",
+                    "longer than the maximum of 604800 seconds",
                 ),
                 (
                     r#"{"matchers":[{"name":"rule","value":"x"}],"duration_seconds":60,"comment":"","created_by":"a"}"#,
@@ -1261,9 +1443,24 @@ mod tests {
                     "invalid_json",
                     "unknown field `extra`",
                 ),
+                (
+                    r#"{"matchers":[{"name":"category","value":"security"}],"duration_seconds":60,"comment":"c"}"#,
+                    "security_flag_required",
+                    "send \"security\": true",
+                ),
+                (
+                    r#"{"matchers":[{"name":"category","value":"security"}],"duration_seconds":60,"comment":" ","security":true}"#,
+                    "invalid_silence",
+                    "comment: must not be empty",
+                ),
+                (
+                    r#"{"matchers":[{"name":"rule","value":".+","is_regex":true}],"duration_seconds":60,"comment":"c","security":true}"#,
+                    "matches_everything",
+                    "match every configured alert rule",
+                ),
             ];
             for (body, code, message) in cases {
-                let (router, state) = app_at(T0, MemorySilenceStore::new());
+                let (router, state) = app_with(T0, MemorySilenceStore::new(), policy());
                 let (status, _, answer) = call(router, post(body, Some(&admin()))).await;
                 assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
                 assert_eq!(answer["error"], code, "{body}");

@@ -3,60 +3,86 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use health_api::audit::Role;
+use health_api::tokens::{Tokens, var_of};
 use health_api::{AppState, router};
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
 use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::load_rules;
-use shared::adapters::secrets::SecretResolver;
+use shared::adapters::rules_loader::{load_alert_rules, load_rules};
+use shared::adapters::secrets::{RotatingSecret, SecretResolver};
 use shared::config::Env;
 use shared::config::health_api::HealthApiConfig;
 use shared::domain::pipeline::pipeline_metrics;
-use shared::ports::SystemClock;
+use shared::domain::silence::SilencePolicy;
+use shared::ports::{SecretVersionSource, SystemClock};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = HealthApiConfig::from_env(&Env::from_process())?;
     let sdk = load_sdk_config().await;
-    let token = SecretResolver::new(&sdk)
-        .resolve_opt("HEALTH_TOKEN", config.token.as_ref())
-        .await?;
-    if token.is_none() {
-        tracing::warn!("HEALTH_TOKEN is not set: health details are available to nobody");
+    let resolver = Arc::new(SecretResolver::new(&sdk));
+    let mut sources: Vec<(Role, Arc<dyn SecretVersionSource>)> = Vec::new();
+    for (role, source, unset) in [
+        (
+            Role::Health,
+            &config.token,
+            "health details are available to nobody",
+        ),
+        (
+            Role::Metrics,
+            &config.metrics_token,
+            "/metrics answers 401 to everyone",
+        ),
+        (
+            Role::Admin,
+            &config.admin_token,
+            "/api/silences answers 401 to everyone",
+        ),
+    ] {
+        match source {
+            Some(s) => sources.push((
+                role,
+                Arc::new(RotatingSecret::new(
+                    resolver.clone(),
+                    var_of(role),
+                    s.clone(),
+                )),
+            )),
+            None => tracing::warn!(var = var_of(role), "token not set: {unset}"),
+        }
     }
-    let metrics_token = SecretResolver::new(&sdk)
-        .resolve_opt("METRICS_TOKEN", config.metrics_token.as_ref())
-        .await?;
-    if metrics_token.is_none() {
-        tracing::warn!("METRICS_TOKEN is not set: /metrics answers 401 to everyone");
-    }
-    let admin_token = SecretResolver::new(&sdk)
-        .resolve_opt("ADMIN_TOKEN", config.admin_token.as_ref())
-        .await?;
-    if admin_token.is_none() {
-        tracing::warn!("ADMIN_TOKEN is not set: /api/silences answers 401 to everyone");
-    }
-    let rules = load_rules(&config.rules, &SecretResolver::new(&sdk)).await?;
+    let clock = Arc::new(SystemClock);
+    // Too short or shared tokens stop the start here, with the variable named.
+    let tokens = Tokens::load(sources, config.token_refresh, clock.clone()).await?;
+    let rules = load_rules(&config.rules, &resolver).await?;
     let mut metrics = rules.metrics().to_vec();
     metrics.extend(pipeline_metrics());
+    let alert_rules = load_alert_rules(&config.alert_rules, &resolver).await?;
+    let policy = SilencePolicy {
+        max_duration: time::Duration::seconds(
+            i64::try_from(config.silence_max_duration.as_secs()).unwrap_or(i64::MAX),
+        ),
+        max_active: config.silence_max_active,
+        rules: alert_rules.silence_labels(),
+    };
     let state = AppState::new(
         DynamoStore::new(&sdk, &config.table_name),
-        token.as_ref(),
+        None,
         config.stale_after,
         config.cache_max_age,
-        Arc::new(SystemClock),
+        clock,
     )
     .with_metrics(
         // Reading only: the marker TTL is irrelevant here.
         DynamoSeriesStore::new(&sdk, &config.table_name, Duration::ZERO),
-        metrics_token.as_ref(),
+        None,
         metrics,
     )
-    .with_silences(
-        DynamoSilenceStore::new(&sdk, &config.table_name),
-        admin_token.as_ref(),
-    );
+    .with_silences(DynamoSilenceStore::new(&sdk, &config.table_name), None)
+    .with_tokens(tokens)
+    .with_silence_policy(policy);
     lambda_http::run(router(Arc::new(state))).await
 }

@@ -20,6 +20,7 @@
 //! actions; when it is cancelled every change in it is reported as a
 //! conflict, and the engine re-reads and applies them again.
 
+use super::key_layout::Family;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,8 +47,8 @@ use crate::ports::{AlertStore, StoreError};
 
 /// The heartbeat ingestion refreshes (`HEARTBEAT#log_delivery`).
 pub const LOG_DELIVERY_HEARTBEAT: &str = "log_delivery";
-const OPEN_PK: &str = "OPEN#INCIDENTS";
-const OUTBOX_PK: &str = "OUTBOX#PENDING";
+const OPEN_PK: &str = Family::OpenIncidents.prefix();
+const OUTBOX_PK: &str = Family::Outbox.prefix();
 /// TransactWriteItems' limit.
 const MAX_ACTIONS: usize = 100;
 /// BatchGetItem's limit.
@@ -137,7 +138,7 @@ impl DynamoAlertStore {
         ];
 
         for write in &change.incidents {
-            let ipk = format!("INCIDENT#{}", write.incident_id);
+            let ipk = Family::Incident.key(&write.incident_id);
             let bad = |reason: String| StoreError::Malformed {
                 pk: ipk.clone(),
                 sk: "META".into(),
@@ -231,7 +232,7 @@ impl DynamoAlertStore {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(
-                format!("INCIDENT#{}", notice.incident_id),
+                Family::Incident.key(&notice.incident_id),
                 "META",
             )))
             .update_expression("REMOVE #o.#t")
@@ -255,7 +256,7 @@ impl DynamoAlertStore {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(Self::key(
-                format!("HEARTBEAT#{LOG_DELIVERY_HEARTBEAT}"),
+                Family::Heartbeat.key(LOG_DELIVERY_HEARTBEAT),
                 "LATEST",
             )))
             .item("at", AttributeValue::S(rfc3339_millis(at)))
@@ -468,7 +469,7 @@ impl AlertStore for DynamoAlertStore {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(Self::key(
-                    format!("HEARTBEAT#{LOG_DELIVERY_HEARTBEAT}"),
+                    Family::Heartbeat.key(LOG_DELIVERY_HEARTBEAT),
                     "LATEST",
                 )))
                 .item("at", AttributeValue::S(rfc3339_millis(at)))
@@ -558,7 +559,7 @@ impl AlertStore for DynamoAlertStore {
     }
 
     async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
-        let Some(item) = self.get(format!("INCIDENT#{id}"), "META").await? else {
+        let Some(item) = self.get(Family::Incident.key(id), "META").await? else {
             return Ok(None);
         };
         let incident: Incident = decode(&item, "incident")?;
@@ -572,7 +573,7 @@ impl AlertStore for DynamoAlertStore {
     }
 
     async fn last_log_delivery(&self) -> Result<Option<OffsetDateTime>, StoreError> {
-        let pk = format!("HEARTBEAT#{LOG_DELIVERY_HEARTBEAT}");
+        let pk = Family::Heartbeat.key(LOG_DELIVERY_HEARTBEAT);
         let Some(item) = self.get(pk.clone(), "LATEST").await? else {
             return Ok(None);
         };

@@ -13,6 +13,7 @@
 //!   hour, a conditional counter (`revocations < :cap`), expiring after two
 //!   days.
 
+use super::key_layout::Family;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -87,7 +88,7 @@ impl DynamoDeliveryLog {
 
 fn delivery_key(incident_id: &str, transition_id: &str, channel: Channel) -> (String, String) {
     (
-        format!("DELIVERY#{incident_id}"),
+        Family::Delivery.key(incident_id),
         format!("{transition_id}#{}", channel.as_str()),
     )
 }
@@ -168,19 +169,19 @@ impl DynamoResponseStore {
 }
 
 fn response_pk(incident_id: &str) -> String {
-    format!("RESPONSE#{incident_id}")
+    Family::Response.key(incident_id)
 }
 
 /// `RESPONSE_RATE#2026-11-30T08`.
 pub fn rate_pk(now: OffsetDateTime) -> String {
     let at = now.to_offset(time::UtcOffset::UTC);
-    format!(
-        "RESPONSE_RATE#{:04}-{:02}-{:02}T{:02}",
+    Family::ResponseRate.key(format_args!(
+        "{:04}-{:02}-{:02}T{:02}",
         at.year(),
         u8::from(at.month()),
         at.day(),
         at.hour()
-    )
+    ))
 }
 
 impl ResponseStore for DynamoResponseStore {

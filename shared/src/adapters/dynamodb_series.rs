@@ -9,6 +9,7 @@
 //!   per-bucket, non-cumulative counts);
 //! - `BATCH#<batch id>` / `DONE#<chunk>`: the marker, expiring through `ttl`.
 
+use super::key_layout::Family;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -49,7 +50,7 @@ impl DynamoSeriesStore {
 
     /// Every stored series of one metric.
     pub async fn read_metric(&self, name: &str) -> Result<Vec<StoredSeries>, StoreError> {
-        let pk = format!("SERIES#{name}");
+        let pk = Family::Series.key(name);
         let mut out = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -82,7 +83,7 @@ impl DynamoSeriesStore {
     ) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("BATCH#{batch_id}")))
+            .item("pk", AttributeValue::S(Family::BatchMarker.key(batch_id)))
             .item("sk", AttributeValue::S(format!("DONE#{chunk}")))
             .item("ttl", AttributeValue::N(expires.to_string()))
             .condition_expression("attribute_not_exists(pk)")
@@ -97,7 +98,7 @@ impl DynamoSeriesStore {
         delta: &SeriesDelta,
     ) -> Result<TransactWriteItem, StoreError> {
         let labels = serde_json::to_string(key.labels()).map_err(|e| StoreError::Malformed {
-            pk: format!("SERIES#{}", key.name()),
+            pk: Family::Series.key(key.name()),
             sk: key.compact(),
             reason: e.to_string(),
         })?;
@@ -157,7 +158,7 @@ impl DynamoSeriesStore {
         }
         let update = DynamoUpdate::builder()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("SERIES#{}", key.name())))
+            .key("pk", AttributeValue::S(Family::Series.key(key.name())))
             .key("sk", AttributeValue::S(sk))
             .update_expression(expression)
             .set_expression_attribute_names(Some(names))

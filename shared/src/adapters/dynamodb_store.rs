@@ -6,6 +6,7 @@
 //! - `PROBE#<component>` / `AT#<time>`: history, expiring through `ttl`;
 //! - `HEARTBEAT#<name>` / `LATEST` with `at` (RFC 3339): liveness marks.
 
+use super::key_layout::Family;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use crate::domain::probe_result::ProbeResult;
 use crate::domain::timefmt::rfc3339_millis;
 use crate::ports::{HeartbeatSink, HeartbeatSource, ProbeStore, StoreError};
 
-const LATEST_PK: &str = "PROBE#LATEST";
+const LATEST_PK: &str = Family::ProbeLatest.prefix();
 /// BatchWriteItem's limit.
 const MAX_BATCH: usize = 25;
 /// Unprocessed items are retried this many times with backoff before giving up.
@@ -64,7 +65,7 @@ impl DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("HEARTBEAT#{name}")))
+            .item("pk", AttributeValue::S(Family::Heartbeat.key(name)))
             .item("sk", AttributeValue::S("LATEST".into()))
             .item("at", AttributeValue::S(rfc3339_millis(at)))
             .send()
@@ -128,7 +129,7 @@ impl ProbeStore for DynamoStore {
                     result: result.clone(),
                 },
                 ResultItem {
-                    pk: format!("PROBE#{}", result.component),
+                    pk: Family::ProbeHistory.key(result.component),
                     sk: format!("AT#{}", rfc3339_millis(result.checked_at)),
                     ttl: Some(expires.unix_timestamp()),
                     result: result.clone(),
@@ -180,7 +181,7 @@ impl HeartbeatSource for DynamoStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<OffsetDateTime>, StoreError>> {
         Box::pin(async move {
-            let pk = format!("HEARTBEAT#{name}");
+            let pk = Family::Heartbeat.key(name);
             let out = self
                 .client
                 .get_item()

@@ -2,11 +2,42 @@
 //! `{"user_id", "incident_id", "reason"}` and `Authorization: Bearer
 //! <service credential>`. 2xx is done; 5xx, 408, 429, timeouts and
 //! connection errors are retried (bounded); any other 4xx is refused.
+//!
+//! The endpoint must be `https`: the request carries the service credential
+//! and names the account to cut off. Plain `http` is accepted only to a
+//! loopback host (the local stack's receiver), checked when the
+//! configuration is read and again when the revoker is built.
 
 use crate::adapters::webhook_http::RetryPolicy;
 use crate::config::{ConfigError, Secret};
 use crate::domain::scrub::Scrubber;
 use crate::ports::{Revocation, RevokeError, Revoker};
+
+/// Why a revoke endpoint is refused (the reason of a
+/// `REVOKE_ENDPOINT_URL` configuration error).
+pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(endpoint).map_err(|e| format!("not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(
+            "http:// is accepted only to a loopback host; use https:// so the service credential is never sent in clear"
+                .into(),
+        ),
+        other => Err(format!("scheme {other:?}: expected https://")),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
 
 pub struct HttpRevoker {
     client: reqwest::Client,
@@ -22,6 +53,11 @@ impl HttpRevoker {
         credential: Secret,
         retry: RetryPolicy,
     ) -> Result<Self, ConfigError> {
+        check_endpoint(endpoint).map_err(|reason| ConfigError::Invalid {
+            var: "REVOKE_ENDPOINT_URL".into(),
+            value: endpoint.to_owned(),
+            reason,
+        })?;
         let client = reqwest::Client::builder()
             .timeout(retry.timeout)
             .connect_timeout(retry.timeout)
@@ -113,5 +149,47 @@ impl Revoker for HttpRevoker {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http_is_accepted() {
+        for ok in [
+            "https://auth.example.com/internal/revoke",
+            "http://127.0.0.1:8080/revoke",
+            "http://localhost/revoke",
+            "http://[::1]:9000/revoke",
+        ] {
+            assert_eq!(check_endpoint(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://auth.example.com/revoke",
+            "http://10.0.0.5/revoke",
+            "http://127.0.0.1.example.com/revoke",
+            "ftp://auth.example.com/revoke",
+            "auth.example.com/revoke",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+        let err = HttpRevoker::new(
+            "http://auth.example.com/revoke",
+            Secret::new("c"),
+            RetryPolicy {
+                attempts: 1,
+                backoff: std::time::Duration::ZERO,
+                timeout: std::time::Duration::from_secs(1),
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string().starts_with("REVOKE_ENDPOINT_URL=")
+                && err.to_string().contains("loopback"),
+            "{err}"
+        );
     }
 }

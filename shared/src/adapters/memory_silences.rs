@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use time::OffsetDateTime;
 
 use crate::domain::silence::Silence;
-use crate::ports::{SilenceStore, StoreError};
+use crate::ports::{ExpireOutcome, SilenceStore, StoreError};
 
 #[derive(Debug, Default)]
 pub struct MemorySilenceStore {
@@ -66,6 +66,25 @@ impl SilenceStore for MemorySilenceStore {
         out.sort_by(|a, b| (a.ends_at, &a.id).cmp(&(b.ends_at, &b.id)));
         Ok(out)
     }
+
+    async fn expire(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+        by: &str,
+    ) -> Result<ExpireOutcome, StoreError> {
+        let mut silences = self.silences.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(current) = silences.get_mut(id) else {
+            return Ok(ExpireOutcome::NotFound);
+        };
+        match current.expire(at, by) {
+            Ok(expired) => {
+                *current = expired.clone();
+                Ok(ExpireOutcome::Expired(expired))
+            }
+            Err(_) => Ok(ExpireOutcome::AlreadyEnded(current.clone())),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -84,9 +103,10 @@ mod tests {
             ends_at: None,
             duration_seconds: Some(minutes * 60),
             comment: "test".into(),
-            created_by: "me".into(),
+            requested_by: None,
+            security: false,
         }
-        .validate(at)
+        .validate(at, "admin-token", &Default::default())
         .unwrap()
     }
 
@@ -104,5 +124,28 @@ mod tests {
             [short.clone(), long.clone()]
         );
         assert_eq!(store.list(NOW, true).await.unwrap(), [old, short, long]);
+    }
+
+    #[tokio::test]
+    async fn expiring_keeps_the_silence_as_ended() {
+        let store = MemorySilenceStore::new();
+        let s = silence(60, NOW);
+        store.create(&s).await.unwrap();
+        let at = NOW + Duration::minutes(5);
+        let ExpireOutcome::Expired(e) = store.expire(&s.id, at, "admin-token").await.unwrap()
+        else {
+            panic!("not expired");
+        };
+        assert_eq!(e.ends_at, at);
+        assert!(store.list(at, false).await.unwrap().is_empty());
+        assert_eq!(store.list(at, true).await.unwrap(), std::slice::from_ref(&e));
+        assert_eq!(
+            store.expire(&s.id, at, "admin-token").await.unwrap(),
+            ExpireOutcome::AlreadyEnded(e)
+        );
+        assert_eq!(
+            store.expire("nope", at, "admin-token").await.unwrap(),
+            ExpireOutcome::NotFound
+        );
     }
 }

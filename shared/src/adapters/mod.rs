@@ -10,6 +10,7 @@ pub mod dynamodb_series;
 pub mod dynamodb_silences;
 pub mod dynamodb_store;
 pub mod http_revoker;
+pub mod key_layout;
 pub mod memory_alerts;
 pub mod memory_series;
 pub mod memory_silences;

@@ -149,11 +149,11 @@ impl ResponderConfig {
                         hint: "the auth service's revoke endpoint (https://.../revoke)",
                     })?
                     .to_owned();
-                if reqwest::Url::parse(&endpoint).is_err() {
+                if let Err(reason) = crate::adapters::http_revoker::check_endpoint(&endpoint) {
                     return Err(ConfigError::Invalid {
                         var: "REVOKE_ENDPOINT_URL".into(),
                         value: endpoint,
-                        reason: "expected an http(s) URL".into(),
+                        reason,
                     });
                 }
                 RevokerConfig::Http {

@@ -1,5 +1,10 @@
 //! The `redis` probe: the guide's Cache Monitoring — PING latency, memory use
 //! against `maxmemory`, evictions, keyspace hit rate, connected clients.
+//!
+//! Only `PING` and `INFO`: nothing that walks the keyspace (no `SCAN`,
+//! no `KEYS`), so a probe costs the cache the same whatever it holds.
+//! The URL must be `rediss://` (TLS, certificate checked) unless the host
+//! is loopback or a Unix socket: the URL carries the password.
 
 use std::collections::HashMap;
 
@@ -40,6 +45,10 @@ impl RedisProbe {
     pub fn new(url: Option<&Secret>, thresholds: CacheThresholds) -> Result<Self, ConfigError> {
         let client = url
             .map(|u| {
+                require_tls(u.expose()).map_err(|reason| ConfigError::InvalidSecret {
+                    var: "REDIS_URL".into(),
+                    reason,
+                })?;
                 redis::Client::open(u.expose()).map_err(|e| ConfigError::InvalidSecret {
                     var: "REDIS_URL".into(),
                     reason: format!("not a Redis URL ({:?})", e.kind()),
@@ -122,6 +131,38 @@ fn failure(err: &RedisError, otherwise: Reason) -> Observation {
 }
 
 /// The numeric `key:value` lines of an `INFO` reply.
+/// `rediss://` with the certificate checked, or a loopback host, or a
+/// Unix socket. The reason never contains the URL (it holds the password).
+fn require_tls(url: &str) -> Result<(), String> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        // redis::Client::open names the problem.
+        return Ok(());
+    };
+    match parsed.scheme() {
+        "rediss" if parsed.fragment() == Some("insecure") => {
+            Err("rediss://...#insecure turns certificate checks off; remove #insecure".into())
+        }
+        "rediss" | "unix" | "redis+unix" => Ok(()),
+        "redis" => {
+            let host = parsed
+                .host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err("redis:// (no TLS) is accepted only to a loopback host; use rediss://".into())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn parse_info(info: &str) -> HashMap<&str, f64> {
     info.lines()
         .filter_map(|line| line.trim_end().split_once(':'))
@@ -187,6 +228,29 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("REDIS_URL is invalid"), "{text}");
         assert!(!text.contains("pw"), "{text}");
+    }
+
+    #[test]
+    fn a_remote_redis_needs_tls() {
+        let probe =
+            |url: &str| RedisProbe::new(Some(&Secret::new(url)), CacheThresholds::default());
+        for ok in [
+            "rediss://:pw@cache.example.com:6380",
+            "redis://127.0.0.1:6379",
+            "redis://localhost:6379/0",
+            "redis://[::1]:6379",
+        ] {
+            assert!(probe(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "redis://:pw@cache.example.com:6379",
+            "redis://:pw@10.0.0.7:6379",
+            "rediss://:pw@cache.example.com:6380/#insecure",
+        ] {
+            let text = probe(bad).err().unwrap().to_string();
+            assert!(text.starts_with("REDIS_URL is invalid"), "{text}");
+            assert!(!text.contains("pw"), "{text}");
+        }
     }
 
     /// Unset means off: no `REDIS_URL` is `not_configured`, not a failure.

@@ -874,6 +874,10 @@ mod tests {
             created_by: "ops".into(),
             comment: "maintenance".into(),
             created_at: T0 - time::Duration::hours(1),
+            requested_by: None,
+            security: true,
+            expired_at: None,
+            expired_by: None,
         };
         let store = MemoryAlertStore::default();
         let e = engine(&store, &publisher, vec![silence], vec![]);

@@ -234,6 +234,20 @@ impl AlertRules {
         &self.file
     }
 
+    /// Each rule's labels as silences match them.
+    pub fn silence_labels(&self) -> Vec<crate::domain::silence::RuleLabels> {
+        self.rules()
+            .iter()
+            .map(|r| {
+                crate::domain::silence::RuleLabels::new(
+                    r.name.as_ref(),
+                    r.category.as_str(),
+                    r.severity.as_str(),
+                )
+            })
+            .collect()
+    }
+
     pub fn rules(&self) -> &[AlertRule] {
         &self.rules
     }
