@@ -309,6 +309,8 @@ def main() -> int:
         path = args.work / f"sns-responder-{i}.json"
         path.write_text(json.dumps(sns_event(note, topic_arn)), encoding="utf-8")
         summary = invoke(args.port, "security-responder", path)
+        if summary.get("rejected"):
+            say(f"    refused (nothing done): {summary['rejected']}")
         if summary.get("duplicates"):
             responded += 1
             say(f"    incident {json.loads(note['Message']).get('id')}: handled before, nothing done again")
@@ -316,8 +318,12 @@ def main() -> int:
             responded += 1
             say(f"    security incident {rec['incident_id']} ({rec['rule']}, key {rec['key']}), mode {rec['mode']}, "
                 f"revoker {rec['revoker']}:")
+            if rec.get("decision"):
+                say(f"      decision: {rec['decision']}")
             for act in rec.get("actions", []):
-                say(f"      {act['action']} {act['target']}: {act['status']} - {act['detail']}"
+                say(f"      {act['action']} {act['target']}: {act['status']}"
+                    + (f" ({act['decision']})" if act.get("decision") else "")
+                    + f" - {act['detail']}"
                     + (f" (undo: {act['undo']})" if act.get("undo") else ""))
             for note_text in rec.get("notes", []):
                 say(f"      note: {note_text}")

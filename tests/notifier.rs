@@ -8,7 +8,8 @@
 //! 200 gets exactly one successful delivery; a redelivered SNS message
 //! sends nothing again; routing sends each severity where configured.
 //! Beyond them: a 4xx is a permanent failure that fails the invocation,
-//! and the retry sends only the channel that failed.
+//! and the retry sends only the channel that failed; a record of another
+//! topic than the incidents topic is refused, counted and sent nowhere.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use shared::domain::alerts::{Category, Severity, TransitionKind};
 use shared::domain::response::Routing;
 use shared::domain::response::payloads::verify_signature;
 use shared::ports::SystemClock;
-use support::receiver::{Receiver, incident, incidents_event};
+use support::receiver::{INCIDENTS_TOPIC, Receiver, incident, incidents_event, sns_event_from};
 use support::stack::{create_table, dump_table, sdk};
 
 const SIGNING_KEY: &str = "notifier-test-signing-key-0123456789";
@@ -45,6 +46,7 @@ async fn notifier(receiver: &Receiver) -> (Notifier<HttpChannels, DynamoDelivery
     .unwrap();
     (
         Notifier {
+            incidents_topic: INCIDENTS_TOPIC.into(),
             routing: Arc::new(Routing::default_routing().unwrap()),
             sender,
             markers: DynamoDeliveryLog::new(&sdk, &table),
@@ -299,6 +301,26 @@ async fn bad_messages_are_acknowledged_and_counted() {
     assert_eq!(s.rejected.get("invalid_json"), Some(&1));
     assert_eq!(s.rejected.get("wrong_schema"), Some(&1));
     assert!(receiver.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_record_of_another_topic_is_refused_and_sent_nowhere() {
+    let receiver = Receiver::start().await;
+    let (n, table) = notifier(&receiver).await;
+    let firing = incident("0000000000000000000000000000f403");
+    let m = firing.to_message();
+    let forged = sns_event_from(
+        "arn:aws:sns:us-east-1:123456789012:someone-elses-topic",
+        &[(m.body, m.attributes)],
+    );
+    let s = n.handle(&forged).await.unwrap();
+    assert_eq!(s.rejected.get("wrong_topic"), Some(&1), "{s:?}");
+    assert_eq!((s.incidents, s.delivered), (0, 0));
+    assert!(receiver.requests().is_empty());
+    assert!(!dump_table(&sdk().await, &table).await.contains("DELIVERY#"));
+    // The same incident from the incidents topic goes out.
+    let s = n.handle(&incidents_event(&[&firing])).await.unwrap();
+    assert_eq!(s.delivered, 3, "{s:?}");
 }
 
 /// The sample events (`events/sns-incident-*.json`) are SNS events whose

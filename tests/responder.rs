@@ -22,6 +22,15 @@
 //! incident never reaches the responder (the template's filter policy on a
 //! moto SNS → SQS subscription). Beyond them: an ip-keyed incident notifies
 //! only; the HTTP revoker calls the endpoint with the service credential.
+//!
+//! Issue 15's guard rails: every delivered incident is stored first (in the
+//! fixture's table, as the alert engine stores it) and comes from the
+//! configured topic; a forged record (another topic, an incident the table
+//! does not hold, or holds with another key, episode or status) is refused,
+//! counted and revokes nothing; a second incident against a user within the
+//! cooldown is recorded as `cooldown`; one rule's hourly cap used up does
+//! not hold back another rule; a rule off the list (`brute_force`) never
+//! revokes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -29,8 +38,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use security_responder::{AnyRevoker, NoTopic, Responder};
+use security_responder::{AnyRevoker, NoTopic, Responder, ResponderSummary};
 use shared::adapters::blocklist_revoker::{BlocklistRevoker, BlocklistSettings};
+use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_response::DynamoResponseStore;
 use shared::adapters::http_revoker::HttpRevoker;
 use shared::adapters::sns_publisher::SnsPublisher;
@@ -38,13 +48,15 @@ use shared::adapters::webhook_http::RetryPolicy;
 use shared::config::Secret;
 use shared::domain::alerts::{Category, Incident, Severity};
 use shared::domain::response::revocation::ActionStatus;
-use shared::domain::response::{BlocklistEntry, Guardrails, Mode};
+use shared::domain::response::{BlocklistEntry, Decision, Guardrails, Mode};
 use shared::ports::{Clock, ResponseStore};
 use shared::probes::postgres::PostgresConnector;
 use shared::probes::tls;
-use support::receiver::{Receiver, incident, incidents_event, sns_event};
+use support::receiver::{
+    INCIDENTS_TOPIC, Receiver, incident, incidents_event, sns_event, sns_event_from,
+};
 use support::sns::{drain_settled, topic_with_queue};
-use support::stack::{create_table, sdk, var};
+use support::stack::{create_table, sdk, store_incidents, var};
 use time::macros::datetime;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -205,26 +217,40 @@ impl Fixture {
     fn responder(
         &self,
         rails: Guardrails,
-    ) -> Responder<AnyRevoker, DynamoResponseStore, SnsPublisher> {
+    ) -> Responder<AnyRevoker, DynamoResponseStore, SnsPublisher, DynamoAlertStore> {
         self.responder_on(rails, &self.table)
     }
 
     /// A responder whose record store is `table` (another table: the
-    /// record of an earlier delivery is lost).
+    /// record of an earlier delivery is lost); it reads incidents from the
+    /// fixture's table.
     fn responder_on(
         &self,
         rails: Guardrails,
         table: &str,
-    ) -> Responder<AnyRevoker, DynamoResponseStore, SnsPublisher> {
+    ) -> Responder<AnyRevoker, DynamoResponseStore, SnsPublisher, DynamoAlertStore> {
         Responder {
             rails,
             revoker: Self::revoker(),
             store: DynamoResponseStore::new(&self.sdk, table),
+            incidents: DynamoAlertStore::new(&self.sdk, &self.table),
+            incidents_topic: INCIDENTS_TOPIC.into(),
             team: Some(SnsPublisher::new(&self.sdk, &self.team_topic)),
             team_target: self.team_topic.clone(),
             clock: Arc::new(TestClock(T0)),
             lease: Duration::from_secs(30),
         }
+    }
+
+    /// Stores the incidents as the alert engine does, then delivers them
+    /// from the incidents topic.
+    async fn deliver(
+        &self,
+        r: &Responder<AnyRevoker, DynamoResponseStore, SnsPublisher, DynamoAlertStore>,
+        incidents: &[&Incident],
+    ) -> ResponderSummary {
+        store_incidents(&self.sdk, &self.table, incidents).await;
+        r.handle(&incidents_event(incidents)).await.unwrap()
     }
 
     async fn team_messages(&self) -> Vec<serde_json::Value> {
@@ -243,8 +269,10 @@ fn enforce() -> Guardrails {
     }
 }
 
+/// A compromise incident (a rule the responder may revoke for) about `user`.
 fn for_user(id: &str, user: &str) -> Incident {
     let mut i = incident(id);
+    i.rule = "suspected_compromise".into();
     i.key = user.to_owned();
     i
 }
@@ -256,7 +284,7 @@ async fn dry_run_writes_nothing_and_records_the_exact_row() {
     let r = f.responder(Guardrails::default());
     assert_eq!(r.rails.mode, Mode::DryRun);
     let i = for_user("0000000000000000000000000000d001", &user);
-    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let s = f.deliver(&r, &[&i]).await;
     assert!(f.service.rows_of(&user).await.is_empty());
     assert!(!f.service.rejects_a_token_of(&user).await);
 
@@ -286,7 +314,7 @@ async fn dry_run_writes_nothing_and_records_the_exact_row() {
 
     // Enforce mode later writes exactly the row the dry run showed.
     let e = f.responder_on(enforce(), &create_table(&f.sdk).await);
-    e.handle(&incidents_event(&[&i])).await.unwrap();
+    f.deliver(&e, &[&i]).await;
     assert_eq!(f.service.rows_of(&user).await, [expected]);
     f.service.cleanup().await;
 }
@@ -298,7 +326,7 @@ async fn enforce_writes_one_row_per_user_and_incident_and_the_service_rejects_th
     let r = f.responder(enforce());
     let i = for_user("0000000000000000000000000000e001", &victim);
     assert!(!f.service.rejects_a_token_of(&victim).await);
-    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let s = f.deliver(&r, &[&i]).await;
 
     let rows = f.service.rows_of(&victim).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -345,7 +373,7 @@ async fn enforce_writes_one_row_per_user_and_incident_and_the_service_rejects_th
     assert_eq!(f.team_messages().await.len(), 1);
 
     // Redelivered: nothing is written twice, nobody is notified twice.
-    let again = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let again = f.deliver(&r, &[&i]).await;
     assert_eq!(again.duplicates, 1);
     assert!(again.responses.is_empty());
     assert_eq!(f.service.rows_of(&victim).await.len(), 1);
@@ -356,7 +384,7 @@ async fn enforce_writes_one_row_per_user_and_incident_and_the_service_rejects_th
     // nothing and the record shows the row already there.
     let mut lost = f.responder_on(enforce(), &create_table(&f.sdk).await);
     lost.clock = Arc::new(TestClock(T0 + Duration::from_secs(600)));
-    let s = lost.handle(&incidents_event(&[&i])).await.unwrap();
+    let s = f.deliver(&lost, &[&i]).await;
     assert_eq!(f.service.rows_of(&victim).await, rows);
     let action = &s.responses[0].actions[0];
     assert_eq!(action.status, ActionStatus::Revoked);
@@ -369,9 +397,40 @@ async fn enforce_writes_one_row_per_user_and_incident_and_the_service_rejects_th
         action.detail
     );
 
-    // Another incident against the same user is another row.
+    // Another incident against the same user within the cooldown (24 h by
+    // default) writes nothing: recorded as `cooldown`, counted, and the
+    // team hears of it.
     let second = for_user("0000000000000000000000000000e002", &victim);
-    r.handle(&incidents_event(&[&second])).await.unwrap();
+    let s = f.deliver(&r, &[&second]).await;
+    let action = &s.responses[0].actions[0];
+    assert_eq!(action.status, ActionStatus::Skipped);
+    assert_eq!(action.decision, Some(Decision::Cooldown));
+    assert!(
+        action.detail.starts_with("kept: cooldown"),
+        "{}",
+        action.detail
+    );
+    assert_eq!(s.decisions.get("cooldown"), Some(&1));
+    assert_eq!(
+        r.store.record(&second.id).await.unwrap().unwrap().actions[0].decision,
+        Some(Decision::Cooldown)
+    );
+    assert_eq!(f.service.rows_of(&victim).await.len(), 1);
+    let team = f.team_messages().await;
+    assert!(
+        team.iter()
+            .any(|m| m["incident"]["id"] == second.id.as_str()
+                && m["response"]["actions"][0]["decision"] == "cooldown"),
+        "{team:?}"
+    );
+
+    // After the cooldown, another incident against the same user is
+    // another row.
+    let third = for_user("0000000000000000000000000000e003", &victim);
+    let mut later = f.responder(enforce());
+    later.clock = Arc::new(TestClock(T0 + Duration::from_secs(24 * 3600 + 1)));
+    let s = f.deliver(&later, &[&third]).await;
+    assert_eq!(s.responses[0].actions[0].decision, Some(Decision::Acted));
     let rows = f.service.rows_of(&victim).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
@@ -380,7 +439,7 @@ async fn enforce_writes_one_row_per_user_and_incident_and_the_service_rejects_th
             .collect::<BTreeSet<_>>(),
         BTreeSet::from([
             format!("security_incident:{}", i.id).as_str(),
-            format!("security_incident:{}", second.id).as_str()
+            format!("security_incident:{}", third.id).as_str()
         ])
     );
     f.service.cleanup().await;
@@ -398,7 +457,7 @@ async fn a_key_that_is_not_a_user_id_writes_nothing() {
         .unwrap()
         .get(0);
     let i = for_user("0000000000000000000000000000n001", "u-victim");
-    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let s = f.deliver(&r, &[&i]).await;
     let action = &s.responses[0].actions[0];
     assert_eq!(action.status, ActionStatus::Failed);
     assert!(action.detail.contains("UUID"), "{}", action.detail);
@@ -425,11 +484,14 @@ async fn a_protected_principal_is_untouched() {
         ..enforce()
     });
     let i = for_user("0000000000000000000000000000p001", &admin);
-    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let s = f.deliver(&r, &[&i]).await;
     assert!(f.service.rows_of(&admin).await.is_empty());
     let action = &s.responses[0].actions[0];
     assert_eq!(action.status, ActionStatus::Skipped);
     assert_eq!(action.detail, "kept: protected");
+    assert_eq!(action.decision, Some(Decision::Protected));
+    assert_eq!(s.decisions.get("protected"), Some(&1));
+    assert!(!f.service.rejects_a_token_of(&admin).await);
 }
 
 #[tokio::test]
@@ -446,7 +508,7 @@ async fn the_per_hour_cap_holds() {
         .map(|(n, u)| for_user(&format!("0000000000000000000000000000h{n:03}"), u))
         .collect();
     let refs: Vec<&Incident> = incidents.iter().collect();
-    let s = r.handle(&incidents_event(&refs)).await.unwrap();
+    let s = f.deliver(&r, &refs).await;
     let statuses: Vec<ActionStatus> = s
         .responses
         .iter()
@@ -471,9 +533,77 @@ async fn the_per_hour_cap_holds() {
         ..enforce()
     });
     let late = for_user("0000000000000000000000000000h100", &users[3]);
-    let s = r2.handle(&incidents_event(&[&late])).await.unwrap();
+    let s = f.deliver(&r2, &[&late]).await;
     assert_eq!(s.responses[0].actions[0].status, ActionStatus::Skipped);
+    assert_eq!(
+        s.responses[0].actions[0].decision,
+        Some(Decision::HourlyCap)
+    );
+    assert_eq!(s.decisions.get("hourly_cap"), Some(&1));
     assert!(f.service.rows_of(&users[3]).await.is_empty());
+
+    // The cap is counted per rule: suspected_compromise's cap used up does
+    // not stop the other rule, and the user its cap kept (users[2]) holds
+    // no cooldown, since nothing was revoked.
+    let mut by_ip = for_user("0000000000000000000000000000h200", &users[2]);
+    by_ip.rule = "suspected_compromise_by_ip".into();
+    let s = f.deliver(&r2, &[&by_ip]).await;
+    assert_eq!(s.responses[0].actions[0].decision, Some(Decision::Acted));
+    assert_eq!(f.service.rows_of(&users[2]).await.len(), 1);
+    f.service.cleanup().await;
+}
+
+#[tokio::test]
+async fn forged_records_are_refused_counted_and_revoke_nothing() {
+    let mut f = Fixture::new().await;
+    let victim = f.user();
+    let r = f.responder(enforce());
+    let real = for_user("0000000000000000000000000000z001", &victim);
+    store_incidents(&f.sdk, &f.table, &[&real]).await;
+    let message = |i: &Incident| {
+        let m = i.to_message();
+        (m.body, m.attributes)
+    };
+    // Another topic, with the real incident.
+    let forged_topic = "arn:aws:sns:us-east-1:123456789012:attacker";
+    let mut cases = vec![(
+        "wrong_topic",
+        sns_event_from(forged_topic, &[message(&real)]),
+    )];
+    // An incident the table does not hold, against the victim.
+    let unknown = for_user("0000000000000000000000000000z404", &victim);
+    cases.push(("unknown_incident", incidents_event(&[&unknown])));
+    // The real incident's id with another user, another episode, or as
+    // still firing once the table has it resolved (below).
+    let mut other_key = real.clone();
+    other_key.key = f.user();
+    cases.push(("mismatch:key", incidents_event(&[&other_key])));
+    let mut other_episode = real.clone();
+    other_episode.episode = 7;
+    cases.push(("mismatch:episode", incidents_event(&[&other_episode])));
+    for (reason, event) in &cases {
+        let s = r.handle(event).await.unwrap();
+        assert_eq!(s.rejected.get(reason), Some(&1), "{reason}: {s:?}");
+        assert!(s.responses.is_empty(), "{reason}");
+    }
+    let mut resolved = real.clone();
+    resolved.status = shared::domain::alerts::TransitionKind::Resolved;
+    store_incidents(&f.sdk, &f.table, &[&resolved]).await;
+    let s = r.handle(&incidents_event(&[&real])).await.unwrap();
+    assert_eq!(s.rejected.get("mismatch:status"), Some(&1), "{s:?}");
+
+    // Nothing revoked, nothing recorded for the real incident (a forged
+    // message cannot pre-empt its response), nobody notified.
+    assert!(f.service.rows_of(&victim).await.is_empty());
+    assert!(!f.service.rejects_a_token_of(&victim).await);
+    assert!(r.store.record(&real.id).await.unwrap().is_none());
+    assert!(f.team_messages().await.is_empty());
+
+    // The real, open incident is then answered in full.
+    store_incidents(&f.sdk, &f.table, &[&real]).await;
+    let s = r.handle(&incidents_event(&[&real])).await.unwrap();
+    assert_eq!(s.decisions.get("acted"), Some(&1), "{s:?}");
+    assert_eq!(f.service.rows_of(&victim).await.len(), 1);
     f.service.cleanup().await;
 }
 
@@ -483,7 +613,7 @@ async fn the_responders_role_adds_and_reads_rows_and_can_do_nothing_else() {
     let user = f.user();
     let r = f.responder(enforce());
     let i = for_user("0000000000000000000000000000g001", &user);
-    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let s = f.deliver(&r, &[&i]).await;
     assert_eq!(s.responses[0].actions[0].status, ActionStatus::Revoked);
 
     let role = connect(&blocklist_url()).await;
@@ -546,7 +676,7 @@ async fn a_write_the_database_refuses_is_a_failed_action_for_a_human() {
         .unwrap(),
     ));
     let i = for_user("0000000000000000000000000000r001", &user);
-    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let s = f.deliver(&r, &[&i]).await;
     let action = &s.responses[0].actions[0];
     assert_eq!(action.status, ActionStatus::Failed);
     assert!(
@@ -567,9 +697,10 @@ async fn an_ip_keyed_incident_notifies_only() {
     let f = Fixture::new().await;
     let r = f.responder(enforce());
     let mut i = incident("0000000000000000000000000000i001");
+    i.rule = "suspected_compromise_by_ip".into();
     i.key_name = Some("ip".into());
     i.key = "ip:0123456789ab".into();
-    let s = r.handle(&incidents_event(&[&i])).await.unwrap();
+    let s = f.deliver(&r, &[&i]).await;
     let record = &s.responses[0];
     assert!(record.revoked().next().is_none());
     assert!(record.actions.iter().all(|a| a.blocklist_row.is_none()));
@@ -578,6 +709,7 @@ async fn an_ip_keyed_incident_notifies_only() {
         "{:?}",
         record.notes
     );
+    assert_eq!(record.decision, Some(Decision::NotifyOnly));
     assert_eq!(f.team_messages().await.len(), 1);
 }
 
@@ -608,9 +740,13 @@ async fn only_critical_security_incidents_reach_the_responder() {
     // What the subscription delivers is what the responder acts on.
     let f = Fixture::new().await;
     let r = f.responder(Guardrails::default());
+    store_incidents(&f.sdk, &f.table, &[&brute]).await;
     let s = r.handle(&sns_event(&delivered)).await.unwrap();
     assert_eq!(s.responses.len(), 1);
     assert_eq!(s.responses[0].incident_id, brute.id);
+    // brute_force (failures only: anyone who knows a user name can cause
+    // it) is not a rule the responder may revoke for.
+    assert_eq!(s.responses[0].decision, Some(Decision::NotAllowedRule));
     // And the handler's own check keeps the others away anyway.
     let s = r
         .handle(&incidents_event(&[&high_security, &critical_system]))
@@ -635,16 +771,19 @@ async fn the_http_revoker_calls_the_endpoint_with_the_service_credential() {
         },
     )
     .unwrap();
-    let r: Responder<_, _, NoTopic> = Responder {
+    let r: Responder<_, _, NoTopic, _> = Responder {
         rails: enforce(),
         revoker: AnyRevoker::Http(revoker),
         store: DynamoResponseStore::new(&sdk, &table),
+        incidents: DynamoAlertStore::new(&sdk, &table),
+        incidents_topic: INCIDENTS_TOPIC.into(),
         team: None,
         team_target: String::new(),
         clock: Arc::new(TestClock(T0)),
         lease: Duration::from_secs(30),
     };
     let i = for_user("0000000000000000000000000000x001", "u-victim");
+    store_incidents(&sdk, &table, &[&i]).await;
     let s = r.handle(&incidents_event(&[&i])).await.unwrap();
     assert_eq!(s.responses[0].actions[0].status, ActionStatus::Revoked);
     let calls = receiver.requests_to("/revoke");

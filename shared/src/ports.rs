@@ -390,6 +390,18 @@ pub trait Revoker: Send + Sync {
     ) -> impl Future<Output = Result<Revocation, RevokeError>> + Send;
 }
 
+/// Incidents as the alert engine stored them, for a subscriber to check a
+/// delivered message against (the security responder acts only on an
+/// incident the table holds as delivered).
+pub trait IncidentSource: Send + Sync {
+    /// The incident's latest transition, `None` when there is no such
+    /// incident.
+    fn stored_incident(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<crate::domain::alerts::Incident>, StoreError>> + Send;
+}
+
 /// Where the security responder claims incidents, counts revocations per
 /// hour and keeps its records (the monitoring table in AWS).
 pub trait ResponseStore: Send + Sync {
@@ -408,13 +420,34 @@ pub trait ResponseStore: Send + Sync {
         lease: Duration,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Takes one revocation of `now`'s clock hour if fewer than `cap` were
-    /// taken; `false` when the hour's cap is reached.
+    /// Takes one revocation of `now`'s clock hour for `rule` if fewer than
+    /// `cap` were taken for that rule; `false` when its cap is reached.
+    /// Counted per rule, so one attack cannot use up another rule's cap.
     fn take_hourly_slot(
         &self,
+        rule: &str,
         now: OffsetDateTime,
         cap: u32,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Marks `user` as revoked by `incident_id` until `now + period`;
+    /// `false` when another incident's mark still runs. Taking it again for
+    /// the same incident succeeds (a retry after a failure).
+    fn take_user_cooldown(
+        &self,
+        user: &str,
+        incident_id: &str,
+        now: OffsetDateTime,
+        period: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes `incident_id`'s mark on `user` (nothing was revoked after
+    /// all); another incident's mark stays.
+    fn release_user_cooldown(
+        &self,
+        user: &str,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Writes (or rewrites) the incident's record.
     fn save(

@@ -127,9 +127,22 @@ async fn record(
     StatusCode::from_u16(status).unwrap()
 }
 
+/// The incidents topic the SNS events of [`sns_event`] come from: the topic
+/// a notifier or responder under test is configured with.
+pub const INCIDENTS_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:blindspotx-incidents";
+
 /// An SNS Lambda event carrying these message bodies (what Lambda hands a
-/// subscriber), each with the incident's message attributes when given.
+/// subscriber), each with the incident's message attributes when given,
+/// from [`INCIDENTS_TOPIC`].
 pub fn sns_event(messages: &[(String, BTreeMap<String, String>)]) -> SnsEvent {
+    sns_event_from(INCIDENTS_TOPIC, messages)
+}
+
+/// [`sns_event`] from another topic (a forged or misrouted record).
+pub fn sns_event_from(
+    topic_arn: &str,
+    messages: &[(String, BTreeMap<String, String>)],
+) -> SnsEvent {
     let records: Vec<serde_json::Value> = messages
         .iter()
         .enumerate()
@@ -145,7 +158,7 @@ pub fn sns_event(messages: &[(String, BTreeMap<String, String>)]) -> SnsEvent {
                 "Sns": {
                     "Type": "Notification",
                     "MessageId": format!("00000000-0000-0000-0000-{n:012}"),
-                    "TopicArn": "arn:aws:sns:us-east-1:123456789012:blindspotx-incidents",
+                    "TopicArn": topic_arn,
                     "Subject": null,
                     "Message": body,
                     "Timestamp": "2026-11-30T08:01:48.123Z",

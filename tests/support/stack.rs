@@ -6,6 +6,8 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use shared::adapters::dynamodb_alerts::DynamoAlertStore;
+use shared::domain::alerts::Incident;
 
 /// A variable the stack exports; a clear message when the tests are run
 /// without it.
@@ -62,6 +64,42 @@ pub async fn create_table(sdk: &SdkConfig) -> String {
         .await
         .expect("create table in moto");
     name
+}
+
+/// Stores incidents in `table` the way the alert engine does (its DynamoDB
+/// adapter's commit: `INCIDENT#<id>` / `META`), each as its latest
+/// transition with nothing left in its outbox, as after publication. An
+/// incident already there is replaced.
+pub async fn store_incidents(sdk: &SdkConfig, table: &str, incidents: &[&Incident]) {
+    use shared::domain::alerts::{
+        CommitResult, IncidentWrite, WindowChange, WindowId, WindowState,
+    };
+    use shared::ports::AlertStore;
+    let store = DynamoAlertStore::new(sdk, table);
+    for incident in incidents {
+        // A window of its own per call, so the commit never conflicts.
+        let change = WindowChange {
+            id: WindowId {
+                rule: incident.rule.clone(),
+                key: unique("store-incident"),
+            },
+            expected_version: None,
+            state: WindowState::default(),
+            incidents: vec![IncidentWrite {
+                incident_id: incident.id.clone(),
+                create: true,
+                snapshot: (*incident).clone(),
+                notices: vec![],
+            }],
+            open: None,
+            closed: vec![],
+        };
+        let done = store
+            .commit(&[change], None)
+            .await
+            .expect("commit incident");
+        assert_eq!(done, [CommitResult::Committed]);
+    }
 }
 
 /// Every item of a table, as text (for "no secret anywhere" checks).

@@ -1,7 +1,10 @@
 //! One SNS delivery of incident messages: each incident transition goes to
 //! the channels its (category, severity) is routed to, each channel once.
 //!
-//! For every record: the body is checked against `blindspotx.incident/v1`
+//! For every record: the record's topic must be the configured incidents
+//! topic (`INCIDENTS_TOPIC_ARN`; a record of another is refused as
+//! `wrong_topic`, counted, logged and acknowledged); the body is checked
+//! against `blindspotx.incident/v1`
 //! (a bad one is counted by reason, logged and acknowledged: a retry cannot
 //! fix it); suppressed transitions are skipped; then each routed channel is
 //! checked against its delivery marker (`DELIVERY#<id>` /
@@ -17,7 +20,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sns::SnsEvent;
 use serde::Serialize;
 use shared::domain::alerts::Incident;
-use shared::domain::response::{Channel, Routing, accept_incident};
+use shared::domain::response::{Channel, Routing, accept_incident, count_refusal, from_topic};
 use shared::ports::{ChannelSender, Clock, DeliveryError, DeliveryLog, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +51,8 @@ pub struct DeliveryReport {
 pub struct NotifySummary {
     pub records: usize,
     pub incidents: usize,
-    /// Rejected messages by reason (`invalid_json`, `wrong_schema`).
+    /// Rejected messages by reason (`wrong_topic`, `invalid_json`,
+    /// `wrong_schema`).
     pub rejected: BTreeMap<&'static str, usize>,
     /// Suppressed transitions (silenced or inhibited), not delivered.
     pub suppressed: usize,
@@ -71,6 +75,8 @@ impl NotifySummary {
 
 /// The notifier, built once per cold start.
 pub struct Notifier<S, L> {
+    /// The incidents topic: records of any other topic are refused.
+    pub incidents_topic: String,
     pub routing: Arc<Routing>,
     pub sender: S,
     pub markers: L,
@@ -94,6 +100,11 @@ impl<S: ChannelSender, L: DeliveryLog> Notifier<S, L> {
             ..NotifySummary::default()
         };
         for record in &event.records {
+            let topic = record.sns.topic_arn.as_str();
+            if let Err(refusal) = from_topic(topic, &self.incidents_topic) {
+                count_refusal(refusal, &record.sns.message_id, None, &mut summary.rejected);
+                continue;
+            }
             let Some(incident) = accept_incident(
                 &record.sns.message,
                 &record.sns.message_id,
@@ -330,8 +341,11 @@ mod tests {
         serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
     }
 
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:t";
+
     fn notifier(sender: FakeSender) -> Notifier<FakeSender, Markers> {
         Notifier {
+            incidents_topic: TOPIC.into(),
             routing: Arc::new(Routing::default_routing().unwrap()),
             sender,
             markers: Markers::default(),
@@ -361,6 +375,16 @@ mod tests {
             .unwrap();
         assert_eq!(s.rejected.get("invalid_json"), Some(&1));
         assert_eq!(s.rejected.get("wrong_schema"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn a_record_of_another_topic_is_refused_and_counted() {
+        let n = notifier(FakeSender::default());
+        let mut e = event(&[incident("critical"), incident("critical")]);
+        e.records[0].sns.topic_arn = "arn:aws:sns:us-east-1:123456789012:elsewhere".into();
+        let s = n.handle(&e).await.unwrap();
+        assert_eq!(s.rejected.get("wrong_topic"), Some(&1));
+        assert_eq!((s.incidents, s.delivered), (1, 3));
     }
 
     #[tokio::test]

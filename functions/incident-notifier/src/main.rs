@@ -32,6 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sender = HttpChannels::new(settings)
         .inspect_err(|e| tracing::error!(error = %e, "channels rejected"))?;
     let notifier = Notifier {
+        incidents_topic: config.incidents_topic_arn.clone(),
         routing: Arc::new(routing),
         sender,
         markers: DynamoDeliveryLog::new(&sdk, &config.table_name).with_ttl(config.marker_ttl),
@@ -44,6 +45,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .collect();
     tracing::info!(
         routing = notifier.routing.file(),
+        incidents_topic = %notifier.incidents_topic,
         routed_but_not_configured = ?off,
         attempts = config.retry.attempts,
         "incident notifier ready"

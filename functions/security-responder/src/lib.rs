@@ -2,14 +2,25 @@
 //! subscription's filter policy lets only `category=security`,
 //! `severity=critical` through; the handler checks again):
 //!
+//! 0. every record is verified before anything acts on it
+//!    (`domain::response::inbound`): it must come from the configured
+//!    incidents topic, and the incident must be in the table as delivered
+//!    (id, rule, category, severity, key, subject, episode, status phase).
+//!    Anything else is refused, counted by reason (`wrong_topic`,
+//!    `unknown_incident`, `mismatch:<field>`), logged and acknowledged;
+//!    nothing is stored for it, so a forged message cannot pre-empt the
+//!    real incident's response;
 //! 1. one response per incident: a record already stored means a
 //!    redelivery (only a notification that failed is sent again); otherwise
 //!    the incident is claimed with a conditional write (a concurrent
 //!    delivery backs off and retries later);
 //! 2. the guard rails decide who may be revoked
-//!    (`domain::response::revocation`): dry-run, user-keyed incidents only,
-//!    protected principals, per-incident cap; then each revocation takes a
-//!    slot of the hour's cap in the table;
+//!    (`domain::response::revocation`): the rule allow-list, dry-run,
+//!    user-keyed incidents only, protected principals, per-incident cap;
+//!    then each revocation takes the user's cooldown (one revocation per
+//!    user per period, any incident) and a slot of its rule's hourly cap,
+//!    both in the table. Every outcome is a `Decision`, recorded and
+//!    counted;
 //! 3. the revoker revokes: by default a row in the service's own
 //!    `blocklistedtoken` table, read back and checked the way the service
 //!    checks a token (the record keeps the row and that check); or the
@@ -40,12 +51,13 @@ use shared::adapters::http_revoker::HttpRevoker;
 use shared::domain::alerts::{Category, Incident, Severity};
 use shared::domain::response::revocation::{ActionStatus, ResponseAction};
 use shared::domain::response::{
-    BlocklistEntry, Guardrails, Mode, ResponseRecord, Verification, accept_incident, plan,
+    BlocklistEntry, Decision, Guardrails, Mode, ResponseRecord, Verification, accept_incident,
+    count_refusal, from_topic, plan, plausible_incident_id, rule_gate, verify_stored,
 };
 use shared::domain::timefmt::rfc3339_millis;
 use shared::ports::{
-    Clock, IncidentPublisher, OutgoingMessage, PublishError, ResponseStore, RevokeError, Revoker,
-    StoreError,
+    Clock, IncidentPublisher, IncidentSource, OutgoingMessage, PublishError, ResponseStore,
+    RevokeError, Revoker, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -250,8 +262,14 @@ impl IncidentPublisher for NoTopic {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ResponderSummary {
     pub records: usize,
-    /// Rejected messages by reason.
+    /// Rejected and refused messages by reason (`wrong_topic`,
+    /// `invalid_json`, `wrong_schema`, `unknown_incident`,
+    /// `mismatch:<field>`): nothing acted on them.
     pub rejected: BTreeMap<&'static str, usize>,
+    /// The guard rails' decisions by label (`acted`, `dry_run`, `refused`,
+    /// `hourly_cap`, `protected`, `incident_cap`, `cooldown`,
+    /// `not_allowed_rule`, `notify_only`).
+    pub decisions: BTreeMap<&'static str, usize>,
     /// Incidents that are not critical security ones (the filter policy
     /// should have kept them away).
     pub ignored: usize,
@@ -261,10 +279,15 @@ pub struct ResponderSummary {
 }
 
 /// The responder, built once per cold start.
-pub struct Responder<R, S, P> {
+pub struct Responder<R, S, P, I> {
     pub rails: Guardrails,
     pub revoker: R,
     pub store: S,
+    /// The incidents as stored: a delivered incident is checked against
+    /// them before anything acts on it.
+    pub incidents: I,
+    /// The incidents topic: records of any other topic are refused.
+    pub incidents_topic: String,
     /// The security team's topic (`None`: the record and the audit log only).
     pub team: Option<P>,
     /// Name of the notification target, for the record.
@@ -275,18 +298,23 @@ pub struct Responder<R, S, P> {
     pub lease: Duration,
 }
 
-impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S, P> {
+impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher, I: IncidentSource>
+    Responder<R, S, P, I>
+{
     pub async fn handle(&self, event: &SnsEvent) -> Result<ResponderSummary, ResponderError> {
         let mut summary = ResponderSummary {
             records: event.records.len(),
             ..ResponderSummary::default()
         };
         for record in &event.records {
-            let Some(incident) = accept_incident(
-                &record.sns.message,
-                &record.sns.message_id,
-                &mut summary.rejected,
-            ) else {
+            let message_id = record.sns.message_id.as_str();
+            if let Err(refusal) = from_topic(&record.sns.topic_arn, &self.incidents_topic) {
+                count_refusal(refusal, message_id, None, &mut summary.rejected);
+                continue;
+            }
+            let Some(incident) =
+                accept_incident(&record.sns.message, message_id, &mut summary.rejected)
+            else {
                 continue;
             };
             if incident.category != Category::Security || incident.severity != Severity::Critical {
@@ -300,8 +328,25 @@ impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S,
                 );
                 continue;
             }
+            let stored = if plausible_incident_id(&incident.id) {
+                self.incidents.stored_incident(&incident.id).await?
+            } else {
+                None
+            };
+            if let Err(refusal) = verify_stored(&incident, stored.as_ref()) {
+                count_refusal(
+                    refusal,
+                    message_id,
+                    Some(&incident.id),
+                    &mut summary.rejected,
+                );
+                continue;
+            }
             match self.respond(&incident).await? {
-                Some(r) => summary.responses.push(r),
+                Some(r) => {
+                    count_decisions(&r, &mut summary.decisions);
+                    summary.responses.push(r);
+                }
                 None => summary.duplicates += 1,
             }
         }
@@ -326,17 +371,25 @@ impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S,
         if !self.store.claim(&incident.id, now, self.lease).await? {
             return Err(ResponderError::Busy(incident.id.clone()));
         }
-        let decision = plan(incident, &self.rails);
         let mut record = ResponseRecord::new(
             incident,
             self.rails.mode,
             self.revoker.name(),
             rfc3339_millis(now),
         );
-        record.notes.extend(decision.notes.iter().cloned());
-        record.add_skips(&decision.skipped);
-        for user in &decision.revoke {
-            record.actions.push(self.revoke(incident, user, now).await?);
+        if let Some((gated, note)) = rule_gate(incident, &self.rails) {
+            record.decision = Some(gated);
+            record.notes.push(note);
+        } else {
+            let decision = plan(incident, &self.rails);
+            record.notes.extend(decision.notes.iter().cloned());
+            record.add_skips(&decision.skipped);
+            for user in &decision.revoke {
+                record.actions.push(self.revoke(incident, user, now).await?);
+            }
+            if decision.revoke.is_empty() && decision.skipped.is_empty() {
+                record.decision = Some(Decision::NotifyOnly);
+            }
         }
         self.store.save(&record).await?;
         audit(&record);
@@ -358,9 +411,18 @@ impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S,
         user: &str,
         now: OffsetDateTime,
     ) -> Result<ResponseAction, ResponderError> {
-        let action = |status, detail: String, undo: Option<String>| {
-            ResponseAction::new("revoke_user", user, status, detail, undo)
+        let action = |status, detail: String, undo: Option<String>, decision| {
+            ResponseAction::new("revoke_user", user, status, detail, undo).decided(decision)
         };
+        // Whatever decided the principals, a protected one is never touched.
+        if self.rails.is_protected(user) {
+            return Ok(action(
+                ActionStatus::Skipped,
+                "kept: protected".to_owned(),
+                None,
+                Decision::Protected,
+            ));
+        }
         let dry_run = self.rails.mode == Mode::DryRun;
         let prepared = match self.revoker.prepare(incident, user, now) {
             Ok(p) => p,
@@ -379,6 +441,7 @@ impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S,
                         if dry_run { "dry-run: " } else { "" }
                     ),
                     None,
+                    Decision::Refused,
                 ));
             }
             Err(e) => return Err(ResponderError::Revoke(e)),
@@ -392,46 +455,83 @@ impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S,
                     prepared.detail
                 ),
                 None,
+                Decision::DryRun,
             );
             a.blocklist_row = prepared.row;
             return Ok(a);
         }
+        // The cooldown before the cap: a user revoked moments ago by another
+        // incident costs no slot. A slot refused gives the cooldown back.
+        let cooldown = self.rails.user_cooldown;
         if !self
             .store
-            .take_hourly_slot(now, self.rails.max_per_hour)
+            .take_user_cooldown(user, &incident.id, now, cooldown)
             .await?
         {
             tracing::warn!(
                 incident = %incident.id,
                 user,
-                max_per_hour = self.rails.max_per_hour,
-                "hourly revocation cap reached; not revoked"
+                cooldown_seconds = cooldown.as_secs(),
+                "user revoked by another incident within the cooldown; not revoked again"
             );
             return Ok(action(
                 ActionStatus::Skipped,
                 format!(
-                    "kept: hourly_cap ({} revocations per hour)",
-                    self.rails.max_per_hour
+                    "kept: cooldown (revoked by another incident within the last {} s)",
+                    cooldown.as_secs()
                 ),
                 None,
+                Decision::Cooldown,
+            ));
+        }
+        if !self
+            .store
+            .take_hourly_slot(&incident.rule, now, self.rails.max_per_hour)
+            .await?
+        {
+            self.store.release_user_cooldown(user, &incident.id).await?;
+            tracing::warn!(
+                incident = %incident.id,
+                rule = %incident.rule,
+                user,
+                max_per_hour = self.rails.max_per_hour,
+                "hourly revocation cap of the rule reached; not revoked"
+            );
+            return Ok(action(
+                ActionStatus::Skipped,
+                format!(
+                    "kept: hourly_cap ({} revocations per hour for rule {})",
+                    self.rails.max_per_hour, incident.rule
+                ),
+                None,
+                Decision::HourlyCap,
             ));
         }
         match self.revoker.revoke(incident, &prepared).await {
             Ok(done) => {
-                let mut a = action(ActionStatus::Revoked, done.detail, Some(done.undo));
+                let mut a = action(
+                    ActionStatus::Revoked,
+                    done.detail,
+                    Some(done.undo),
+                    Decision::Acted,
+                );
                 a.blocklist_row = done.row;
                 a.verification = done.verification;
                 Ok(a)
             }
             Err(RevokeError::Refused(reason)) => {
+                self.store.release_user_cooldown(user, &incident.id).await?;
                 let mut a = action(
                     ActionStatus::Failed,
                     format!("revoker refused: {reason}"),
                     None,
+                    Decision::Refused,
                 );
                 a.blocklist_row = prepared.row;
                 Ok(a)
             }
+            // Unreachable: the cooldown stays this incident's, so the retry
+            // takes it again.
             Err(e) => Err(ResponderError::Revoke(e)),
         }
     }
@@ -475,6 +575,33 @@ impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher> Responder<R, S,
     }
 }
 
+/// Counts a record's decisions, one log line each (with the reason: the
+/// action's detail or the record's note), for metric filters and people.
+fn count_decisions(record: &ResponseRecord, counts: &mut BTreeMap<&'static str, usize>) {
+    if let Some(d) = record.decision {
+        *counts.entry(d.as_str()).or_default() += 1;
+        tracing::info!(
+            decision = d.as_str(),
+            incident = %record.incident_id,
+            rule = %record.rule,
+            reason = record.notes.last().map_or("", String::as_str),
+            "security response decision"
+        );
+    }
+    for a in &record.actions {
+        let Some(d) = a.decision else { continue };
+        *counts.entry(d.as_str()).or_default() += 1;
+        tracing::info!(
+            decision = d.as_str(),
+            incident = %record.incident_id,
+            rule = %record.rule,
+            user = %a.target,
+            reason = %a.detail,
+            "security response decision"
+        );
+    }
+}
+
 /// The security incident log line (JSON through tracing): the incident, the
 /// mode and every action with its undo.
 fn audit(record: &ResponseRecord) {
@@ -496,6 +623,7 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+    use shared::adapters::memory_alerts::MemoryAlertStore;
     use shared::domain::alerts::{INCIDENT_SCHEMA, TransitionKind};
     use shared::ports::SystemClock;
 
@@ -506,6 +634,10 @@ mod tests {
         records: Mutex<BTreeMap<String, ResponseRecord>>,
         claims: Mutex<Vec<String>>,
         taken: AtomicUsize,
+        /// Slots taken per rule.
+        per_rule: Mutex<BTreeMap<String, u32>>,
+        /// User → (incident, until).
+        cooldowns: Mutex<BTreeMap<String, (String, OffsetDateTime)>>,
     }
 
     impl ResponseStore for MemStore {
@@ -527,10 +659,46 @@ mod tests {
         }
         async fn take_hourly_slot(
             &self,
+            rule: &str,
             _: time::OffsetDateTime,
             cap: u32,
         ) -> Result<bool, StoreError> {
-            Ok(self.taken.fetch_add(1, Ordering::SeqCst) < cap as usize)
+            self.taken.fetch_add(1, Ordering::SeqCst);
+            let mut per_rule = self.per_rule.lock().unwrap();
+            let n = per_rule.entry(rule.to_owned()).or_default();
+            if *n >= cap {
+                return Ok(false);
+            }
+            *n += 1;
+            Ok(true)
+        }
+        async fn take_user_cooldown(
+            &self,
+            user: &str,
+            incident: &str,
+            now: OffsetDateTime,
+            period: Duration,
+        ) -> Result<bool, StoreError> {
+            let mut c = self.cooldowns.lock().unwrap();
+            if let Some((holder, until)) = c.get(user)
+                && holder != incident
+                && *until > now
+            {
+                return Ok(false);
+            }
+            c.insert(user.to_owned(), (incident.to_owned(), now + period));
+            Ok(true)
+        }
+        async fn release_user_cooldown(
+            &self,
+            user: &str,
+            incident: &str,
+        ) -> Result<(), StoreError> {
+            let mut c = self.cooldowns.lock().unwrap();
+            if c.get(user).is_some_and(|(holder, _)| holder == incident) {
+                c.remove(user);
+            }
+            Ok(())
         }
         async fn save(&self, r: &ResponseRecord) -> Result<(), StoreError> {
             self.records
@@ -590,26 +758,40 @@ mod tests {
         }
     }
 
-    fn event(key: &str) -> SnsEvent {
-        let incident = serde_json::json!({
-            "schema": INCIDENT_SCHEMA, "id": "i1", "episode": 1, "transition_id": "i1:firing",
-            "status": TransitionKind::Firing, "rule": "brute_force", "category": "security",
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:incidents";
+
+    fn incident(id: &str, key: &str) -> Incident {
+        serde_json::from_value(serde_json::json!({
+            "schema": INCIDENT_SCHEMA, "id": id, "episode": 1,
+            "transition_id": format!("{id}:firing"), "status": TransitionKind::Firing,
+            "rule": "suspected_compromise", "category": "security",
             "severity": "critical", "key_name": "user", "key": key, "count": 10, "threshold": 10,
             "window_seconds": 120, "first_event_at": "2026-11-30T08:00:00.000Z",
             "last_event_at": "2026-11-30T08:01:48.000Z",
             "transition_at": "2026-11-30T08:01:48.000Z", "samples": [], "dashboard_url": "d",
             "runbook_url": "r"
-        });
+        }))
+        .unwrap()
+    }
+
+    fn event_from(topic: &str, incident: &Incident) -> SnsEvent {
         serde_json::from_value(serde_json::json!({"Records": [{
             "EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "a",
-            "Sns": {"Type": "Notification", "MessageId": "m", "TopicArn": "t",
+            "Sns": {"Type": "Notification", "MessageId": "m", "TopicArn": topic,
                 "Timestamp": "2026-11-30T08:00:00Z", "SignatureVersion": "1", "Signature": "s",
-                "SigningCertUrl": "u", "UnsubscribeUrl": "u", "Message": incident.to_string()}
+                "SigningCertUrl": "u", "UnsubscribeUrl": "u", "Message": incident.to_json()}
         }]}))
         .unwrap()
     }
 
-    fn responder() -> Responder<CountingRevoker, MemStore, Team> {
+    /// Incident `i1` about `key`, stored in `r`'s table and delivered.
+    fn event<R, S, P>(r: &Responder<R, S, P, MemoryAlertStore>, key: &str) -> SnsEvent {
+        let i = incident("i1", key);
+        r.incidents.put_incident(i.clone());
+        event_from(TOPIC, &i)
+    }
+
+    fn responder() -> Responder<CountingRevoker, MemStore, Team, MemoryAlertStore> {
         Responder {
             rails: Guardrails {
                 mode: Mode::Enforce,
@@ -617,6 +799,8 @@ mod tests {
             },
             revoker: CountingRevoker(AtomicUsize::new(0)),
             store: MemStore::default(),
+            incidents: MemoryAlertStore::default(),
+            incidents_topic: TOPIC.into(),
             team: Some(Team::default()),
             team_target: "topic".into(),
             clock: Arc::new(SystemClock),
@@ -629,20 +813,20 @@ mod tests {
         let r = responder();
         r.team.as_ref().unwrap().down.store(true, Ordering::SeqCst);
         assert!(matches!(
-            r.handle(&event("u-1")).await,
+            r.handle(&event(&r, "u-1")).await,
             Err(ResponderError::Notify(_))
         ));
         assert_eq!(r.revoker.0.load(Ordering::SeqCst), 1);
         let stored = r.store.record("i1").await.unwrap().unwrap();
         assert!(!stored.notified);
         r.team.as_ref().unwrap().down.store(false, Ordering::SeqCst);
-        let s = r.handle(&event("u-1")).await.unwrap();
+        let s = r.handle(&event(&r, "u-1")).await.unwrap();
         assert_eq!(s.duplicates, 1);
         assert_eq!(r.revoker.0.load(Ordering::SeqCst), 1, "revoked once");
         assert_eq!(r.team.as_ref().unwrap().sent.load(Ordering::SeqCst), 1);
         assert!(r.store.record("i1").await.unwrap().unwrap().notified);
         // A third delivery does nothing at all.
-        r.handle(&event("u-1")).await.unwrap();
+        r.handle(&event(&r, "u-1")).await.unwrap();
         assert_eq!(r.team.as_ref().unwrap().sent.load(Ordering::SeqCst), 1);
     }
 
@@ -651,7 +835,7 @@ mod tests {
         let r = responder();
         r.store.claims.lock().unwrap().push("i1".into());
         assert!(matches!(
-            r.handle(&event("u-1")).await,
+            r.handle(&event(&r, "u-1")).await,
             Err(ResponderError::Busy(_))
         ));
         assert_eq!(r.revoker.0.load(Ordering::SeqCst), 0);
@@ -660,7 +844,7 @@ mod tests {
     #[tokio::test]
     async fn no_user_means_no_revocation() {
         let r = responder();
-        let s = r.handle(&event("unknown")).await.unwrap();
+        let s = r.handle(&event(&r, "unknown")).await.unwrap();
         assert_eq!(r.revoker.0.load(Ordering::SeqCst), 0);
         assert!(s.responses[0].notes[0].contains("no user to revoke"));
     }
@@ -668,7 +852,7 @@ mod tests {
     #[tokio::test]
     async fn a_user_the_revoker_cannot_revoke_costs_no_hourly_slot() {
         let r = responder();
-        let s = r.handle(&event("not-a-user")).await.unwrap();
+        let s = r.handle(&event(&r, "not-a-user")).await.unwrap();
         let action = &s.responses[0].actions[0];
         assert_eq!(action.status, ActionStatus::Failed);
         assert!(action.detail.contains("not a user id"), "{}", action.detail);
@@ -676,7 +860,144 @@ mod tests {
         assert_eq!(r.revoker.0.load(Ordering::SeqCst), 0);
     }
 
-    fn blocklist_dry_run() -> Responder<AnyRevoker, MemStore, Team> {
+    #[tokio::test]
+    async fn forged_and_stale_messages_are_refused_counted_and_never_acted_on() {
+        let r = responder();
+        let stored = incident("i1", "u-1");
+        r.incidents.put_incident(stored.clone());
+        let mut cases: Vec<(&str, SnsEvent)> = vec![
+            (
+                "wrong_topic",
+                event_from("arn:aws:sns:us-east-1:123456789012:forged", &stored),
+            ),
+            (
+                "unknown_incident",
+                event_from(TOPIC, &incident("i2", "u-1")),
+            ),
+            (
+                "unknown_incident",
+                event_from(TOPIC, &incident(&"f".repeat(3000), "u-1")),
+            ),
+        ];
+        let mut other_key = stored.clone();
+        other_key.key = "u-2".into();
+        cases.push(("mismatch:key", event_from(TOPIC, &other_key)));
+        let mut other_episode = stored.clone();
+        other_episode.episode = 2;
+        cases.push(("mismatch:episode", event_from(TOPIC, &other_episode)));
+        let mut other_subject = stored.clone();
+        other_subject.subject = Some("u-2".into());
+        cases.push(("mismatch:subject", event_from(TOPIC, &other_subject)));
+        for (reason, e) in &cases {
+            let s = r.handle(e).await.unwrap();
+            assert_eq!(s.rejected.get(reason), Some(&1), "{reason}: {s:?}");
+            assert!(s.responses.is_empty() && s.decisions.is_empty(), "{reason}");
+        }
+        // Resolved in the table: a firing message is stale.
+        let mut resolved = stored.clone();
+        resolved.status = TransitionKind::Resolved;
+        r.incidents.put_incident(resolved);
+        let s = r.handle(&event_from(TOPIC, &stored)).await.unwrap();
+        assert_eq!(s.rejected.get("mismatch:status"), Some(&1));
+        assert_eq!(r.revoker.0.load(Ordering::SeqCst), 0);
+        assert_eq!(r.store.taken.load(Ordering::SeqCst), 0);
+        assert!(r.store.claims.lock().unwrap().is_empty(), "nothing claimed");
+        assert!(
+            r.store.record("i1").await.unwrap().is_none(),
+            "nothing stored"
+        );
+        // The real incident is still answered in full afterwards.
+        r.incidents.put_incident(stored.clone());
+        let s = r.handle(&event_from(TOPIC, &stored)).await.unwrap();
+        assert_eq!(s.decisions.get("acted"), Some(&1));
+        assert_eq!(r.revoker.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_rule_off_the_list_never_revokes() {
+        let r = responder();
+        let mut brute = incident("i1", "u-1");
+        brute.rule = "brute_force".into();
+        r.incidents.put_incident(brute.clone());
+        let s = r.handle(&event_from(TOPIC, &brute)).await.unwrap();
+        let record = &s.responses[0];
+        assert_eq!(record.decision, Some(Decision::NotAllowedRule));
+        assert!(
+            record.notes[0].contains("brute_force"),
+            "{:?}",
+            record.notes
+        );
+        assert_eq!(s.decisions.get("not_allowed_rule"), Some(&1));
+        assert_eq!(r.revoker.0.load(Ordering::SeqCst), 0);
+        assert!(record.notified, "the team still hears of it");
+    }
+
+    #[tokio::test]
+    async fn a_protected_principal_is_never_revoked() {
+        let mut r = responder();
+        r.rails.protected = ["U-1".to_owned()].into();
+        let s = r.handle(&event(&r, "u-1")).await.unwrap();
+        let a = &s.responses[0].actions[0];
+        assert_eq!(a.decision, Some(Decision::Protected));
+        assert_eq!(a.status, ActionStatus::Skipped);
+        assert_eq!(r.revoker.0.load(Ordering::SeqCst), 0);
+        // Also when whatever planned the revocation named them anyway.
+        let i = incident("i9", "u-1");
+        let a = r
+            .revoke(&i, "u-1", OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert_eq!(a.decision, Some(Decision::Protected));
+        assert_eq!(r.revoker.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn one_revocation_per_user_within_the_cooldown() {
+        let r = responder();
+        let first = incident("i1", "u-1");
+        let second = incident("i2", "u-1");
+        let other = incident("i3", "u-2");
+        for i in [&first, &second, &other] {
+            r.incidents.put_incident(i.clone());
+        }
+        r.handle(&event_from(TOPIC, &first)).await.unwrap();
+        let s = r.handle(&event_from(TOPIC, &second)).await.unwrap();
+        let a = &s.responses[0].actions[0];
+        assert_eq!(a.decision, Some(Decision::Cooldown));
+        assert!(a.detail.contains("cooldown"), "{}", a.detail);
+        assert_eq!(s.decisions.get("cooldown"), Some(&1));
+        let stored = r.store.record("i2").await.unwrap().unwrap();
+        assert_eq!(stored.actions[0].decision, Some(Decision::Cooldown));
+        // Another user is not held back; the cooldown cost no hourly slot.
+        r.handle(&event_from(TOPIC, &other)).await.unwrap();
+        assert_eq!(r.revoker.0.load(Ordering::SeqCst), 2);
+        assert_eq!(r.store.per_rule.lock().unwrap()["suspected_compromise"], 2);
+    }
+
+    #[tokio::test]
+    async fn the_hourly_cap_is_per_rule_and_a_capped_user_keeps_no_cooldown() {
+        let mut r = responder();
+        r.rails.max_per_hour = 1;
+        let a1 = incident("a1", "u-1");
+        let a2 = incident("a2", "u-2");
+        let mut b1 = incident("b1", "u-3");
+        b1.rule = "suspected_compromise_by_ip".into();
+        for i in [&a1, &a2, &b1] {
+            r.incidents.put_incident(i.clone());
+        }
+        r.handle(&event_from(TOPIC, &a1)).await.unwrap();
+        let capped = r.handle(&event_from(TOPIC, &a2)).await.unwrap();
+        let a = &capped.responses[0].actions[0];
+        assert_eq!(a.decision, Some(Decision::HourlyCap));
+        assert!(a.detail.contains("suspected_compromise"), "{}", a.detail);
+        assert!(!r.store.cooldowns.lock().unwrap().contains_key("u-2"));
+        // Rule A's cap used up does not stop rule B.
+        let s = r.handle(&event_from(TOPIC, &b1)).await.unwrap();
+        assert_eq!(s.responses[0].actions[0].decision, Some(Decision::Acted));
+        assert_eq!(r.revoker.0.load(Ordering::SeqCst), 2);
+    }
+
+    fn blocklist_dry_run() -> Responder<AnyRevoker, MemStore, Team, MemoryAlertStore> {
         let revoker = BlocklistRevoker::new(
             None,
             shared::probes::tls::client_config(None).unwrap(),
@@ -687,6 +1008,8 @@ mod tests {
             rails: Guardrails::default(),
             revoker: AnyRevoker::Blocklist(Box::new(revoker)),
             store: MemStore::default(),
+            incidents: MemoryAlertStore::default(),
+            incidents_topic: TOPIC.into(),
             team: Some(Team::default()),
             team_target: "topic".into(),
             clock: Arc::new(SystemClock),
@@ -698,7 +1021,7 @@ mod tests {
     async fn a_dry_run_records_the_exact_blocklist_row() {
         let r = blocklist_dry_run();
         let user = "7c0e4f2a-0000-4000-8000-00000000abcd";
-        let s = r.handle(&event(user)).await.unwrap();
+        let s = r.handle(&event(&r, user)).await.unwrap();
         let record = &s.responses[0];
         assert_eq!(record.revoker, "blocklist");
         let action = &record.actions[0];
@@ -717,7 +1040,7 @@ mod tests {
     #[tokio::test]
     async fn a_pseudonym_or_a_name_is_refused_by_the_blocklist() {
         let r = blocklist_dry_run();
-        let s = r.handle(&event("u-victim")).await.unwrap();
+        let s = r.handle(&event(&r, "u-victim")).await.unwrap();
         let action = &s.responses[0].actions[0];
         assert_eq!(action.status, ActionStatus::Failed);
         assert!(action.detail.contains("UUID"), "{}", action.detail);

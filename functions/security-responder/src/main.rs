@@ -9,6 +9,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use security_responder::{AnyRevoker, IncidentRevoker, Responder};
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::blocklist_revoker::BlocklistRevoker;
+use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_response::DynamoResponseStore;
 use shared::adapters::http_revoker::HttpRevoker;
 use shared::adapters::secrets::SecretResolver;
@@ -55,6 +56,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         rails: config.guardrails.clone(),
         revoker,
         store: DynamoResponseStore::new(&sdk, &config.table_name),
+        incidents: DynamoAlertStore::new(&sdk, &config.table_name),
+        incidents_topic: config.incidents_topic_arn.clone(),
         team: config
             .security_topic_arn
             .as_ref()
@@ -67,8 +70,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         mode = config.guardrails.mode.as_str(),
         revoker = responder.revoker.name(),
         max_per_incident = config.guardrails.max_per_incident,
-        max_per_hour = config.guardrails.max_per_hour,
+        max_per_hour_per_rule = config.guardrails.max_per_hour,
         protected = config.guardrails.protected.len(),
+        rules = ?config.guardrails.rules,
+        user_cooldown_seconds = config.guardrails.user_cooldown.as_secs(),
+        incidents_topic = %config.incidents_topic_arn,
         security_topic = config.security_topic_arn.is_some(),
         "security responder ready"
     );

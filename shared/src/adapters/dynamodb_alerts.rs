@@ -43,7 +43,7 @@ use crate::domain::alerts::{
     WindowChange, WindowId, WindowState,
 };
 use crate::domain::timefmt::rfc3339_millis;
-use crate::ports::{AlertStore, StoreError};
+use crate::ports::{AlertStore, IncidentSource, StoreError};
 
 /// The heartbeat ingestion refreshes (`HEARTBEAT#log_delivery`).
 pub const LOG_DELIVERY_HEARTBEAT: &str = "log_delivery";
@@ -354,6 +354,28 @@ fn decode<T: serde::de::DeserializeOwned>(item: &Item, attr: &str) -> Result<T, 
     };
     let text = string_attr(item, attr).ok_or_else(|| malformed(format!("no `{attr}` string")))?;
     serde_json::from_str(text).map_err(|e| malformed(format!("`{attr}`: {e}")))
+}
+
+/// The responder's read: the `incident` attribute of `INCIDENT#<id>` /
+/// `META` only (its role may read nothing else of the item family).
+impl IncidentSource for DynamoAlertStore {
+    async fn stored_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        self.count();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("INCIDENT#{id}"), "META")))
+            .consistent_read(true)
+            .projection_expression("pk, sk, incident")
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe_sdk_error(&e)))?;
+        match out.item {
+            Some(item) if !item.is_empty() => decode(&item, "incident").map(Some),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl AlertStore for DynamoAlertStore {

@@ -9,9 +9,12 @@
 //!   incident (`lease_until`, epoch ms), taken with a conditional put;
 //! - `RESPONSE#<incident id>` / `ACTIONS`: the response record (every
 //!   action, its status and how to undo it), kept (no TTL) as the audit trail;
-//! - `RESPONSE_RATE#<yyyy-mm-ddThh>` / `COUNT`: revocations of that clock
-//!   hour, a conditional counter (`revocations < :cap`), expiring after two
-//!   days.
+//! - `RESPONSE_RATE#<rule>#<yyyy-mm-ddThh>` / `COUNT`: revocations for
+//!   that rule in that clock hour, a conditional counter
+//!   (`revocations < :cap`), expiring after two days;
+//! - `RESPONSE_COOLDOWN#<user>` / `USER`: the incident that last revoked
+//!   the user (`incident_id`) and until when no other may (`until_ms`),
+//!   taken with a conditional put, expiring a day after `until_ms`.
 
 use super::key_layout::Family;
 use std::time::Duration;
@@ -31,6 +34,9 @@ use crate::ports::{DeliveryLog, ResponseStore, StoreError};
 /// How long delivery markers are kept: longer than SNS and Lambda retry.
 pub const DEFAULT_MARKER_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 const RATE_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
+/// A cooldown mark outlives its period by a day (TTL deletion is lazy; the
+/// condition reads `until_ms`, never the TTL).
+const COOLDOWN_TTL_MARGIN: Duration = Duration::from_secs(24 * 3600);
 
 fn unavailable<E, R>(e: &SdkError<E, R>) -> StoreError
 where
@@ -172,16 +178,22 @@ fn response_pk(incident_id: &str) -> String {
     Family::Response.key(incident_id)
 }
 
-/// `RESPONSE_RATE#2026-11-30T08`.
-pub fn rate_pk(now: OffsetDateTime) -> String {
+/// `RESPONSE_RATE#suspected_compromise#2026-11-30T08`.
+pub fn rate_pk(rule: &str, now: OffsetDateTime) -> String {
     let at = now.to_offset(time::UtcOffset::UTC);
     Family::ResponseRate.key(format_args!(
-        "{:04}-{:02}-{:02}T{:02}",
+        "{rule}#{:04}-{:02}-{:02}T{:02}",
         at.year(),
         u8::from(at.month()),
         at.day(),
         at.hour()
     ))
+}
+
+/// `RESPONSE_COOLDOWN#<user>`, the user id in lower case (the service's
+/// UUIDs compare ignoring case).
+pub fn cooldown_pk(user: &str) -> String {
+    Family::ResponseCooldown.key(user.to_ascii_lowercase())
 }
 
 impl ResponseStore for DynamoResponseStore {
@@ -238,7 +250,12 @@ impl ResponseStore for DynamoResponseStore {
         }
     }
 
-    async fn take_hourly_slot(&self, now: OffsetDateTime, cap: u32) -> Result<bool, StoreError> {
+    async fn take_hourly_slot(
+        &self,
+        rule: &str,
+        now: OffsetDateTime,
+        cap: u32,
+    ) -> Result<bool, StoreError> {
         if cap == 0 {
             return Ok(false);
         }
@@ -246,7 +263,7 @@ impl ResponseStore for DynamoResponseStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(rate_pk(now)))
+            .key("pk", s(rate_pk(rule, now)))
             .key("sk", s("COUNT"))
             .update_expression("ADD revocations :one SET #ttl = :ttl")
             .condition_expression("attribute_not_exists(revocations) OR revocations < :cap")
@@ -259,6 +276,57 @@ impl ResponseStore for DynamoResponseStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn take_user_cooldown(
+        &self,
+        user: &str,
+        incident_id: &str,
+        now: OffsetDateTime,
+        period: Duration,
+    ) -> Result<bool, StoreError> {
+        let now_ms = crate::domain::alerts::incident::time_to_ms(now);
+        let until = now_ms.saturating_add(i64::try_from(period.as_millis()).unwrap_or(i64::MAX));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(cooldown_pk(user)))
+            .item("sk", s("USER"))
+            .item("incident_id", s(incident_id))
+            .item("until_ms", n(until))
+            .item("revoked_at", s(rfc3339_millis(now)))
+            .item("ttl", n(epoch_plus(now, period + COOLDOWN_TTL_MARGIN)))
+            .condition_expression(
+                "attribute_not_exists(pk) OR until_ms <= :now OR incident_id = :incident",
+            )
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":incident", s(incident_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn release_user_cooldown(&self, user: &str, incident_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(cooldown_pk(user)))
+            .key("sk", s("USER"))
+            .condition_expression("incident_id = :incident")
+            .expression_attribute_values(":incident", s(incident_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(unavailable(&e)),
         }
     }
@@ -298,12 +366,16 @@ mod tests {
             ("DELIVERY#i1".to_owned(), "i1:firing#pagerduty".to_owned())
         );
         assert_eq!(
-            rate_pk(datetime!(2026-11-30 08:59:59 UTC)),
-            "RESPONSE_RATE#2026-11-30T08"
+            rate_pk("suspected_compromise", datetime!(2026-11-30 08:59:59 UTC)),
+            "RESPONSE_RATE#suspected_compromise#2026-11-30T08"
         );
         assert_eq!(
-            rate_pk(datetime!(2026-11-30 10:30 +02:00)),
-            "RESPONSE_RATE#2026-11-30T08"
+            rate_pk("r", datetime!(2026-11-30 10:30 +02:00)),
+            "RESPONSE_RATE#r#2026-11-30T08"
+        );
+        assert_eq!(
+            cooldown_pk("7C0E4F2A-0000-4000-8000-00000000ABCD"),
+            "RESPONSE_COOLDOWN#7c0e4f2a-0000-4000-8000-00000000abcd"
         );
     }
 }

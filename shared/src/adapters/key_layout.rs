@@ -35,12 +35,16 @@ pub enum Family {
     Delivery,
     /// `RESPONSE#<incident>` / `CLAIM`, `ACTIONS`: security responses.
     Response,
-    /// `RESPONSE_RATE#<hour>` / `COUNT`: the responder's hourly budget.
+    /// `RESPONSE_RATE#<rule>#<hour>` / `COUNT`: the responder's hourly
+    /// budget, per rule.
     ResponseRate,
+    /// `RESPONSE_COOLDOWN#<user>` / `USER`: the responder's per-user
+    /// cooldown.
+    ResponseCooldown,
 }
 
 impl Family {
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 14] = [
         Family::ProbeLatest,
         Family::ProbeHistory,
         Family::Heartbeat,
@@ -54,6 +58,7 @@ impl Family {
         Family::Delivery,
         Family::Response,
         Family::ResponseRate,
+        Family::ResponseCooldown,
     ];
 
     /// The fixed start of the partition key: the whole key of a singleton
@@ -73,6 +78,7 @@ impl Family {
             Family::Delivery => "DELIVERY#",
             Family::Response => "RESPONSE#",
             Family::ResponseRate => "RESPONSE_RATE#",
+            Family::ResponseCooldown => "RESPONSE_COOLDOWN#",
         }
     }
 
@@ -242,12 +248,22 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
     FunctionAccess {
         function: "security-responder",
         role: "SecurityResponderRole",
-        uses: &[AdapterUse {
-            wiring: "DynamoResponseStore::new(",
-            // The hourly counter is only ever updated (conditionally).
-            reads: &[F::Response],
-            writes: &[F::Response, F::ResponseRate],
-        }],
+        uses: &[
+            AdapterUse {
+                wiring: "DynamoResponseStore::new(",
+                // The hourly counters and the cooldowns are only ever
+                // written (conditionally); a cooldown not used is deleted.
+                reads: &[F::Response],
+                writes: &[F::Response, F::ResponseRate, F::ResponseCooldown],
+            },
+            // The delivered incident, checked against the stored one
+            // before anything acts on it (only its `incident` attribute).
+            AdapterUse {
+                wiring: "DynamoAlertStore::new(",
+                reads: &[F::Incident],
+                writes: &[],
+            },
+        ],
     },
 ];
 

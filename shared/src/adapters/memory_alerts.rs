@@ -16,8 +16,8 @@ use crate::domain::alerts::{
 use crate::domain::probe_result::Component;
 use crate::domain::silence::Silence;
 use crate::ports::{
-    AlertStore, ComponentStatus, IncidentPublisher, OutgoingMessage, PublishError, SilenceSource,
-    StoreError,
+    AlertStore, ComponentStatus, IncidentPublisher, IncidentSource, OutgoingMessage, PublishError,
+    SilenceSource, StoreError,
 };
 
 #[derive(Debug, Default)]
@@ -51,6 +51,14 @@ impl MemoryAlertStore {
         self.lock().log_delivery = Some(at);
     }
 
+    /// Stores `incident` as its latest transition, with an empty outbox (an
+    /// incident as the engine left it after publishing), replacing any.
+    pub fn put_incident(&self, incident: Incident) {
+        self.lock()
+            .incidents
+            .insert(incident.id.clone(), (incident, BTreeMap::new()));
+    }
+
     /// Every incident's latest snapshot.
     pub fn incidents(&self) -> Vec<Incident> {
         self.lock()
@@ -58,6 +66,12 @@ impl MemoryAlertStore {
             .values()
             .map(|(i, _)| i.clone())
             .collect()
+    }
+}
+
+impl IncidentSource for MemoryAlertStore {
+    async fn stored_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        Ok(self.lock().incidents.get(id).map(|(i, _)| i.clone()))
     }
 }
 

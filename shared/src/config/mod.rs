@@ -13,3 +13,22 @@ pub mod secret;
 
 pub use env::{ConfigError, Env};
 pub use secret::{Secret, SecretSource};
+
+/// `INCIDENTS_TOPIC_ARN`: the topic whose records the notifier and the
+/// responder accept; required, an SNS topic ARN.
+pub fn incidents_topic_arn(env: &Env) -> Result<String, ConfigError> {
+    let arn = env.get("INCIDENTS_TOPIC_ARN").ok_or(ConfigError::Missing {
+        var: "INCIDENTS_TOPIC_ARN".into(),
+        hint: "the incidents topic's ARN (the template sets it to IncidentsTopic; locally, the \
+               ARN of the topic the test or sample event names): records of any other topic \
+               are refused",
+    })?;
+    if !arn.starts_with("arn:") || arn.split(':').count() != 6 || !arn.contains(":sns:") {
+        return Err(ConfigError::Invalid {
+            var: "INCIDENTS_TOPIC_ARN".into(),
+            value: arn.to_owned(),
+            reason: "expected an SNS topic ARN".into(),
+        });
+    }
+    Ok(arn.to_owned())
+}

@@ -24,6 +24,9 @@ pub const MAX_DELIVERY_ATTEMPTS: u32 = 10;
 pub struct NotifierConfig {
     /// `TABLE_NAME`: the delivery markers.
     pub table_name: String,
+    /// `INCIDENTS_TOPIC_ARN` (required, locally too): records of any other
+    /// topic are refused.
+    pub incidents_topic_arn: String,
     /// `NOTIFIER_ROUTING_FILE` or `NOTIFIER_ROUTING_SSM_PARAMETER`, else the
     /// embedded `infra/notifier/routing.toml`.
     pub routing: RulesSource,
@@ -76,6 +79,7 @@ impl NotifierConfig {
         }
         Ok(NotifierConfig {
             table_name: env.string_or("TABLE_NAME", DEFAULT_TABLE_NAME),
+            incidents_topic_arn: super::incidents_topic_arn(env)?,
             routing: RulesSource::from_env_prefixed(env, "NOTIFIER_ROUTING")?,
             slack_webhook_url: SecretSource::from_env(env, "SLACK_WEBHOOK_URL")?,
             webhook_url,
@@ -164,9 +168,13 @@ pub async fn load_routing(
 mod tests {
     use super::*;
 
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:blindspotx-incidents";
+
     #[test]
     fn defaults() {
-        let c = NotifierConfig::from_env(&Env::default()).unwrap();
+        let c =
+            NotifierConfig::from_env(&Env::from_pairs([("INCIDENTS_TOPIC_ARN", TOPIC)])).unwrap();
+        assert_eq!(c.incidents_topic_arn, TOPIC);
         assert_eq!(c.routing, RulesSource::Embedded);
         assert_eq!(c.retry, RetryPolicy::default());
         assert_eq!(c.pagerduty_events_url, PAGERDUTY_EVENTS_URL);
@@ -186,6 +194,7 @@ mod tests {
             ("DELIVERY_ATTEMPTS", "2"),
             ("DELIVERY_BACKOFF_MS", "10"),
             ("NOTIFIER_ROUTING_FILE", "r.toml"),
+            ("INCIDENTS_TOPIC_ARN", TOPIC),
         ]))
         .unwrap();
         assert!(matches!(
@@ -199,8 +208,11 @@ mod tests {
 
     #[test]
     fn an_unsigned_webhook_and_bad_numbers_are_refused() {
-        let err =
-            NotifierConfig::from_env(&Env::from_pairs([("WEBHOOK_URL", "http://x")])).unwrap_err();
+        let err = NotifierConfig::from_env(&Env::from_pairs([
+            ("WEBHOOK_URL", "http://x"),
+            ("INCIDENTS_TOPIC_ARN", TOPIC),
+        ]))
+        .unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("WEBHOOK_SIGNING_KEY is required"),
@@ -213,9 +225,19 @@ mod tests {
             ("PAGERDUTY_EVENTS_URL", "not a url"),
         ] {
             assert!(
-                NotifierConfig::from_env(&Env::from_pairs([(var, value)])).is_err(),
+                NotifierConfig::from_env(&Env::from_pairs([
+                    (var, value),
+                    ("INCIDENTS_TOPIC_ARN", TOPIC)
+                ]))
+                .is_err(),
                 "{var}={value}"
             );
         }
+        let err = NotifierConfig::from_env(&Env::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("INCIDENTS_TOPIC_ARN is required"),
+            "{err}"
+        );
     }
 }

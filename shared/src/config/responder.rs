@@ -5,6 +5,12 @@
 //! (`REVOKER=blocklist`, docs/response.md). Credentials
 //! (`BLOCKLIST_DATABASE_URL`, `REVOKE_CREDENTIAL`) are secrets: `NAME`,
 //! `NAME_SECRET_ARN` or `NAME_SSM_PARAMETER`.
+//!
+//! `INCIDENTS_TOPIC_ARN` is required everywhere, locally too: a record of
+//! any other topic is refused, and there is no "accept any topic" value.
+//! Enforce mode also requires `PROTECTED_PRINCIPALS`, given explicitly
+//! (`none` for an empty list), so a missing setting never means "anyone
+//! may be revoked".
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -16,6 +22,11 @@ use super::secret::SecretSource;
 use crate::adapters::blocklist_revoker::BlocklistSettings;
 use crate::adapters::webhook_http::RetryPolicy;
 use crate::domain::response::{Guardrails, Mode};
+
+/// The value of `PROTECTED_PRINCIPALS` that says "nobody is protected".
+pub const NO_PROTECTED_PRINCIPALS: &str = "none";
+/// Longest `RESPONDER_USER_COOLDOWN_SECONDS`: 30 days.
+const MAX_COOLDOWN_SECS: u64 = 30 * 24 * 3600;
 
 /// Shortest and longest `BLOCKLIST_LIFETIME_SECONDS`: an hour (anything
 /// shorter outlives no refresh token) to ten years.
@@ -52,12 +63,19 @@ pub enum RevokerConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponderConfig {
-    /// `TABLE_NAME`: claims, hourly counters, response records.
+    /// `TABLE_NAME`: incidents (read), claims, hourly counters, cooldowns,
+    /// response records.
     pub table_name: String,
+    /// `INCIDENTS_TOPIC_ARN` (required): only its records are read.
+    pub incidents_topic_arn: String,
     /// `RESPONDER_MODE` (`dry-run` default, `enforce`),
-    /// `MAX_REVOCATIONS_PER_INCIDENT` (5), `MAX_REVOCATIONS_PER_HOUR` (20),
-    /// `PROTECTED_PRINCIPALS` (comma-separated user ids, never revoked),
-    /// `REVOKE_USER_KEY_NAMES` (`user`).
+    /// `MAX_REVOCATIONS_PER_INCIDENT` (5), `MAX_REVOCATIONS_PER_HOUR` (20,
+    /// per rule), `PROTECTED_PRINCIPALS` (comma-separated user ids, never
+    /// revoked; `none` for nobody; required in enforce mode),
+    /// `REVOKE_USER_KEY_NAMES` (`user`), `RESPONDER_RULES` (the rules that
+    /// may revoke, default `suspected_compromise,suspected_compromise_by_ip`),
+    /// `RESPONDER_USER_COOLDOWN_SECONDS` (86400: one revocation per user per
+    /// period; 0 to 2592000).
     pub guardrails: Guardrails,
     /// `REVOKER`: `blocklist` (default), `http` or `none`.
     pub revoker: RevokerConfig,
@@ -91,16 +109,53 @@ impl ResponderConfig {
             v if v.is_empty() => defaults.user_key_names.clone(),
             v => v,
         };
+        let protected = env.list("PROTECTED_PRINCIPALS");
+        if protected.is_empty() && mode == Mode::Enforce {
+            return Err(ConfigError::Missing {
+                var: "PROTECTED_PRINCIPALS".into(),
+                hint: "enforce mode needs the user ids that are never revoked (break-glass and \
+                       service accounts), comma-separated, or `none` to say that nobody is",
+            });
+        }
+        let none = protected
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(NO_PROTECTED_PRINCIPALS));
+        if none && protected.len() > 1 {
+            return Err(ConfigError::Invalid {
+                var: "PROTECTED_PRINCIPALS".into(),
+                value: protected.join(","),
+                reason: "`none` stands alone: either user ids or `none`".into(),
+            });
+        }
+        let rules = match env.list("RESPONDER_RULES") {
+            v if v.is_empty() => defaults.rules.clone(),
+            v => v,
+        };
+        let user_cooldown = env.duration_or(
+            "RESPONDER_USER_COOLDOWN_SECONDS",
+            defaults.user_cooldown,
+            Duration::from_secs,
+        )?;
+        if user_cooldown.as_secs() > MAX_COOLDOWN_SECS {
+            return Err(ConfigError::Invalid {
+                var: "RESPONDER_USER_COOLDOWN_SECONDS".into(),
+                value: user_cooldown.as_secs().to_string(),
+                reason: format!("expected 0 to {MAX_COOLDOWN_SECS} seconds"),
+            });
+        }
         let guardrails = Guardrails {
             mode,
             max_per_incident: env
                 .parse_or("MAX_REVOCATIONS_PER_INCIDENT", defaults.max_per_incident)?,
             max_per_hour: env.parse_or("MAX_REVOCATIONS_PER_HOUR", defaults.max_per_hour)?,
-            protected: env
-                .list("PROTECTED_PRINCIPALS")
-                .into_iter()
-                .collect::<BTreeSet<_>>(),
+            protected: if none {
+                BTreeSet::new()
+            } else {
+                protected.into_iter().collect()
+            },
             user_key_names,
+            rules,
+            user_cooldown,
         };
         let revoker = match env.get("REVOKER").unwrap_or("blocklist") {
             "none" => RevokerConfig::None,
@@ -213,6 +268,7 @@ impl ResponderConfig {
         }
         Ok(ResponderConfig {
             table_name: env.string_or("TABLE_NAME", DEFAULT_TABLE_NAME),
+            incidents_topic_arn: super::incidents_topic_arn(env)?,
             guardrails,
             revoker,
             security_topic_arn,
@@ -229,9 +285,28 @@ impl ResponderConfig {
 mod tests {
     use super::*;
 
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:blindspotx-incidents";
+
+    /// `pairs` with the incidents topic.
+    fn env<const N: usize>(pairs: [(&'static str, &'static str); N]) -> Env {
+        Env::from_pairs(
+            pairs
+                .into_iter()
+                .chain([("INCIDENTS_TOPIC_ARN", TOPIC)])
+                .collect::<Vec<_>>(),
+        )
+    }
+
     #[test]
     fn dry_run_with_the_blocklist_by_default() {
-        let c = ResponderConfig::from_env(&Env::default()).unwrap();
+        let c = ResponderConfig::from_env(&env([])).unwrap();
+        assert_eq!(c.incidents_topic_arn, TOPIC);
+        assert_eq!(
+            c.guardrails.rules,
+            ["suspected_compromise", "suspected_compromise_by_ip"]
+        );
+        assert_eq!(c.guardrails.user_cooldown, Duration::from_secs(86_400));
+        assert!(c.guardrails.protected.is_empty());
         assert_eq!(c.guardrails.mode, Mode::DryRun);
         assert_eq!(
             c.revoker,
@@ -251,8 +326,10 @@ mod tests {
 
     #[test]
     fn enforce_with_the_blocklist() {
-        let c = ResponderConfig::from_env(&Env::from_pairs([
+        let c = ResponderConfig::from_env(&env([
             ("RESPONDER_MODE", "enforce"),
+            ("RESPONDER_RULES", "suspected_compromise"),
+            ("RESPONDER_USER_COOLDOWN_SECONDS", "3600"),
             (
                 "BLOCKLIST_DATABASE_URL_SECRET_ARN",
                 "arn:aws:secretsmanager:eu-west-1:1:secret:b",
@@ -265,6 +342,8 @@ mod tests {
         assert_eq!(c.guardrails.mode, Mode::Enforce);
         assert!(c.guardrails.is_protected("ADMIN"));
         assert_eq!(c.guardrails.max_per_hour, 2);
+        assert_eq!(c.guardrails.rules, ["suspected_compromise"]);
+        assert_eq!(c.guardrails.user_cooldown, Duration::from_secs(3600));
         let RevokerConfig::Blocklist {
             database, settings, ..
         } = c.revoker
@@ -276,11 +355,83 @@ mod tests {
     }
 
     #[test]
+    fn enforce_needs_protected_principals_spelled_out() {
+        let db = (
+            "BLOCKLIST_DATABASE_URL_SECRET_ARN",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:b",
+        );
+        let missing = ResponderConfig::from_env(&env([("RESPONDER_MODE", "enforce"), db]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("PROTECTED_PRINCIPALS is required"),
+            "{missing}"
+        );
+        assert!(missing.contains("`none`"), "{missing}");
+        for blank in ["", " , "] {
+            assert!(
+                ResponderConfig::from_env(&env([
+                    ("RESPONDER_MODE", "enforce"),
+                    db,
+                    ("PROTECTED_PRINCIPALS", blank)
+                ]))
+                .is_err(),
+                "{blank:?}"
+            );
+        }
+        let none = ResponderConfig::from_env(&env([
+            ("RESPONDER_MODE", "enforce"),
+            db,
+            ("PROTECTED_PRINCIPALS", "NONE"),
+        ]))
+        .unwrap();
+        assert!(none.guardrails.protected.is_empty());
+        assert!(!none.guardrails.is_protected("none"));
+        assert!(
+            ResponderConfig::from_env(&env([
+                ("RESPONDER_MODE", "enforce"),
+                db,
+                ("PROTECTED_PRINCIPALS", "none,admin"),
+            ]))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_incidents_topic_is_required_everywhere() {
+        let missing = ResponderConfig::from_env(&Env::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("INCIDENTS_TOPIC_ARN is required"),
+            "{missing}"
+        );
+        for bad in [
+            "topic",
+            "arn:aws:sqs:eu-west-1:1:q",
+            "arn:aws:sns:eu-west-1:1",
+        ] {
+            assert!(
+                ResponderConfig::from_env(&Env::from_pairs([("INCIDENTS_TOPIC_ARN", bad)]))
+                    .is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn refusals() {
         for pairs in [
             vec![("RESPONDER_MODE", "yes")],
-            vec![("RESPONDER_MODE", "enforce")],
-            vec![("RESPONDER_MODE", "enforce"), ("REVOKER", "none")],
+            vec![
+                ("RESPONDER_MODE", "enforce"),
+                ("PROTECTED_PRINCIPALS", "none"),
+            ],
+            vec![
+                ("RESPONDER_MODE", "enforce"),
+                ("PROTECTED_PRINCIPALS", "none"),
+                ("REVOKER", "none"),
+            ],
             vec![("REVOKER", "redis"), ("REVOKE_REDIS_URL", "redis://h:6379")],
             vec![("BLOCKLIST_LIFETIME_SECONDS", "60")],
             vec![
@@ -294,19 +445,26 @@ mod tests {
             ],
             vec![("REVOKER", "ldap")],
             vec![("SECURITY_TOPIC_ARN", "topic")],
+            vec![("RESPONDER_USER_COOLDOWN_SECONDS", "2592001")],
+            vec![("RESPONDER_USER_COOLDOWN_SECONDS", "-1")],
         ] {
+            let mut pairs = pairs.clone();
+            pairs.push(("INCIDENTS_TOPIC_ARN", TOPIC));
             assert!(
                 ResponderConfig::from_env(&Env::from_pairs(pairs.clone())).is_err(),
                 "{pairs:?}"
             );
         }
-        let redis = ResponderConfig::from_env(&Env::from_pairs([("REVOKER", "redis")]))
+        let redis = ResponderConfig::from_env(&env([("REVOKER", "redis")]))
             .unwrap_err()
             .to_string();
         assert!(redis.contains("blocklistedtoken"), "{redis}");
-        let enforce = ResponderConfig::from_env(&Env::from_pairs([("RESPONDER_MODE", "enforce")]))
-            .unwrap_err()
-            .to_string();
+        let enforce = ResponderConfig::from_env(&env([
+            ("RESPONDER_MODE", "enforce"),
+            ("PROTECTED_PRINCIPALS", "none"),
+        ]))
+        .unwrap_err()
+        .to_string();
         assert!(
             enforce.starts_with("BLOCKLIST_DATABASE_URL is required"),
             "{enforce}"

@@ -12,7 +12,10 @@ pub mod revocation;
 pub mod routing;
 
 pub use blocklist::{BlocklistEntry, BlocklistError, Verification};
-pub use inbound::{Rejection, accept_incident, parse_incident};
+pub use inbound::{
+    Field, Refusal, Rejection, accept_incident, count_refusal, from_topic, parse_incident,
+    plausible_incident_id, verify_stored,
+};
 pub use payloads::{Signer, pagerduty_event, slack_message};
-pub use revocation::{Guardrails, Mode, Plan, ResponseRecord, plan};
+pub use revocation::{Decision, Guardrails, Mode, Plan, ResponseRecord, plan, rule_gate};
 pub use routing::{Channel, Routing, RoutingError};

@@ -8,13 +8,21 @@
 //! - only incidents keyed by a user (`key_name` in the configured list) name
 //!   someone to revoke; pseudonymized keys (`ip:…`, `email:…`), `unknown`
 //!   and keys that are not plain identifiers name nobody;
+//! - only incidents of the allowed rules revoke ([`Guardrails::rules`]:
+//!   the sequence rules whose evidence is a success after a burst of
+//!   failures; a failures-only rule such as `brute_force` can be produced by
+//!   anyone who knows a user name and never revokes);
 //! - protected principals (break-glass accounts) are never revoked;
 //! - an incident naming more principals than the per-incident cap revokes
 //!   none of them (a human decides);
-//! - a per-hour cap, counted in the store by the responder;
+//! - a per-user cooldown (one revocation per user per period) and a
+//!   per-rule hourly cap, both counted in the store by the responder;
 //! - one response per incident (claimed in the store).
+//!
+//! Every outcome is a [`Decision`], recorded and counted.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +64,19 @@ pub struct Guardrails {
     pub protected: BTreeSet<String>,
     /// Incident `key_name`s whose key is a user id (default `user`).
     pub user_key_names: Vec<String>,
+    /// The rules whose incidents may revoke ([`DEFAULT_RULES`]); any other
+    /// rule's incident is recorded and notified, never acted on.
+    pub rules: Vec<String>,
+    /// After a revocation, the same user is not revoked again for this long
+    /// (by any incident); 24 hours by default.
+    pub user_cooldown: Duration,
 }
+
+/// The rules that may revoke by default: a successful authentication after
+/// a burst of failures, keyed by the user and by the address.
+pub const DEFAULT_RULES: [&str; 2] = ["suspected_compromise", "suspected_compromise_by_ip"];
+/// Default [`Guardrails::user_cooldown`].
+pub const DEFAULT_USER_COOLDOWN: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for Guardrails {
     fn default() -> Self {
@@ -66,6 +86,8 @@ impl Default for Guardrails {
             max_per_hour: 20,
             protected: BTreeSet::new(),
             user_key_names: vec!["user".to_owned()],
+            rules: DEFAULT_RULES.iter().map(|r| (*r).to_owned()).collect(),
+            user_cooldown: DEFAULT_USER_COOLDOWN,
         }
     }
 }
@@ -75,6 +97,85 @@ impl Guardrails {
         self.protected
             .iter()
             .any(|p| p.eq_ignore_ascii_case(principal))
+    }
+
+    /// Whether incidents of `rule` may revoke (exact names).
+    pub fn allows_rule(&self, rule: &str) -> bool {
+        self.rules.iter().any(|r| r == rule)
+    }
+}
+
+/// Whether the incident's rule may revoke at all; `Some` (the decision and
+/// a note for the record) when it may not. Checked before [`plan`].
+pub fn rule_gate(incident: &Incident, rails: &Guardrails) -> Option<(Decision, String)> {
+    if rails.allows_rule(&incident.rule) {
+        return None;
+    }
+    Some((
+        Decision::NotAllowedRule,
+        format!(
+            "rule {} is not one the responder may revoke for ({}): notify only",
+            incident.rule,
+            if rails.rules.is_empty() {
+                "none allowed".to_owned()
+            } else {
+                rails.rules.join(", ")
+            }
+        ),
+    ))
+}
+
+/// What the responder decided, per principal (on its action) or, when no
+/// principal was considered, for the whole incident (on the record).
+/// Counted by label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Revoked (enforce mode).
+    Acted,
+    /// Would have been revoked (dry run).
+    DryRun,
+    /// The revoker refused (not a user id it can block, the database
+    /// refused the write or the read-back did not show it).
+    Refused,
+    /// The rule's hourly cap was used up.
+    HourlyCap,
+    /// A protected principal.
+    Protected,
+    /// More principals than the per-incident cap.
+    IncidentCap,
+    /// The user was revoked by another incident within the cooldown.
+    Cooldown,
+    /// The incident's rule is not on the responder's list.
+    NotAllowedRule,
+    /// Nobody to revoke (a resolution, an incident keyed by an address or a
+    /// pseudonym): notify only.
+    NotifyOnly,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Acted => "acted",
+            Decision::DryRun => "dry_run",
+            Decision::Refused => "refused",
+            Decision::HourlyCap => "hourly_cap",
+            Decision::Protected => "protected",
+            Decision::IncidentCap => "incident_cap",
+            Decision::Cooldown => "cooldown",
+            Decision::NotAllowedRule => "not_allowed_rule",
+            Decision::NotifyOnly => "notify_only",
+        }
+    }
+}
+
+impl From<SkipReason> for Decision {
+    fn from(reason: SkipReason) -> Self {
+        match reason {
+            SkipReason::Protected => Decision::Protected,
+            SkipReason::IncidentCap => Decision::IncidentCap,
+            SkipReason::HourlyCap => Decision::HourlyCap,
+        }
     }
 }
 
@@ -219,6 +320,10 @@ pub struct ResponseAction {
     /// revokers that cannot read back (http).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The guard rails' decision for this principal (`revoke_user` actions;
+    /// absent in records written before decisions were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
 }
 
 impl ResponseAction {
@@ -238,7 +343,14 @@ impl ResponseAction {
             undo,
             blocklist_row: None,
             verification: None,
+            decision: None,
         }
+    }
+
+    /// The same action with its decision.
+    pub fn decided(mut self, decision: Decision) -> Self {
+        self.decision = Some(decision);
+        self
     }
 }
 
@@ -262,6 +374,11 @@ pub struct ResponseRecord {
     pub notes: Vec<String>,
     /// Whether the security team was notified (set after the publication).
     pub notified: bool,
+    /// The decision for the whole incident when no principal was
+    /// considered (`not_allowed_rule`, `notify_only`); the reason is in
+    /// `notes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
 }
 
 impl ResponseRecord {
@@ -280,19 +397,30 @@ impl ResponseRecord {
             actions: Vec::new(),
             notes: Vec::new(),
             notified: false,
+            decision: None,
         }
+    }
+
+    /// Every decision of this record (the incident's, then each action's).
+    pub fn decisions(&self) -> impl Iterator<Item = Decision> + '_ {
+        self.decision
+            .into_iter()
+            .chain(self.actions.iter().filter_map(|a| a.decision))
     }
 
     /// The skipped principals of a plan, as actions.
     pub fn add_skips(&mut self, skipped: &[(String, SkipReason)]) {
         for (principal, reason) in skipped {
-            self.actions.push(ResponseAction::new(
-                "revoke_user",
-                principal,
-                ActionStatus::Skipped,
-                format!("kept: {}", reason.as_str()),
-                None,
-            ));
+            self.actions.push(
+                ResponseAction::new(
+                    "revoke_user",
+                    principal,
+                    ActionStatus::Skipped,
+                    format!("kept: {}", reason.as_str()),
+                    None,
+                )
+                .decided((*reason).into()),
+            );
         }
     }
 
@@ -389,6 +517,61 @@ mod tests {
         let p = plan(&i, &Guardrails::default());
         assert!(p.revoke.is_empty());
         assert!(p.notes[0].contains("resolved"));
+    }
+
+    #[test]
+    fn only_the_allowed_rules_may_revoke() {
+        let rails = Guardrails::default();
+        let mut i = firing(Some("user"), "u-1");
+        // The failures-only rule: anyone who knows a user name can cause it.
+        i.rule = "brute_force".into();
+        let (decision, note) = rule_gate(&i, &rails).unwrap();
+        assert_eq!(decision, Decision::NotAllowedRule);
+        assert!(note.contains("suspected_compromise"), "{note}");
+        for rule in DEFAULT_RULES {
+            i.rule = rule.into();
+            assert!(rule_gate(&i, &rails).is_none(), "{rule}");
+        }
+        i.rule = "Suspected_Compromise".into();
+        assert!(rule_gate(&i, &rails).is_some(), "names match exactly");
+        let none = Guardrails {
+            rules: vec![],
+            ..Guardrails::default()
+        };
+        i.rule = "suspected_compromise".into();
+        assert!(rule_gate(&i, &none).unwrap().1.contains("none allowed"));
+    }
+
+    #[test]
+    fn decisions_are_recorded_per_principal_and_per_incident() {
+        let i = firing(Some("user"), "u-1");
+        let mut r = ResponseRecord::new(&i, Mode::Enforce, "blocklist", "t".into());
+        r.decision = Some(Decision::NotifyOnly);
+        r.add_skips(&[("admin".into(), SkipReason::Protected)]);
+        r.actions.push(ResponseAction::new(
+            "notify_security_team",
+            "topic",
+            ActionStatus::Done,
+            "d".into(),
+            None,
+        ));
+        assert_eq!(
+            r.decisions().map(Decision::as_str).collect::<Vec<_>>(),
+            ["notify_only", "protected"]
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["decision"], "notify_only");
+        assert_eq!(v["actions"][0]["decision"], "protected");
+        assert!(v["actions"][1].get("decision").is_none());
+        // Records stored before decisions were recorded still read.
+        let mut old = v.clone();
+        old.as_object_mut().unwrap().remove("decision");
+        old["actions"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("decision");
+        let back: ResponseRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(back.decisions().count(), 0);
     }
 
     #[test]
