@@ -95,6 +95,28 @@ pub fn check(rules: &AlertRules, catalog: &SignalCatalog) -> Result<(), AlertRul
                 ));
             }
         }
+        // A sequence's closing signal is grouped like the counted one.
+        let Some(then) = &rule.then else { continue };
+        let Some(then_keys) = catalog.keys(then) else {
+            return Err(err(
+                "then",
+                AlertProblem::UnknownSignal {
+                    signal: then.to_string(),
+                    nearest: nearest(then, catalog.names()),
+                },
+            ));
+        };
+        if let Some(key) = rule.group_by.as_deref().filter(|k| !then_keys.contains(*k)) {
+            return Err(err(
+                "then",
+                AlertProblem::KeyNeverCarried {
+                    key: key.to_owned(),
+                    signal: then.to_string(),
+                    carried: then_keys.iter().cloned().collect(),
+                    nearest: nearest(key, then_keys.iter().map(String::as_str)),
+                },
+            ));
+        }
     }
     Ok(())
 }

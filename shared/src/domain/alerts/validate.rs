@@ -74,6 +74,8 @@ pub enum AlertProblem {
         "threshold {threshold} contradicts consecutive.failures {failures}; leave threshold out"
     )]
     ThresholdVersusConsecutive { threshold: u32, failures: u32 },
+    #[error("{0}")]
+    Sequence(&'static str),
     #[error(transparent)]
     Component(#[from] crate::domain::probe_result::UnknownComponent),
     #[error(
@@ -144,7 +146,7 @@ pub fn from_toml(text: &str, file: &str) -> Result<AlertRules, AlertRuleError> {
         names.insert(rule.name.clone(), index);
         rules.push(compile_rule(rule).map_err(|(f, p)| err(f, p))?);
         positions.push(
-            ["signal", "group_by", "distinct"]
+            ["signal", "group_by", "distinct", "then"]
                 .map(|f| (f, field_position(text, span.clone(), f)))
                 .to_vec(),
         );
@@ -241,6 +243,39 @@ fn compile_rule(rule: &AlertRuleConfig) -> Result<AlertRule, (&'static str, Aler
         }
         Some(d) => Some(Arc::<str>::from(d)),
     };
+    let then = match rule.then.as_deref() {
+        None => None,
+        Some(t) if !valid_identifier(t) => {
+            return Err(("then", AlertProblem::SignalName(t.to_owned())));
+        }
+        Some(t) if t == rule.signal => {
+            return Err((
+                "then",
+                AlertProblem::Sequence("the closing signal must differ from the counted one"),
+            ));
+        }
+        Some(_) if rule.consecutive.is_some() => {
+            return Err((
+                "then",
+                AlertProblem::Sequence("a consecutive rule counts probe results, not sequences"),
+            ));
+        }
+        Some(_) if distinct.is_some() => {
+            return Err((
+                "then",
+                AlertProblem::Sequence("a sequence rule counts signals, not distinct values"),
+            ));
+        }
+        // A shorter quiet period would let a later signal reopen an
+        // episode on the evidence that already fired it.
+        Some(_) if resolve_after_ms < window_ms => {
+            return Err((
+                "resolve_after",
+                AlertProblem::Sequence("a sequence rule resolves no sooner than its window"),
+            ));
+        }
+        Some(t) => Some(Arc::<str>::from(t)),
+    };
     if rule.category == Category::Security && !rule.inhibit_when_down.is_empty() {
         return Err(("inhibit_when_down", AlertProblem::InhibitedSecurityRule));
     }
@@ -264,6 +299,7 @@ fn compile_rule(rule: &AlertRuleConfig) -> Result<AlertRule, (&'static str, Aler
         resolve_after_ms,
         repeat_ms,
         consecutive: rule.consecutive.map(|c| c.of),
+        then,
         inhibit_when_down,
     })
 }
