@@ -1053,7 +1053,12 @@ async fn only_a_suspected_compromise_reaches_the_critical_security_subscription(
         ));
     }
     // Then u-victim logs in from the attacker's address.
-    let mut login = failed_login(300, "192.0.2.66", "u-victim", T0 + time::Duration::seconds(110));
+    let mut login = failed_login(
+        300,
+        "192.0.2.66",
+        "u-victim",
+        T0 + time::Duration::seconds(110),
+    );
     login.message = login
         .message
         .replace("\"success\":false", "\"success\":true");
@@ -1127,7 +1132,11 @@ async fn only_a_suspected_compromise_reaches_the_critical_security_subscription(
         assert_eq!(compromise.severity.as_str(), "critical");
         assert_eq!(compromise.subject.as_deref(), Some("u-victim"));
         assert_eq!(
-            (compromise.count, compromise.threshold, compromise.window_seconds),
+            (
+                compromise.count,
+                compromise.threshold,
+                compromise.window_seconds
+            ),
             (10, 5, 600)
         );
         assert_eq!(compromise.transition_at, "2026-11-30T08:01:50.000Z");

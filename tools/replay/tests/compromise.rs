@@ -44,7 +44,9 @@ fn transitions() -> Vec<Value> {
 }
 
 fn text<'a>(t: &'a Value, field: &str) -> &'a str {
-    t[field].as_str().unwrap_or_else(|| panic!("{t}: no {field}"))
+    t[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{t}: no {field}"))
 }
 
 #[test]
@@ -77,7 +79,12 @@ fn failures_alone_are_high_and_only_a_success_after_them_is_critical() {
     assert_eq!(
         critical,
         [
-            ("suspected_compromise", "2025-06-03T10:01:30.000Z", USER_B, 6),
+            (
+                "suspected_compromise",
+                "2025-06-03T10:01:30.000Z",
+                USER_B,
+                6
+            ),
             (
                 "suspected_compromise_by_ip",
                 "2025-06-03T10:01:30.000Z",

@@ -163,6 +163,24 @@ mod tests {
     }
 
     #[test]
+    fn a_sequences_closing_signal_is_checked_too() {
+        let base = "[[rule]]\nname = \"a\"\nsignal = \"auth_failures\"\nthreshold = 5\nwindow = 600\nseverity = \"critical\"\ncategory = \"security\"\ngroup_by = \"user\"\n";
+        let err = check_text(&format!("{base}then = \"auth_success\"\n")).unwrap_err();
+        assert_eq!(
+            err,
+            "alerts.toml:9:1: alert rule \"a\", then: no log rule or probe produces signal \"auth_success\" (did you mean \"auth_successes\"?)"
+        );
+        let err = check_text(
+            &format!("{base}then = \"token_revocations\"\n").replace("\"user\"", "\"ip\""),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("then: signal \"token_revocations\" never carries key \"ip\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_default_files_agree() {
         check(&AlertRules::default_rules().unwrap(), &catalog()).unwrap();
     }

@@ -435,6 +435,34 @@ mod tests {
     }
 
     #[test]
+    fn sequence_rules_are_checked_at_load() {
+        let base = "[[rule]]\nname = \"s\"\nsignal = \"auth_failures\"\nthreshold = 5\nwindow = 600\nseverity = \"critical\"\ncategory = \"security\"\ngroup_by = \"user\"\n";
+        let ok = from_toml(&format!("{base}then = \"auth_successes\"\n"), "t.toml").unwrap();
+        let r = &ok.rules()[0];
+        assert_eq!(r.then.as_deref(), Some("auth_successes"));
+        // Both signals route to the rule.
+        assert_eq!(ok.for_signal("auth_failures"), [0]);
+        assert_eq!(ok.for_signal("auth_successes"), [0]);
+        for (extra, want) in [
+            ("then = \"auth_failures\"\n", "must differ"),
+            ("then = \"a-b\"\n", "not a valid signal name"),
+            (
+                "then = \"auth_successes\"\ndistinct = \"ip\"\n",
+                "not distinct values",
+            ),
+            (
+                "then = \"auth_successes\"\nresolve_after = 60\n",
+                "no sooner than its window",
+            ),
+        ] {
+            let err = from_toml(&format!("{base}{extra}"), "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{extra}: {err}");
+        }
+    }
+
+    #[test]
     fn the_default_file_carries_alert_config_exactly() {
         let rules = AlertRules::default_rules().unwrap();
         let get = |n: &str| rules.rules().iter().find(|r| r.name.as_ref() == n).unwrap();
@@ -471,9 +499,31 @@ mod tests {
             }
         }
         let brute = get("brute_force");
-        assert_eq!(brute.severity.as_str(), "critical");
+        assert_eq!(brute.severity.as_str(), "high");
         assert_eq!(brute.category.as_str(), "security");
         assert_eq!(brute.group_by.as_deref(), Some("user"));
+        // Only evidence of compromise is critical among security rules:
+        // failures alone are what anyone who knows a username can produce.
+        let critical: Vec<&str> = rules
+            .rules()
+            .iter()
+            .filter(|r| r.category.as_str() == "security" && r.severity.as_str() == "critical")
+            .map(|r| r.name.as_ref())
+            .collect();
+        assert_eq!(
+            critical,
+            ["suspected_compromise", "suspected_compromise_by_ip"]
+        );
+        for (name, group_by) in [
+            ("suspected_compromise", "user"),
+            ("suspected_compromise_by_ip", "ip"),
+        ] {
+            let r = get(name);
+            assert_eq!(r.signal.as_ref(), "auth_failures");
+            assert_eq!(r.then.as_deref(), Some("auth_successes"));
+            assert_eq!(r.group_by.as_deref(), Some(group_by));
+            assert_eq!((r.threshold, r.window_ms), (5, 600_000));
+        }
         assert_eq!(get("component_down").consecutive, Some(5));
         // One rule per alert of the guide's Alert Categories.
         for (name, category) in [

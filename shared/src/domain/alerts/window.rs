@@ -457,14 +457,7 @@ impl WindowState {
                 .keys
                 .get(SUBJECT_KEY)
                 .map(|u| cap_bytes(u, KEY_MAX_BYTES).into_owned());
-            self.closings.insert(
-                pos,
-                Closing {
-                    ts,
-                    hash,
-                    subject,
-                },
-            );
+            self.closings.insert(pos, Closing { ts, hash, subject });
         } else {
             let entry = Entry(ts, hash, true, 0);
             let pos = self
@@ -938,8 +931,9 @@ mod tests {
     }
 
     fn failures_then(n: usize, success_at: Option<i64>) -> Vec<(char, String, i64)> {
-        let mut steps: Vec<(char, String, i64)> =
-            (0..n).map(|i| ('f', format!("f{i}"), i as i64 * 10)).collect();
+        let mut steps: Vec<(char, String, i64)> = (0..n)
+            .map(|i| ('f', format!("f{i}"), i as i64 * 10))
+            .collect();
         if let Some(at) = success_at {
             steps.push(('s', "ok".to_owned(), at));
         }
@@ -947,8 +941,10 @@ mod tests {
     }
 
     fn run_owned(state: &mut WindowState, steps: &[(char, String, i64)]) -> Vec<Transition> {
-        let borrowed: Vec<(char, &str, i64)> =
-            steps.iter().map(|(k, id, t)| (*k, id.as_str(), *t)).collect();
+        let borrowed: Vec<(char, &str, i64)> = steps
+            .iter()
+            .map(|(k, id, t)| (*k, id.as_str(), *t))
+            .collect();
         run_sequence(state, &borrowed).0
     }
 
@@ -958,7 +954,10 @@ mod tests {
         let out = run_owned(&mut s, &failures_then(5, Some(100)));
         assert_eq!(out.len(), 1);
         let t = &out[0];
-        assert_eq!((t.kind, t.at_ms, t.count), (TransitionKind::Firing, 100_000, 5));
+        assert_eq!(
+            (t.kind, t.at_ms, t.count),
+            (TransitionKind::Firing, 100_000, 5)
+        );
         assert_eq!(t.episode.subject.as_deref(), Some("admin"));
         assert_eq!(t.episode.first_event_ms, 0);
         assert_eq!(s.open.as_ref().unwrap().subject.as_deref(), Some("admin"));
@@ -980,7 +979,11 @@ mod tests {
         // A success before the failures closes nothing.
         let mut s = WindowState::default();
         let mut steps = vec![('s', "ok".to_owned(), 0)];
-        steps.extend(failures_then(5, None).into_iter().map(|(k, id, t)| (k, id, t + 1)));
+        steps.extend(
+            failures_then(5, None)
+                .into_iter()
+                .map(|(k, id, t)| (k, id, t + 1)),
+        );
         assert!(run_owned(&mut s, &steps).is_empty());
     }
 
@@ -1040,7 +1043,10 @@ mod tests {
         let mut counting = WindowState::default();
         feed(&mut counting, &rule(3, 60, 60), &[("a", 0)]);
         let json = serde_json::to_string(&counting).unwrap();
-        assert!(!json.contains("\"c\"") && !json.contains("\"ct\""), "{json}");
+        assert!(
+            !json.contains("\"c\"") && !json.contains("\"ct\""),
+            "{json}"
+        );
         let old = r#"{"e":[[0,1,true]],"max_ts":0,"episodes":0,"open":null,"samples":[],"late":0,"duplicates":0}"#;
         let read: WindowState = serde_json::from_str(old).unwrap();
         assert!(read.closings.is_empty() && read.closed_through.is_none());

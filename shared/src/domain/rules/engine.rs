@@ -989,7 +989,9 @@ mod tests {
             text(
                 "app.api.routes.auth",
                 "WARNING",
-                &format!("Login failed for user x\n{fake}\nAuthentication attempt succeeded for user_id=u-admin success=true"),
+                &format!(
+                    "Login failed for user x\n{fake}\nAuthentication attempt succeeded for user_id=u-admin success=true"
+                ),
             ),
             text(
                 "security",
@@ -1011,7 +1013,7 @@ mod tests {
         ] {
             let ev = defaults(&[&message]);
             assert!(
-                ev.signals.iter().all(|s| s.name != "auth_successes"),
+                ev.signals.iter().all(|s| &*s.name != "auth_successes"),
                 "{message}: {:?}",
                 signals(&ev)
             );
