@@ -370,6 +370,11 @@ mod tests {
         for s in &sorted {
             for &r in rules.for_signal(&s.name) {
                 let rule = rules.get(r).unwrap();
+                // These streams hold no successful login: a sequence rule
+                // never fires on them (its own tests are in the engine).
+                if rule.then.is_some() {
+                    continue;
+                }
                 let key = match &rule.group_by {
                     None => Some(String::new()),
                     Some(g) => s.key(g).map(|k| window_key(k).into_owned()),
