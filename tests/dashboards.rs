@@ -35,7 +35,7 @@ const NAMESPACE: &str = "${MetricsNamespace}";
 /// per-address and per-user counts, and distinct counts, have no series,
 /// and summed over all keys these rules are `auth_failures` again. The
 /// bundle's engine still raises them.
-const NOT_IN_PROMETHEUS: [&str; 8] = [
+const NOT_IN_PROMETHEUS: [&str; 10] = [
     "component_down",
     "resource_utilization",
     "connection_pool_exhaustion",
@@ -44,6 +44,8 @@ const NOT_IN_PROMETHEUS: [&str; 8] = [
     "auth_failures_by_user",
     "password_spraying",
     "distributed_guessing",
+    "suspected_compromise",
+    "suspected_compromise_by_ip",
 ];
 
 fn root() -> PathBuf {

@@ -11,8 +11,8 @@
 //! invocations → one; the quiet period → one resolved message; SNS down at
 //! firing → the evaluator publishes it once; a silence suppresses; an
 //! inhibited alert says why, and a security alert is published all the
-//! same; the critical brute-force rule reaches a filtered pager
-//! subscription alone. Beyond them: a batch redelivered after the
+//! same; only the critical suspected-compromise rules (a success after
+//! the brute force) reach a filtered pager subscription. Beyond them: a batch redelivered after the
 //! resolution publishes nothing; SNS down through firing and resolution,
 //! and one batch that fires and resolves, each transition published once
 //! (both caught a transaction that touched one incident item twice).
@@ -409,14 +409,17 @@ fn firings(outcomes: &[EngineOutcome]) -> usize {
 
 // ------------------------------------------------------------------ the cases
 
-/// The default alert rules counting failed logins.
-const AUTH_FAILURE_RULES: [&str; 6] = [
+/// The default alert rules counting failed logins (the sequence rules
+/// count them before the success that closes a sequence).
+const AUTH_FAILURE_RULES: [&str; 8] = [
     "auth_failures",
     "auth_failures_by_ip",
     "auth_failures_by_user",
     "brute_force",
     "password_spraying",
     "distributed_guessing",
+    "suspected_compromise",
+    "suspected_compromise_by_ip",
 ];
 
 /// The value of a signal's key `name`.
@@ -996,15 +999,18 @@ async fn an_inhibited_alert_is_not_published_and_the_incident_says_why() {
 }
 
 /// On the default rules, ten failures against one user within 120 s fire
-/// `brute_force` (critical, security); a pager subscription filtered on
-/// critical security receives brute_force alone, among the seven high
-/// security incidents the same batch fires. The near misses of
+/// `brute_force` (high, security: failures alone never page); the user's
+/// successful login from the attacker's address right after them fires
+/// `suspected_compromise` and `suspected_compromise_by_ip` (critical,
+/// security), which a pager subscription filtered on critical security
+/// receives alone, among the eight high security incidents the same batch
+/// fires. The near misses of
 /// brute_force (nine failures against another user, ten spread over three
 /// minutes against a third) do not fire it; they fire the high per-user
 /// rules, `auth_failures_by_user` and `distributed_guessing` (each from
 /// addresses of their own), which the pager does not receive.
 #[tokio::test]
-async fn brute_force_reaches_the_critical_security_subscription_alone() {
+async fn only_a_suspected_compromise_reaches_the_critical_security_subscription() {
     let sdk = sdk().await;
     let table = create_table(&sdk).await;
     let topic = create_topic(&sdk, false).await;
@@ -1050,6 +1056,17 @@ async fn brute_force_reaches_the_critical_security_subscription_alone() {
             T0 + time::Duration::seconds(20 * i as i64),
         ));
     }
+    // Then u-victim logs in from the attacker's address.
+    let mut login = failed_login(
+        300,
+        "192.0.2.66",
+        "u-victim",
+        T0 + time::Duration::seconds(110),
+    );
+    login.message = login
+        .message
+        .replace("\"success\":false", "\"success\":true");
+    events.push(login);
     let batch = signals(&events);
     // The attacker's address, pseudonymized.
     let attacker = key(&batch[0], "ip").unwrap().to_owned();
@@ -1071,6 +1088,8 @@ async fn brute_force_reaches_the_critical_security_subscription_alone() {
             ("brute_force", "u-victim"),
             ("distributed_guessing", "u-nearly"),
             ("distributed_guessing", "u-slow"),
+            ("suspected_compromise", "u-victim"),
+            ("suspected_compromise_by_ip", attacker.as_str()),
         ]
     );
 
@@ -1090,7 +1109,7 @@ async fn brute_force_reaches_the_critical_security_subscription_alone() {
     let expected: Vec<(&str, &str, &str, TransitionKind)> = fired
         .iter()
         .map(|&(rule, key)| {
-            let severity = if rule == "brute_force" {
+            let severity = if rule.starts_with("suspected_compromise") {
                 "critical"
             } else {
                 "high"
@@ -1103,15 +1122,27 @@ async fn brute_force_reaches_the_critical_security_subscription_alone() {
 
     let paged = drain_settled(&s.sdk, &pager, DRAIN_PAUSE).await;
     let paged = incidents(&paged);
-    assert_eq!(summary(&paged), [("brute_force", TransitionKind::Firing)]);
-    let brute = &paged[0];
-    assert_eq!(brute.category.as_str(), "security");
-    assert_eq!(brute.severity.as_str(), "critical");
-    assert_eq!(brute.key_name.as_deref(), Some("user"));
-    assert_eq!(brute.key, "u-victim");
+    let mut paged_rules = summary(&paged);
+    paged_rules.sort();
     assert_eq!(
-        (brute.count, brute.threshold, brute.window_seconds),
-        (10, 10, 120)
+        paged_rules,
+        [
+            ("suspected_compromise", TransitionKind::Firing),
+            ("suspected_compromise_by_ip", TransitionKind::Firing)
+        ]
     );
-    assert_eq!(brute.transition_at, "2026-11-30T08:01:48.000Z");
+    for compromise in &paged {
+        assert_eq!(compromise.category.as_str(), "security");
+        assert_eq!(compromise.severity.as_str(), "critical");
+        assert_eq!(compromise.subject.as_deref(), Some("u-victim"));
+        assert_eq!(
+            (
+                compromise.count,
+                compromise.threshold,
+                compromise.window_seconds
+            ),
+            (10, 5, 600)
+        );
+        assert_eq!(compromise.transition_at, "2026-11-30T08:01:50.000Z");
+    }
 }

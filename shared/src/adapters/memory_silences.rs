@@ -138,7 +138,10 @@ mod tests {
         };
         assert_eq!(e.ends_at, at);
         assert!(store.list(at, false).await.unwrap().is_empty());
-        assert_eq!(store.list(at, true).await.unwrap(), std::slice::from_ref(&e));
+        assert_eq!(
+            store.list(at, true).await.unwrap(),
+            std::slice::from_ref(&e)
+        );
         assert_eq!(
             store.expire(&s.id, at, "admin-token").await.unwrap(),
             ExpireOutcome::AlreadyEnded(e)

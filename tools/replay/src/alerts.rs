@@ -5,6 +5,9 @@
 //!
 //! `{"rule":..,"key":..,"status":"firing"|"resolved","at":"<RFC 3339>","count":..,"severity":..}`
 //!
+//! with `"subject":..` last for a sequence rule's incident (the account
+//! whose successful login closed the sequence).
+//!
 //! Firing is at the event time of the signal that reached the threshold;
 //! resolution at the last signal plus the rule's quiet period, emitted once
 //! the stream's event time reaches it. At the end of the input only the
@@ -58,13 +61,20 @@ pub struct AlertLine {
     pub at_ms: i64,
     pub count: u32,
     pub severity: &'static str,
+    /// A sequence rule's account (see `Incident::subject`).
+    pub subject: Option<String>,
 }
 
 impl AlertLine {
     /// The JSON object, keys in the documented order.
     pub fn to_json(&self) -> String {
+        let subject = self
+            .subject
+            .as_ref()
+            .map(|s| format!(",\"subject\":{}", Value::String(s.clone())))
+            .unwrap_or_default();
         format!(
-            "{{\"rule\":{},\"key\":{},\"status\":\"{}\",\"at\":\"{}\",\"count\":{},\"severity\":\"{}\"}}",
+            "{{\"rule\":{},\"key\":{},\"status\":\"{}\",\"at\":\"{}\",\"count\":{},\"severity\":\"{}\"{subject}}}",
             Value::String(self.rule.clone()),
             Value::String(self.key.clone()),
             self.status,
@@ -143,6 +153,7 @@ impl Backtest {
                     at_ms: t.transition.at_ms,
                     count: t.transition.count,
                     severity: rule.severity.as_str(),
+                    subject: t.transition.episode.subject,
                 })
             })
             .collect();
@@ -359,6 +370,11 @@ mod tests {
         for s in &sorted {
             for &r in rules.for_signal(&s.name) {
                 let rule = rules.get(r).unwrap();
+                // These streams hold no successful login: a sequence rule
+                // never fires on them (its own tests are in the engine).
+                if rule.then.is_some() {
+                    continue;
+                }
                 let key = match &rule.group_by {
                     None => Some(String::new()),
                     Some(g) => s.key(g).map(|k| window_key(k).into_owned()),

@@ -55,6 +55,13 @@ pub struct AlertRuleConfig {
     /// Probe rules: fire on `failures` failed probes among the last `of`.
     #[serde(default)]
     pub consecutive: Option<Consecutive>,
+    /// Sequence rules: the signal that closes the sequence. The rule fires
+    /// on a `then` signal that follows at least `threshold` signals of
+    /// `signal` of the same group within `window` seconds before it (event
+    /// time): a successful login after a burst of failures, not the
+    /// failures alone.
+    #[serde(default)]
+    pub then: Option<String>,
     /// Components (`oauth`, `database`, ...) whose outage explains this
     /// rule's signals: while one is down (by a probe result no older than
     /// two probe periods, checked at each transition), transitions are

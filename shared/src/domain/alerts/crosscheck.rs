@@ -95,6 +95,28 @@ pub fn check(rules: &AlertRules, catalog: &SignalCatalog) -> Result<(), AlertRul
                 ));
             }
         }
+        // A sequence's closing signal is grouped like the counted one.
+        let Some(then) = &rule.then else { continue };
+        let Some(then_keys) = catalog.keys(then) else {
+            return Err(err(
+                "then",
+                AlertProblem::UnknownSignal {
+                    signal: then.to_string(),
+                    nearest: nearest(then, catalog.names()),
+                },
+            ));
+        };
+        if let Some(key) = rule.group_by.as_deref().filter(|k| !then_keys.contains(*k)) {
+            return Err(err(
+                "then",
+                AlertProblem::KeyNeverCarried {
+                    key: key.to_owned(),
+                    signal: then.to_string(),
+                    carried: then_keys.iter().cloned().collect(),
+                    nearest: nearest(key, then_keys.iter().map(String::as_str)),
+                },
+            ));
+        }
     }
     Ok(())
 }
@@ -138,6 +160,24 @@ mod tests {
     fn check_text(text: &str) -> Result<(), String> {
         let rules = AlertRules::from_toml(text, "alerts.toml").map_err(|e| e.to_string())?;
         check(&rules, &catalog()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_sequences_closing_signal_is_checked_too() {
+        let base = "[[rule]]\nname = \"a\"\nsignal = \"auth_failures\"\nthreshold = 5\nwindow = 600\nseverity = \"critical\"\ncategory = \"security\"\ngroup_by = \"user\"\n";
+        let err = check_text(&format!("{base}then = \"auth_success\"\n")).unwrap_err();
+        assert_eq!(
+            err,
+            "alerts.toml:9:1: alert rule \"a\", then: no log rule or probe produces signal \"auth_success\" (did you mean \"auth_successes\"?)"
+        );
+        let err = check_text(
+            &format!("{base}then = \"token_revocations\"\n").replace("\"user\"", "\"ip\""),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("then: signal \"token_revocations\" never carries key \"ip\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -984,6 +984,106 @@ mod tests {
         }
     }
 
+    /// The two default sequence rules, alone.
+    fn sequence_engine(store: &MemoryAlertStore, publisher: &RecordingPublisher) -> Engine {
+        let defaults = AlertRules::default_rules().unwrap();
+        let text: String = ["suspected_compromise", "suspected_compromise_by_ip"]
+            .iter()
+            .map(|name| {
+                let r = &defaults.rules()[defaults.index_of(name).unwrap()];
+                format!(
+                    "[[rule]]\nname = \"{}\"\nsignal = \"{}\"\nthen = \"{}\"\ngroup_by = \"{}\"\nthreshold = {}\nwindow = {}\nseverity = \"{}\"\ncategory = \"{}\"\n",
+                    r.name,
+                    r.signal,
+                    r.then.as_deref().unwrap(),
+                    r.group_by.as_deref().unwrap(),
+                    r.threshold,
+                    r.window_seconds(),
+                    r.severity.as_str(),
+                    r.category.as_str(),
+                )
+            })
+            .collect();
+        AlertEngine::new(
+            Arc::new(AlertRules::from_toml(&text, "seq.toml").unwrap()),
+            store.clone(),
+            publisher.clone(),
+            StaticSilences(vec![]),
+            StaticComponents(vec![]),
+            EngineSettings {
+                log_silence_after: None,
+                ..EngineSettings::default()
+            },
+        )
+    }
+
+    /// A login attempt of `user` from `ip`, `s` seconds after `T0`.
+    fn attempt(name: &str, user: &str, ip: &str, s: i64) -> Signal {
+        Signal {
+            name: name.into(),
+            keys: vec![
+                ("ip".into(), ip.to_owned()),
+                ("user".into(), user.to_owned()),
+            ],
+            event_id: format!("{name}-{user}-{ip}-{s}"),
+            timestamp_ms: time_to_ms(T0) + s * 1000,
+            sample: format!("{{\"message\":\"Authentication attempt\",\"user_id\":\"{user}\"}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_success_after_failures_is_one_critical_incident_naming_the_subject() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = sequence_engine(&store, &publisher);
+        // Twelve failures against admin from one address: nothing.
+        let failures: Vec<Signal> = (0..12)
+            .map(|i| attempt("auth_failures", "admin", "ip:a", i))
+            .collect();
+        let out = e.ingest(&failures, T0).await.unwrap();
+        assert!(out.transitions.is_empty());
+        // Four failures against bob, then bob logs in: nothing either.
+        let mut bob: Vec<Signal> = (0..4)
+            .map(|i| attempt("auth_failures", "bob", "ip:b", i))
+            .collect();
+        bob.push(attempt("auth_successes", "bob", "ip:b", 30));
+        assert!(e.ingest(&bob, T0).await.unwrap().transitions.is_empty());
+        // admin logs in from the same address: one incident per rule.
+        let success = vec![attempt("auth_successes", "admin", "ip:a", 60)];
+        let out = e.ingest(&success, T0).await.unwrap();
+        let mut fired: Vec<(String, String)> = out
+            .transitions
+            .iter()
+            .map(|t| (t.rule.clone(), t.key.clone()))
+            .collect();
+        fired.sort();
+        assert_eq!(
+            fired,
+            [
+                ("suspected_compromise".to_owned(), "admin".to_owned()),
+                ("suspected_compromise_by_ip".to_owned(), "ip:a".to_owned())
+            ]
+        );
+        for incident in publisher.incidents() {
+            assert_eq!(incident.severity, super::super::Severity::Critical);
+            assert_eq!(incident.subject.as_deref(), Some("admin"));
+            assert_eq!(incident.count, 12);
+        }
+        // Redelivery of everything changes nothing.
+        let mut all = failures.clone();
+        all.extend(bob);
+        all.extend(success);
+        let again = e.ingest(&all, T0).await.unwrap();
+        assert!(again.transitions.is_empty());
+        assert_eq!(again.duplicates, 2 * all.len());
+        assert_eq!(publisher.incidents().len(), 2);
+        for rule in ["suspected_compromise", "suspected_compromise_by_ip"] {
+            assert_eq!(
+                again.accounting.for_rule(rule, SignalOutcome::Duplicate),
+                all.len() as u64
+            );
+        }
+    }
+
     #[tokio::test]
     async fn the_dead_mans_switch_fires_when_logs_stop() {
         let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());

@@ -115,7 +115,7 @@ impl Incident {
             severity: rule.severity,
             key_name: rule.group_by.as_deref().map(str::to_owned),
             key: key.to_owned(),
-            subject: None,
+            subject: ep.subject.clone(),
             count: transition.count,
             threshold: rule.threshold,
             window_seconds: rule.window_seconds(),
@@ -231,6 +231,7 @@ mod tests {
                 samples,
                 suppression: None,
                 published_any: false,
+                subject: None,
             },
         }
     }

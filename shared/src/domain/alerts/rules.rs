@@ -36,6 +36,10 @@ pub struct AlertRule {
     pub repeat_ms: Option<i64>,
     /// `Some(n)`: fire on `threshold` hits among the last `n` signals.
     pub consecutive: Option<u32>,
+    /// Sequence rules: the signal that closes the sequence (see
+    /// [`super::config::AlertRuleConfig::then`]); `signal` is then the one
+    /// counted before it.
+    pub then: Option<Arc<str>>,
     pub inhibit_when_down: Vec<Component>,
 }
 
@@ -59,6 +63,11 @@ impl AlertRule {
             routed.distinct = event_hash(value).max(1);
         }
         Ok((key, routed))
+    }
+
+    /// Whether `input` is the closing signal of a sequence rule.
+    pub fn closes(&self, input: &AlertInput<'_>) -> bool {
+        self.then.as_deref() == Some(input.signal)
     }
 
     /// `window` in whole seconds, as rule files and incidents say it.
@@ -194,7 +203,9 @@ impl AlertRules {
     pub(crate) fn new(file: String, rules: Vec<AlertRule>) -> Self {
         let mut by_signal: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
         for (i, r) in rules.iter().enumerate() {
-            by_signal.entry(r.signal.clone()).or_default().push(i);
+            for signal in std::iter::once(&r.signal).chain(&r.then) {
+                by_signal.entry(signal.clone()).or_default().push(i);
+            }
         }
         AlertRules {
             file,

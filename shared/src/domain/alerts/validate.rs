@@ -74,6 +74,8 @@ pub enum AlertProblem {
         "threshold {threshold} contradicts consecutive.failures {failures}; leave threshold out"
     )]
     ThresholdVersusConsecutive { threshold: u32, failures: u32 },
+    #[error("{0}")]
+    Sequence(&'static str),
     #[error(transparent)]
     Component(#[from] crate::domain::probe_result::UnknownComponent),
     #[error(
@@ -144,7 +146,7 @@ pub fn from_toml(text: &str, file: &str) -> Result<AlertRules, AlertRuleError> {
         names.insert(rule.name.clone(), index);
         rules.push(compile_rule(rule).map_err(|(f, p)| err(f, p))?);
         positions.push(
-            ["signal", "group_by", "distinct"]
+            ["signal", "group_by", "distinct", "then"]
                 .map(|f| (f, field_position(text, span.clone(), f)))
                 .to_vec(),
         );
@@ -241,6 +243,39 @@ fn compile_rule(rule: &AlertRuleConfig) -> Result<AlertRule, (&'static str, Aler
         }
         Some(d) => Some(Arc::<str>::from(d)),
     };
+    let then = match rule.then.as_deref() {
+        None => None,
+        Some(t) if !valid_identifier(t) => {
+            return Err(("then", AlertProblem::SignalName(t.to_owned())));
+        }
+        Some(t) if t == rule.signal => {
+            return Err((
+                "then",
+                AlertProblem::Sequence("the closing signal must differ from the counted one"),
+            ));
+        }
+        Some(_) if rule.consecutive.is_some() => {
+            return Err((
+                "then",
+                AlertProblem::Sequence("a consecutive rule counts probe results, not sequences"),
+            ));
+        }
+        Some(_) if distinct.is_some() => {
+            return Err((
+                "then",
+                AlertProblem::Sequence("a sequence rule counts signals, not distinct values"),
+            ));
+        }
+        // A shorter quiet period would let a later signal reopen an
+        // episode on the evidence that already fired it.
+        Some(_) if resolve_after_ms < window_ms => {
+            return Err((
+                "resolve_after",
+                AlertProblem::Sequence("a sequence rule resolves no sooner than its window"),
+            ));
+        }
+        Some(t) => Some(Arc::<str>::from(t)),
+    };
     if rule.category == Category::Security && !rule.inhibit_when_down.is_empty() {
         return Err(("inhibit_when_down", AlertProblem::InhibitedSecurityRule));
     }
@@ -264,6 +299,7 @@ fn compile_rule(rule: &AlertRuleConfig) -> Result<AlertRule, (&'static str, Aler
         resolve_after_ms,
         repeat_ms,
         consecutive: rule.consecutive.map(|c| c.of),
+        then,
         inhibit_when_down,
     })
 }
@@ -399,6 +435,34 @@ mod tests {
     }
 
     #[test]
+    fn sequence_rules_are_checked_at_load() {
+        let base = "[[rule]]\nname = \"s\"\nsignal = \"auth_failures\"\nthreshold = 5\nwindow = 600\nseverity = \"critical\"\ncategory = \"security\"\ngroup_by = \"user\"\n";
+        let ok = from_toml(&format!("{base}then = \"auth_successes\"\n"), "t.toml").unwrap();
+        let r = &ok.rules()[0];
+        assert_eq!(r.then.as_deref(), Some("auth_successes"));
+        // Both signals route to the rule.
+        assert_eq!(ok.for_signal("auth_failures"), [0]);
+        assert_eq!(ok.for_signal("auth_successes"), [0]);
+        for (extra, want) in [
+            ("then = \"auth_failures\"\n", "must differ"),
+            ("then = \"a-b\"\n", "not a valid signal name"),
+            (
+                "then = \"auth_successes\"\ndistinct = \"ip\"\n",
+                "not distinct values",
+            ),
+            (
+                "then = \"auth_successes\"\nresolve_after = 60\n",
+                "no sooner than its window",
+            ),
+        ] {
+            let err = from_toml(&format!("{base}{extra}"), "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{extra}: {err}");
+        }
+    }
+
+    #[test]
     fn the_default_file_carries_alert_config_exactly() {
         let rules = AlertRules::default_rules().unwrap();
         let get = |n: &str| rules.rules().iter().find(|r| r.name.as_ref() == n).unwrap();
@@ -435,9 +499,31 @@ mod tests {
             }
         }
         let brute = get("brute_force");
-        assert_eq!(brute.severity.as_str(), "critical");
+        assert_eq!(brute.severity.as_str(), "high");
         assert_eq!(brute.category.as_str(), "security");
         assert_eq!(brute.group_by.as_deref(), Some("user"));
+        // Only evidence of compromise is critical among security rules:
+        // failures alone are what anyone who knows a username can produce.
+        let critical: Vec<&str> = rules
+            .rules()
+            .iter()
+            .filter(|r| r.category.as_str() == "security" && r.severity.as_str() == "critical")
+            .map(|r| r.name.as_ref())
+            .collect();
+        assert_eq!(
+            critical,
+            ["suspected_compromise", "suspected_compromise_by_ip"]
+        );
+        for (name, group_by) in [
+            ("suspected_compromise", "user"),
+            ("suspected_compromise_by_ip", "ip"),
+        ] {
+            let r = get(name);
+            assert_eq!(r.signal.as_ref(), "auth_failures");
+            assert_eq!(r.then.as_deref(), Some("auth_successes"));
+            assert_eq!(r.group_by.as_deref(), Some(group_by));
+            assert_eq!((r.threshold, r.window_ms), (5, 600_000));
+        }
         assert_eq!(get("component_down").consecutive, Some(5));
         // One rule per alert of the guide's Alert Categories.
         for (name, category) in [

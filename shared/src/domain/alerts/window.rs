@@ -29,6 +29,10 @@ use crate::domain::rules::Signal;
 
 /// Most signals kept per window (see the module documentation).
 pub const MAX_ENTRIES: usize = 500;
+/// Most closing signals a sequence rule keeps per window (the newest): a
+/// shared address (an office behind NAT) logs in all day, and each kept
+/// closing holds its subject.
+pub const MAX_CLOSINGS: usize = 50;
 /// Redacted sample lines an incident carries.
 pub const MAX_SAMPLES: usize = 3;
 /// Longest sample line kept, in bytes (cut at a character boundary).
@@ -140,6 +144,22 @@ impl<'de> Deserialize<'de> for Entry {
     }
 }
 
+/// One closing signal of a sequence rule: event time (ms), event-id hash,
+/// and the account it names (its `user` key), the incident's subject.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Closing {
+    #[serde(rename = "t")]
+    pub ts: i64,
+    #[serde(rename = "h")]
+    pub hash: u64,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// The key of a closing signal that names the account: the incident's
+/// subject, whom a responder may act on.
+pub const SUBJECT_KEY: &str = "user";
+
 /// FNV-1a, 64 bits: stable across processes (the hash is stored), fast, and
 /// collisions among a window's few hundred event ids are negligible (the
 /// ids come from CloudWatch, not from an adversary).
@@ -231,6 +251,9 @@ pub struct Episode {
     /// resolution is published then, whatever the last decision was.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub published_any: bool,
+    /// Sequence rules: the account the closing signal named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 impl Episode {
@@ -315,6 +338,15 @@ pub struct WindowState {
     /// Duplicate inputs (not persisted as a change on their own).
     #[serde(default)]
     pub duplicates: u64,
+    /// Sequence rules: the closing signals kept, sorted by (time, hash);
+    /// `entries` holds the signals counted before them.
+    #[serde(rename = "c", default, skip_serializing_if = "VecDeque::is_empty")]
+    pub closings: VecDeque<Closing>,
+    /// Sequence rules: event time of the closing that fired the last
+    /// episode. Closings at or before it never fire again, so a late or
+    /// redelivered signal cannot reopen an episode on spent evidence.
+    #[serde(rename = "ct", default, skip_serializing_if = "Option::is_none")]
+    pub closed_through: Option<i64>,
 }
 
 impl WindowState {
@@ -338,6 +370,9 @@ impl WindowState {
         if ts < horizon {
             self.late += 1;
             return Observed::Late;
+        }
+        if rule.then.is_some() {
+            return self.observe_sequence(rule, key, input, out);
         }
         let entry = Entry(ts, event_hash(input.event_id), input.hit, input.distinct);
         let pos = self
@@ -382,6 +417,130 @@ impl WindowState {
         }
         if let Some(found) = self.qualifying(rule, ts, max) {
             self.fire(rule, key, input.event_id, found, out);
+        }
+        Observed::Counted
+    }
+
+    /// [`Self::observe`] for a sequence rule (`rule.then`): failures are
+    /// kept in `entries`, closing signals in `closings`, and the rule fires
+    /// on the earliest closing whose window (the `window` before it, its own
+    /// time included) holds `threshold` failures. Only closings whose
+    /// window contains the new input are examined: an input completes a
+    /// sequence, or nothing.
+    fn observe_sequence(
+        &mut self,
+        rule: &AlertRule,
+        key: &str,
+        input: &AlertInput<'_>,
+        out: &mut Vec<Transition>,
+    ) -> Observed {
+        let ts = input.timestamp_ms;
+        let hash = event_hash(input.event_id);
+        let closes = rule.closes(input);
+        if closes {
+            let pos = self
+                .closings
+                .partition_point(|c| (c.ts, c.hash) < (ts, hash));
+            if self
+                .closings
+                .get(pos)
+                .is_some_and(|c| c.ts == ts && c.hash == hash)
+            {
+                self.duplicates += 1;
+                return Observed::Duplicate;
+            }
+            if pos == 0 && self.closings.len() >= MAX_CLOSINGS {
+                self.late += 1;
+                return Observed::Late;
+            }
+            let subject = input
+                .keys
+                .get(SUBJECT_KEY)
+                .map(|u| cap_bytes(u, KEY_MAX_BYTES).into_owned());
+            self.closings.insert(pos, Closing { ts, hash, subject });
+        } else {
+            let entry = Entry(ts, hash, true, 0);
+            let pos = self
+                .entries
+                .partition_point(|e| (e.0, e.1) < (entry.0, entry.1));
+            if self
+                .entries
+                .get(pos)
+                .is_some_and(|e| e.0 == entry.0 && e.1 == entry.1)
+            {
+                self.duplicates += 1;
+                return Observed::Duplicate;
+            }
+            if pos == 0 && self.entries.len() >= MAX_ENTRIES {
+                self.late += 1;
+                return Observed::Late;
+            }
+            self.entries.insert(pos, entry);
+        }
+        let max = self.max_ts.map_or(ts, |m| m.max(ts));
+        self.max_ts = Some(max);
+        let keep_from = max.saturating_sub(rule.window_ms.saturating_mul(2));
+        while self.entries.front().is_some_and(|e| e.0 < keep_from)
+            || self.entries.len() > MAX_ENTRIES
+        {
+            self.entries.pop_front();
+        }
+        while self.closings.front().is_some_and(|c| c.ts < keep_from)
+            || self.closings.len() > MAX_CLOSINGS
+        {
+            self.closings.pop_front();
+        }
+        if !input.sample.is_empty() {
+            if self.samples.len() >= MAX_SAMPLES {
+                self.samples.pop_front();
+            }
+            self.samples
+                .push_back(truncate(input.sample, SAMPLE_MAX_BYTES).to_owned());
+        }
+        if let Some(open) = &mut self.open {
+            open.count = open.count.saturating_add(1);
+            open.first_event_ms = open.first_event_ms.min(ts);
+            open.last_event_ms = open.last_event_ms.max(ts);
+            return Observed::Counted;
+        }
+        // Closings whose window holds the input: itself, or for a failure
+        // those at most one window after it.
+        let (from, to) = if closes {
+            (ts, ts)
+        } else {
+            (ts, ts.saturating_add(rule.window_ms))
+        };
+        let through = self.closed_through.unwrap_or(i64::MIN);
+        let found = self
+            .closings
+            .iter()
+            .filter(|c| c.ts >= from && c.ts <= to && c.ts > through)
+            .find_map(|c| {
+                let lo = self
+                    .entries
+                    .partition_point(|e| e.0 < c.ts.saturating_sub(rule.window_ms));
+                let hi = self.entries.partition_point(|e| e.0 <= c.ts);
+                (hi - lo >= rule.threshold as usize).then(|| {
+                    (
+                        Found {
+                            count: (hi - lo) as u32,
+                            first_ms: self.entries[lo].0,
+                            reached_ms: c.ts,
+                            last_ms: c.ts,
+                        },
+                        c.subject.clone(),
+                    )
+                })
+            });
+        if let Some((found, subject)) = found {
+            self.closed_through = Some(found.reached_ms);
+            self.fire(rule, key, input.event_id, found, out);
+            if let Some(open) = &mut self.open {
+                open.subject = subject.clone();
+            }
+            if let Some(t) = out.last_mut() {
+                t.episode.subject = subject;
+            }
         }
         Observed::Counted
     }
@@ -517,6 +676,7 @@ impl WindowState {
             samples: self.samples.iter().cloned().collect(),
             suppression: None,
             published_any: false,
+            subject: None,
         };
         out.push(Transition {
             kind: TransitionKind::Firing,
@@ -534,6 +694,8 @@ impl WindowState {
             && self.episodes == other.episodes
             && self.open == other.open
             && self.samples == other.samples
+            && self.closings == other.closings
+            && self.closed_through == other.closed_through
     }
 }
 
@@ -579,6 +741,7 @@ mod tests {
             resolve_after_ms: resolve_s * 1000,
             repeat_ms: None,
             consecutive: None,
+            then: None,
             inhibit_when_down: Vec::new(),
         }
     }
@@ -717,6 +880,176 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].at_ms, 8 * 60_000);
         assert_eq!(s.entries.len(), 5);
+    }
+
+    fn sequence_rule() -> AlertRule {
+        let mut r = rule(5, 600, 600);
+        r.signal = "auth_failures".into();
+        r.then = Some("auth_successes".into());
+        r.group_by = Some("ip".into());
+        r
+    }
+
+    /// A failure (`f`) or success (`s`, naming `user`) at `ts_s`.
+    fn step<'a>(
+        kind: char,
+        id: &'a str,
+        ts_s: i64,
+        keys: &'a [(Arc<str>, String)],
+    ) -> AlertInput<'a> {
+        AlertInput {
+            signal: if kind == 's' {
+                "auth_successes"
+            } else {
+                "auth_failures"
+            },
+            keys: InputKeys::Many(keys),
+            distinct: 0,
+            event_id: id,
+            timestamp_ms: ts_s * 1000,
+            sample: "line",
+            hit: true,
+        }
+    }
+
+    /// Feeds `(kind, id, second)` steps, the successes naming `admin`.
+    fn run_sequence(
+        state: &mut WindowState,
+        steps: &[(char, &str, i64)],
+    ) -> (Vec<Transition>, Vec<Observed>) {
+        let r = sequence_rule();
+        let keys: Vec<(Arc<str>, String)> = vec![
+            ("ip".into(), "ip:1".to_owned()),
+            ("user".into(), "admin".to_owned()),
+        ];
+        let mut out = Vec::new();
+        let observed = steps
+            .iter()
+            .map(|(k, id, ts)| state.observe(&r, "ip:1", &step(*k, id, *ts, &keys), &mut out))
+            .collect();
+        (out, observed)
+    }
+
+    fn failures_then(n: usize, success_at: Option<i64>) -> Vec<(char, String, i64)> {
+        let mut steps: Vec<(char, String, i64)> = (0..n)
+            .map(|i| ('f', format!("f{i}"), i as i64 * 10))
+            .collect();
+        if let Some(at) = success_at {
+            steps.push(('s', "ok".to_owned(), at));
+        }
+        steps
+    }
+
+    fn run_owned(state: &mut WindowState, steps: &[(char, String, i64)]) -> Vec<Transition> {
+        let borrowed: Vec<(char, &str, i64)> = steps
+            .iter()
+            .map(|(k, id, t)| (*k, id.as_str(), *t))
+            .collect();
+        run_sequence(state, &borrowed).0
+    }
+
+    #[test]
+    fn a_sequence_fires_on_a_success_after_the_failures_and_names_the_subject() {
+        let mut s = WindowState::default();
+        let out = run_owned(&mut s, &failures_then(5, Some(100)));
+        assert_eq!(out.len(), 1);
+        let t = &out[0];
+        assert_eq!(
+            (t.kind, t.at_ms, t.count),
+            (TransitionKind::Firing, 100_000, 5)
+        );
+        assert_eq!(t.episode.subject.as_deref(), Some("admin"));
+        assert_eq!(t.episode.first_event_ms, 0);
+        assert_eq!(s.open.as_ref().unwrap().subject.as_deref(), Some("admin"));
+    }
+
+    #[test]
+    fn a_sequence_needs_the_threshold_a_success_and_the_window() {
+        // Four failures, then a success: not enough.
+        let mut s = WindowState::default();
+        assert!(run_owned(&mut s, &failures_then(4, Some(100))).is_empty());
+        // Failures alone, however many: never.
+        let mut s = WindowState::default();
+        assert!(run_owned(&mut s, &failures_then(50, None)).is_empty());
+        assert!(s.open.is_none());
+        // The success more than a window after the failures: the oldest
+        // fell out, four remain.
+        let mut s = WindowState::default();
+        assert!(run_owned(&mut s, &failures_then(5, Some(640))).is_empty());
+        // A success before the failures closes nothing.
+        let mut s = WindowState::default();
+        let mut steps = vec![('s', "ok".to_owned(), 0)];
+        steps.extend(
+            failures_then(5, None)
+                .into_iter()
+                .map(|(k, id, t)| (k, id, t + 1)),
+        );
+        assert!(run_owned(&mut s, &steps).is_empty());
+    }
+
+    #[test]
+    fn a_late_failure_completes_a_sequence_once_and_redelivery_changes_nothing() {
+        let mut s = WindowState::default();
+        // The success is delivered before the fifth failure.
+        let mut steps = failures_then(4, Some(100));
+        steps.push(('f', "late".to_owned(), 50));
+        let out = run_owned(&mut s, &steps);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].at_ms, out[0].count), (100_000, 5));
+        let before = s.clone();
+        let (out, observed) = run_sequence(
+            &mut s,
+            &[('s', "ok", 100), ('f', "late", 50), ('f', "f0", 0)],
+        );
+        assert!(out.is_empty());
+        assert_eq!(observed, [Observed::Duplicate; 3]);
+        assert!(s.same_content(&before));
+    }
+
+    #[test]
+    fn spent_evidence_never_reopens_an_episode() {
+        let mut s = WindowState::default();
+        let out = run_owned(&mut s, &failures_then(5, Some(100)));
+        assert_eq!(out.len(), 1);
+        // Quiet for a window: the evaluator resolves it.
+        let mut out = Vec::new();
+        s.tick(&sequence_rule(), 700_000, &mut out);
+        assert_eq!(
+            out.iter().map(|t| t.kind).collect::<Vec<_>>(),
+            [TransitionKind::Resolved]
+        );
+        // A late failure before the spent success: counted, fires nothing.
+        let (out, observed) = run_sequence(&mut s, &[('f', "older", 95)]);
+        assert_eq!(observed, [Observed::Counted]);
+        assert!(out.is_empty());
+        // Five new failures then a new success: a second episode.
+        let steps: Vec<(char, String, i64)> = (0..5)
+            .map(|i| ('f', format!("g{i}"), 710 + i))
+            .chain([('s', "ok2".to_owned(), 720)])
+            .collect();
+        let out = run_owned(&mut s, &steps);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].episode.number, 2);
+    }
+
+    #[test]
+    fn sequence_state_round_trips_and_old_windows_read_unchanged() {
+        let mut s = WindowState::default();
+        run_owned(&mut s, &failures_then(5, Some(100)));
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"c\":[{\"t\":100000"), "{json}");
+        assert_eq!(serde_json::from_str::<WindowState>(&json).unwrap(), s);
+        // A counting rule's window has no closings and serializes as before.
+        let mut counting = WindowState::default();
+        feed(&mut counting, &rule(3, 60, 60), &[("a", 0)]);
+        let json = serde_json::to_string(&counting).unwrap();
+        assert!(
+            !json.contains("\"c\"") && !json.contains("\"ct\""),
+            "{json}"
+        );
+        let old = r#"{"e":[[0,1,true]],"max_ts":0,"episodes":0,"open":null,"samples":[],"late":0,"duplicates":0}"#;
+        let read: WindowState = serde_json::from_str(old).unwrap();
+        assert!(read.closings.is_empty() && read.closed_through.is_none());
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! Guard rails (a wrong page is a nuisance, a wrong mass revocation is an
 //! outage):
 //! - dry-run by default: nothing is revoked, the record says what would be;
-//! - only incidents keyed by a user (`key_name` in the configured list) name
-//!   someone to revoke; pseudonymized keys (`ip:…`, `email:…`), `unknown`
-//!   and keys that are not plain identifiers name nobody;
+//! - only incidents keyed by a user (`key_name` in the configured list), or
+//!   naming a `subject` (a sequence rule's account that logged in, whatever
+//!   the key), name someone to revoke; pseudonymized keys (`ip:…`,
+//!   `email:…`), `unknown` and values that are not plain identifiers name
+//!   nobody;
 //! - only incidents of the allowed rules revoke ([`Guardrails::rules`]:
 //!   the sequence rules whose evidence is a success after a burst of
 //!   failures; a failures-only rule such as `brute_force` can be produced by
@@ -236,31 +238,26 @@ pub fn plan(incident: &Incident, rails: &Guardrails) -> Plan {
             .push("resolved transition: nothing to revoke, notify only".to_owned());
         return plan;
     }
-    let key_name = incident.key_name.as_deref().unwrap_or("");
-    if !rails.user_key_names.iter().any(|n| n == key_name) {
-        plan.notes.push(format!(
-            "incident keyed by {} ({}): no user to revoke, notify only",
-            if key_name.is_empty() {
-                "nothing"
-            } else {
-                key_name
-            },
-            if incident.key.is_empty() {
-                "ungrouped"
-            } else {
-                "pseudonymized or not a principal"
+    // A sequence incident names the account that logged in (its subject),
+    // whatever its key is: an address-keyed one names a user this way.
+    let principal = match incident.subject.as_deref() {
+        Some(subject) => subject,
+        None => match user_key(incident, rails) {
+            Ok(key) => key,
+            Err(note) => {
+                plan.notes.push(note);
+                return plan;
             }
-        ));
-        return plan;
-    }
-    if !is_revocable_id(&incident.key) {
+        },
+    };
+    if !is_revocable_id(principal) {
         plan.notes.push(
             "the user key is pseudonymized, unknown or not a plain id: no user to revoke, notify only"
                 .to_owned(),
         );
         return plan;
     }
-    let candidates = vec![incident.key.clone()];
+    let candidates = vec![principal.to_owned()];
     let (protected, rest): (Vec<String>, Vec<String>) =
         candidates.into_iter().partition(|p| rails.is_protected(p));
     plan.skipped
@@ -277,6 +274,27 @@ pub fn plan(incident: &Incident, rails: &Guardrails) -> Plan {
     }
     plan.revoke = rest;
     plan
+}
+
+/// The incident's key when its `key_name` names users, else why not.
+fn user_key<'a>(incident: &'a Incident, rails: &Guardrails) -> Result<&'a str, String> {
+    let key_name = incident.key_name.as_deref().unwrap_or("");
+    if rails.user_key_names.iter().any(|n| n == key_name) {
+        return Ok(&incident.key);
+    }
+    Err(format!(
+        "incident keyed by {} ({}): no user to revoke, notify only",
+        if key_name.is_empty() {
+            "nothing"
+        } else {
+            key_name
+        },
+        if incident.key.is_empty() {
+            "ungrouped"
+        } else {
+            "pseudonymized or not a principal"
+        }
+    ))
 }
 
 /// What was done to one principal.
@@ -482,6 +500,31 @@ mod tests {
         let long = "u".repeat(MAX_PRINCIPAL_CHARS + 1);
         assert!(!is_revocable_id(&long));
         assert!(is_revocable_id("alice@example.org"));
+    }
+
+    #[test]
+    fn a_sequence_incident_names_its_subject_whatever_its_key() {
+        let mut i = firing(Some("ip"), "ip:0123456789ab");
+        i.subject = Some("u-admin".to_owned());
+        let p = plan(&i, &Guardrails::default());
+        assert_eq!(p.revoke, ["u-admin"]);
+        // The same checks as a key: a subject that is no plain id names nobody.
+        for subject in ["unknown", "email:0123456789ab", "a b", ""] {
+            i.subject = Some(subject.to_owned());
+            let p = plan(&i, &Guardrails::default());
+            assert!(p.revoke.is_empty(), "{subject}");
+            assert!(p.notes[0].contains("no user to revoke"), "{subject}");
+        }
+        // And the same guard rails.
+        i.subject = Some("break-glass".to_owned());
+        let rails = Guardrails {
+            protected: BTreeSet::from(["Break-Glass".to_owned()]),
+            ..Guardrails::default()
+        };
+        assert_eq!(
+            plan(&i, &rails).skipped,
+            [("break-glass".to_owned(), SkipReason::Protected)]
+        );
     }
 
     #[test]

@@ -1092,7 +1092,67 @@ mod tests {
                 "log_messages_total{level=INFO,logger=security} +1",
             ],
         );
-        assert!(ev.signals.is_empty());
+        // A success closes the suspected_compromise sequences (this record
+        // names no user or address: the signal carries no key).
+        assert_eq!(signals(&ev), ["auth_successes -="]);
+    }
+
+    #[test]
+    fn only_the_services_json_record_says_a_login_succeeded() {
+        let ev = defaults(&[&json(
+            "security",
+            "INFO",
+            "Authentication attempt",
+            r#""user_id":"u-admin","ip_address":"203.0.113.7","success":true"#,
+        )]);
+        let ip = redactor().pseudonym(PseudonymKind::Ip, "203.0.113.7");
+        assert_eq!(
+            signals(&ev),
+            [format!("auth_successes ip={ip} user=u-admin")]
+        );
+        // What an outsider can shape: a username in a text record spelling
+        // a successful login of someone else, as a JSON record or in words,
+        // on the same line or on the lines after it (one event); a string
+        // `"true"`; a JSON value smuggling fields into a failure.
+        let fake = r#"{"logger":"security","message":"Authentication attempt","user_id":"u-admin","success":true}"#;
+        for message in [
+            text(
+                "app.api.routes.auth",
+                "WARNING",
+                &format!("Login failed for user {fake}"),
+            ),
+            text(
+                "app.api.routes.auth",
+                "WARNING",
+                &format!(
+                    "Login failed for user x\n{fake}\nAuthentication attempt succeeded for user_id=u-admin success=true"
+                ),
+            ),
+            text(
+                "security",
+                "INFO",
+                "Authentication attempt user_id=u-admin success=true",
+            ),
+            json(
+                "security",
+                "INFO",
+                "Authentication attempt",
+                r#""user_id":"u-admin","success":"true""#,
+            ),
+            json(
+                "security",
+                "WARNING",
+                "Authentication attempt",
+                r#""user_id":"u-admin\",\"success\":true,\"x\":\"","success":false"#,
+            ),
+        ] {
+            let ev = defaults(&[&message]);
+            assert!(
+                ev.signals.iter().all(|s| &*s.name != "auth_successes"),
+                "{message}: {:?}",
+                signals(&ev)
+            );
+        }
     }
 
     #[test]
