@@ -38,12 +38,13 @@ use shared::domain::alerts::{AlertEngine, AlertRules, EngineSettings, Incident};
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
 use shared::domain::response::revocation::ActionStatus;
+use shared::domain::response::revocation::Decision;
 use shared::domain::response::{Guardrails, Mode};
 use shared::domain::rules::RuleSet;
 use shared::ports::Clock;
 use shared::probes::postgres::PostgresConnector;
 use shared::probes::tls;
-use support::receiver::{incidents_event, sns_event};
+use support::receiver::sns_event_from;
 use support::sns::{drain_settled, subscribe_queue, topic_with_queue};
 use support::stack::{create_table, sdk, var};
 use time::OffsetDateTime;
@@ -132,7 +133,9 @@ struct Stack {
     all: String,
     /// The responder's subscription.
     responder_queue: String,
-    responder: Responder<AnyRevoker, DynamoResponseStore, SnsPublisher>,
+    responder: Responder<AnyRevoker, DynamoResponseStore, SnsPublisher, DynamoAlertStore>,
+    /// The incidents topic (the responder accepts only its records).
+    topic: String,
     db: tokio_postgres::Client,
 }
 
@@ -174,6 +177,10 @@ impl Stack {
                 .unwrap(),
             )),
             store: DynamoResponseStore::new(&sdk, &table),
+            // The incidents the engine stored: what the responder checks
+            // every delivered incident against.
+            incidents: DynamoAlertStore::new(&sdk, &table),
+            incidents_topic: topic.clone(),
             team: None,
             team_target: String::new(),
             clock: Arc::new(NowClock),
@@ -189,6 +196,7 @@ impl Stack {
         .unwrap_or_else(|failed| panic!("cannot connect to the local Postgres: {failed:?}"));
         Stack {
             sdk,
+            topic,
             app,
             all,
             responder_queue,
@@ -290,9 +298,13 @@ async fn failures_alone_notify_and_the_responder_does_nothing() {
     assert!(s.reaching_responder().await.is_empty());
     // Given the high incident anyway, the responder's own check ignores it.
     let incident: Incident = serde_json::from_value(brute[0].clone()).unwrap();
+    let message = incident.to_message();
     let summary = s
         .responder
-        .handle(&incidents_event(&[&incident]))
+        .handle(&sns_event_from(
+            &s.topic,
+            &[(message.body, message.attributes)],
+        ))
         .await
         .unwrap();
     assert_eq!((summary.ignored, summary.responses.len()), (1, 0));
@@ -334,7 +346,11 @@ async fn a_success_after_failures_revokes_the_account_once() {
     // Exactly that incident reaches the responder, which revokes once.
     let delivered = s.reaching_responder().await;
     assert_eq!(delivered.len(), 1, "{delivered:?}");
-    let summary = s.responder.handle(&sns_event(&delivered)).await.unwrap();
+    let summary = s
+        .responder
+        .handle(&sns_event_from(&s.topic, &delivered))
+        .await
+        .unwrap();
     assert_eq!(summary.responses.len(), 1);
     let actions = &summary.responses[0].actions;
     let revoked: Vec<&str> = actions
@@ -349,7 +365,11 @@ async fn a_success_after_failures_revokes_the_account_once() {
     assert!(s.rows_of(&bystander).await.is_empty());
 
     // The incident delivered again: nothing more.
-    let again = s.responder.handle(&sns_event(&delivered)).await.unwrap();
+    let again = s
+        .responder
+        .handle(&sns_event_from(&s.topic, &delivered))
+        .await
+        .unwrap();
     assert_eq!((again.duplicates, again.responses.len()), (1, 0));
     // The log batch delivered again: no new incident, nothing to respond to.
     s.deliver(&records).await;
@@ -357,4 +377,58 @@ async fn a_success_after_failures_revokes_the_account_once() {
     assert!(s.reaching_responder().await.is_empty());
     assert_eq!(s.rows_of(&victim).await, rows);
     s.cleanup(&[&victim, &bystander]).await;
+}
+
+/// One address failing against one user, then logging in as them, fires
+/// both sequence rules (per user and per address): two critical incidents
+/// naming the same account. It is revoked once; the second incident finds
+/// the user's cooldown taken and records so.
+#[tokio::test]
+async fn both_sequence_rules_on_one_burst_revoke_the_account_once() {
+    let s = Stack::new().await;
+    let victim = fresh_user();
+    let t0 = OffsetDateTime::now_utc() - Duration::from_secs(300);
+    let mut records: Vec<(OffsetDateTime, String)> = (0..6)
+        .map(|i| {
+            let at = t0 + Duration::from_secs(i * 10);
+            (at, attempt(at, &victim, "203.0.113.99", false))
+        })
+        .collect();
+    let login = t0 + Duration::from_secs(90);
+    records.push((login, attempt(login, &victim, "203.0.113.99", true)));
+    s.deliver(&records).await;
+
+    let published = s.published().await;
+    let mut critical: Vec<&str> = published
+        .iter()
+        .filter(|i| i["severity"] == "critical")
+        .map(|i| i["rule"].as_str().unwrap_or(""))
+        .collect();
+    critical.sort_unstable();
+    assert_eq!(
+        critical,
+        ["suspected_compromise", "suspected_compromise_by_ip"],
+        "{:?}",
+        rules_of(&published)
+    );
+    let delivered = s.reaching_responder().await;
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    let summary = s
+        .responder
+        .handle(&sns_event_from(&s.topic, &delivered))
+        .await
+        .unwrap();
+    let decisions: Vec<Option<Decision>> = summary
+        .responses
+        .iter()
+        .flat_map(|r| r.actions.iter().map(|a| a.decision))
+        .collect();
+    assert_eq!(decisions.len(), 2, "{:?}", summary.responses);
+    assert!(decisions.contains(&Some(Decision::Acted)), "{decisions:?}");
+    assert!(
+        decisions.contains(&Some(Decision::Cooldown)),
+        "{decisions:?}"
+    );
+    assert_eq!(s.rows_of(&victim).await.len(), 1);
+    s.cleanup(&[&victim]).await;
 }
