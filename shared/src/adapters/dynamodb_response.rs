@@ -55,6 +55,26 @@ where
         == Some("ConditionalCheckFailedException")
 }
 
+/// A conditional write's outcome: `true` when it was made, `false` when
+/// its condition did not hold.
+fn conditional<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
+/// `now` plus `d`, in epoch milliseconds.
+fn ms_after(now: OffsetDateTime, d: Duration) -> i64 {
+    crate::domain::alerts::incident::time_to_ms(now)
+        .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -230,7 +250,7 @@ impl ResponseStore for DynamoResponseStore {
         lease: Duration,
     ) -> Result<bool, StoreError> {
         let now_ms = crate::domain::alerts::incident::time_to_ms(now);
-        let until = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let until = ms_after(now, lease);
         let result = self
             .client
             .put_item()
@@ -243,11 +263,7 @@ impl ResponseStore for DynamoResponseStore {
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(unavailable(&e)),
-        }
+        conditional(result)
     }
 
     async fn take_hourly_slot(
@@ -273,11 +289,7 @@ impl ResponseStore for DynamoResponseStore {
             .expression_attribute_values(":ttl", n(epoch_plus(now, RATE_TTL)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(unavailable(&e)),
-        }
+        conditional(result)
     }
 
     async fn take_user_cooldown(
@@ -288,7 +300,7 @@ impl ResponseStore for DynamoResponseStore {
         period: Duration,
     ) -> Result<bool, StoreError> {
         let now_ms = crate::domain::alerts::incident::time_to_ms(now);
-        let until = now_ms.saturating_add(i64::try_from(period.as_millis()).unwrap_or(i64::MAX));
+        let until = ms_after(now, period);
         let result = self
             .client
             .put_item()
@@ -306,11 +318,7 @@ impl ResponseStore for DynamoResponseStore {
             .expression_attribute_values(":incident", s(incident_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(unavailable(&e)),
-        }
+        conditional(result)
     }
 
     async fn release_user_cooldown(&self, user: &str, incident_id: &str) -> Result<(), StoreError> {
