@@ -136,7 +136,7 @@ impl CompiledRule {
             .any(|s| s.keys.iter().any(|k| k.spec.capture().is_some()))
     }
 
-    /// Whether the record matches, cheapest tests first. `Some(captures)`
+    /// Whether the record matches, cheapest tests first (the logger aside). `Some(captures)`
     /// when it matches and the rule reads captures. `regex_hit` says
     /// whether the rule's regex matches the message (from the rule set's
     /// [`RegexSet`], which tests every regex in one pass).
@@ -146,9 +146,9 @@ impl CompiledRule {
         text: impl FnOnce() -> &'r str,
         regex_hit: impl FnOnce() -> bool,
     ) -> Option<Option<Captures<'r>>> {
-        if self.logger.as_deref().is_some_and(|l| l != record.logger) {
-            return None;
-        }
+        // The logger is not tested: the dispatch offers a record only the
+        // rules naming its logger or none.
+        debug_assert!(self.logger.as_deref().is_none_or(|l| l == record.logger));
         if !self.levels.is_empty()
             && !self
                 .levels
@@ -422,9 +422,9 @@ pub struct RuleSet {
 #[derive(Debug, Clone)]
 struct Dispatch {
     /// Logger → the rules naming that logger or none, in order.
-    by_logger: FastMap<String, Vec<Slot>>,
+    by_logger: FastMap<String, Candidates>,
     /// Rules naming no logger: the candidates for any other logger.
-    any_logger: Vec<Slot>,
+    any_logger: Candidates,
     /// At most 64 patterns, so the hits of one message are a `u64`.
     regexes: RegexSet,
     /// Rule index → its pattern's index in `regexes`.
@@ -462,6 +462,44 @@ impl Slot {
                 .fold(0, |acc, g| acc | (1 << g)),
             more_groups: compiled.group.iter().any(|g| *g >= 64),
             regex_bit: regex_of[rule].map_or(0, |at| 1 << at),
+        }
+    }
+}
+
+/// The rules a record of one logger may match, in order, and how to reach
+/// the few it can match without reading the others: a rule the set decides
+/// is read only when its pattern hit.
+#[derive(Debug, Clone, Default)]
+struct Candidates {
+    slots: Vec<Slot>,
+    /// Positions in `slots` of the rules the set does not decide.
+    plain: Vec<u16>,
+    /// The set's patterns among these rules, as bits...
+    patterns: u64,
+    /// ...and, by pattern index, the position in `slots` of its rule.
+    position_of: Vec<u16>,
+}
+
+impl Candidates {
+    fn new(slots: Vec<Slot>) -> Self {
+        let mut plain = Vec::new();
+        let mut patterns = 0;
+        let mut position_of = vec![0; 64];
+        for (at, slot) in slots.iter().enumerate() {
+            // At most a few hundred rules: a position fits.
+            let at = u16::try_from(at).unwrap_or(u16::MAX);
+            if slot.regex_bit == 0 {
+                plain.push(at);
+            } else {
+                patterns |= slot.regex_bit;
+                position_of[slot.regex_bit.trailing_zeros() as usize] = at;
+            }
+        }
+        Candidates {
+            slots,
+            plain,
+            patterns,
+            position_of,
         }
     }
 }
@@ -542,12 +580,12 @@ impl Dispatch {
                 .map(|i| Slot::new(i, &rules[i], &regex_of))
                 .collect()
         };
-        let any_logger = slots(&|r| r.logger.is_none());
-        let mut by_logger: FastMap<String, Vec<Slot>> = FastMap::default();
+        let any_logger = Candidates::new(slots(&|r| r.logger.is_none()));
+        let mut by_logger: FastMap<String, Candidates> = FastMap::default();
         for logger in rules.iter().filter_map(|r| r.logger.as_ref()) {
             if !by_logger.contains_key(logger) {
                 let list = slots(&|r| r.logger.as_ref().is_none_or(|l| l == logger));
-                by_logger.insert(logger.clone(), list);
+                by_logger.insert(logger.clone(), Candidates::new(list));
             }
         }
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -658,28 +696,43 @@ impl RuleSet {
             .by_logger
             .get(record.logger.as_ref())
             .unwrap_or(&dispatch.any_logger);
-        let mut regex_hits: Option<u64> = None;
         // What regexes search (see LogRecord::searchable), made once.
         let searchable = std::cell::OnceCell::new();
         let text = || -> &str { searchable.get_or_init(|| record.searchable()) };
-        for slot in candidates {
+        // The set's answer first (one scan per record, shared by every
+        // rule; all of a rule's tests must pass, so it may come first):
+        // of the rules it decides, only those whose pattern hit are read.
+        let hits = if candidates.patterns == 0 {
+            0
+        } else {
+            dispatch.regex_hits(text(), &mut out.regex_memo) & candidates.patterns
+        };
+        let mut hit_positions = [0u16; 64];
+        let mut hit_count = 0;
+        let mut bits = hits;
+        while bits != 0 {
+            // Patterns are numbered in rule order: positions ascend.
+            hit_positions[hit_count] = candidates.position_of[bits.trailing_zeros() as usize];
+            hit_count += 1;
+            bits &= bits - 1;
+        }
+        let mut plain = candidates.plain.iter().copied().peekable();
+        let mut hit = hit_positions[..hit_count].iter().copied().peekable();
+        // The two ascending lists merged: the candidates in rule order.
+        let next = || match (plain.peek(), hit.peek()) {
+            (Some(p), Some(h)) if p < h => plain.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => hit.next(),
+            (Some(_), None) => plain.next(),
+            (None, None) => None,
+        };
+        for at in std::iter::from_fn(next) {
+            let slot = &candidates.slots[usize::from(at)];
             if slot.groups & taken != 0 {
                 continue;
             }
             let rule = &self.rules[slot.rule];
             if slot.more_groups && rule.group.iter().any(|g| *g >= 64 && out.group_taken[*g]) {
                 continue;
-            }
-            // All of a rule's tests must pass, so the set's answer (one
-            // scan per record, shared by every rule) may come first.
-            if slot.regex_bit != 0 {
-                let hits = match regex_hits {
-                    Some(hits) => hits,
-                    None => *regex_hits.insert(dispatch.regex_hits(text(), &mut out.regex_memo)),
-                };
-                if hits & slot.regex_bit == 0 {
-                    continue;
-                }
             }
             let in_set = slot.regex_bit != 0;
             // Not in the set: the rule's own regex is tested.
