@@ -561,9 +561,11 @@ impl Dispatch {
                     }),
             );
         }
-        // Each pattern compiled alone already (validation), so the set
-        // compiles too; if it ever did not, every regex rule is simply
-        // tried on its own. The lazy DFA's cache may grow to 256 MiB: with
+        // Each pattern was parsed at validation; should the set not
+        // compile (its program past the size limit), every regex rule is
+        // compiled at load and tried on its own
+        // (`compile_unshared_regexes`). The lazy DFA's cache may grow to
+        // 256 MiB: with
         // the ~36 patterns of the default rules a 32 MiB cache was cleared
         // over and over (replay 0.74 s → 0.63 s on the bench corpus); it
         // is only filled as far as the messages seen need.
