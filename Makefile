@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # The project venv first (cargo-lambda, moto, cfn-lint), promtool, then rustup's cargo.
 export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.local/tools:$(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 
-.PHONY: help bootstrap run stop test lint fmt package stack-up stack-down stack-status provision
+.PHONY: help bootstrap run stop demo invoke test lint fmt package stack-up stack-down stack-status provision
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -20,6 +20,17 @@ run: ## local stack + cargo lambda watch on 127.0.0.1:9000, probe and alert eval
 
 stop: ## stop what `make run` started (only that)
 	@scripts/stop.sh
+
+# Both need `make run` serving (in another terminal); they set the PATH and
+# the stack environment themselves, so they work from a fresh shell.
+demo: ## run the demo again against a serving `make run`
+	@eval "$$(scripts/stack.sh env)" && python3 scripts/demo.py --port 9000 --work .local/run/demo \
+	  --receiver-log .local/run/receiver.jsonl --signing-key-file .local/run/webhook-signing-key
+
+FN ?= component-probe
+EVENT ?= events/scheduled.json
+invoke: ## invoke one function of a serving `make run`: make invoke FN=health-api EVENT=events/api-health.json
+	cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port 9000 $(FN) --data-file $(EVENT)
 
 test: ## what CI runs: fmt check, clippy, cargo test against the local stack, cfn-lint, checkov, sam validate
 	@scripts/test.sh
