@@ -791,13 +791,14 @@ mod tests {
         event_from(TOPIC, &i)
     }
 
-    fn responder() -> Responder<CountingRevoker, MemStore, Team, MemoryAlertStore> {
+    /// A responder on in-memory stores and a test team topic.
+    fn responder_with<R>(
+        rails: Guardrails,
+        revoker: R,
+    ) -> Responder<R, MemStore, Team, MemoryAlertStore> {
         Responder {
-            rails: Guardrails {
-                mode: Mode::Enforce,
-                ..Guardrails::default()
-            },
-            revoker: CountingRevoker(AtomicUsize::new(0)),
+            rails,
+            revoker,
             store: MemStore::default(),
             incidents: MemoryAlertStore::default(),
             incidents_topic: TOPIC.into(),
@@ -806,6 +807,14 @@ mod tests {
             clock: Arc::new(SystemClock),
             lease: Duration::from_secs(45),
         }
+    }
+
+    fn responder() -> Responder<CountingRevoker, MemStore, Team, MemoryAlertStore> {
+        let rails = Guardrails {
+            mode: Mode::Enforce,
+            ..Guardrails::default()
+        };
+        responder_with(rails, CountingRevoker(AtomicUsize::new(0)))
     }
 
     #[tokio::test]
@@ -1004,17 +1013,10 @@ mod tests {
             shared::adapters::blocklist_revoker::BlocklistSettings::default(),
         )
         .unwrap();
-        Responder {
-            rails: Guardrails::default(),
-            revoker: AnyRevoker::Blocklist(Box::new(revoker)),
-            store: MemStore::default(),
-            incidents: MemoryAlertStore::default(),
-            incidents_topic: TOPIC.into(),
-            team: Some(Team::default()),
-            team_target: "topic".into(),
-            clock: Arc::new(SystemClock),
-            lease: Duration::from_secs(45),
-        }
+        responder_with(
+            Guardrails::default(),
+            AnyRevoker::Blocklist(Box::new(revoker)),
+        )
     }
 
     #[tokio::test]

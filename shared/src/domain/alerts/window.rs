@@ -402,17 +402,8 @@ impl WindowState {
         if !input.hit {
             return Observed::Counted;
         }
-        if !input.sample.is_empty() {
-            if self.samples.len() >= MAX_SAMPLES {
-                self.samples.pop_front();
-            }
-            self.samples
-                .push_back(truncate(input.sample, SAMPLE_MAX_BYTES).to_owned());
-        }
-        if let Some(open) = &mut self.open {
-            open.count = open.count.saturating_add(1);
-            open.first_event_ms = open.first_event_ms.min(ts);
-            open.last_event_ms = open.last_event_ms.max(ts);
+        self.keep_sample(input.sample);
+        if self.extend_open(ts) {
             return Observed::Counted;
         }
         if let Some(found) = self.qualifying(rule, ts, max) {
@@ -490,17 +481,8 @@ impl WindowState {
         {
             self.closings.pop_front();
         }
-        if !input.sample.is_empty() {
-            if self.samples.len() >= MAX_SAMPLES {
-                self.samples.pop_front();
-            }
-            self.samples
-                .push_back(truncate(input.sample, SAMPLE_MAX_BYTES).to_owned());
-        }
-        if let Some(open) = &mut self.open {
-            open.count = open.count.saturating_add(1);
-            open.first_event_ms = open.first_event_ms.min(ts);
-            open.last_event_ms = open.last_event_ms.max(ts);
+        self.keep_sample(input.sample);
+        if self.extend_open(ts) {
             return Observed::Counted;
         }
         // Closings whose window holds the input: itself, or for a failure
@@ -652,6 +634,29 @@ impl WindowState {
             }
         }
         (seen.len(), reached)
+    }
+
+    /// Keeps the last `MAX_SAMPLES` sample lines (an empty one is none).
+    fn keep_sample(&mut self, sample: &str) {
+        if sample.is_empty() {
+            return;
+        }
+        if self.samples.len() >= MAX_SAMPLES {
+            self.samples.pop_front();
+        }
+        self.samples
+            .push_back(truncate(sample, SAMPLE_MAX_BYTES).to_owned());
+    }
+
+    /// Counts a hit at `ts` into the open episode; `false` when none is open.
+    fn extend_open(&mut self, ts: i64) -> bool {
+        let Some(open) = &mut self.open else {
+            return false;
+        };
+        open.count = open.count.saturating_add(1);
+        open.first_event_ms = open.first_event_ms.min(ts);
+        open.last_event_ms = open.last_event_ms.max(ts);
+        true
     }
 
     fn fire(
