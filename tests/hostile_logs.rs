@@ -422,6 +422,9 @@ proptest::proptest! {
                 }
             }
         }
-        proptest::prop_assert!(raised > 0 || picks.iter().all(|(i, _)| matches!(i % 8, 5)));
+        // Only an orphan traceback line (5) and a login record naming no
+        // logger (4: the rules read `Authentication attempt` from the
+        // `security` logger, LOG-CONTRACT.md section 1) raise nothing.
+        proptest::prop_assert!(raised > 0 || picks.iter().all(|(i, _)| matches!(i % 8, 4 | 5)));
     }
 }
