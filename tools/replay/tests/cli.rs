@@ -1,51 +1,18 @@
 //! Runs the built `replay` binary on files made in a temporary directory.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use serde_json::Value;
+
+mod support;
+use support::{TempDir, gzip, json_output, replay, subscription_payload};
 
 const API_82: &str = r#"{"timestamp":"2025-05-20T10:30:00.005Z","level":"INFO","logger":"performance","message":"API request completed","endpoint":"/api/drift/reports","method":"GET","status_code":200,"duration_ms":82.4}"#;
 const API_24: &str = r#"{"timestamp":"2025-05-20T10:30:00.026Z","level":"INFO","logger":"performance","message":"API request completed","endpoint":"/api/drift/reports","method":"GET","status_code":200,"duration_ms":24.4}"#;
 const API_300: &str = r#"{"timestamp":"2025-05-20T10:30:01.000Z","level":"INFO","logger":"performance","message":"API request completed","endpoint":"/api/drift/reports","method":"GET","status_code":200,"duration_ms":300}"#;
 const SERIES: &str = "endpoint=/api/drift/reports,method=GET,status_code=200";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("replay-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder
-        .write_all(bytes)
-        .and_then(|()| encoder.finish())
-        .unwrap_or_else(|e| panic!("gzip: {e}"))
-}
 
 /// A CloudWatch Logs subscription event carrying `messages`.
 fn cloudwatch_event(messages: &[&str]) -> Vec<u8> {
@@ -54,36 +21,7 @@ fn cloudwatch_event(messages: &[&str]) -> Vec<u8> {
         .enumerate()
         .map(|(i, m)| serde_json::json!({"id": format!("e{i}"), "timestamp": 1_747_737_000_000i64 + i as i64, "message": m}))
         .collect();
-    let envelope = serde_json::json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": "app",
-        "subscriptionFilters": ["all"],
-        "logEvents": events,
-    });
-    let data = STANDARD.encode(gzip(envelope.to_string().as_bytes()));
-    serde_json::json!({"awslogs": {"data": data}})
-        .to_string()
-        .into_bytes()
-}
-
-fn replay(args: &[&Path], extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replay"))
-        .args(extra)
-        .args(args)
-        .env_remove("REPLAY_REDACTION_KEY")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run replay: {e}"))
-}
-
-fn json_output(out: &Output) -> BTreeMap<String, Value> {
-    assert!(
-        out.status.success(),
-        "replay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("replay JSON: {e}"))
+    subscription_payload(events)
 }
 
 #[test]
@@ -93,10 +31,10 @@ fn plain_gzip_and_cloudwatch_inputs() {
         "app.log",
         format!("not a record\n{API_82}\n{API_24}\n").as_bytes(),
     );
-    let gz = dir.file("more.log.gz", &gzip(format!("{API_300}\n").as_bytes()));
+    let gz = dir.file("more.log.gz", gzip(format!("{API_300}\n").as_bytes()));
     // Gzip detected by content, whatever the name.
-    let gz_unnamed = dir.file("rotated.1", &gzip(format!("{API_82}\n").as_bytes()));
-    let cwl = dir.file("batch.json", &cloudwatch_event(&[API_24, API_300]));
+    let gz_unnamed = dir.file("rotated.1", gzip(format!("{API_82}\n").as_bytes()));
+    let cwl = dir.file("batch.json", cloudwatch_event(&[API_24, API_300]));
 
     let out = replay(&[&plain, &gz, &gz_unnamed, &cwl], &["--format", "json"]);
     let json = json_output(&out);

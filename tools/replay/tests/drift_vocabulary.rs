@@ -11,10 +11,12 @@
 //! alert rule file of their own that fires on the first one.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use serde_json::Value;
+
+mod support;
+use support::{TempDir, json_output, replay};
 
 const DRIFT: &str = "app.services.drift_service";
 const TASKS: &str = "app.tasks.drift_tasks";
@@ -32,47 +34,6 @@ window = 60
 severity = "low"
 category = "system"
 "#;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("replay-drift-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn replay(args: &[&Path], extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replay"))
-        .args(extra)
-        .args(args)
-        .env_remove("REPLAY_REDACTION_KEY")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run replay: {e}"))
-}
-
-fn json_output(out: &Output) -> BTreeMap<String, Value> {
-    assert!(
-        out.status.success(),
-        "replay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("replay JSON: {e}"))
-}
 
 /// A log file's counters.
 fn counters(log: &Path) -> BTreeMap<String, Value> {

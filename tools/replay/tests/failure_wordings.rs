@@ -34,16 +34,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use serde_json::Value;
+
+mod support;
+use support::{TempDir, replay, subscription_payload};
 
 const FAILURES: &str = "fastapi_auth_failures.log";
 const NEAR_MISSES: &str = "auth_near_misses.log";
@@ -336,38 +333,6 @@ fn default_alert_rules() -> PathBuf {
     project_root().join("infra/alerts/default.toml")
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("replay-wordings-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.0.join(name);
-        write(&path, bytes);
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder
-        .write_all(bytes)
-        .and_then(|()| encoder.finish())
-        .unwrap_or_else(|e| panic!("gzip: {e}"))
-}
-
 /// A CloudWatch Logs subscription payload carrying `messages` as events
 /// `e{first_id}`, ... one millisecond apart from `BATCH_TIME_MS + first_id`.
 fn subscription_batch(messages: &[String], first_id: usize) -> Vec<u8> {
@@ -379,18 +344,7 @@ fn subscription_batch(messages: &[String], first_id: usize) -> Vec<u8> {
             serde_json::json!({"id": format!("e{n}"), "timestamp": BATCH_TIME_MS + n as i64, "message": m})
         })
         .collect();
-    let envelope = serde_json::json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": "app",
-        "subscriptionFilters": ["all"],
-        "logEvents": events,
-    });
-    let data = STANDARD.encode(gzip(envelope.to_string().as_bytes()));
-    serde_json::json!({"awslogs": {"data": data}})
-        .to_string()
-        .into_bytes()
+    subscription_payload(events)
 }
 
 /// The files that deliver `lines` as `delivery`, named after `name`.
@@ -427,17 +381,9 @@ fn deliver(dir: &TempDir, name: &str, lines: &[String], delivery: Delivery) -> V
     }
 }
 
-fn replay(args: &[&Path]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replay"))
-        .args(args)
-        .env_remove("REPLAY_REDACTION_KEY")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run replay: {e}"))
-}
-
 /// Runs replay; stdout and stderr of a successful run.
 fn replay_ok(args: &[&Path]) -> (String, String) {
-    let out = replay(args);
+    let out = replay(args, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "replay {args:?} failed: {stderr}");
     (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)

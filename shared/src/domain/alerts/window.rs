@@ -375,24 +375,10 @@ impl WindowState {
             return self.observe_sequence(rule, key, input, out);
         }
         let entry = Entry(ts, event_hash(input.event_id), input.hit, input.distinct);
-        let pos = self
-            .entries
-            .partition_point(|e| (e.0, e.1) < (entry.0, entry.1));
-        if self
-            .entries
-            .get(pos)
-            .is_some_and(|e| e.0 == entry.0 && e.1 == entry.1)
-        {
-            self.duplicates += 1;
-            return Observed::Duplicate;
-        }
         let cap = self.cap(rule);
-        if pos == 0 && self.entries.len() >= cap {
-            // Older than everything a full window keeps.
-            self.late += 1;
-            return Observed::Late;
+        if let Err(refused) = self.insert_entry(entry, cap) {
+            return refused;
         }
-        self.entries.insert(pos, entry);
         let max = self.max_ts.map_or(ts, |m| m.max(ts));
         self.max_ts = Some(max);
         let keep_from = max.saturating_sub(rule.window_ms.saturating_mul(2));
@@ -450,23 +436,9 @@ impl WindowState {
                 .map(|u| cap_bytes(u, KEY_MAX_BYTES).into_owned());
             self.closings.insert(pos, Closing { ts, hash, subject });
         } else {
-            let entry = Entry(ts, hash, true, 0);
-            let pos = self
-                .entries
-                .partition_point(|e| (e.0, e.1) < (entry.0, entry.1));
-            if self
-                .entries
-                .get(pos)
-                .is_some_and(|e| e.0 == entry.0 && e.1 == entry.1)
-            {
-                self.duplicates += 1;
-                return Observed::Duplicate;
+            if let Err(refused) = self.insert_entry(Entry(ts, hash, true, 0), MAX_ENTRIES) {
+                return refused;
             }
-            if pos == 0 && self.entries.len() >= MAX_ENTRIES {
-                self.late += 1;
-                return Observed::Late;
-            }
-            self.entries.insert(pos, entry);
         }
         let max = self.max_ts.map_or(ts, |m| m.max(ts));
         self.max_ts = Some(max);
@@ -561,6 +533,29 @@ impl WindowState {
                 episode,
             });
         }
+    }
+
+    /// Inserts `entry` in (time, event) order, or says why not: the same
+    /// event again (a redelivery), or older than everything a full window
+    /// of `cap` entries keeps.
+    fn insert_entry(&mut self, entry: Entry, cap: usize) -> Result<(), Observed> {
+        let pos = self
+            .entries
+            .partition_point(|e| (e.0, e.1) < (entry.0, entry.1));
+        if self
+            .entries
+            .get(pos)
+            .is_some_and(|e| e.0 == entry.0 && e.1 == entry.1)
+        {
+            self.duplicates += 1;
+            return Err(Observed::Duplicate);
+        }
+        if pos == 0 && self.entries.len() >= cap {
+            self.late += 1;
+            return Err(Observed::Late);
+        }
+        self.entries.insert(pos, entry);
+        Ok(())
     }
 
     fn cap(&self, rule: &AlertRule) -> usize {
