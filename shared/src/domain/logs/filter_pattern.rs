@@ -213,6 +213,38 @@ impl FilterPattern {
         }
     }
 
+    /// A top-level field the pattern requires to be exactly this string:
+    /// a `$.key = "text"` condition (no wildcard in the text) that is the
+    /// whole JSON pattern or one operand of its top-level `&&`. An event
+    /// that is not JSON, or whose field is missing or holds another
+    /// string, cannot match: a caller may skip the pattern for it (a field
+    /// holding a number, whose text could equal, must still be evaluated).
+    pub fn required_text(&self) -> Option<(&str, &str)> {
+        let Kind::Json(expr) = &self.kind else {
+            return None;
+        };
+        fn required(e: &Expr) -> Option<(&str, &str)> {
+            match e {
+                Expr::Cond(Condition {
+                    selector,
+                    test:
+                        Test::Text {
+                            negated: false,
+                            matcher: TextMatcher::Glob(Glob::Exact(text)),
+                        },
+                }) if selector.wildcard.is_none() => match &*selector.segments {
+                    [Seg::Key(key)] => Some((&**key, &**text)),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        match expr {
+            Expr::And(items) => items.iter().find_map(required),
+            other => required(other),
+        }
+    }
+
     /// Whether this is a JSON (`{ ... }`) pattern, which only JSON events
     /// can match.
     pub fn is_json(&self) -> bool {
@@ -2157,6 +2189,58 @@ mod tests {
             .unwrap_or_else(|e| panic!("pattern {pattern:?} should parse: {e}"));
         let json = Json::parse(event).ok().filter(Json::is_object);
         parsed.matches(event, json.as_ref())
+    }
+
+    #[test]
+    fn required_text_is_a_top_level_exact_string_condition() {
+        let required = |p: &str| {
+            FilterPattern::parse(p)
+                .expect("parses")
+                .required_text()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        };
+        let pair = |k: &str, v: &str| Some((k.to_string(), v.to_string()));
+        assert_eq!(
+            required(r#"{ $.message = "HTTP request" }"#),
+            pair("message", "HTTP request")
+        );
+        assert_eq!(
+            required(r#"{ $.status_code = 429 && $.message = "HTTP request" }"#),
+            pair("message", "HTTP request")
+        );
+        assert_eq!(
+            required(r#"{ $.level = ERROR && $.x > 1 }"#),
+            pair("level", "ERROR")
+        );
+        // Not required: alternatives, negations, wildcards, nested paths,
+        // numbers, other kinds of pattern.
+        for p in [
+            r#"{ $.message = "a" || $.status_code = 1 }"#,
+            r#"{ $.message != "a" }"#,
+            r#"{ $.message = "HTTP*" }"#,
+            r#"{ $.user.id = "a" }"#,
+            r#"{ $.status_code = 401 }"#,
+            "ERROR",
+            "[ip, user]",
+            "",
+        ] {
+            assert_eq!(required(p), None, "{p}");
+        }
+        // Whenever the field is missing or another string, the pattern
+        // does not match (what lets a caller skip it).
+        let pattern = r#"{ $.message = "HTTP request" && $.status_code >= 400 }"#;
+        for event in [
+            r#"{"message":"HTTP requests","status_code":500}"#,
+            r#"{"msg":"HTTP request","status_code":500}"#,
+            r#"{"message":"http request","status_code":500}"#,
+            "HTTP request 500",
+        ] {
+            assert!(!check(pattern, event), "{event}");
+        }
+        assert!(check(
+            pattern,
+            r#"{"message":"HTTP request","status_code":500}"#
+        ));
     }
 
     #[test]

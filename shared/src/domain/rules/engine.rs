@@ -5,13 +5,16 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use regex::{Captures, Regex, RegexSet, RegexSetBuilder};
+use regex::{Captures, Regex};
+
+use super::pattern_set::PatternSet;
 
 use super::config::PseudonymizeAs;
 use super::validate::{self, RuleError};
 use super::value::ValueSpec;
 use crate::domain::alerts::window::cap_bytes;
 use crate::domain::logs::filter_pattern::FilterPattern;
+use crate::domain::logs::json::Json;
 use crate::domain::logs::record::LogRecord;
 use crate::domain::logs::redact::{PseudonymKind, Redactor};
 use crate::domain::metrics::aggregate::Update;
@@ -139,7 +142,7 @@ impl CompiledRule {
     /// Whether the record matches, cheapest tests first (the logger aside). `Some(captures)`
     /// when it matches and the rule reads captures. `regex_hit` says
     /// whether the rule's regex matches the message (from the rule set's
-    /// [`RegexSet`], which tests every regex in one pass).
+    /// [`PatternSet`], which tests every regex in one pass).
     fn matches<'r>(
         &'r self,
         record: &LogRecord<'_>,
@@ -178,7 +181,7 @@ impl CompiledRule {
 
 /// A rule's regex: its pattern, checked when the rule file loads, and the
 /// regex compiled from it the first time the rule needs it. The rule set's
-/// [`RegexSet`] says whether a record matches; a rule's own regex only runs
+/// [`PatternSet`] says whether a record matches; a rule's own regex only runs
 /// for its captures (or when it is past the set's 64 patterns, see
 /// [`RuleSet::compile_unshared_regexes`]), so most are never compiled:
 /// compiling all 36 of the default rules up front was most of replay's
@@ -417,7 +420,7 @@ pub struct RuleSet {
 }
 
 /// What makes evaluation cheap: which rules a record's logger can match at
-/// all, and every rule regex in one [`RegexSet`], so a message is scanned
+/// all, and every rule regex in one [`PatternSet`], so a message is scanned
 /// once rather than once per regex rule.
 #[derive(Debug, Clone)]
 struct Dispatch {
@@ -425,13 +428,82 @@ struct Dispatch {
     by_logger: FastMap<String, Candidates>,
     /// Rules naming no logger: the candidates for any other logger.
     any_logger: Candidates,
-    /// At most 64 patterns, so the hits of one message are a `u64`.
-    regexes: RegexSet,
+    /// At most 64 patterns, so the hits of one message are a `u64`;
+    /// `None` when the set did not compile.
+    regexes: Option<PatternSet>,
     /// Rule index → its pattern's index in `regexes`.
     regex_of: Vec<Option<usize>>,
     /// Tells the rule sets apart in an [`Evaluation`]'s regex memo (a clone
     /// has the same regexes, so keeps the id).
     id: u64,
+    /// The field values filters require (see [`Slot::required`]).
+    required: Required,
+}
+
+/// The strings that rules' filters require a top-level field to hold
+/// (`{ $.message = "HTTP request" && ... }`): a record's field is looked up
+/// once for all of them, and a rule whose required string is not there is
+/// skipped without evaluating its filter (three access-log rules ran their
+/// filter on every record).
+#[derive(Debug, Clone, Default)]
+struct Required {
+    /// The fields, at most [`REQUIRED_KEYS_MAX`].
+    keys: Vec<Box<str>>,
+    /// (index in `keys`, the string).
+    texts: Vec<(usize, Box<str>)>,
+}
+
+/// Fields looked up per record for [`Required`]; a rule requiring another
+/// field just evaluates its filter.
+const REQUIRED_KEYS_MAX: usize = 4;
+
+impl Required {
+    fn index_of(&mut self, rule: &CompiledRule) -> u16 {
+        let Some((key, text)) = rule.filter.as_ref().and_then(FilterPattern::required_text) else {
+            return 0;
+        };
+        let key_at = match self.keys.iter().position(|k| &**k == key) {
+            Some(at) => at,
+            None if self.keys.len() < REQUIRED_KEYS_MAX => {
+                self.keys.push(key.into());
+                self.keys.len() - 1
+            }
+            None => return 0,
+        };
+        let at = match self
+            .texts
+            .iter()
+            .position(|(k, t)| *k == key_at && &**t == text)
+        {
+            Some(at) => at,
+            None => {
+                self.texts.push((key_at, text.into()));
+                self.texts.len() - 1
+            }
+        };
+        u16::try_from(at + 1).unwrap_or(0)
+    }
+
+    /// Whether a record whose looked-up fields are `values` can match the
+    /// rule of `slot`: not when the field is missing or holds another
+    /// string (a number, whose text might be equal, is left to the filter).
+    fn admits<'v>(
+        &self,
+        slot: u16,
+        record: &'v LogRecord<'_>,
+        values: &mut [Option<Option<&'v Json<'v>>>; REQUIRED_KEYS_MAX],
+    ) -> bool {
+        let Some((key_at, text)) = self.texts.get(usize::from(slot).wrapping_sub(1)) else {
+            return true;
+        };
+        let value = *values[*key_at].get_or_insert_with(|| record.field(&self.keys[*key_at]));
+        match value {
+            None => false,
+            Some(Json::String(s)) => s == &**text,
+            Some(Json::Number(_)) => true,
+            Some(_) => false,
+        }
+    }
 }
 
 /// One candidate rule, as the evaluation loop reads it: what rules the
@@ -449,11 +521,21 @@ struct Slot {
     /// Its pattern's bit in the set's hits; 0 when its regex (if any) is
     /// not in the set.
     regex_bit: u64,
+    /// 1 + the index in [`Dispatch::required`] of the string a field must
+    /// hold for the rule's filter to match (see
+    /// [`FilterPattern::required_text`]); 0 for none.
+    required: u16,
 }
 
 impl Slot {
-    fn new(rule: usize, compiled: &CompiledRule, regex_of: &[Option<usize>]) -> Self {
+    fn new(
+        rule: usize,
+        compiled: &CompiledRule,
+        regex_of: &[Option<usize>],
+        required: &mut Required,
+    ) -> Self {
         Slot {
+            required: required.index_of(compiled),
             rule,
             groups: compiled
                 .group
@@ -504,7 +586,7 @@ impl Candidates {
     }
 }
 
-/// Messages at most this long have their [`RegexSet`] hits remembered:
+/// Messages at most this long have their [`PatternSet`] hits remembered:
 /// short messages are the repeated ones ("Authentication attempt"); long
 /// ones mostly carry ids, times or addresses and never repeat.
 const REGEX_MEMO_MAX_LEN: usize = 64;
@@ -523,11 +605,7 @@ impl Dispatch {
         if short && let Some(hits) = memo.hits.get(message) {
             return *hits;
         }
-        let hits = self
-            .regexes
-            .matches(message)
-            .iter()
-            .fold(0u64, |acc, at| acc | (1 << at));
+        let hits = self.regexes.as_ref().map_or(0, |set| set.hits(message));
         if short {
             if memo.hits.len() >= REGEX_MEMO_MAX {
                 memo.hits.clear();
@@ -538,7 +616,7 @@ impl Dispatch {
     }
 }
 
-/// Short messages → the [`RegexSet`] hits of the rule set `owner`.
+/// Short messages → the [`PatternSet`] hits of the rule set `owner`.
 #[derive(Debug, Clone, Default)]
 struct RegexMemo {
     owner: u64,
@@ -564,22 +642,16 @@ impl Dispatch {
         // Each pattern was parsed at validation; should the set not
         // compile (its program past the size limit), every regex rule is
         // compiled at load and tried on its own
-        // (`compile_unshared_regexes`). The lazy DFA's cache may grow to
-        // 256 MiB: with
-        // the ~36 patterns of the default rules a 32 MiB cache was cleared
-        // over and over (replay 0.74 s → 0.63 s on the bench corpus); it
-        // is only filled as far as the messages seen need.
-        let regexes = RegexSetBuilder::new(&patterns)
-            .dfa_size_limit(256 << 20)
-            .build()
-            .unwrap_or_else(|_| {
-                regex_of.iter_mut().for_each(|r| *r = None);
-                RegexSet::empty()
-            });
-        let slots = |keep: &dyn Fn(&CompiledRule) -> bool| -> Vec<Slot> {
+        // (`compile_unshared_regexes`).
+        let regexes = PatternSet::new(&patterns);
+        if regexes.is_none() {
+            regex_of.iter_mut().for_each(|r| *r = None);
+        }
+        let mut required = Required::default();
+        let mut slots = |keep: &dyn Fn(&CompiledRule) -> bool| -> Vec<Slot> {
             (0..rules.len())
                 .filter(|i| keep(&rules[*i]))
-                .map(|i| Slot::new(i, &rules[i], &regex_of))
+                .map(|i| Slot::new(i, &rules[i], &regex_of, &mut required))
                 .collect()
         };
         let any_logger = Candidates::new(slots(&|r| r.logger.is_none()));
@@ -596,6 +668,7 @@ impl Dispatch {
             any_logger,
             regexes,
             regex_of,
+            required,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -718,6 +791,8 @@ impl RuleSet {
             hit_count += 1;
             bits &= bits - 1;
         }
+        // Fields filters require, looked up once per record.
+        let mut required = [None; REQUIRED_KEYS_MAX];
         let mut plain = candidates.plain.iter().copied().peekable();
         let mut hit = hit_positions[..hit_count].iter().copied().peekable();
         // The two ascending lists merged: the candidates in rule order.
@@ -730,6 +805,13 @@ impl RuleSet {
         for at in std::iter::from_fn(next) {
             let slot = &candidates.slots[usize::from(at)];
             if slot.groups & taken != 0 {
+                continue;
+            }
+            if slot.required != 0
+                && !dispatch
+                    .required
+                    .admits(slot.required, record, &mut required)
+            {
                 continue;
             }
             let rule = &self.rules[slot.rule];

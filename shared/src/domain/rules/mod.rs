@@ -7,9 +7,11 @@
 //! - [`value`]: label, key and number extraction (`$.path`, `${capture}`,
 //!   literals) with map, default and transforms.
 //! - [`engine`]: [`RuleSet`] and its per-record evaluation.
+//! - `pattern_set`: every rule regex in one set (ASCII and Unicode builds).
 
 pub mod config;
 pub mod engine;
+mod pattern_set;
 pub mod validate;
 pub mod value;
 
