@@ -1412,6 +1412,7 @@ fn grafana_dashboards_follow_grafanas_published_schema() {
 /// type (the provisioned one, or the one chosen on import).
 #[test]
 fn grafana_dashboards_pick_their_data_sources_through_variables() {
+    let uid_re = regex::Regex::new(r#""uid":"([^"]*)""#).unwrap();
     for (name, dashboard) in grafana_dashboards() {
         let variables: Vec<&Json> = dashboard["templating"]["list"]
             .as_array()
@@ -1435,7 +1436,6 @@ fn grafana_dashboards_pick_their_data_sources_through_variables() {
             );
         }
         let text = serde_json::to_string(&dashboard).unwrap();
-        let uid_re = regex::Regex::new(r#""uid":"([^"]*)""#).unwrap();
         for c in uid_re.captures_iter(&text) {
             let uid = &c[1];
             let is_variable = variables
