@@ -51,6 +51,33 @@ package: bootstrap ## size-optimised zips for AWS Lambda arm64 in target/package
 	  || rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --profile lambda --arm64 --output-format zip --lambda-dir target/package
 
+# `sam build` (template.yaml: Metadata BuildMethod makefile) runs
+# `make build-<LogicalId> ARTIFACTS_DIR=...` per function, in the source tree
+# (samconfig.toml: build_in_source): the same size-optimised arm64 build as
+# `make package`, one binary at a time; bootstrap is all the zip holds.
+SAM_LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/sam-lambda
+define sam_function
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+	  || rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --profile lambda --arm64 --locked --bin $(1) --lambda-dir "$(SAM_LAMBDA_DIR)"
+	cp "$(SAM_LAMBDA_DIR)/$(1)/bootstrap" "$(ARTIFACTS_DIR)/bootstrap"
+endef
+
+.PHONY: build-ComponentProbeFunction build-HealthApiFunction build-LogMetricsFunction \
+	build-AlertEvaluatorFunction build-IncidentNotifierFunction build-SecurityResponderFunction
+build-ComponentProbeFunction:
+	$(call sam_function,component-probe)
+build-HealthApiFunction:
+	$(call sam_function,health-api)
+build-LogMetricsFunction:
+	$(call sam_function,log-metrics)
+build-AlertEvaluatorFunction:
+	$(call sam_function,alert-evaluator)
+build-IncidentNotifierFunction:
+	$(call sam_function,incident-notifier)
+build-SecurityResponderFunction:
+	$(call sam_function,security-responder)
+
 stack-up: bootstrap ## start the local stack only (moto, postgres, redis, oidc fixture)
 	@scripts/stack.sh up
 

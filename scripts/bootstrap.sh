@@ -8,7 +8,10 @@
 #   - promtool in .local/tools, extracted from Debian's prometheus package;
 #   - checkov and the AWS SAM CLI, each in its own venv under .local/venvs
 #     (scripts/requirements-checkov.txt, scripts/requirements-sam.txt),
-#     linked into .local/tools.
+#     linked into .local/tools;
+#   - Node.js and npm (Debian, when absent), and @grafana/schema with
+#     typescript in .local/grafana-schema (scripts/grafana-schema/), the
+#     Grafana dashboard schema check of tests/dashboards.rs.
 # Idempotent and quiet: a second run only compares a stamp and checks that a
 # few binaries exist. Set BOOTSTRAP_FORCE=1 to reinstall the venv packages.
 set -euo pipefail
@@ -159,3 +162,29 @@ tool_venv() { # name requirements-file binary
 }
 tool_venv checkov "$ROOT/scripts/requirements-checkov.txt" checkov
 tool_venv sam "$ROOT/scripts/requirements-sam.txt" sam
+
+# ------------------------------------------------ Grafana schema check ---
+# tests/dashboards.rs checks infra/grafana/dashboards/*.json against
+# Grafana's published dashboard schema: the npm package @grafana/schema
+# (its Dashboard types), compiled with TypeScript's tsc. Both pinned in
+# scripts/grafana-schema/package-lock.json, installed with `npm ci` into
+# .local/grafana-schema; Node.js and npm from Debian when absent.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  node_debs=()
+  command -v node >/dev/null 2>&1 || node_debs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || node_debs+=(npm)
+  apt_install "${node_debs[@]}"
+fi
+schema_dir="$LOCAL_DIR/grafana-schema"
+schema_want="$(cat "$ROOT/scripts/grafana-schema/package.json" "$ROOT/scripts/grafana-schema/package-lock.json" | sha256sum | cut -d' ' -f1)"
+schema_have="$(cat "$schema_dir/.bootstrap-stamp" 2>/dev/null || true)"
+if [ "${BOOTSTRAP_FORCE:-0}" = 1 ] || [ "$schema_want" != "$schema_have" ] \
+  || [ ! -f "$schema_dir/node_modules/typescript/bin/tsc" ] \
+  || [ ! -d "$schema_dir/node_modules/@grafana/schema" ]; then
+  say "installing @grafana/schema and typescript into .local/grafana-schema"
+  mkdir -p "$schema_dir"
+  cp "$ROOT/scripts/grafana-schema/package.json" "$ROOT/scripts/grafana-schema/package-lock.json" "$schema_dir/"
+  (cd "$schema_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+    || die "npm ci in .local/grafana-schema failed"
+  printf '%s\n' "$schema_want" >"$schema_dir/.bootstrap-stamp"
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The walk-through `make run` prints: the bundled sample traffic through
 log-metrics, the incidents it raised, their delivery by incident-notifier to a
-local receiver, and the security responder's dry-run record.
+local receiver, the security responder's dry-run record, and a resolution
+reaching the same channels.
 
 Runs against the functions served by `cargo lambda watch` (scripts/run.sh) and
 the local stack (env from `scripts/stack.sh env`). Every step prints one
@@ -218,19 +219,19 @@ def main() -> int:
     topic_arn = os.environ["INCIDENTS_TOPIC_ARN"]
     started = time.time()
 
-    say("  [demo 1/5] drain old incidents from the queue (earlier runs)")
+    say("  [demo 1/6] drain old incidents from the queue (earlier runs)")
     old = drain_incidents(sqs)
     if old:
         say(f"    {len(old)} old message(s) dropped")
 
     event = args.work / "subscription-event.json"
     n = subscription_event(args.sample, event)
-    say(f"  [demo 2/5] log-metrics: {n} records of {args.sample} (normal traffic, a brute-force burst, "
+    say(f"  [demo 2/6] log-metrics: {n} records of {args.sample} (normal traffic, a brute-force burst, "
         "an API error spike, a drift detection) as one CloudWatch Logs subscription event")
     out = invoke(args.port, "log-metrics", event)
     say("    " + json.dumps(out)[:600])
 
-    say(f"  [demo 3/5] incidents in the SQS queue {QUEUE} (subscribed to the incidents topic)")
+    say(f"  [demo 3/6] incidents in the SQS queue {QUEUE} (subscribed to the incidents topic)")
     notes = drain_incidents(sqs)
     deadline = time.time() + 15
     while not notes and out.get("alerts_published", 0) > 0 and time.time() < deadline:
@@ -258,7 +259,7 @@ def main() -> int:
             f"{inc.get('rule')} key={inc.get('key')} count={inc.get('count')}/{inc.get('threshold')} "
             f"in {inc.get('window_seconds')}s  runbook {inc.get('runbook_url')}")
 
-    say("  [demo 4/5] incident-notifier: each incident as SNS delivers it (routing: infra/notifier/routing.toml)")
+    say("  [demo 4/6] incident-notifier: each incident as SNS delivers it (routing: infra/notifier/routing.toml)")
     for i, note in enumerate(notes):
         path = args.work / f"sns-incident-{i}.json"
         path.write_text(json.dumps(sns_event(note, topic_arn)), encoding="utf-8")
@@ -291,7 +292,7 @@ def main() -> int:
     elif not any(e["path"].startswith("/slack") for e in entries):
         raise StepFailed("no Slack-shaped message reached the receiver")
 
-    say("  [demo 5/5] security-responder (SNS filter policy: category=security, severity=critical; dry-run)")
+    say("  [demo 5/6] security-responder (SNS filter policy: category=security, severity=critical; dry-run)")
     def critical_security(note: dict) -> bool:
         a = attrs(note)
         return all(a.get(k) == v for k, v in RESPONDER_FILTER.items())
@@ -330,7 +331,94 @@ def main() -> int:
             say(f"      stored as pk=RESPONSE#{rec['incident_id']} sk=ACTIONS in table {os.environ.get('TABLE_NAME')}")
     if responded == 0:
         raise StepFailed("no critical security incident reached the security responder")
+    resolution(args, sqs, topic_arn, key)
     return 0
+
+
+# The quiet period of brute_force (infra/alerts/default.toml), the longest
+# of the rules a burst of failed logins against one user raises.
+QUIET_SECONDS = 600
+
+
+def resolution(args, sqs, topic_arn: str, key: bytes) -> None:
+    """A burst of failed logins against a user of its own, placed just
+    over the quiet period in the past: log-metrics fires its incidents (the
+    windows run on event time), the alert-evaluator resolves them at once
+    (nothing followed the burst), and incident-notifier delivers the
+    resolutions to the channels that got the firing."""
+    say("  [demo 6/6] resolution: a burst against another user, ended "
+        f"{QUIET_SECONDS + 60} s ago; alert-evaluator resolves its incidents, incident-notifier delivers them")
+    user = f"5e7a0000-0000-4000-8000-{int(time.time()):012d}"
+    end = datetime.now(timezone.utc) - timedelta(seconds=QUIET_SECONDS + 60)
+    events = []
+    for i in range(12):
+        t = end - timedelta(seconds=5 * (11 - i))
+        rec = json.dumps({
+            "timestamp": fmt_json_ts(t), "level": "WARNING", "logger": "security",
+            "message": "Authentication attempt", "user_id": user, "ip_address": "198.51.100.77",
+            "success": False, "method": "password", "endpoint": "/api/auth/login", "duration_ms": 31.0,
+        }, separators=(",", ":"))
+        events.append({"id": f"{int(t.timestamp() * 1000)}{i:06d}", "timestamp": int(t.timestamp() * 1000), "message": rec})
+    body = {
+        "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/blindspotx/auth-service",
+        "logStream": "demo-resolution", "subscriptionFilters": ["blindspotx-monitoring"], "logEvents": events,
+    }
+    event = args.work / "subscription-event-resolution.json"
+    packed = base64.b64encode(gzip.compress(json.dumps(body).encode())).decode()
+    event.write_text(json.dumps({"awslogs": {"data": packed}}), encoding="utf-8")
+    out = invoke(args.port, "log-metrics", event)
+    scheduled = args.work / "scheduled.json"
+    scheduled.write_text(json.dumps({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}), encoding="utf-8")
+    evaluated = invoke(args.port, "alert-evaluator", scheduled)
+    say(f"    log-metrics: {out.get('alert_transitions')} incident(s) fired; alert-evaluator: "
+        + json.dumps(evaluated)[:300])
+    # The burst's incidents, firing then resolved (the periodic evaluator of
+    # `make run` may have resolved them first: the queue has them either way).
+    notes: list[dict] = []
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        notes += [n for n in drain_incidents(sqs) if of_the_burst(n)]
+        if any(attrs(n).get("status") == "resolved" for n in notes):
+            break
+        time.sleep(1)
+    resolved = [n for n in notes if attrs(n).get("status") == "resolved"]
+    if not resolved:
+        raise StepFailed("no resolution reached the incidents queue: see .local/run/evaluator.log")
+    started = time.time()
+    for i, note in enumerate(sorted(notes, key=lambda n: attrs(n).get("status") == "resolved")):
+        inc = json.loads(note["Message"])
+        path = args.work / f"sns-resolution-{i}.json"
+        path.write_text(json.dumps(sns_event(note, topic_arn)), encoding="utf-8")
+        summary = invoke(args.port, "incident-notifier", path)
+        say(f"    {attrs(note).get('status', '?'):8} {inc.get('rule')} key={inc.get('key')}: "
+            f"delivered={summary.get('delivered')} already_delivered={summary.get('already_delivered')}")
+    got = []
+    if args.receiver_log.exists():
+        for line in args.receiver_log.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if datetime.fromisoformat(entry["time"]).timestamp() >= started - 1:
+                got.append(entry)
+    shown = 0
+    for entry in got:
+        body = entry["body"]
+        if entry["path"].startswith("/slack"):
+            text = slack_summary(body)
+        elif entry["path"].startswith("/pagerduty"):
+            text = f"event_action={body.get('event_action')} dedup_key={body.get('dedup_key')}"
+        else:
+            text = f"{body.get('rule')} {body.get('status')} ({verify_signature(entry, key)})" if isinstance(body, dict) else ""
+        if "resolv" in json.dumps(body).lower():
+            shown += 1
+            say(f"      POST {entry['path']}: {text}")
+    if shown == 0:
+        raise StepFailed("no resolution reached the local receiver (Slack, webhook, PagerDuty)")
+
+
+def of_the_burst(note: dict) -> bool:
+    """An incident of the resolution burst: the rules that key failed
+    logins by user (the burst's one user fails 12 times in a minute)."""
+    inc = json.loads(note["Message"])
+    return inc.get("rule") in {"brute_force", "auth_failures_by_user"}
 
 
 if __name__ == "__main__":

@@ -2,14 +2,22 @@
 //! dead widgets, panels or alert rules. No stack needed.
 //!
 //! What is emitted:
-//! - log metrics: the default log rules (`infra/rules/*.toml`, loaded with
-//!   the functions' own loader) and the pipeline's own counters. CloudWatch
-//!   gets them through EMF in the stack's metrics namespace, with the
-//!   metric's label names as its one dimension set; Prometheus gets them
-//!   from `/metrics`, histograms as `_bucket` / `_sum` / `_count`.
+//! - log metrics in CloudWatch: derived from what reaches it, the EMF
+//!   documents `replay --format emf` prints (the rendering log-metrics
+//!   runs, dimension policy included) for a corpus: the shared bench
+//!   generator's logs (`../shared/bench/gen_logs.py`), the demo traffic,
+//!   replay's test logs and a hostile file for the pipeline's own counters
+//!   (binary lines, a rule miss, a metric past its series cap), the drift
+//!   job's text records of `tests/data/*.log`, plus the
+//!   files `DASHBOARD_CORPUS` names (`:`-separated), a held-out corpus.
+//! - log metrics in Prometheus: the default log rules (`infra/rules/*.toml`,
+//!   loaded with the functions' own loader) and the pipeline's own counters,
+//!   every label kept, from `/metrics`, histograms as `_bucket` / `_sum` /
+//!   `_count`.
 //! - probe metrics: `ComponentUp`, `ProbeLatency` and one metric per probe
 //!   measurement (PascalCase), read from the probes' source, dimension
-//!   `Component` plus `Target` for targeted measurements (CloudWatch only).
+//!   `Component` plus `Target` for targeted measurements (CloudWatch only,
+//!   as EMF).
 //! - the incidents topic's `AWS/SNS` `NumberOfMessagesPublished`, and
 //!   Prometheus' own `ALERTS` series of the rules in `alerts.yml`.
 //!
@@ -98,9 +106,124 @@ struct ProbeMetric {
     dimensions: BTreeSet<String>,
 }
 
+/// A log metric as the EMF output carries it.
+#[derive(Debug, Clone, Default)]
+struct EmfMetric {
+    /// Every dimension set it was sent with.
+    dimension_sets: BTreeSet<BTreeSet<String>>,
+    /// Sent as Values/Counts (a histogram): percentiles apply.
+    distribution: bool,
+}
+
 struct Catalogue {
     log: BTreeMap<String, LogMetric>,
+    emf: BTreeMap<String, EmfMetric>,
     probe: BTreeMap<String, ProbeMetric>,
+}
+
+/// Only log-metrics' handler sends it (a subscription payload that does not
+/// decode is no line of a log file); `rejected_batches_reach_emf` in
+/// functions/log-metrics checks its EMF.
+const NOT_FROM_A_LOG_FILE: [&str; 1] = ["log_batches_rejected_total"];
+
+/// The hostile part of the corpus: what makes the pipeline count against
+/// itself. The permission denials go past the series cap of one metric.
+fn hostile_corpus(dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    text.push_str("binary \u{1}\u{2}\u{3} line\n");
+    text.push_str(r#"{"timestamp":"2025-05-20T10:30:00.000Z","level":"INFO","logger":"performance","message":"API request completed","endpoint":"/api/users/me","method":"GET","status_code":200}"#);
+    text.push('\n');
+    let cap = shared::domain::metrics::aggregate::DEFAULT_MAX_SERIES_PER_METRIC;
+    for i in 0..=cap {
+        text.push_str(&format!(
+            r#"{{"timestamp":"2025-05-20T10:30:01.000Z","level":"WARNING","logger":"security","message":"Permission denied","user_id":"u{i}","permission":"perm{i}"}}"#
+        ));
+        text.push('\n');
+    }
+    let path = dir.join("hostile.log");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The corpus the EMF is derived from (see the module's header).
+fn corpus(dir: &Path) -> Vec<PathBuf> {
+    let generator = root().join("../shared/bench/gen_logs.py");
+    assert!(
+        generator.is_file(),
+        "{} is missing: this test needs the shared bench directory next to the project",
+        generator.display()
+    );
+    let generated = dir.join("generated.log");
+    let status = std::process::Command::new("python3")
+        .arg(&generator)
+        .args(["20000"])
+        .arg(&generated)
+        .arg("11")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3");
+    assert!(status.success(), "gen_logs.py failed");
+    let mut out = vec![generated, root().join("events/demo/traffic.log")];
+    out.extend(files("tools/replay/tests/data", "log"));
+    // The drift job's own text records (scheduler, Graph API, changes by
+    // category), which the generator does not write.
+    out.extend(files("tests/data", "log"));
+    out.push(hostile_corpus(dir));
+    if let Ok(extra) = std::env::var("DASHBOARD_CORPUS") {
+        out.extend(
+            extra
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        );
+    }
+    out
+}
+
+/// What reaches CloudWatch of the log metrics: `replay --format emf`'s
+/// documents for the corpus, read back as CloudWatch reads them. Replayed
+/// once per test process.
+fn emf_metrics() -> BTreeMap<String, EmfMetric> {
+    static EMF: std::sync::OnceLock<BTreeMap<String, EmfMetric>> = std::sync::OnceLock::new();
+    EMF.get_or_init(replay_corpus).clone()
+}
+
+fn replay_corpus() -> BTreeMap<String, EmfMetric> {
+    let dir = std::env::temp_dir().join(format!("dashboards-corpus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = corpus(&dir);
+    let rules =
+        replay::load_rules(Some(root().join("infra/rules/default.toml").as_path())).unwrap();
+    let redactor = replay::redactor(None).unwrap();
+    let result = replay::replay(&files, &rules, &redactor, 0, Some(NAMESPACE)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut out: BTreeMap<String, EmfMetric> = BTreeMap::new();
+    for line in &result.emf {
+        let doc: Json = serde_json::from_str(line).unwrap();
+        for directive in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+            assert_eq!(directive["Namespace"], NAMESPACE);
+            for dims in directive["Dimensions"].as_array().unwrap() {
+                let dims: BTreeSet<String> = dims
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| {
+                        let d = d.as_str().unwrap();
+                        assert!(doc[d].is_string(), "dimension {d} has no value: {doc}");
+                        d.to_owned()
+                    })
+                    .collect();
+                for m in directive["Metrics"].as_array().unwrap() {
+                    let name = m["Name"].as_str().unwrap();
+                    let entry = out.entry(name.to_owned()).or_default();
+                    entry.dimension_sets.insert(dims.clone());
+                    entry.distribution |= doc[name].is_object();
+                }
+            }
+        }
+    }
+    assert!(out.contains_key("auth_requests_total") && out.contains_key("active_sessions"));
+    out
 }
 
 fn log_metrics() -> BTreeMap<String, LogMetric> {
@@ -181,11 +304,11 @@ fn probe_metrics() -> BTreeMap<String, ProbeMetric> {
             entry.components.insert(component.to_owned());
         }
     }
-    let adapter = read(&root().join("shared/src/adapters/cloudwatch_metrics.rs"));
+    let adapter = read(&root().join("shared/src/domain/metrics/emf.rs"));
     for every in ["ComponentUp", "ProbeLatency"] {
         assert!(
             adapter.contains(&format!("\"{every}\"")),
-            "the CloudWatch adapter no longer sends {every}"
+            "the probe's EMF no longer sends {every}"
         );
         out.insert(
             every.to_owned(),
@@ -219,6 +342,7 @@ fn probe_metrics() -> BTreeMap<String, ProbeMetric> {
 fn catalogue() -> Catalogue {
     Catalogue {
         log: log_metrics(),
+        emf: emf_metrics(),
         probe: probe_metrics(),
     }
 }
@@ -259,18 +383,33 @@ impl Catalogue {
                 "namespace {namespace}: not the stack's metrics namespace"
             ));
         }
+        let exempt = NOT_FROM_A_LOG_FILE.contains(&name);
+        if let Some(m) = self.emf.get(name).filter(|_| !exempt) {
+            if !m.dimension_sets.contains(&names) {
+                return Err(format!(
+                    "{name}: dimensions {names:?}, but EMF sends it with {:?}",
+                    m.dimension_sets
+                ));
+            }
+            if let Some(stat) = stat
+                && is_percentile(stat)
+                && !m.distribution
+            {
+                return Err(format!("{name}: percentile {stat} of a non-histogram"));
+            }
+            return Ok(());
+        }
         if let Some(m) = self.log.get(name) {
+            if !exempt {
+                return Err(format!(
+                    "{name}: a log rule defines it, but no EMF document of the corpus carries it"
+                ));
+            }
             if names != m.labels {
                 return Err(format!(
                     "{name}: dimensions {names:?}, but EMF sends it with {:?}",
                     m.labels
                 ));
-            }
-            if let Some(stat) = stat
-                && is_percentile(stat)
-                && m.kind != MetricKind::Histogram
-            {
-                return Err(format!("{name}: percentile {stat} of a non-histogram"));
             }
             return Ok(());
         }
@@ -591,6 +730,14 @@ fn cloudwatch_dashboard_checks_catch_dead_widgets() {
         ),
         widget(
             serde_json::json!([[{"expression": format!("SEARCH('{{\"{NAMESPACE}\"}} auth', 'Sum', 300)"), "id": "e1"}]]),
+        ),
+        // What CloudWatch got before the dimension policy: every status
+        // code and method, and the request counter.
+        widget(
+            serde_json::json!([[{"expression": format!("SEARCH('{{\"{NAMESPACE}\",endpoint,method,status_code}} MetricName=\"api_request_duration_seconds\"', 'p99', 300)"), "id": "e1"}]]),
+        ),
+        widget(
+            serde_json::json!([[{"expression": format!("SEARCH('{{\"{NAMESPACE}\",endpoint,method,status_code}} MetricName=\"http_requests_total\"', 'Sum', 300)"), "id": "e1"}]]),
         ),
     ];
     for body in bad {
@@ -1045,11 +1192,12 @@ fn grafana_dashboards_query_only_emitted_metrics() {
             )
         })
         .collect();
-    let prometheus = uids
-        .iter()
-        .find(|(_, t)| *t == "prometheus")
-        .map(|(u, _)| u.clone())
-        .expect("a Prometheus data source");
+    for kind in ["prometheus", "cloudwatch"] {
+        assert!(
+            uids.values().any(|t| t == kind),
+            "a {kind} data source is provisioned"
+        );
+    }
     let header = provisioned["datasources"]
         .as_sequence()
         .unwrap()
@@ -1075,6 +1223,21 @@ fn grafana_dashboards_query_only_emitted_metrics() {
     for path in files("infra/grafana/dashboards", "json") {
         stems.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
         let dashboard = json_file(&path);
+        // Data sources are picked through datasource variables, so the
+        // dashboard works provisioned and imported by hand alike:
+        // `${name}` → the plugin type the variable lists.
+        let variables: BTreeMap<String, String> = dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["type"] == "datasource")
+            .map(|v| {
+                (
+                    format!("${{{}}}", v["name"].as_str().unwrap()),
+                    v["query"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
         let mut panels: Vec<&Json> = Vec::new();
         for p in dashboard["panels"].as_array().unwrap() {
             panels.push(p);
@@ -1082,16 +1245,33 @@ fn grafana_dashboards_query_only_emitted_metrics() {
         }
         for panel in panels {
             let title = panel["title"].as_str().unwrap_or("(untitled)");
+            if let Some(uid) = panel["datasource"]["uid"].as_str()
+                && !variables.contains_key(uid)
+            {
+                problems.push(format!(
+                    "{}: {title}: data source {uid:?} is a fixed uid, not a datasource variable",
+                    path.display()
+                ));
+            }
             for target in panel["targets"].as_array().into_iter().flatten() {
                 let ds = target
                     .get("datasource")
                     .filter(|d| d.is_object())
                     .unwrap_or(&panel["datasource"]);
                 let uid = ds["uid"].as_str().unwrap_or_default();
-                let Some(kind) = uids.get(uid) else {
-                    problems.push(format!("{title}: data source {uid:?} is not provisioned"));
+                let Some(kind) = variables.get(uid) else {
+                    problems.push(format!(
+                        "{}: {title}: data source {uid:?} is not a datasource variable",
+                        path.display()
+                    ));
                     continue;
                 };
+                if ds["type"].as_str() != Some(kind.as_str()) {
+                    problems.push(format!(
+                        "{title}: {uid} is a {kind} variable, not {}",
+                        ds["type"]
+                    ));
+                }
                 checked += 1;
                 match kind.as_str() {
                     "prometheus" => {
@@ -1123,13 +1303,151 @@ fn grafana_dashboards_query_only_emitted_metrics() {
                 }
             }
         }
-        // Every Prometheus panel uses the provisioned uid.
-        let text = read(&path);
-        assert!(text.contains(&format!("\"uid\": \"{prometheus}\"")));
+        // No fixed uid anywhere, not even outside panels and targets.
+        for (uid, kind) in &uids {
+            assert!(
+                !read(&path).contains(&format!("\"{uid}\"")),
+                "{}: names the provisioned {kind} uid {uid}",
+                path.display()
+            );
+        }
     }
     assert_eq!(stems, set(&["authentication", "performance", "security"]));
     assert!(problems.is_empty(), "dead panels:\n{}", problems.join("\n"));
     assert!(checked > 50, "only {checked} queries checked");
+}
+
+/// Where scripts/bootstrap.sh installs Grafana's published dashboard
+/// schema (the npm package `@grafana/schema`) and the TypeScript compiler.
+fn grafana_schema_dir() -> PathBuf {
+    let dir = root().join(".local/grafana-schema");
+    assert!(
+        dir.join("node_modules/typescript/bin/tsc").is_file()
+            && dir
+                .join("node_modules/@grafana/schema/package.json")
+                .is_file(),
+        "{} has no @grafana/schema and typescript: run scripts/bootstrap.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// Type-checks each dashboard as a value of `@grafana/schema`'s
+/// `Dashboard` (the classic dashboard JSON model Grafana publishes, what
+/// provisioning and import read) with tsc; `Err` holds tsc's report.
+fn grafana_schema_check(dashboards: &[(String, Json)], label: &str) -> Result<(), String> {
+    let work = grafana_schema_dir().join(format!("check-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    for (name, dashboard) in dashboards {
+        let text = format!(
+            "import type {{ Dashboard }} from \"@grafana/schema\";\nexport const dashboard: Dashboard = {};\n",
+            serde_json::to_string_pretty(dashboard).unwrap()
+        );
+        std::fs::write(work.join(format!("{name}.ts")), text).unwrap();
+    }
+    let tsconfig = serde_json::json!({
+        "compilerOptions": {
+            "strict": true, "noEmit": true, "skipLibCheck": true,
+            "module": "nodenext", "moduleResolution": "nodenext", "target": "es2022"
+        },
+        "include": ["*.ts"]
+    });
+    std::fs::write(work.join("tsconfig.json"), tsconfig.to_string()).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(work.join("../node_modules/typescript/bin/tsc"))
+        .arg("-p")
+        .arg(&work)
+        .output()
+        .expect("node (scripts/bootstrap.sh installs it)");
+    let _ = std::fs::remove_dir_all(&work);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn grafana_dashboards() -> Vec<(String, Json)> {
+    files("infra/grafana/dashboards", "json")
+        .iter()
+        .map(|p| {
+            (
+                p.file_stem().unwrap().to_string_lossy().into_owned(),
+                json_file(p),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn grafana_dashboards_follow_grafanas_published_schema() {
+    let dashboards = grafana_dashboards();
+    assert_eq!(dashboards.len(), 3);
+    if let Err(report) = grafana_schema_check(&dashboards, "ours") {
+        panic!("the Grafana dashboards do not fit @grafana/schema's Dashboard:\n{report}");
+    }
+    // The check is real: a misspelt variable type and a string grid height
+    // are refused, each where it is.
+    let mut broken = dashboards[0].1.clone();
+    broken["templating"]["list"][0]["type"] = "datasourse".into();
+    broken["panels"][1]["gridPos"]["h"] = "eight".into();
+    let report = grafana_schema_check(&[("broken".into(), broken)], "broken").unwrap_err();
+    assert!(
+        report.contains("\"datasourse\"") && report.contains("VariableType"),
+        "{report}"
+    );
+    assert!(
+        report.contains("not assignable to type 'number'"),
+        "{report}"
+    );
+}
+
+/// Import anywhere: every data source is a datasource variable, and the
+/// variables name no fixed instance, so Grafana picks the instance of that
+/// type (the provisioned one, or the one chosen on import).
+#[test]
+fn grafana_dashboards_pick_their_data_sources_through_variables() {
+    let uid_re = regex::Regex::new(r#""uid":"([^"]*)""#).unwrap();
+    for (name, dashboard) in grafana_dashboards() {
+        let variables: Vec<&Json> = dashboard["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["type"] == "datasource")
+            .collect();
+        let kinds: BTreeSet<&str> = variables
+            .iter()
+            .map(|v| v["query"].as_str().unwrap())
+            .collect();
+        assert!(
+            kinds.contains("prometheus"),
+            "{name}: no Prometheus variable"
+        );
+        for v in &variables {
+            assert!(
+                v["current"].as_object().is_none_or(|c| c.is_empty()),
+                "{name}: variable {} is preset to an instance",
+                v["name"]
+            );
+        }
+        let text = serde_json::to_string(&dashboard).unwrap();
+        for c in uid_re.captures_iter(&text) {
+            let uid = &c[1];
+            let is_variable = variables
+                .iter()
+                .any(|v| uid == format!("${{{}}}", v["name"].as_str().unwrap()));
+            // The dashboard's own uid is the one other `uid`.
+            assert!(
+                is_variable || dashboard["uid"] == uid,
+                "{name}: fixed data source uid {uid}"
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------- Prometheus

@@ -9,8 +9,8 @@ use axum::body::Body;
 use component_probe::{ProbeRun, build_probes};
 use health_api::{AppState, router};
 use http_body_util::BodyExt;
-use shared::adapters::cloudwatch_metrics::CloudWatchMetrics;
 use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::emf_metrics::EmfMetrics;
 use shared::adapters::secrets::SecretResolver;
 use shared::config::probe::ProbeConfig;
 use shared::config::{Env, Secret};
@@ -34,7 +34,7 @@ pub async fn probe_run(
     table: &str,
     namespace: &str,
     overrides: &[(&str, &str)],
-) -> ProbeRun<DynamoStore, CloudWatchMetrics> {
+) -> ProbeRun<DynamoStore, EmfMetrics> {
     let config = ProbeConfig::from_env(&env(overrides)).expect("probe configuration");
     let store = DynamoStore::new(sdk, table);
     let (probes, scrubber) =
@@ -44,7 +44,7 @@ pub async fn probe_run(
     ProbeRun {
         probes,
         store,
-        metrics: CloudWatchMetrics::new(sdk, namespace),
+        metrics: EmfMetrics::buffered(namespace),
         limits: config.limits,
         history_ttl: config.history_ttl,
         scrubber,

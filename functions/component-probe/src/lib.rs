@@ -1,6 +1,6 @@
 //! One probe run: probe every component concurrently, store the results
 //! (latest + history), feed them to the alert engine and publish them as
-//! CloudWatch metrics.
+//! CloudWatch metrics (Embedded Metric Format lines on stdout).
 //!
 //! The alert inputs compare this run with the previous one (Redis evicted
 //! keys), so the latest results are read before the new ones are saved.
@@ -119,9 +119,10 @@ impl<S: ProbeStore, M: MetricSink> ProbeRun<S, M> {
     }
 
     /// Probes, stores, feeds the alert engine, publishes metrics. Results
-    /// are stored before anything else, so neither an alerting nor a
-    /// CloudWatch outage hides the health state; the alert engine runs
-    /// even when CloudWatch is down, and its error is reported first.
+    /// are stored before anything else, so neither an alerting outage nor
+    /// a failed metrics write hides the health state; the alert engine
+    /// runs even when the metrics cannot be written, and its error is
+    /// reported first.
     pub async fn run_with_alerts<A: ProbeAlerts>(
         &self,
         alerts: &A,

@@ -8,8 +8,8 @@ use component_probe::{ProbeRun, build_probes};
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::adapters::alert_engine::deployed_alert_engine;
 use shared::adapters::aws::load_sdk_config;
-use shared::adapters::cloudwatch_metrics::CloudWatchMetrics;
 use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::emf_metrics::EmfMetrics;
 use shared::adapters::secrets::SecretResolver;
 use shared::config::Env;
 use shared::config::alerts::AlertsConfig;
@@ -31,7 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let run = ProbeRun {
         probes,
         store,
-        metrics: CloudWatchMetrics::new(&sdk, &config.metrics_namespace),
+        metrics: EmfMetrics::stdout(&config.metrics_namespace),
         limits: config.limits,
         history_ttl: config.history_ttl,
         scrubber,

@@ -1,5 +1,6 @@
 //! One subscription batch: decode, run the pipeline, add the deltas to the
-//! series store exactly once, write EMF lines, refresh the drift heartbeat,
+//! series store exactly once, write EMF lines (gauges with their stored
+//! value after the batch), refresh the drift heartbeat,
 //! and feed the batch's signals to the alert engine.
 //!
 //! Bad input never fails the invocation (Lambda would retry it for
@@ -16,6 +17,7 @@
 //! alerts too. An empty batch still refreshes the log-delivery heartbeat
 //! the alert-evaluator's dead man's switch reads.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::sync::Mutex;
@@ -187,7 +189,7 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
         };
         let batch = match decoded {
             Ok(batch) => batch,
-            Err(e) => return self.reject_batch(payload, &e, now).await,
+            Err(e) => return self.reject_batch(payload, &e, now, emf_out).await,
         };
         if batch.message_type == MessageType::Control {
             return Ok(BatchSummary {
@@ -226,7 +228,8 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
                 // EMF only for a first delivery: CloudWatch would count a
                 // redelivered batch twice.
                 if outcome.duplicate_chunks == 0 {
-                    self.write_emf(&report.metrics, timestamp, emf_out);
+                    let gauges = self.gauges(&report.metrics).await;
+                    self.write_emf(&report.metrics, &gauges, timestamp, emf_out);
                 }
                 (outcome.duplicate_chunks > 0, outcome.requests)
             }
@@ -248,7 +251,7 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
                 .await?;
             store_requests += outcome.requests;
             if outcome.duplicate_chunks == 0 {
-                self.write_emf(&metrics, timestamp, emf_out);
+                self.write_emf(&metrics, &HashMap::new(), timestamp, emf_out);
             }
         }
         let heartbeat = report
@@ -294,17 +297,37 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
         Ok(summary)
     }
 
-    fn write_emf(&self, metrics: &BatchMetrics, timestamp: i64, out: &mut (dyn Write + Send)) {
-        let documents = emf::render(metrics, &Default::default(), &self.namespace, timestamp);
+    /// The gauges' values after the batch, for EMF. The series are stored
+    /// already: a failed read costs the gauges this batch's sample, not the
+    /// batch a retry (which would find it a duplicate and send no EMF).
+    async fn gauges(&self, metrics: &BatchMetrics) -> HashMap<SeriesKey, f64> {
+        emf::gauge_values(&self.store, metrics)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "gauge values not read; this batch's EMF leaves the gauges out");
+                HashMap::new()
+            })
+    }
+
+    fn write_emf(
+        &self,
+        metrics: &BatchMetrics,
+        gauges: &HashMap<SeriesKey, f64>,
+        timestamp: i64,
+        out: &mut (dyn Write + Send),
+    ) {
+        let documents = emf::render(metrics, gauges, &self.namespace, timestamp);
         write_lines(out, &documents);
     }
 
-    /// Counts a payload that did not decode; idempotent per payload.
+    /// Counts a payload that did not decode, in the store and in EMF (the
+    /// performance dashboard's "rejected batches"); idempotent per payload.
     async fn reject_batch(
         &self,
         payload: &Value,
         error: &DecodeError,
         now: OffsetDateTime,
+        emf_out: &mut (dyn Write + Send),
     ) -> Result<BatchSummary, HandlerError> {
         tracing::warn!(reason = error.reason(), error = %error, "subscription payload rejected");
         let mut metrics = BatchMetrics::default();
@@ -315,6 +338,9 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
         let digest = Sha256::digest(payload.to_string().as_bytes());
         let id = format!("rejected-{}", hex(&digest[..16]));
         let outcome = self.store.apply_batch(&id, &metrics, now).await?;
+        if outcome.duplicate_chunks == 0 {
+            self.write_emf(&metrics, &HashMap::new(), millis(now), emf_out);
+        }
         Ok(BatchSummary {
             batch_rejected: Some(error.reason()),
             duplicate: outcome.duplicate_chunks > 0,
@@ -645,5 +671,73 @@ category = "security"
         let bad = json!({"awslogs": {"data": "%%%"}});
         app.handle(&bad, later, &mut Vec::new()).await.unwrap();
         assert_eq!(alerts.inner.last_log_delivery().await.unwrap(), Some(NOW));
+    }
+
+    fn session_records(messages: &[&str], first_id: usize) -> Value {
+        let events: Vec<Value> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, message)| {
+                json!({
+                    "id": format!("{:056}", first_id + i),
+                    "timestamp": 1_747_737_000_000_i64 + i as i64 * 1000,
+                    "message": format!(
+                        r#"{{"timestamp":"2025-05-20T10:30:0{i}.000Z","level":"INFO","logger":"security","message":"{message}","user_id":"u{i}"}}"#
+                    ),
+                })
+            })
+            .collect();
+        envelope(events)
+    }
+
+    /// The `active_sessions` value each EMF document of `out` sends.
+    fn active_sessions(out: &[u8]) -> Vec<f64> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter_map(|d| d.get("active_sessions").and_then(Value::as_f64))
+            .collect()
+    }
+
+    /// A gauge moves by increments; EMF gets its value after the batch,
+    /// read from the store (the dashboards' "Active sessions" widgets).
+    #[tokio::test]
+    async fn gauges_reach_emf_with_their_value_after_the_batch() {
+        let (alerts, publisher) = (FlakyAlerts::default(), RecordingPublisher::default());
+        let app = app(&alerts, &publisher);
+        let mut out = Vec::new();
+        let created = session_records(&["Session created"; 3], 0);
+        app.handle(&created, NOW, &mut out).await.unwrap();
+        assert_eq!(active_sessions(&out), [3.0]);
+        let mut out = Vec::new();
+        let ended = session_records(&["Session ended", "Session ended"], 10);
+        app.handle(&ended, NOW, &mut out).await.unwrap();
+        assert_eq!(active_sessions(&out), [1.0]);
+        // A redelivery sends no EMF at all.
+        let mut out = Vec::new();
+        app.handle(&ended, NOW, &mut out).await.unwrap();
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    }
+
+    #[tokio::test]
+    async fn rejected_batches_reach_emf() {
+        let (alerts, publisher) = (FlakyAlerts::default(), RecordingPublisher::default());
+        let app = app(&alerts, &publisher);
+        let bad = json!({"awslogs": {"data": "%%%"}});
+        let mut out = Vec::new();
+        app.handle(&bad, NOW, &mut out).await.unwrap();
+        let docs: Vec<Value> = String::from_utf8_lossy(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(docs.len(), 1, "{docs:?}");
+        assert_eq!(docs[0][BATCHES_REJECTED_TOTAL], 1.0);
+        assert_eq!(
+            docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["reason"]])
+        );
+        let mut again = Vec::new();
+        app.handle(&bad, NOW, &mut again).await.unwrap();
+        assert!(again.is_empty(), "a redelivery is not counted twice");
     }
 }

@@ -3,12 +3,12 @@
 pub mod alert_engine;
 pub mod aws;
 pub mod blocklist_revoker;
-pub mod cloudwatch_metrics;
 pub mod dynamodb_alerts;
 pub mod dynamodb_response;
 pub mod dynamodb_series;
 pub mod dynamodb_silences;
 pub mod dynamodb_store;
+pub mod emf_metrics;
 pub mod http_revoker;
 pub mod key_layout;
 pub mod memory_alerts;

@@ -70,15 +70,22 @@ impl Probe for DriftProbe {
         Box::pin(async move {
             match self.last_scan().await {
                 Err(failed) => failed,
-                Ok(None) => Observation::failed(
-                    Reason::NoScanRecorded,
-                    match self.source {
-                        LastScanSource::Sql { .. } => "the DRIFT_SQL query found no drift scan",
-                        LastScanSource::Heartbeat(_) => {
-                            "log-metrics has seen no log record of the drift job yet"
-                        }
-                    },
-                ),
+                Ok(None) => match self.source {
+                    // The deployment pointed at its own table of scans:
+                    // an empty one is a failure.
+                    LastScanSource::Sql { .. } => Observation::failed(
+                        Reason::NoScanRecorded,
+                        "the DRIFT_SQL query found no drift scan",
+                    ),
+                    // A new stack (the default source): nothing to be late
+                    // against yet, so a warning, healthy, which raises no
+                    // incident; the first scan record starts the clock.
+                    LastScanSource::Heartbeat(_) => Observation::default().with_reason(
+                        crate::domain::probe_result::Status::Warn,
+                        Reason::NoScanRecorded,
+                        "log-metrics has seen no log record of the drift job yet",
+                    ),
+                },
                 Ok(Some(at)) => {
                     let age = (OffsetDateTime::now_utc() - at).as_seconds_f64().max(0.0);
                     let limit = self.max_age.as_secs_f64();
@@ -135,9 +142,13 @@ mod tests {
         assert_eq!(obs.reason, Some(Reason::ScanOverdue));
     }
 
+    /// A first deploy: no drift job record seen yet is a warning (health
+    /// stays 200, no incident), not a failure.
     #[tokio::test]
-    async fn missing_heartbeat_fails() {
+    async fn missing_heartbeat_warns() {
         let obs = probe(Arc::new(MemoryStore::default())).observe().await;
         assert_eq!(obs.reason, Some(Reason::NoScanRecorded));
+        assert_eq!(obs.overall_status(), Status::Warn);
+        assert!(obs.overall_status().is_healthy());
     }
 }

@@ -266,6 +266,7 @@ pub fn backtest_files(
         redactor,
         text_utc_offset_ms,
         true,
+        false,
         |_, _, report| {
             backtest.add(report.signals);
             Ok(())

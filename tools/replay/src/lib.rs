@@ -33,6 +33,7 @@ use shared::domain::logs::decode::{
 use shared::domain::logs::parse::{ParseSettings, parse_utc_offset};
 use shared::domain::logs::redact::{RedactError, Redactor};
 use shared::domain::metrics::aggregate::{CardinalityGuard, DEFAULT_BUCKETS};
+use shared::domain::metrics::emf;
 use shared::domain::metrics::exposition::{render_openmetrics, render_prometheus};
 use shared::domain::metrics::series::{SeriesKey, StoredSeries, StoredValue};
 use shared::domain::pipeline::{Aggregator, BatchReport, Evaluator};
@@ -47,7 +48,8 @@ pub const KEY_ENV: &str = "REPLAY_REDACTION_KEY";
 pub const DEFAULT_REDACTION_KEY: &str = "blindspotx-replay-local-key";
 
 pub const USAGE: &str = "\
-usage: replay [--rules PATH] [--format prometheus|openmetrics|json] [--timezone OFFSET] FILE...
+usage: replay [--rules PATH] [--format prometheus|openmetrics|json|emf] [--namespace NAME]
+              [--timezone OFFSET] FILE...
        replay --alerts [--alert-rules PATH] [--rules PATH] [--timezone OFFSET] FILE...
 
 Replays log files (plain, .gz, or CloudWatch Logs subscription event JSON)
@@ -55,6 +57,13 @@ through the log-metrics pipeline and prints the metrics to stdout, a summary
 to stderr. Pseudonyms are keyed from REPLAY_REDACTION_KEY (default: a fixed
 local key). --timezone gives the zone of Python text timestamps (UTC,
 +02:00; default UTC), as LOG_TIMEZONE does for log-metrics.
+
+--format emf prints the CloudWatch Embedded Metric Format documents
+log-metrics would write for the input, one JSON line each, each file as one
+batch, under the dimension policy (docs/metrics.md): what CloudWatch will
+get, checked before deploying. --namespace is the stack's MetricsNamespace
+(default BlindspotX); the documents carry the replay's time, as CloudWatch
+takes no data older than two weeks.
 
 With --alerts, backtests the alert rules (default: the embedded
 infra/alerts/default.toml, checked against the log rules) instead: one JSON
@@ -69,7 +78,12 @@ pub enum OutputFormat {
     OpenMetrics,
     /// One JSON object `{"name{label=value,...}": value}`.
     Json,
+    /// The EMF documents log-metrics would write, one per line.
+    Emf,
 }
+
+/// `--namespace`'s default: the template's `MetricsNamespace` default.
+pub const DEFAULT_NAMESPACE: &str = "BlindspotX";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -81,6 +95,8 @@ pub struct Args {
     pub alert_rules: Option<PathBuf>,
     /// `--timezone`: text timestamps' offset east of UTC, milliseconds.
     pub text_utc_offset_ms: i64,
+    /// `--namespace`: the EMF documents' CloudWatch namespace.
+    pub namespace: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +134,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
     let mut alert_rules = None;
     let mut format = OutputFormat::default();
     let mut text_utc_offset_ms = 0;
+    let mut namespace = DEFAULT_NAMESPACE.to_owned();
     let mut files = Vec::new();
     let mut args = args.into_iter();
     let mut options_done = false;
@@ -143,6 +160,15 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
             "--rules" => rules = Some(PathBuf::from(value("--rules")?)),
             "--alerts" => alerts = true,
             "--alert-rules" => alert_rules = Some(PathBuf::from(value("--alert-rules")?)),
+            "--namespace" => {
+                namespace = value("--namespace")?.to_string_lossy().into_owned();
+                // The template's MetricsNamespace bounds.
+                if namespace.is_empty() || namespace.len() > 255 {
+                    return Err(ReplayError::Usage(
+                        "--namespace: 1 to 255 characters".into(),
+                    ));
+                }
+            }
             "--timezone" => {
                 let zone = value("--timezone")?.to_string_lossy().into_owned();
                 text_utc_offset_ms = parse_utc_offset(&zone).ok_or_else(|| {
@@ -156,9 +182,10 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
                     "prometheus" => OutputFormat::Prometheus,
                     "openmetrics" => OutputFormat::OpenMetrics,
                     "json" => OutputFormat::Json,
+                    "emf" => OutputFormat::Emf,
                     other => {
                         return Err(ReplayError::Usage(format!(
-                            "unknown format {other:?}: use prometheus, openmetrics or json"
+                            "unknown format {other:?}: use prometheus, openmetrics, json or emf"
                         )));
                     }
                 }
@@ -176,6 +203,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
         alerts,
         alert_rules,
         text_utc_offset_ms,
+        namespace,
     }))
 }
 
@@ -311,6 +339,8 @@ pub struct Replay {
     pub series: Vec<StoredSeries>,
     pub metrics: Vec<MetricInfo>,
     pub summary: Summary,
+    /// The EMF documents of each file, in order, when asked for.
+    pub emf: Vec<String>,
 }
 
 /// Loads the rules: the embedded defaults, or `path`.
@@ -381,12 +411,14 @@ fn open(path: &Path) -> Result<Input, ReplayError> {
 /// hands each file's report to `on_file` (index, name, report). Signals are
 /// kept in the reports only when `keep_signals` (without sample lines:
 /// nothing replay prints shows them); otherwise they are only counted.
+/// Histograms keep their distinct values (EMF's) only when `emf_values`.
 pub fn run_files(
     files: &[PathBuf],
     rules: &RuleSet,
     redactor: &Redactor,
     text_utc_offset_ms: i64,
     keep_signals: bool,
+    emf_values: bool,
     mut on_file: impl FnMut(usize, &str, BatchReport) -> Result<(), ReplayError>,
 ) -> Result<Summary, ReplayError> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
@@ -411,7 +443,10 @@ pub fn run_files(
         };
         summary.files += 1;
         let input = open(path)?;
-        let mut aggregator = Aggregator::new(&mut guard).without_emf_values();
+        let mut aggregator = Aggregator::new(&mut guard);
+        if !emf_values {
+            aggregator = aggregator.without_emf_values();
+        }
         let source: Box<dyn stream::ChunkSource> = match input {
             Input::Mapped(chunker) => Box::new(chunker),
             Input::Read(mut head, mut reader) => {
@@ -467,11 +502,15 @@ pub fn run_files(
 }
 
 /// Replays `files` in order, each as one stream, into one in-memory store.
+/// With `emf_namespace`, also renders each file as log-metrics renders a
+/// batch: the same [`emf::render`] (dimension policy included), gauges
+/// with their value after the file.
 pub fn replay(
     files: &[PathBuf],
     rules: &RuleSet,
     redactor: &Redactor,
     text_utc_offset_ms: i64,
+    emf_namespace: Option<&str>,
 ) -> Result<Replay, ReplayError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -480,22 +519,28 @@ pub fn replay(
             reason,
         })?;
     let store = MemorySeriesStore::new();
+    let mut documents = Vec::new();
     let summary = run_files(
         files,
         rules,
         redactor,
         text_utc_offset_ms,
         false,
+        emf_namespace.is_some(),
         |index, name, report| {
             let batch_id = format!("replay#{index}#{name}");
+            let now = time::OffsetDateTime::now_utc();
             runtime
-                .block_on(store.apply_batch(
-                    &batch_id,
-                    &report.metrics,
-                    time::OffsetDateTime::now_utc(),
-                ))
-                .map(|_| ())
-                .map_err(ReplayError::Store)
+                .block_on(store.apply_batch(&batch_id, &report.metrics, now))
+                .map_err(ReplayError::Store)?;
+            if let Some(namespace) = emf_namespace {
+                let gauges = runtime
+                    .block_on(emf::gauge_values(&store, &report.metrics))
+                    .map_err(ReplayError::Store)?;
+                let timestamp = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+                documents.extend(emf::render(&report.metrics, &gauges, namespace, timestamp));
+            }
+            Ok(())
         },
     )?;
     let mut metrics = rules.metrics().to_vec();
@@ -504,6 +549,7 @@ pub fn replay(
         series: store.all_series(),
         metrics,
         summary,
+        emf: documents,
     })
 }
 
@@ -522,6 +568,7 @@ pub fn render(replay: &Replay, format: OutputFormat) -> String {
             text.push('\n');
             text
         }
+        OutputFormat::Emf => replay.emf.iter().map(|d| format!("{d}\n")).collect(),
     }
 }
 
@@ -593,6 +640,7 @@ mod tests {
                 alerts: false,
                 alert_rules: None,
                 text_utc_offset_ms: 0,
+                namespace: DEFAULT_NAMESPACE.into(),
             })
         );
         assert_eq!(
@@ -604,6 +652,7 @@ mod tests {
                 alerts: false,
                 alert_rules: None,
                 text_utc_offset_ms: 0,
+                namespace: DEFAULT_NAMESPACE.into(),
             })
         );
         assert_eq!(
@@ -615,6 +664,7 @@ mod tests {
                 alerts: false,
                 alert_rules: None,
                 text_utc_offset_ms: 0,
+                namespace: DEFAULT_NAMESPACE.into(),
             })
         );
         assert_eq!(
@@ -626,6 +676,7 @@ mod tests {
                 alerts: true,
                 alert_rules: Some("a.toml".into()),
                 text_utc_offset_ms: 0,
+                namespace: DEFAULT_NAMESPACE.into(),
             })
         );
         assert_eq!(parse(&["-h"]).unwrap(), Command::Help);

@@ -1,11 +1,13 @@
-//! `replay [--rules PATH] [--format prometheus|json] FILE...`: metrics to
+//! `replay [--rules PATH] [--format prometheus|openmetrics|json|emf] FILE...`: metrics to
 //! stdout, a summary to stderr; exit code 2 on any error.
 
 use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use replay::{Command, KEY_ENV, USAGE, alerts, load_rules, parse_args, redactor, render, replay};
+use replay::{
+    Command, KEY_ENV, OutputFormat, USAGE, alerts, load_rules, parse_args, redactor, render, replay,
+};
 
 fn main() -> ExitCode {
     match run() {
@@ -51,7 +53,14 @@ fn run() -> anyhow::Result<()> {
         writeln!(std::io::stderr().lock(), "{}", report.render())?;
         return Ok(());
     }
-    let result = replay(&args.files, &rules, &redactor, args.text_utc_offset_ms)?;
+    let emf_namespace = (args.format == OutputFormat::Emf).then_some(args.namespace.as_str());
+    let result = replay(
+        &args.files,
+        &rules,
+        &redactor,
+        args.text_utc_offset_ms,
+        emf_namespace,
+    )?;
 
     let mut out = BufWriter::new(std::io::stdout().lock());
     match out

@@ -263,3 +263,82 @@ fn alerts_backtest_prints_one_line_per_transition() {
         "{key}"
     );
 }
+
+/// `--format emf`: the documents log-metrics would write, one batch per
+/// file: the dimension policy applied (status class, no request counter),
+/// the session gauge with its value after each file, the namespace given.
+#[test]
+fn emf_output_is_what_log_metrics_writes() {
+    let dir = TempDir::new("emf");
+    let session = |message: &str| {
+        format!(
+            r#"{{"timestamp":"2025-05-20T10:30:02.000Z","level":"INFO","logger":"security","message":"{message}","user_id":"u1"}}"#
+        )
+    };
+    let server_error = API_300.replace("\"status_code\":200", "\"status_code\":503");
+    let first = dir.file(
+        "first.log",
+        format!(
+            "{API_82}\n{API_24}\n{server_error}\n{}\n{}\n",
+            session("Session created"),
+            session("Session created")
+        )
+        .as_bytes(),
+    );
+    let second = dir.file(
+        "second.log",
+        format!("{}\n", session("Session ended")).as_bytes(),
+    );
+    let out = replay(
+        &[&first, &second],
+        &["--format", "emf", "--namespace", "Shop"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!docs.is_empty());
+    for d in &docs {
+        assert_eq!(d["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Shop");
+        assert!(d.get("http_requests_total").is_none(), "{d}");
+    }
+    let latency: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d.get("api_request_duration_seconds").is_some())
+        .collect();
+    assert_eq!(latency.len(), 2, "{latency:?}");
+    for d in &latency {
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["endpoint", "status_class"]])
+        );
+    }
+    let ok = latency.iter().find(|d| d["status_class"] == "2xx").unwrap();
+    let values: Vec<f64> = ok["api_request_duration_seconds"]["Values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 2, "{ok}");
+    assert!(
+        (values[0] - 0.0824).abs() < 1e-9 && (values[1] - 0.0244).abs() < 1e-9,
+        "{values:?}"
+    );
+    let server = latency.iter().find(|d| d["status_class"] == "5xx").unwrap();
+    assert_eq!(
+        server["api_request_duration_seconds"]["Counts"],
+        serde_json::json!([1])
+    );
+    let sessions: Vec<f64> = docs
+        .iter()
+        .filter_map(|d| d.get("active_sessions").and_then(Value::as_f64))
+        .collect();
+    assert_eq!(sessions, [2.0, 1.0]);
+}

@@ -2,6 +2,7 @@
 //! cardinality guard, and rendering as CloudWatch Embedded Metric Format.
 
 pub mod aggregate;
+pub mod cloudwatch;
 pub mod emf;
 pub mod exposition;
 pub mod series;
