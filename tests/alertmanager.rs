@@ -38,7 +38,7 @@ struct Run {
     stderr: String,
 }
 
-async fn amtool(url: &str, http_config: Option<&Path>, args: &[&str]) -> Run {
+async fn amtool(url: &str, http_config: Option<&std::path::PathBuf>, args: &[&str]) -> Run {
     let mut command = tokio::process::Command::new(tool("amtool"));
     command.arg(format!("--alertmanager.url={url}"));
     if let Some(config) = http_config {
@@ -287,10 +287,13 @@ async fn amtool_meets_the_guard_rails_with_their_reasons() {
 }
 
 async fn alertmanager_alerts(base: &str, key: &str) -> Vec<serde_json::Value> {
-    let url = format!("{base}/api/v2/alerts");
+    let url = reqwest::Url::parse_with_params(
+        &format!("{base}/api/v2/alerts"),
+        &[("filter", format!("key=\"{key}\""))],
+    )
+    .unwrap();
     let body: serde_json::Value = reqwest::Client::new()
         .get(url)
-        .query(&[("filter", format!("key=\"{key}\""))])
         .send()
         .await
         .unwrap()

@@ -397,10 +397,7 @@ async fn teams_gets_an_adaptive_card_routed_by_severity() {
     let card = &attachments[0]["content"];
     assert_eq!(card["type"], "AdaptiveCard");
     assert_eq!(card["version"], "1.4");
-    assert_eq!(
-        card["body"][0]["text"],
-        "FIRING · CRITICAL · brute_force"
-    );
+    assert_eq!(card["body"][0]["text"], "FIRING · CRITICAL · brute_force");
     let facts: Vec<(String, String)> = card["body"][2]["facts"]
         .as_array()
         .unwrap()
@@ -448,8 +445,16 @@ async fn teams_gets_an_adaptive_card_routed_by_severity() {
         let mut i = incident(&format!("7ea3500000000000000000000000d{n_:03}"));
         i.severity = severity;
         let s = n.handle(&incidents_event(&[&i])).await.unwrap();
-        let to_teams = s.deliveries.iter().filter(|d| d.channel.as_str() == "teams").count();
-        assert_eq!(to_teams, usize::from(severity != Severity::Low), "{severity:?}");
+        let to_teams = s
+            .deliveries
+            .iter()
+            .filter(|d| d.channel.as_str() == "teams")
+            .count();
+        assert_eq!(
+            to_teams,
+            usize::from(severity != Severity::Low),
+            "{severity:?}"
+        );
     }
     assert_eq!(receiver.accepted("/teams").len(), 3);
 }

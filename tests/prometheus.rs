@@ -42,11 +42,7 @@ async fn metrics_endpoint(events: f64) -> String {
         )
         .unwrap();
     series
-        .apply_batch(
-            &unique("batch"),
-            &batch,
-            time::OffsetDateTime::now_utc(),
-        )
+        .apply_batch(&unique("batch"), &batch, time::OffsetDateTime::now_utc())
         .await
         .unwrap();
     let mut metrics = RuleSet::default_rules().unwrap().metrics().to_vec();
@@ -124,7 +120,10 @@ async fn prometheus(target: &str, token: &str) -> Prometheus {
     let port = free_port().await;
     let child = Command::new(tool("prometheus"))
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
@@ -153,9 +152,9 @@ async fn prometheus(target: &str, token: &str) -> Prometheus {
 
 impl Prometheus {
     async fn api(&self, path: &str, query: &[(&str, &str)]) -> serde_json::Value {
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), query).unwrap();
         let body: serde_json::Value = reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .query(query)
+            .get(url)
             .send()
             .await
             .unwrap()

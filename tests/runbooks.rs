@@ -13,7 +13,8 @@ use shared::adapters::memory_alerts::{
     MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
 };
 use shared::domain::alerts::{
-    AlertEngine, AlertRule, AlertRules, DEFAULT_RUNBOOK_BASE_URL, EngineSettings, Links, RUNBOOK_DIR,
+    AlertEngine, AlertRule, AlertRules, DEFAULT_RUNBOOK_BASE_URL, EngineSettings, Links,
+    RUNBOOK_DIR,
 };
 use shared::domain::metrics::series::MetricKind;
 use shared::domain::pipeline::pipeline_metrics;

@@ -173,7 +173,7 @@ async fn an_unreachable_sns_is_unavailable_quickly() {
 #[tokio::test]
 async fn incidents_carry_an_email_subject_and_keep_their_json_for_other_protocols() {
     use shared::domain::response::accept_incident;
-    use shared::domain::response::payloads::{email_subject, email_structure};
+    use shared::domain::response::payloads::{email_structure, email_subject};
 
     let sdk = sdk().await;
     let topic = create_topic(&sdk, false).await;

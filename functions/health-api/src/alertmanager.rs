@@ -74,9 +74,7 @@ pub enum MappingError {
         "matchers[{index}]: negative matchers (isEqual=false, != and !~) are not supported; match the labels to silence"
     )]
     Negative { index: usize },
-    #[error(
-        "id: updating a silence in place is not supported; expire it and add a new one"
-    )]
+    #[error("id: updating a silence in place is not supported; expire it and add a new one")]
     Update,
     #[error("filter: {0}")]
     Filter(String),
@@ -269,7 +267,12 @@ fn regex_invalid(pattern: &str) -> bool {
         "check",
         &shared::domain::silence::SilencePolicy::default(),
     )
-    .is_err_and(|e| matches!(e, shared::domain::silence::SilenceError::InvalidRegex { .. }))
+    .is_err_and(|e| {
+        matches!(
+            e,
+            shared::domain::silence::SilenceError::InvalidRegex { .. }
+        )
+    })
 }
 
 /// The `filter` parameters of a query string; any other parameter is
@@ -343,9 +346,11 @@ mod tests {
     #[test]
     fn what_cannot_be_mapped_is_refused_with_the_reason() {
         let unknown = body(r#"[{"name":"instance","value":"x"}]"#, "c").into_request();
-        assert!(matches!(unknown, Err(MappingError::UnknownLabel { index: 0, .. })));
-        let negative =
-            body(r#"[{"name":"rule","value":"x","isEqual":false}]"#, "c").into_request();
+        assert!(matches!(
+            unknown,
+            Err(MappingError::UnknownLabel { index: 0, .. })
+        ));
+        let negative = body(r#"[{"name":"rule","value":"x","isEqual":false}]"#, "c").into_request();
         assert_eq!(negative, Err(MappingError::Negative { index: 0 }));
         let mut update = body(r#"[{"name":"rule","value":"x"}]"#, "c");
         update.id = Some("abc".into());
@@ -360,9 +365,12 @@ mod tests {
 
     #[test]
     fn the_security_tag_sets_the_flag() {
-        let r = body(r#"[{"name":"category","value":"security"}]"#, "[Security] pen test")
-            .into_request()
-            .unwrap();
+        let r = body(
+            r#"[{"name":"category","value":"security"}]"#,
+            "[Security] pen test",
+        )
+        .into_request()
+        .unwrap();
         assert!(r.security);
     }
 
@@ -374,12 +382,7 @@ mod tests {
             .unwrap()
             .validate(now, "admin-token", &SilencePolicy::default())
             .unwrap();
-        let keeps = |q: &str| {
-            filters(Some(q))
-                .unwrap()
-                .iter()
-                .all(|f| f.keeps(&silence))
-        };
+        let keeps = |q: &str| filters(Some(q)).unwrap().iter().all(|f| f.keeps(&silence));
         assert!(keeps("filter=alertname%3D%22api_errors%22"));
         assert!(keeps("filter=alertname%3D~api_.*"));
         assert!(!keeps("filter=alertname%3Dother"));

@@ -820,8 +820,9 @@ async fn am_get_silence<S, M, L: SilenceStore>(
                 )
                     .into_response(),
             ),
-            None => Refused::new(StatusCode::NOT_FOUND, "not_found", "no such silence")
-                .alertmanager(),
+            None => {
+                Refused::new(StatusCode::NOT_FOUND, "not_found", "no such silence").alertmanager()
+            }
         },
         Err(e) => Refused::store(&e).alertmanager(),
     }

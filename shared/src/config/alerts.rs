@@ -68,8 +68,9 @@ impl AlertsConfig {
             return Err(ConfigError::Invalid {
                 var: "RUNBOOK_BASE_URL".into(),
                 value: links.runbook_base_url.chars().take(200).collect(),
-                reason: "expected an absolute http(s) URL (the runbooks are linked from notifications)"
-                    .into(),
+                reason:
+                    "expected an absolute http(s) URL (the runbooks are linked from notifications)"
+                        .into(),
             });
         }
         let silence_seconds = env.parse_or::<u64>(
@@ -158,7 +159,10 @@ mod tests {
             ("RUNBOOK_BASE_URL", "docs/runbooks"),
         ]))
         .unwrap_err();
-        assert!(relative.to_string().contains("RUNBOOK_BASE_URL"), "{relative}");
+        assert!(
+            relative.to_string().contains("RUNBOOK_BASE_URL"),
+            "{relative}"
+        );
         assert_eq!(c.links.dashboard_url, "https://grafana.example/d/auth");
         assert_eq!(c.links.runbook_base_url, "https://wiki.example/runbooks");
         assert_eq!(c.rules, RulesSource::File("alerts.toml".into()));

@@ -208,7 +208,10 @@ mod tests {
         let on = NotifierConfig::from_env(&Env::from_pairs([
             ("INCIDENTS_TOPIC_ARN", TOPIC),
             ("ALERTMANAGER_URL", "http://127.0.0.1:9093"),
-            ("TEAMS_WEBHOOK_URL", "https://prod.westeurope.logic.azure.com/workflows/x"),
+            (
+                "TEAMS_WEBHOOK_URL",
+                "https://prod.westeurope.logic.azure.com/workflows/x",
+            ),
         ]))
         .unwrap();
         assert!(on.alertmanager_url.is_some() && on.teams_webhook_url.is_some());

@@ -217,7 +217,13 @@ fn label_name(name: &str) -> String {
     let mut out: String = name
         .chars()
         .take(64)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
@@ -290,7 +296,10 @@ pub fn alertmanager_alerts(incident: &Incident) -> Value {
 fn teams_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '`' | '#' | '<' | '>' | '~' | '!') {
+        if matches!(
+            c,
+            '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '`' | '#' | '<' | '>' | '~' | '!'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -333,10 +342,14 @@ pub fn teams_message(incident: &Incident) -> Value {
     let fact = |title: &str, value: String| json!({"title": title, "value": value});
     let mut actions = Vec::new();
     if is_absolute(&incident.dashboard_url) {
-        actions.push(json!({"type": "Action.OpenUrl", "title": "Dashboard", "url": incident.dashboard_url}));
+        actions.push(
+            json!({"type": "Action.OpenUrl", "title": "Dashboard", "url": incident.dashboard_url}),
+        );
     }
     if is_absolute(&incident.runbook_url) {
-        actions.push(json!({"type": "Action.OpenUrl", "title": "Runbook", "url": incident.runbook_url}));
+        actions.push(
+            json!({"type": "Action.OpenUrl", "title": "Runbook", "url": incident.runbook_url}),
+        );
     }
     let card = json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -423,7 +436,10 @@ pub fn email_text(incident: &Incident) -> String {
         ("Severity", incident.severity.as_str().to_owned()),
         ("Category", incident.category.as_str().to_owned()),
         ("Key", key_text(incident)),
-        ("Count / threshold", format!("{} / {}", incident.count, incident.threshold)),
+        (
+            "Count / threshold",
+            format!("{} / {}", incident.count, incident.threshold),
+        ),
         ("Window", window_text(incident.window_seconds)),
         ("Episode", incident.episode.to_string()),
         ("First event", incident.first_event_at.clone()),
@@ -693,7 +709,10 @@ pub(crate) mod tests {
             json!({"alertname": "brute_force", "severity": "high", "category": "security",
                    "source": "blindspotx-monitoring", "key": "u-victim", "user": "u-victim"})
         );
-        assert_eq!(a["annotations"]["runbook_url"], "https://runbooks.example/brute_force.md");
+        assert_eq!(
+            a["annotations"]["runbook_url"],
+            "https://runbooks.example/brute_force.md"
+        );
         assert_eq!(a["annotations"]["dashboard"], "https://dash.example/d");
         assert!(
             a["annotations"]["summary"]
@@ -702,7 +721,10 @@ pub(crate) mod tests {
                 .starts_with("[HIGH] brute_force firing")
         );
         assert_eq!(a["startsAt"], "2026-11-30T08:00:00.000Z");
-        assert_eq!(a["endsAt"], "2026-12-01T08:01:48.000Z", "a day past the transition");
+        assert_eq!(
+            a["endsAt"], "2026-12-01T08:01:48.000Z",
+            "a day past the transition"
+        );
         assert_eq!(a["generatorURL"], "https://dash.example/d");
         // The resolution: same labels (the same Alertmanager alert), ended
         // at the resolution time.
@@ -730,15 +752,17 @@ pub(crate) mod tests {
             "application/vnd.microsoft.card.adaptive"
         );
         let card = &attachment["content"];
-        assert_eq!((card["type"].as_str(), card["version"].as_str()), (Some("AdaptiveCard"), Some("1.4")));
+        assert_eq!(
+            (card["type"].as_str(), card["version"].as_str()),
+            (Some("AdaptiveCard"), Some("1.4"))
+        );
         let headline = card["body"][0]["text"].as_str().unwrap();
         assert_eq!(headline, "FIRING · CRITICAL · brute_force");
         assert_eq!(card["body"][0]["color"], "Attention");
         let facts = card["body"][2]["facts"].as_array().unwrap();
         assert_eq!(facts[0]["title"], "Key");
         assert_eq!(
-            facts[0]["value"],
-            "user: \\[click\\]\\(https://evil.example\\)",
+            facts[0]["value"], "user: \\[click\\]\\(https://evil.example\\)",
             "no link out of a key"
         );
         let urls: Vec<&str> = card["actions"]
@@ -747,10 +771,21 @@ pub(crate) mod tests {
             .iter()
             .map(|a| a["url"].as_str().unwrap())
             .collect();
-        assert_eq!(urls, ["https://dash.example/d", "https://runbooks.example/brute_force.md"]);
+        assert_eq!(
+            urls,
+            [
+                "https://dash.example/d",
+                "https://runbooks.example/brute_force.md"
+            ]
+        );
         let resolved = teams_message(&incident(TransitionKind::Resolved, Severity::Critical));
         let card = &resolved["attachments"][0]["content"];
-        assert!(card["body"][0]["text"].as_str().unwrap().starts_with("RESOLVED"));
+        assert!(
+            card["body"][0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("RESOLVED")
+        );
         assert_eq!(card["body"][0]["color"], "Good");
     }
 
