@@ -106,7 +106,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step "local stack up (moto, postgres, redis, oidc fixture)"
+step "local stack up (moto, postgres, redis, oidc fixture, alertmanager)"
 "$ROOT/scripts/stack.sh" up --started-file "$STARTED_FILE" \
   || die "stack up failed (see the lines above; logs under .local/stack/)"
 

@@ -624,20 +624,20 @@ cmd_status() {
       tls=", https 127.0.0.1:$(oidc_tls_port)"
     fi
     if [ -n "$pid" ] && svc_ready "$svc" "$port"; then
-      printf '%-9s running  pid %-7s 127.0.0.1:%s%s\n' "$svc" "$pid" "$port" "$tls"
+      printf '%-12s running  pid %-7s 127.0.0.1:%s%s\n' "$svc" "$pid" "$port" "$tls"
     elif [ -n "$pid" ]; then
-      printf '%-9s starting pid %-7s 127.0.0.1:%s%s (not answering yet)\n' "$svc" "$pid" "$port" "$tls"
+      printf '%-12s starting pid %-7s 127.0.0.1:%s%s (not answering yet)\n' "$svc" "$pid" "$port" "$tls"
       all=3
     elif port_open "$port"; then
       owner="$(port_owner "$port")"
-      printf '%-9s stopped  (port %s taken by another process%s)\n' "$svc" "$port" "${owner:+: $owner}"
+      printf '%-12s stopped  (port %s taken by another process%s)\n' "$svc" "$port" "${owner:+: $owner}"
       all=3
     elif [ "$svc" = oidc ] && port_open "$OIDC_TLS_PORT"; then
       owner="$(port_owner "$OIDC_TLS_PORT")"
-      printf '%-9s stopped  (port %s taken by another process%s)\n' "$svc" "$OIDC_TLS_PORT" "${owner:+: $owner}"
+      printf '%-12s stopped  (port %s taken by another process%s)\n' "$svc" "$OIDC_TLS_PORT" "${owner:+: $owner}"
       all=3
     else
-      printf '%-9s stopped\n' "$svc"
+      printf '%-12s stopped\n' "$svc"
       all=3
     fi
   done

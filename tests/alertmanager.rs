@@ -163,6 +163,27 @@ async fn amtool_adds_queries_and_expires_silences_through_the_health_api() {
         "{length}"
     );
 
+    // One silence by id, as Alertmanager's API serves it.
+    let one = |id: String| {
+        let url = format!("{url}/api/v2/silence/{id}");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let got = one(id.clone()).await;
+    assert_eq!(got.status(), 200);
+    let got: serde_json::Value = got.json().await.unwrap();
+    assert_eq!(
+        (got["id"].as_str(), got["status"]["state"].as_str()),
+        (Some(id.as_str()), Some("active"))
+    );
+    assert_eq!(one("0".repeat(32)).await.status(), 404);
+
     // A filter in amtool's words finds it; another rule's does not.
     let filtered = amtool(
         &url,
