@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.local/tools:$(or $(CARGO_HOME),$(H
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-bootstrap: ## install what is missing: .venv (moto, boto3, cargo-lambda, cfn-lint), checkov, sam, redis, postgres
+bootstrap: ## install what is missing: .venv (moto, boto3, cargo-lambda, cfn-lint), checkov, sam, redis, postgres, prometheus, alertmanager, amtool
 	@scripts/bootstrap.sh
 
 run: ## local stack + cargo lambda watch on 127.0.0.1:9000, probe and alert evaluator every 60 s; Ctrl-C stops
@@ -78,7 +78,7 @@ build-IncidentNotifierFunction:
 build-SecurityResponderFunction:
 	$(call sam_function,security-responder)
 
-stack-up: bootstrap ## start the local stack only (moto, postgres, redis, oidc fixture)
+stack-up: bootstrap ## start the local stack only (moto, postgres, redis, oidc fixture, alertmanager)
 	@scripts/stack.sh up
 
 stack-down: ## stop every local stack service (all, whoever started them)

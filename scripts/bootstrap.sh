@@ -5,7 +5,9 @@
 #   - Debian packages redis-server, postgresql and openssl (the local CA and
 #     TLS certificate of the stack), only when their binaries are absent
 #     (apt-get update once first);
-#   - promtool in .local/tools, extracted from Debian's prometheus package;
+#   - promtool, prometheus, alertmanager and amtool in .local/tools,
+#     extracted from Debian's prometheus and prometheus-alertmanager
+#     packages (no Debian service installed or started);
 #   - checkov and the AWS SAM CLI, each in its own venv under .local/venvs
 #     (scripts/requirements-checkov.txt, scripts/requirements-sam.txt),
 #     linked into .local/tools;
@@ -71,21 +73,53 @@ command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after
 pg_bindir >/dev/null || die "Postgres server binaries (initdb, pg_ctl) still missing after install"
 command -v openssl >/dev/null 2>&1 || die "openssl still missing after install"
 
-# promtool checks the Prometheus exposition in the tests. It is taken out of
-# Debian's prometheus package without installing the package, so no
-# Prometheus server is set up or started on this machine.
-if ! command -v promtool >/dev/null 2>&1; then
-  apt_update_once prometheus
+# Prometheus and Alertmanager binaries, taken out of Debian's packages
+# without installing them (dpkg-deb -x), so no Debian service is set up or
+# started on this machine: promtool checks the exposition and the rules,
+# the tests run their own prometheus server, scripts/stack.sh runs our own
+# alertmanager on a loopback port, and amtool drives it and the health
+# API's silences.
+#   prometheus               -> prometheus, promtool
+#   prometheus-alertmanager  -> alertmanager (/usr/bin/prometheus-alertmanager), amtool,
+#                               and the notification templates at the path
+#                               Debian's build reads them from
+extract_deb() { # package  src-in-package:dest-name ...
+  local pkg="$1" tmp pair
+  shift
+  apt_update_once "$pkg"
   tmp="$(mktemp -d)"
-  say "extracting promtool from Debian's prometheus package"
-  (cd "$tmp" && apt-get -qq download prometheus >/dev/null 2>&1) \
-    || { rm -rf "$tmp"; die "apt-get download prometheus failed"; }
-  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root" \
-    || { rm -rf "$tmp"; die "cannot unpack the prometheus package"; }
+  say "extracting $* from Debian's $pkg package"
+  (cd "$tmp" && apt-get -qq download "$pkg" >/dev/null 2>&1) \
+    || { rm -rf "$tmp"; die "apt-get download $pkg failed"; }
+  dpkg-deb -x "$tmp"/"$pkg"_*.deb "$tmp/root" \
+    || { rm -rf "$tmp"; die "cannot unpack the $pkg package"; }
   mkdir -p "$TOOLS_DIR"
-  install -m 0755 "$tmp/root/usr/bin/promtool" "$TOOLS_DIR/promtool"
+  for pair in "$@"; do
+    case "${pair#*:}" in
+      /*) # A data file the binary reads from a fixed path (root's).
+        local sudo=()
+        is_root || sudo=(sudo)
+        "${sudo[@]}" install -D -m 0644 "$tmp/root/${pair%%:*}" "${pair#*:}" \
+          || { rm -rf "$tmp"; die "cannot install ${pair#*:} from $pkg"; } ;;
+      *) install -m 0755 "$tmp/root/${pair%%:*}" "$TOOLS_DIR/${pair#*:}" \
+          || { rm -rf "$tmp"; die "$pkg has no ${pair%%:*}"; } ;;
+    esac
+  done
   rm -rf "$tmp"
+}
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  extract_deb prometheus usr/bin/promtool:promtool usr/bin/prometheus:prometheus
 fi
+AM_TEMPLATES=/usr/share/prometheus/alertmanager
+if ! command -v alertmanager >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
+  || [ ! -f "$AM_TEMPLATES/default.tmpl" ] || [ ! -f "$AM_TEMPLATES/email.tmpl" ]; then
+  extract_deb prometheus-alertmanager usr/bin/prometheus-alertmanager:alertmanager \
+    usr/bin/amtool:amtool "${AM_TEMPLATES#/}/default.tmpl:$AM_TEMPLATES/default.tmpl" \
+    "${AM_TEMPLATES#/}/email.tmpl:$AM_TEMPLATES/email.tmpl"
+fi
+for b in prometheus alertmanager amtool; do
+  command -v "$b" >/dev/null 2>&1 || die "$b still missing"
+done
 command -v promtool >/dev/null 2>&1 || die "promtool still missing"
 
 # ------------------------------------------------------------ Rust tools ---

@@ -280,6 +280,10 @@ def main() -> int:
         body = entry["body"]
         if entry["path"].startswith("/slack"):
             say(f"      POST {entry['path']} (Slack Block Kit): {slack_summary(body)}")
+        elif entry["path"].startswith("/teams"):
+            card = (body.get("attachments") or [{}])[0].get("content", {}) if isinstance(body, dict) else {}
+            headline = (card.get("body") or [{}])[0].get("text", "")
+            say(f"      POST {entry['path']} (Teams Adaptive Card {card.get('version')}): {headline}")
         elif entry["path"].startswith("/pagerduty"):
             say(f"      POST {entry['path']} (PagerDuty Events v2): event_action={body.get('event_action')} "
                 f"dedup_key={body.get('dedup_key')} severity={body.get('payload', {}).get('severity')}")

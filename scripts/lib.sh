@@ -6,7 +6,8 @@ VENV="$ROOT/.venv"
 LOCAL_DIR="$ROOT/.local"
 STACK_DIR="$LOCAL_DIR/stack"
 RUN_DIR="$LOCAL_DIR/run"
-# Single binaries the bootstrap extracts (promtool).
+# Single binaries the bootstrap extracts (promtool, prometheus, alertmanager,
+# amtool) and links (checkov, sam).
 TOOLS_DIR="$LOCAL_DIR/tools"
 
 # The project venv first (cargo-lambda, moto, cfn-lint), then rustup's cargo.
@@ -31,11 +32,13 @@ PG_PORT_SET="${PG_PORT:+1}"
 REDIS_PORT_SET="${REDIS_PORT:+1}"
 OIDC_PORT_SET="${OIDC_PORT:+1}"
 OIDC_TLS_PORT_SET="${OIDC_TLS_PORT:+1}"
+ALERTMANAGER_PORT_SET="${ALERTMANAGER_PORT:+1}"
 MOTO_PORT="${MOTO_PORT:-55000}"
 PG_PORT="${PG_PORT:-55432}"
 REDIS_PORT="${REDIS_PORT:-56379}"
 OIDC_PORT="${OIDC_PORT:-58080}"
 OIDC_TLS_PORT="${OIDC_TLS_PORT:-58443}"
+ALERTMANAGER_PORT="${ALERTMANAGER_PORT:-59093}"
 
 TABLE_NAME_DEFAULT="blindspotx-monitoring"
 TOPIC_NAME_DEFAULT="blindspotx-incidents"

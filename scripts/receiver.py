@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A local stand-in for Slack, a generic webhook and PagerDuty in `make run`.
+"""A local stand-in for Slack, Teams, a generic webhook and PagerDuty in `make run`.
 
 Listens on 127.0.0.1:PORT, answers every POST with 200 (PagerDuty's path with
 202, as the Events API does) and appends one JSON line per request to FILE:

@@ -106,7 +106,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step "local stack up (moto, postgres, redis, oidc fixture)"
+step "local stack up (moto, postgres, redis, oidc fixture, alertmanager)"
 "$ROOT/scripts/stack.sh" up --started-file "$STARTED_FILE" \
   || die "stack up failed (see the lines above; logs under .local/stack/)"
 
@@ -154,6 +154,9 @@ WEBHOOK_URL="http://127.0.0.1:$RECEIVER_PORT/webhook"
 WEBHOOK_SIGNING_KEY="$(cat "$SIGNING_KEY_FILE")"
 PAGERDUTY_EVENTS_URL="http://127.0.0.1:$RECEIVER_PORT/pagerduty/v2/enqueue"
 PAGERDUTY_ROUTING_KEY="local-demo-routing-key"
+TEAMS_WEBHOOK_URL="http://127.0.0.1:$RECEIVER_PORT/teams"
+# ALERTMANAGER_URL comes from the stack env: the stack's own Alertmanager
+# (see what it holds with `amtool --alertmanager.url=$ALERTMANAGER_URL alert query`).
 # security-responder: dry-run (records the blocklist row it would write,
 # touches nothing) against the stack's BlindspotX database, through the
 # responder's own role; the break-glass account is never revoked.

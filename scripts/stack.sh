@@ -14,6 +14,11 @@
 #             and OIDC_TLS_PORT 58443: the same over HTTPS, with a certificate
 #             for localhost from a local CA in .local/stack/tls (made at `up`);
 #             the endpoint of the certificates probe
+#   alertmanager ALERTMANAGER_PORT 59093  Debian's Alertmanager (from
+#             .local/tools, see bootstrap.sh), data in .local/stack/
+#             alertmanager, clustering off, a route to a receiver that
+#             sends nothing: the notifier's alertmanager channel posts to
+#             it and tests read its API
 #
 # `up` appends the names of the services that this call started to the
 # --started-file, so the caller can later stop exactly those with
@@ -22,7 +27,8 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-SERVICES=(postgres redis moto oidc)
+SERVICES=(postgres redis moto oidc alertmanager)
+AM_DIR="$STACK_DIR/alertmanager"
 READY_TIMEOUT="${STACK_READY_TIMEOUT:-60}"
 PG_PASSWORD_FILE="$STACK_DIR/pg-password"
 PG_HOME_LINK="$STACK_DIR/pg"
@@ -54,6 +60,7 @@ svc_pattern() {
   case "$1" in
     moto) echo 'moto_server\.py' ;;
     oidc) echo 'oidc_fixture\.py' ;;
+    alertmanager) echo 'alertmanager' ;;
     redis) echo 'redis-server' ;;
     postgres) echo '(postgres|postmaster)' ;;
   esac
@@ -64,6 +71,7 @@ svc_var() {
   case "$1" in
     moto) echo MOTO_PORT ;;
     oidc) echo OIDC_PORT ;;
+    alertmanager) echo ALERTMANAGER_PORT ;;
     redis) echo REDIS_PORT ;;
     postgres) echo PG_PORT ;;
   esac
@@ -74,6 +82,7 @@ svc_port_set() {
   case "$1" in
     moto) echo "$MOTO_PORT_SET" ;;
     oidc) echo "$OIDC_PORT_SET" ;;
+    alertmanager) echo "$ALERTMANAGER_PORT_SET" ;;
     redis) echo "$REDIS_PORT_SET" ;;
     postgres) echo "$PG_PORT_SET" ;;
   esac
@@ -83,6 +92,7 @@ svc_conf_port() {
   case "$1" in
     moto) echo "$MOTO_PORT" ;;
     oidc) echo "$OIDC_PORT" ;;
+    alertmanager) echo "$ALERTMANAGER_PORT" ;;
     redis) echo "$REDIS_PORT" ;;
     postgres) echo "$PG_PORT" ;;
   esac
@@ -130,6 +140,7 @@ svc_ready() {
   local svc="$1" port="$2"
   case "$svc" in
     moto) http_ok "http://127.0.0.1:$port/moto-api/" 3 ;;
+    alertmanager) http_ok "http://127.0.0.1:$port/-/ready" 2 ;;
     oidc)
       local tls_port
       tls_port="$(oidc_tls_port)"
@@ -375,6 +386,25 @@ start_svc() {
         </dev/null >>"$STACK_DIR/moto.log" 2>&1 9>&- &
       echo "$! $port" >"$STACK_DIR/moto.pid"
       ;;
+    alertmanager)
+      # Our own instance, not Debian's service: loopback only, clustering
+      # off (it would listen on every interface), a receiver that sends
+      # nothing (the tests read what it holds through its API).
+      mkdir -p "$AM_DIR/data"
+      cat >"$AM_DIR/alertmanager.yml" <<'EOF'
+# Written by scripts/stack.sh: the local stack's Alertmanager notifies
+# nobody; the notifier's alertmanager channel and amtool talk to its API.
+route:
+  receiver: local-null
+  group_by: [alertname]
+receivers:
+  - name: local-null
+EOF
+      setsid alertmanager --config.file="$AM_DIR/alertmanager.yml" --storage.path="$AM_DIR/data" \
+        --web.listen-address="127.0.0.1:$port" --cluster.listen-address= \
+        </dev/null >>"$STACK_DIR/alertmanager.log" 2>&1 9>&- &
+      echo "$! $port" >"$STACK_DIR/alertmanager.pid"
+      ;;
     oidc)
       setsid "$VENV/bin/python" "$ROOT/scripts/oidc_fixture.py" --host 127.0.0.1 --port "$port" \
         --tls-port "$OIDC_TLS_PORT" --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key" \
@@ -432,6 +462,7 @@ lock_stack() {
 cmd_up() {
   [ -x "$VENV/bin/python" ] || die ".venv missing: run scripts/bootstrap.sh (make bootstrap) first"
   command -v redis-server >/dev/null 2>&1 || die "redis-server not found: run scripts/bootstrap.sh"
+  command -v alertmanager >/dev/null 2>&1 || die "alertmanager not found: run scripts/bootstrap.sh"
   pg_bindir >/dev/null || die "Postgres binaries not found: run scripts/bootstrap.sh"
   lock_stack
   if [ -n "$STARTED_FILE" ]; then
@@ -526,13 +557,13 @@ cmd_down() {
       return 0
     fi
     # Reverse start order: clients before servers they might use.
-    for svc in oidc moto redis postgres; do
+    for svc in alertmanager oidc moto redis postgres; do
       if grep -qx "$svc" "$STARTED_FILE"; then
         list+=("$svc")
       fi
     done
   else
-    list=(oidc moto redis postgres)
+    list=(alertmanager oidc moto redis postgres)
   fi
   if [ "${#list[@]}" -eq 0 ]; then
     say "nothing to stop ($STARTED_FILE lists no service)"
@@ -565,6 +596,7 @@ cmd_env() {
     "TABLE_NAME=$TABLE_NAME_DEFAULT"
     "INCIDENTS_TOPIC_NAME=$TOPIC_NAME_DEFAULT"
     "INCIDENTS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:$TOPIC_NAME_DEFAULT"
+    "ALERTMANAGER_URL=http://127.0.0.1:$(svc_port alertmanager)"
   )
   # The certificates probe checks the oidc fixture's HTTPS endpoint (unless
   # the running fixture has none, or there is no CA yet).
@@ -592,20 +624,20 @@ cmd_status() {
       tls=", https 127.0.0.1:$(oidc_tls_port)"
     fi
     if [ -n "$pid" ] && svc_ready "$svc" "$port"; then
-      printf '%-9s running  pid %-7s 127.0.0.1:%s%s\n' "$svc" "$pid" "$port" "$tls"
+      printf '%-12s running  pid %-7s 127.0.0.1:%s%s\n' "$svc" "$pid" "$port" "$tls"
     elif [ -n "$pid" ]; then
-      printf '%-9s starting pid %-7s 127.0.0.1:%s%s (not answering yet)\n' "$svc" "$pid" "$port" "$tls"
+      printf '%-12s starting pid %-7s 127.0.0.1:%s%s (not answering yet)\n' "$svc" "$pid" "$port" "$tls"
       all=3
     elif port_open "$port"; then
       owner="$(port_owner "$port")"
-      printf '%-9s stopped  (port %s taken by another process%s)\n' "$svc" "$port" "${owner:+: $owner}"
+      printf '%-12s stopped  (port %s taken by another process%s)\n' "$svc" "$port" "${owner:+: $owner}"
       all=3
     elif [ "$svc" = oidc ] && port_open "$OIDC_TLS_PORT"; then
       owner="$(port_owner "$OIDC_TLS_PORT")"
-      printf '%-9s stopped  (port %s taken by another process%s)\n' "$svc" "$OIDC_TLS_PORT" "${owner:+: $owner}"
+      printf '%-12s stopped  (port %s taken by another process%s)\n' "$svc" "$OIDC_TLS_PORT" "${owner:+: $owner}"
       all=3
     else
-      printf '%-9s stopped\n' "$svc"
+      printf '%-12s stopped\n' "$svc"
       all=3
     fi
   done

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test` (and CI): bootstrap, local stack up, then format check,
+# `make test` (and CI): bootstrap, local stack up (Alertmanager included),
+# then format check,
 # clippy, the whole workspace's tests against the stack, cfn-lint, checkov
 # and `sam validate --lint` on template.yaml; finally
 # stop exactly the stack services this run started, even on failure or
@@ -114,7 +115,7 @@ else
   say "skipped: ../shared/bench not found next to the project"
 fi
 
-step "dashboards: template in sync, promtool check config + rules, rule unit tests"
+step "dashboards: template in sync, promtool check config + rules, rule unit tests, amtool check-config"
 # infra/dashboards/*.json are embedded in template.yaml by scripts/dashboards.py;
 # tests/dashboards.rs (in the cargo test step) checks what they show.
 python3 "$ROOT/scripts/dashboards.py" --check
@@ -122,6 +123,9 @@ command -v promtool >/dev/null 2>&1 || die "promtool not found (scripts/bootstra
 promtool check config "$ROOT/infra/prometheus/prometheus.yml"
 promtool check rules "$ROOT/infra/prometheus/alerts.yml"
 promtool test rules "$ROOT/infra/prometheus/alerts_test.yml"
+# The example Alertmanager configuration (infra/alertmanager/alertmanager.yml).
+command -v amtool >/dev/null 2>&1 || die "amtool not found (scripts/bootstrap.sh extracts it into .local/tools)"
+amtool check-config "$ROOT/infra/alertmanager/alertmanager.yml"
 
 step "cfn-lint template.yaml"
 [ -f template.yaml ] || die "template.yaml not found"

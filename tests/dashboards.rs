@@ -1481,6 +1481,20 @@ fn prometheus_alerts_match_the_default_alert_rules() {
         for rule in group["rules"].as_sequence().unwrap() {
             let name = rule["alert"].as_str().expect("alerting rules only");
             assert!(seen.insert(name.to_owned()), "{name} twice");
+            let runbook = format!("docs/runbooks/{name}.md");
+            let link = format!("{{{{ $externalLabels.runbook_base_url }}}}/{name}.md");
+            if rule["annotations"]["runbook_url"].as_str() != Some(link.as_str()) {
+                problems.push(format!("{name}: runbook_url is not {link}"));
+            }
+            assert!(root().join(&runbook).is_file(), "{runbook} is missing");
+            // The scrape's own health: no engine counterpart.
+            if group["name"].as_str() == Some("blindspotx-scrape") {
+                let expr = rule["expr"].as_str().unwrap();
+                if expr != r#"up{job="blindspotx"} == 0"# || rule["for"].as_str().is_none() {
+                    problems.push(format!("{name}: expected up == 0 held with for:"));
+                }
+                continue;
+            }
             let Some(want) = defaults.rules().iter().find(|r| &*r.name == name) else {
                 problems.push(format!("{name}: not a default alert rule"));
                 continue;
@@ -1497,11 +1511,6 @@ fn prometheus_alerts_match_the_default_alert_rules() {
                     "{name}: severity/category differ from default.toml"
                 ));
             }
-            let runbook = format!("docs/runbooks/{name}.md");
-            if rule["annotations"]["runbook_url"].as_str() != Some(runbook.as_str()) {
-                problems.push(format!("{name}: runbook_url is not {runbook}"));
-            }
-            assert!(root().join(&runbook).is_file(), "{runbook} is missing");
             let windows: BTreeSet<Option<u64>> = range_re
                 .captures_iter(expr)
                 .map(|c| duration_seconds(&c[1]))
@@ -1582,4 +1591,9 @@ fn prometheus_alerts_match_the_default_alert_rules() {
     assert_eq!(job["scheme"].as_str(), Some("https"));
     assert_eq!(job["metrics_path"].as_str(), Some("/metrics"));
     assert_eq!(job["authorization"]["type"].as_str(), Some("Bearer"));
+    // The runbook links of alerts.yml resolve to the bundle's default base.
+    assert_eq!(
+        config["global"]["external_labels"]["runbook_base_url"].as_str(),
+        Some(shared::domain::alerts::DEFAULT_RUNBOOK_BASE_URL)
+    );
 }

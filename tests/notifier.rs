@@ -10,6 +10,8 @@
 //! Beyond them: a 4xx is a permanent failure that fails the invocation,
 //! and the retry sends only the channel that failed; a record of another
 //! topic than the incidents topic is refused, counted and sent nowhere.
+//! Microsoft Teams: an Adaptive Card message to the Workflows webhook,
+//! routed by severity, retried on 5xx, never twice for one transition.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,9 @@ async fn notifier(receiver: &Receiver) -> (Notifier<HttpChannels, DynamoDelivery
             backoff: Duration::from_millis(20),
             timeout: Duration::from_secs(2),
         },
+        // Teams and Alertmanager off here: their own tests below and in
+        // tests/alertmanager.rs.
+        ..ChannelSettings::default()
     })
     .unwrap();
     (
@@ -343,4 +348,113 @@ async fn the_sample_events_carry_valid_incidents() {
         delivered.push(s.delivered);
     }
     assert_eq!(delivered, [3, 3, 2]);
+}
+
+#[tokio::test]
+async fn teams_gets_an_adaptive_card_routed_by_severity() {
+    let receiver = Receiver::start().await;
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let sender = HttpChannels::new(ChannelSettings {
+        teams_webhook_url: Some(Secret::new(receiver.url("/teams"))),
+        retry: RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_millis(20),
+            timeout: Duration::from_secs(2),
+        },
+        ..ChannelSettings::default()
+    })
+    .unwrap();
+    let n = Notifier {
+        incidents_topic: INCIDENTS_TOPIC.into(),
+        routing: Arc::new(Routing::default_routing().unwrap()),
+        sender,
+        markers: DynamoDeliveryLog::new(&sdk, &table),
+        clock: Arc::new(SystemClock),
+    };
+    // Teams' Workflows answer 202; a 502 first is retried.
+    receiver.script("/teams", &[502, 202]);
+    let firing = incident("7ea3500000000000000000000000c0de");
+    let s = n.handle(&incidents_event(&[&firing])).await.unwrap();
+    assert_eq!((s.delivered, s.not_configured), (1, 4), "{s:?}");
+    let statuses: Vec<u16> = receiver
+        .requests_to("/teams")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [502, 202]);
+
+    let posted = &receiver.requests_to("/teams")[1];
+    assert_eq!(posted.header("content-type"), "application/json");
+    let m = posted.json();
+    assert_eq!(m["type"], "message");
+    let attachments = m["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1);
+    assert_eq!(
+        attachments[0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    let card = &attachments[0]["content"];
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(card["version"], "1.4");
+    assert_eq!(card["body"][0]["text"], "FIRING · CRITICAL · brute_force");
+    let facts: Vec<(String, String)> = card["body"][2]["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["title"].as_str().unwrap().to_owned(),
+                f["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(facts[0], ("Key".to_owned(), "user: u-victim".to_owned()));
+    assert_eq!(
+        facts[1],
+        ("Count / threshold".to_owned(), "10 / 10".to_owned())
+    );
+    let actions: Vec<(&str, &str)> = card["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["title"].as_str().unwrap(), a["url"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("Dashboard", "https://dashboards.example/d/auth"),
+            ("Runbook", "https://runbooks.example/brute_force.md")
+        ]
+    );
+
+    // Redelivered: the marker keeps Teams from hearing it twice.
+    let again = n.handle(&incidents_event(&[&firing])).await.unwrap();
+    assert_eq!((again.delivered, again.already_delivered), (0, 1));
+    assert!(
+        dump_table(&sdk, &table)
+            .await
+            .contains(&format!("{}:firing#teams", firing.id))
+    );
+
+    // Routed like Slack: high and medium too, low not.
+    for (n_, severity) in [Severity::High, Severity::Medium, Severity::Low]
+        .into_iter()
+        .enumerate()
+    {
+        let mut i = incident(&format!("7ea3500000000000000000000000d{n_:03}"));
+        i.severity = severity;
+        let s = n.handle(&incidents_event(&[&i])).await.unwrap();
+        let to_teams = s
+            .deliveries
+            .iter()
+            .filter(|d| d.channel.as_str() == "teams")
+            .count();
+        assert_eq!(
+            to_teams,
+            usize::from(severity != Severity::Low),
+            "{severity:?}"
+        );
+    }
+    assert_eq!(receiver.accepted("/teams").len(), 3);
 }

@@ -1,7 +1,10 @@
 //! The SNS publisher against moto, observed through subscribed SQS queues:
 //! what is published arrives once, with its attributes; subscription filter
 //! policies on those attributes work; FIFO topics get a group and dedup id;
-//! an unreachable SNS is `Unavailable`, quickly.
+//! an unreachable SNS is `Unavailable`, quickly. Incidents go out with
+//! `MessageStructure=json`: an e-mail subject and plain-text body for
+//! e-mail subscribers, the incident JSON unchanged for every other protocol
+//! (what the notifier and the responder parse).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,7 +13,10 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use shared::adapters::sns_publisher::{MAX_MESSAGE_BYTES, SnsPublisher};
 use shared::ports::{IncidentPublisher, OutgoingMessage, PublishError};
-use support::sns::{create_topic, drain, subscribe_queue, topic_with_queue};
+use support::receiver::incident;
+use support::sns::{
+    create_topic, drain, subscribe_queue, subscribe_queue_enveloped, topic_with_queue,
+};
 use support::stack::sdk;
 
 fn message(rule: &str, category: &str, severity: &str, status: &str) -> OutgoingMessage {
@@ -161,5 +167,60 @@ async fn an_unreachable_sns_is_unavailable_quickly() {
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn incidents_carry_an_email_subject_and_keep_their_json_for_other_protocols() {
+    use shared::domain::response::accept_incident;
+    use shared::domain::response::payloads::{email_structure, email_subject};
+
+    let sdk = sdk().await;
+    let topic = create_topic(&sdk, false).await;
+    let raw = subscribe_queue(&sdk, &topic, None).await;
+    let enveloped = subscribe_queue_enveloped(&sdk, &topic).await;
+    let firing = incident("5e1f0c2d3b4a59687766554433221100");
+    let sent = firing.to_message();
+    SnsPublisher::new(&sdk, &topic)
+        .publish(&sent)
+        .await
+        .unwrap();
+
+    // Raw delivery (SQS, and what Lambda's `Sns.Message` holds): the
+    // incident JSON of `default`, byte for byte, with its attributes.
+    let delivered = drain(&sdk, &raw).await;
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0].0, sent.body);
+    assert_eq!(delivered[0].1, sent.attributes);
+    let mut rejected = BTreeMap::new();
+    let parsed = accept_incident(&delivered[0].0, "m-1", &mut rejected)
+        .expect("the notifier and the responder still parse it");
+    assert_eq!(parsed, firing);
+
+    // The envelope: SNS's Subject is the e-mail subject, and the Message
+    // the JSON (only e-mail subscribers get the `email` text).
+    let delivered = drain(&sdk, &enveloped).await;
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    let envelope: serde_json::Value = serde_json::from_str(&delivered[0].0).unwrap();
+    assert_eq!(envelope["Type"], "Notification");
+    assert_eq!(envelope["Subject"], email_subject(&firing).as_str());
+    assert!(
+        envelope["Subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[CRITICAL] brute_force firing for user: u-victim"),
+        "{envelope}"
+    );
+    assert_eq!(envelope["Message"], sent.body.as_str());
+
+    // What e-mail subscribers read: the plain text published as `email`.
+    let structure = email_structure(&sent.body).unwrap();
+    let text: serde_json::Value = serde_json::from_str(&structure.message).unwrap();
+    assert!(
+        text["email"]
+            .as_str()
+            .unwrap()
+            .contains("Runbook: https://runbooks.example/brute_force.md"),
+        "{text}"
     );
 }

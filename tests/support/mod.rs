@@ -2,7 +2,8 @@
 //! the environment `make test` exports), and throwaway servers a test owns —
 //! a Redis it can stop, a TCP listener that never answers, OIDC and TLS
 //! fixtures with chosen faults; SNS topics observed through SQS queues; the
-//! alert rules of the tests about the engine's mechanics.
+//! alert rules of the tests about the engine's mechanics; the real
+//! Prometheus and Alertmanager tools.
 
 pub mod alert_rules;
 pub mod bundle;
@@ -10,3 +11,4 @@ pub mod receiver;
 pub mod servers;
 pub mod sns;
 pub mod stack;
+pub mod tools;

@@ -42,6 +42,22 @@ pub async fn subscribe_queue(
     topic_arn: &str,
     filter_policy: Option<&str>,
 ) -> String {
+    subscribe(sdk, topic_arn, filter_policy, true).await
+}
+
+/// A fresh queue subscribed to `topic_arn` without raw delivery: each
+/// message is SNS's JSON envelope (`Type`, `Subject`, `Message`, ...), as a
+/// Lambda or an e-mail-to-queue bridge sees it.
+pub async fn subscribe_queue_enveloped(sdk: &SdkConfig, topic_arn: &str) -> String {
+    subscribe(sdk, topic_arn, None, false).await
+}
+
+async fn subscribe(
+    sdk: &SdkConfig,
+    topic_arn: &str,
+    filter_policy: Option<&str>,
+    raw: bool,
+) -> String {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let fifo = topic_arn.ends_with(".fifo");
     let mut create = sqs.create_queue();
@@ -74,7 +90,7 @@ pub async fn subscribe_queue(
         .topic_arn(topic_arn)
         .protocol("sqs")
         .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true");
+        .attributes("RawMessageDelivery", if raw { "true" } else { "false" });
     if let Some(policy) = filter_policy {
         subscribe = subscribe
             .attributes("FilterPolicy", policy)

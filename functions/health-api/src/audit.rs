@@ -27,11 +27,12 @@ pub enum Action {
     HealthDetails,
     /// `GET /metrics`.
     MetricsRead,
-    /// `GET /api/silences`.
+    /// `GET /api/silences`, `GET /api/v2/silences`, `GET /api/v2/silence/{id}`.
     SilencesList,
-    /// `POST /api/silences`.
+    /// `POST /api/silences`, `POST /api/v2/silences`.
     SilencesCreate,
-    /// `DELETE /api/silences/{id}`: ends a silence early.
+    /// `DELETE /api/silences/{id}`, `DELETE /api/v2/silence/{id}`: ends a
+    /// silence early.
     SilencesExpire,
 }
 
@@ -52,11 +53,11 @@ impl Action {
         match (method, path) {
             (&Method::GET, "/api/health") => Some(Action::HealthDetails),
             (&Method::GET, "/metrics") => Some(Action::MetricsRead),
-            (&Method::GET, "/api/silences") => Some(Action::SilencesList),
-            (&Method::POST, "/api/silences") => Some(Action::SilencesCreate),
+            (&Method::GET, "/api/silences" | "/api/v2/silences") => Some(Action::SilencesList),
+            (&Method::POST, "/api/silences" | "/api/v2/silences") => Some(Action::SilencesCreate),
+            (&Method::GET, p) if one_silence(p, "/api/v2/silence/") => Some(Action::SilencesList),
             (&Method::DELETE, p)
-                if p.strip_prefix("/api/silences/")
-                    .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
+                if one_silence(p, "/api/silences/") || one_silence(p, "/api/v2/silence/") =>
             {
                 Some(Action::SilencesExpire)
             }
@@ -72,6 +73,12 @@ impl Action {
             Action::SilencesList | Action::SilencesCreate | Action::SilencesExpire => Role::Admin,
         }
     }
+}
+
+/// `path` is `prefix` and one id segment.
+fn one_silence(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// The configured tokens, by what they grant.

@@ -8,9 +8,13 @@
 //! - `POST /api/silences`, `GET /api/silences` and
 //!   `DELETE /api/silences/{id}`: create, list and expire silences, behind
 //!   the admin token; 404 when no silence store is configured.
+//! - The same silences in Alertmanager's v2 shape (`GET`/`POST
+//!   /api/v2/silences`, `GET`/`DELETE /api/v2/silence/{id}`), so `amtool
+//!   silence add/query/expire` works with the admin token (`alertmanager`).
 //!
 //! Every authenticated call to these leaves an access audit record (`audit`).
 
+pub mod alertmanager;
 pub mod audit;
 pub mod tokens;
 
@@ -249,6 +253,14 @@ where
         .route(
             "/api/silences/{id}",
             axum::routing::delete(expire_silence::<S, M, L>),
+        )
+        .route(
+            "/api/v2/silences",
+            get(am_list_silences::<S, M, L>).post(am_create_silence::<S, M, L>),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(am_get_silence::<S, M, L>).delete(am_expire_silence::<S, M, L>),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -498,21 +510,108 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-fn silence_store_unavailable(e: &StoreError) -> Response {
-    tracing::error!(error = %e, "silence store unavailable");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "store_unavailable",
-        "silences cannot be read or written right now",
-    )
+/// A silence request refused, in either API shape: the status, our error
+/// code and the message naming the field.
+#[derive(Debug)]
+struct Refused {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
 }
 
-fn body_too_large() -> Response {
-    error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        &format!("the body must be at most {MAX_SILENCE_BODY_BYTES} bytes"),
-    )
+impl Refused {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Refused {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `/api/silences`: `{"error", "message"}`.
+    fn ours(self) -> Response {
+        no_store(error(self.status, self.code, &self.message))
+    }
+
+    /// `/api/v2/...`: Alertmanager's error body, a JSON string (what its
+    /// clients, amtool included, print).
+    fn alertmanager(self) -> Response {
+        no_store((self.status, axum::Json(self.message)).into_response())
+    }
+
+    fn store(e: &StoreError) -> Self {
+        tracing::error!(error = %e, "silence store unavailable");
+        Refused::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "silences cannot be read or written right now",
+        )
+    }
+}
+
+/// The body of a create request, at most [`MAX_SILENCE_BODY_BYTES`].
+async fn silence_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, Refused> {
+    let too_large = || {
+        Refused::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body must be at most {MAX_SILENCE_BODY_BYTES} bytes"),
+        )
+    };
+    // Refuse a declared oversize before reading anything.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_SILENCE_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    // Lambda hands over the body already in memory, so the limit is the
+    // only way reading it can fail.
+    axum::body::to_bytes(body, MAX_SILENCE_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())
+}
+
+/// Validates `request` under the policy and stores it: the one path both
+/// API shapes create silences through.
+async fn create_checked<S, M, L: SilenceStore>(
+    state: &AppState<S, M, L>,
+    store: &L,
+    caller: &Caller,
+    request: NewSilence,
+    now: time::OffsetDateTime,
+) -> Result<Silence, Refused> {
+    let created_by = caller.to_string();
+    let silence = request
+        .validate(now, &created_by, &state.silence_policy)
+        .map_err(|e| silence_refused(&e))?;
+    // A check before the write, not a lock: concurrent creates can pass it
+    // together, so the bound can be exceeded by the number of admin
+    // requests in flight at once, which is what it is for (a runaway
+    // script, not a race).
+    let existing = store
+        .list(now, false)
+        .await
+        .map_err(|e| Refused::store(&e))?;
+    state
+        .silence_policy
+        .admit(&existing, now)
+        .map_err(|e| silence_refused(&e))?;
+    store
+        .create(&silence)
+        .await
+        .map_err(|e| Refused::store(&e))?;
+    tracing::info!(
+        id = %silence.id,
+        created_by = %silence.created_by,
+        requested_by = silence.requested_by.as_deref().unwrap_or(""),
+        security = silence.security,
+        matchers = silence.matchers.len(),
+        ends_at = %rfc3339_millis(silence.ends_at),
+        "silence created"
+    );
+    Ok(silence)
 }
 
 async fn create_silence<S, M, L: SilenceStore>(
@@ -524,18 +623,9 @@ async fn create_silence<S, M, L: SilenceStore>(
         Ok(allowed) => allowed,
         Err(refusal) => return refusal.into_response(),
     };
-    // Refuse a declared oversize before reading anything.
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_SILENCE_BODY_BYTES as u64) {
-        return no_store(body_too_large());
-    }
-    // Lambda hands over the body already in memory, so the limit is the
-    // only way reading it can fail.
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_SILENCE_BODY_BYTES).await else {
-        return no_store(body_too_large());
+    let bytes = match silence_body(&headers, body).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused.ours(),
     };
     let request: NewSilence = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
@@ -548,46 +638,21 @@ async fn create_silence<S, M, L: SilenceStore>(
         }
     };
     let now = state.clock.now();
-    let created_by = caller.to_string();
-    let silence = match request.validate(now, &created_by, &state.silence_policy) {
-        Ok(s) => s,
-        Err(e) => return no_store(silence_refused(&e)),
-    };
-    // A check before the write, not a lock: concurrent creates can pass it
-    // together, so the bound can be exceeded by the number of admin
-    // requests in flight at once, which is what it is for (a runaway
-    // script, not a race).
-    let existing = match store.list(now, false).await {
-        Ok(existing) => existing,
-        Err(e) => return no_store(silence_store_unavailable(&e)),
-    };
-    if let Err(e) = state.silence_policy.admit(&existing, now) {
-        return no_store(silence_refused(&e));
+    match create_checked(&state, store, &caller, request, now).await {
+        Ok(silence) => no_store(
+            (
+                StatusCode::CREATED,
+                axum::Json(SilenceView::new(&silence, now)),
+            )
+                .into_response(),
+        ),
+        Err(refused) => refused.ours(),
     }
-    if let Err(e) = store.create(&silence).await {
-        return no_store(silence_store_unavailable(&e));
-    }
-    tracing::info!(
-        id = %silence.id,
-        created_by = %silence.created_by,
-        requested_by = silence.requested_by.as_deref().unwrap_or(""),
-        security = silence.security,
-        matchers = silence.matchers.len(),
-        ends_at = %rfc3339_millis(silence.ends_at),
-        "silence created"
-    );
-    no_store(
-        (
-            StatusCode::CREATED,
-            axum::Json(SilenceView::new(&silence, now)),
-        )
-            .into_response(),
-    )
 }
 
 /// A refused silence request: 409 when the limit on silences is reached
 /// (the request itself was fine), 400 otherwise. Logged with its reason.
-fn silence_refused(e: &SilenceError) -> Response {
+fn silence_refused(e: &SilenceError) -> Refused {
     let (status, code) = match e {
         SilenceError::TooManyActive { .. } => (StatusCode::CONFLICT, "too_many_silences"),
         SilenceError::SecurityNeedsFlag => (StatusCode::BAD_REQUEST, "security_flag_required"),
@@ -598,7 +663,50 @@ fn silence_refused(e: &SilenceError) -> Response {
         _ => (StatusCode::BAD_REQUEST, "invalid_silence"),
     };
     tracing::warn!(reason = code, error = %e, "silence refused");
-    error(status, code, &e.to_string())
+    Refused::new(status, code, e.to_string())
+}
+
+/// Ends silence `id` now for `caller`: 404 for an unknown id, 409 for one
+/// that has already ended.
+async fn expire_checked<L: SilenceStore>(
+    store: &L,
+    caller: &Caller,
+    id: &str,
+    now: time::OffsetDateTime,
+) -> Result<Silence, Refused> {
+    let not_found = || Refused::new(StatusCode::NOT_FOUND, "not_found", "no such silence");
+    // Ids are 32 hex digits; anything else names no silence, and is not
+    // worth a store request.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        tracing::warn!(reason = "unknown_silence", "silence expiry refused");
+        return Err(not_found());
+    }
+    let expired_by = caller.to_string();
+    match store.expire(id, now, &expired_by).await {
+        Ok(ExpireOutcome::Expired(silence)) => {
+            tracing::info!(
+                id = %silence.id,
+                expired_by = %expired_by,
+                created_by = %silence.created_by,
+                security = silence.security,
+                "silence expired"
+            );
+            Ok(silence)
+        }
+        Ok(ExpireOutcome::AlreadyEnded(_)) => {
+            tracing::warn!(reason = "already_ended", id = %id, "silence expiry refused");
+            Err(Refused::new(
+                StatusCode::CONFLICT,
+                "already_expired",
+                "the silence has already ended",
+            ))
+        }
+        Ok(ExpireOutcome::NotFound) => {
+            tracing::warn!(reason = "unknown_silence", id = %id, "silence expiry refused");
+            Err(not_found())
+        }
+        Err(e) => Err(Refused::store(&e)),
+    }
 }
 
 /// `DELETE /api/silences/{id}`: ends the silence now. It stays listed
@@ -613,37 +721,127 @@ async fn expire_silence<S, M, L: SilenceStore>(
         Err(refusal) => return refusal.into_response(),
     };
     let now = state.clock.now();
-    // Ids are 32 hex digits; anything else names no silence, and is not
-    // worth a store request.
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        tracing::warn!(reason = "unknown_silence", "silence expiry refused");
-        return no_store(error(StatusCode::NOT_FOUND, "not_found", "no such silence"));
-    }
-    let expired_by = caller.to_string();
-    match store.expire(&id, now, &expired_by).await {
-        Ok(ExpireOutcome::Expired(silence)) => {
-            tracing::info!(
-                id = %silence.id,
-                expired_by = %expired_by,
-                created_by = %silence.created_by,
-                security = silence.security,
-                "silence expired"
-            );
+    match expire_checked(store, &caller, &id, now).await {
+        Ok(silence) => {
             no_store((StatusCode::OK, axum::Json(SilenceView::new(&silence, now))).into_response())
         }
-        Ok(ExpireOutcome::AlreadyEnded(_)) => {
-            tracing::warn!(reason = "already_ended", id = %id, "silence expiry refused");
-            no_store(error(
-                StatusCode::CONFLICT,
-                "already_expired",
-                "the silence has already ended",
-            ))
+        Err(refused) => refused.ours(),
+    }
+}
+
+/// `POST /api/v2/silences`: Alertmanager's shape, mapped (see
+/// `alertmanager`); answers `{"silenceID": "<id>"}` as Alertmanager does.
+async fn am_create_silence<S, M, L: SilenceStore>(
+    State(state): State<Arc<AppState<S, M, L>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (store, caller) = match silence_store(&state, &headers).await {
+        Ok(allowed) => allowed,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let bytes = match silence_body(&headers, body).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused.alertmanager(),
+    };
+    let request = match serde_json::from_slice::<alertmanager::PostableSilence>(&bytes)
+        .map_err(|e| format!("the body is not an Alertmanager silence: {e}"))
+        .and_then(|p| p.into_request().map_err(|e| e.to_string()))
+    {
+        Ok(request) => request,
+        Err(message) => {
+            tracing::warn!(reason = "unmappable", error = %message, "silence refused");
+            return Refused::new(StatusCode::BAD_REQUEST, "invalid_silence", message)
+                .alertmanager();
         }
-        Ok(ExpireOutcome::NotFound) => {
-            tracing::warn!(reason = "unknown_silence", id = %id, "silence expiry refused");
-            no_store(error(StatusCode::NOT_FOUND, "not_found", "no such silence"))
+    };
+    let now = state.clock.now();
+    match create_checked(&state, store, &caller, request, now).await {
+        Ok(silence) => no_store(
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "silenceID": silence.id })),
+            )
+                .into_response(),
+        ),
+        Err(refused) => refused.alertmanager(),
+    }
+}
+
+/// `GET /api/v2/silences[?filter=...]`: every silence, expired ones
+/// included (as Alertmanager lists them; amtool hides them unless asked).
+async fn am_list_silences<S, M, L: SilenceStore>(
+    State(state): State<Arc<AppState<S, M, L>>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (store, _) = match silence_store(&state, &headers).await {
+        Ok(allowed) => allowed,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let filters = match alertmanager::filters(query.as_deref()) {
+        Ok(filters) => filters,
+        Err(e) => {
+            return Refused::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string())
+                .alertmanager();
         }
-        Err(e) => no_store(silence_store_unavailable(&e)),
+    };
+    let now = state.clock.now();
+    match store.list(now, true).await {
+        Ok(silences) => {
+            let shown: Vec<alertmanager::GettableSilence> = silences
+                .iter()
+                .filter(|s| filters.iter().all(|f| f.keeps(s)))
+                .map(|s| alertmanager::GettableSilence::new(s, now))
+                .collect();
+            no_store((StatusCode::OK, axum::Json(shown)).into_response())
+        }
+        Err(e) => Refused::store(&e).alertmanager(),
+    }
+}
+
+/// `GET /api/v2/silence/{id}`.
+async fn am_get_silence<S, M, L: SilenceStore>(
+    State(state): State<Arc<AppState<S, M, L>>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let (store, _) = match silence_store(&state, &headers).await {
+        Ok(allowed) => allowed,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let now = state.clock.now();
+    match store.list(now, true).await {
+        Ok(silences) => match silences.iter().find(|s| s.id == id) {
+            Some(s) => no_store(
+                (
+                    StatusCode::OK,
+                    axum::Json(alertmanager::GettableSilence::new(s, now)),
+                )
+                    .into_response(),
+            ),
+            None => {
+                Refused::new(StatusCode::NOT_FOUND, "not_found", "no such silence").alertmanager()
+            }
+        },
+        Err(e) => Refused::store(&e).alertmanager(),
+    }
+}
+
+/// `DELETE /api/v2/silence/{id}`: as `DELETE /api/silences/{id}`, with
+/// Alertmanager's empty 200.
+async fn am_expire_silence<S, M, L: SilenceStore>(
+    State(state): State<Arc<AppState<S, M, L>>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let (store, caller) = match silence_store(&state, &headers).await {
+        Ok(allowed) => allowed,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match expire_checked(store, &caller, &id, state.clock.now()).await {
+        Ok(_) => no_store(StatusCode::OK.into_response()),
+        Err(refused) => refused.alertmanager(),
     }
 }
 
@@ -692,7 +890,7 @@ async fn list_silences<S, M, L: SilenceStore>(
                 silences.iter().map(|s| SilenceView::new(s, now)).collect();
             no_store((StatusCode::OK, axum::Json(views)).into_response())
         }
-        Err(e) => no_store(silence_store_unavailable(&e)),
+        Err(e) => Refused::store(&e).ours(),
     }
 }
 

@@ -315,7 +315,7 @@ mod tests {
             "key": "k", "count": 5, "threshold": 5, "window_seconds": 60,
             "first_event_at": "2026-11-30T08:00:00.000Z", "last_event_at": "2026-11-30T08:00:00.000Z",
             "transition_at": "2026-11-30T08:00:00.000Z", "samples": [],
-            "dashboard_url": "https://d", "runbook_url": "docs/runbooks/r.md"
+            "dashboard_url": "https://d", "runbook_url": "https://runbooks.example/r.md"
         })
         .to_string()
     }
@@ -357,12 +357,14 @@ mod tests {
     async fn routes_by_severity_and_never_twice() {
         let n = notifier(FakeSender::default());
         let s = n.handle(&event(&[incident("critical")])).await.unwrap();
-        assert_eq!(s.delivered, 3);
+        assert_eq!(s.delivered, 5);
         let again = n.handle(&event(&[incident("critical")])).await.unwrap();
-        assert_eq!((again.delivered, again.already_delivered), (0, 3));
-        assert_eq!(n.sender.sent.lock().unwrap().len(), 3);
+        assert_eq!((again.delivered, again.already_delivered), (0, 5));
+        assert_eq!(n.sender.sent.lock().unwrap().len(), 5);
+        // Low severity reaches only Alertmanager, which routes for itself.
         let low = n.handle(&event(&[incident("low")])).await.unwrap();
-        assert!(low.deliveries.is_empty());
+        let channels: Vec<Channel> = low.deliveries.iter().map(|d| d.channel).collect();
+        assert_eq!(channels, [Channel::Alertmanager]);
         let _ = (Severity::Low, TransitionKind::Firing);
     }
 
@@ -384,7 +386,7 @@ mod tests {
         e.records[0].sns.topic_arn = "arn:aws:sns:us-east-1:123456789012:elsewhere".into();
         let s = n.handle(&e).await.unwrap();
         assert_eq!(s.rejected.get("wrong_topic"), Some(&1));
-        assert_eq!((s.incidents, s.delivered), (1, 3));
+        assert_eq!((s.incidents, s.delivered), (1, 5));
     }
 
     #[tokio::test]
@@ -407,7 +409,7 @@ mod tests {
                 refused: 1
             }
         ));
-        assert_eq!(n.markers.0.lock().unwrap().len(), 2);
+        assert_eq!(n.markers.0.lock().unwrap().len(), 4);
     }
 
     #[tokio::test]
@@ -418,6 +420,6 @@ mod tests {
         });
         assert_eq!(n.unconfigured_routed_channels(), [Channel::Pagerduty]);
         let s = n.handle(&event(&[incident("critical")])).await.unwrap();
-        assert_eq!((s.delivered, s.not_configured), (2, 1));
+        assert_eq!((s.delivered, s.not_configured), (4, 1));
     }
 }

@@ -6,6 +6,13 @@
 //! carries the transition's dedup id; SNS's five-minute dedup window is only
 //! a second line of defence, the outbox is the first.
 //!
+//! Incident messages go out with `MessageStructure=json`: the incident JSON
+//! as `default` (what Lambda, SQS and HTTP subscribers receive, unchanged)
+//! and a plain-text `email` body with a `Subject`, so e-mail subscribers
+//! read a message rather than raw JSON (`payloads::email_structure`). A
+//! body that is not an incident, or whose structured form would pass SNS's
+//! size limit, goes out as it is.
+//!
 //! Errors: a message SNS refuses as invalid is [`PublishError::Rejected`]
 //! (sending it again cannot help); everything else, throttling, network,
 //! 5xx, a missing topic or missing rights included, is
@@ -21,6 +28,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use sha2::{Digest, Sha256};
 
 use super::aws::describe_sdk_error;
+use crate::domain::response::payloads::email_structure;
 use crate::ports::{IncidentPublisher, OutgoingMessage, PublishError};
 
 /// SNS's limit on a message, body and attributes together.
@@ -74,11 +82,30 @@ impl SnsPublisher {
 impl IncidentPublisher for SnsPublisher {
     async fn publish(&self, message: &OutgoingMessage) -> Result<(), PublishError> {
         check(message)?;
-        let mut request = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .message(&message.body);
+        let attribute_bytes: usize = message
+            .attributes
+            .iter()
+            .map(|(n, v)| n.len() + "String".len() + v.len())
+            .sum();
+        let structure = email_structure(&message.body).filter(|s| {
+            let fits = s.message.len() + s.subject.len() + attribute_bytes <= MAX_MESSAGE_BYTES;
+            if !fits {
+                tracing::warn!(
+                    dedup_id = %message.dedup_id,
+                    reason = "structured_too_large",
+                    "incident published without its e-mail text"
+                );
+            }
+            fits
+        });
+        let mut request = self.client.publish().topic_arn(&self.topic_arn);
+        request = match &structure {
+            Some(s) => request
+                .message(&s.message)
+                .message_structure("json")
+                .subject(&s.subject),
+            None => request.message(&message.body),
+        };
         for (name, value) in &message.attributes {
             let attribute = MessageAttributeValue::builder()
                 .data_type("String")

@@ -1,5 +1,6 @@
-//! The notifier's HTTP channels: Slack incoming webhook, the signed generic
-//! webhook and PagerDuty Events API v2, with bounded retries.
+//! The notifier's HTTP channels: Slack incoming webhook, Microsoft Teams
+//! Workflows webhook, the signed generic webhook, PagerDuty Events API v2
+//! and Alertmanager's v2 API, with bounded retries.
 //!
 //! Each send tries up to `attempts` times, waiting `backoff`, `2 × backoff`,
 //! ... between tries, on timeouts, connection errors, HTTP 5xx, 408 and 429.
@@ -13,7 +14,8 @@ use crate::config::Secret;
 use crate::domain::alerts::Incident;
 use crate::domain::response::Channel;
 use crate::domain::response::payloads::{
-    DELIVERY_HEADER, SIGNATURE_HEADER, Signer, TIMESTAMP_HEADER, pagerduty_event, slack_message,
+    DELIVERY_HEADER, SIGNATURE_HEADER, Signer, TIMESTAMP_HEADER, alertmanager_alerts,
+    pagerduty_event, slack_message, teams_message,
 };
 use crate::domain::scrub::Scrubber;
 use crate::ports::{ChannelSender, DeliveryError};
@@ -60,7 +62,22 @@ pub struct ChannelSettings {
     /// Where PagerDuty events go ([`PAGERDUTY_EVENTS_URL`] unless a test
     /// points it at a local receiver).
     pub pagerduty_events_url: String,
+    /// The Teams Workflows webhook URL (it carries its own signature).
+    pub teams_webhook_url: Option<Secret>,
+    /// The Alertmanager base URL (`http://alertmanager:9093`); alerts go to
+    /// `<base>/api/v2/alerts`.
+    pub alertmanager_url: Option<Secret>,
     pub retry: RetryPolicy,
+}
+
+/// `<base>/api/v2/alerts`, whether or not the base already names the path.
+pub fn alertmanager_alerts_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.ends_with("/api/v2/alerts") {
+        base.to_owned()
+    } else {
+        format!("{base}/api/v2/alerts")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +97,9 @@ pub struct HttpChannels {
     slack: Option<Secret>,
     webhook: Option<(Secret, Signer)>,
     pagerduty: Option<(Secret, String)>,
+    teams: Option<Secret>,
+    /// The full `/api/v2/alerts` URL.
+    alertmanager: Option<Secret>,
     retry: RetryPolicy,
     scrubber: Scrubber,
 }
@@ -90,6 +110,8 @@ impl std::fmt::Debug for HttpChannels {
             .field("slack", &self.slack.is_some())
             .field("webhook", &self.webhook.is_some())
             .field("pagerduty", &self.pagerduty.is_some())
+            .field("teams", &self.teams.is_some())
+            .field("alertmanager", &self.alertmanager.is_some())
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
@@ -122,11 +144,16 @@ impl HttpChannels {
             };
             (k, url)
         });
+        let alertmanager = settings
+            .alertmanager_url
+            .map(|base| Secret::new(alertmanager_alerts_url(base.expose())));
         let secrets: Vec<String> = [
             settings.slack_webhook_url.as_ref(),
             webhook.as_ref().map(|(u, _)| u),
             settings.webhook_signing_key.as_ref(),
             pagerduty.as_ref().map(|(k, _)| k),
+            settings.teams_webhook_url.as_ref(),
+            alertmanager.as_ref(),
         ]
         .into_iter()
         .flatten()
@@ -143,6 +170,8 @@ impl HttpChannels {
             slack: settings.slack_webhook_url,
             webhook,
             pagerduty,
+            teams: settings.teams_webhook_url,
+            alertmanager,
             retry: RetryPolicy {
                 attempts: settings.retry.attempts.max(1),
                 ..settings.retry
@@ -237,6 +266,8 @@ impl ChannelSender for HttpChannels {
             Channel::Slack => self.slack.is_some(),
             Channel::Webhook => self.webhook.is_some(),
             Channel::Pagerduty => self.pagerduty.is_some(),
+            Channel::Teams => self.teams.is_some(),
+            Channel::Alertmanager => self.alertmanager.is_some(),
         }
     }
 
@@ -264,6 +295,25 @@ impl ChannelSender for HttpChannels {
                     pagerduty_event(incident, key.expose())
                         .to_string()
                         .into_bytes(),
+                    None,
+                )
+            }
+            Channel::Teams => {
+                let url = self.teams.as_ref().ok_or(DeliveryError::NotConfigured)?;
+                (
+                    url.expose(),
+                    teams_message(incident).to_string().into_bytes(),
+                    None,
+                )
+            }
+            Channel::Alertmanager => {
+                let url = self
+                    .alertmanager
+                    .as_ref()
+                    .ok_or(DeliveryError::NotConfigured)?;
+                (
+                    url.expose(),
+                    alertmanager_alerts(incident).to_string().into_bytes(),
                     None,
                 )
             }
@@ -298,6 +348,24 @@ mod tests {
     }
 
     #[test]
+    fn alertmanager_urls_get_the_alerts_path_once() {
+        for base in [
+            "http://am:9093",
+            "http://am:9093/",
+            "http://am:9093/api/v2/alerts",
+        ] {
+            assert_eq!(
+                alertmanager_alerts_url(base),
+                "http://am:9093/api/v2/alerts"
+            );
+        }
+        assert_eq!(
+            alertmanager_alerts_url("https://x/am/"),
+            "https://x/am/api/v2/alerts"
+        );
+    }
+
+    #[test]
     fn a_webhook_needs_its_signing_key() {
         let unsigned = HttpChannels::new(ChannelSettings {
             webhook_url: Some(Secret::new("https://hooks.example/x")),
@@ -311,6 +379,7 @@ mod tests {
         .unwrap();
         assert!(ok.configured(Channel::Slack));
         assert!(!ok.configured(Channel::Webhook) && !ok.configured(Channel::Pagerduty));
+        assert!(!ok.configured(Channel::Teams) && !ok.configured(Channel::Alertmanager));
         assert!(!format!("{ok:?}").contains("hooks.slack.com"));
     }
 }

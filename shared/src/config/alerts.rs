@@ -60,6 +60,19 @@ impl AlertsConfig {
                 .trim_end_matches('/')
                 .to_owned(),
         };
+        // Notifications are read in chat and mail, far from any checkout:
+        // a relative runbook link would be dead there.
+        if !(links.runbook_base_url.starts_with("https://")
+            || links.runbook_base_url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                var: "RUNBOOK_BASE_URL".into(),
+                value: links.runbook_base_url.chars().take(200).collect(),
+                reason:
+                    "expected an absolute http(s) URL (the runbooks are linked from notifications)"
+                        .into(),
+            });
+        }
         let silence_seconds = env.parse_or::<u64>(
             "LOG_SILENCE_AFTER_SECONDS",
             DEFAULT_LOG_SILENCE_AFTER.as_secs(),
@@ -141,6 +154,15 @@ mod tests {
             ("LOG_SILENCE_AFTER_SECONDS", "0"),
         ]))
         .unwrap();
+        let relative = AlertsConfig::from_env(&Env::from_pairs([
+            ("INCIDENTS_TOPIC_ARN", TOPIC),
+            ("RUNBOOK_BASE_URL", "docs/runbooks"),
+        ]))
+        .unwrap_err();
+        assert!(
+            relative.to_string().contains("RUNBOOK_BASE_URL"),
+            "{relative}"
+        );
         assert_eq!(c.links.dashboard_url, "https://grafana.example/d/auth");
         assert_eq!(c.links.runbook_base_url, "https://wiki.example/runbooks");
         assert_eq!(c.rules, RulesSource::File("alerts.toml".into()));

@@ -43,6 +43,12 @@ pub struct NotifierConfig {
     /// `PAGERDUTY_EVENTS_URL` (default PagerDuty's endpoint; tests point it
     /// at a local receiver).
     pub pagerduty_events_url: String,
+    /// `TEAMS_WEBHOOK_URL`: the URL of a Teams Workflows webhook ("Post to
+    /// a channel when a webhook request is received").
+    pub teams_webhook_url: Option<SecretSource>,
+    /// `ALERTMANAGER_URL`: the base URL of an Alertmanager
+    /// (`http://alertmanager:9093`); unset, the channel is off.
+    pub alertmanager_url: Option<SecretSource>,
     /// `DELIVERY_ATTEMPTS` (3), `DELIVERY_BACKOFF_MS` (500),
     /// `DELIVERY_TIMEOUT_MS` (5000).
     pub retry: RetryPolicy,
@@ -77,6 +83,16 @@ impl NotifierConfig {
                 reason: "expected an http(s) URL".into(),
             });
         }
+        let alertmanager_url = SecretSource::from_env(env, "ALERTMANAGER_URL")?;
+        if let Some(SecretSource::Plain(url)) = &alertmanager_url
+            && !matches!(reqwest::Url::parse(url.expose()), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
+        {
+            return Err(ConfigError::Invalid {
+                var: "ALERTMANAGER_URL".into(),
+                value: url.expose().chars().take(200).collect(),
+                reason: "expected the http(s) base URL of an Alertmanager, e.g. http://alertmanager:9093".into(),
+            });
+        }
         Ok(NotifierConfig {
             table_name: env.string_or("TABLE_NAME", DEFAULT_TABLE_NAME),
             incidents_topic_arn: super::incidents_topic_arn(env)?,
@@ -86,6 +102,8 @@ impl NotifierConfig {
             webhook_signing_key,
             pagerduty_routing_key: SecretSource::from_env(env, "PAGERDUTY_ROUTING_KEY")?,
             pagerduty_events_url,
+            teams_webhook_url: SecretSource::from_env(env, "TEAMS_WEBHOOK_URL")?,
+            alertmanager_url,
             retry: RetryPolicy {
                 attempts,
                 backoff: env.duration_or(
@@ -124,6 +142,12 @@ impl NotifierConfig {
                 .resolve_opt("PAGERDUTY_ROUTING_KEY", self.pagerduty_routing_key.as_ref())
                 .await?,
             pagerduty_events_url: self.pagerduty_events_url.clone(),
+            teams_webhook_url: secrets
+                .resolve_opt("TEAMS_WEBHOOK_URL", self.teams_webhook_url.as_ref())
+                .await?,
+            alertmanager_url: secrets
+                .resolve_opt("ALERTMANAGER_URL", self.alertmanager_url.as_ref())
+                .await?,
             retry: self.retry,
         })
     }
@@ -179,7 +203,18 @@ mod tests {
         assert_eq!(c.retry, RetryPolicy::default());
         assert_eq!(c.pagerduty_events_url, PAGERDUTY_EVENTS_URL);
         assert!(c.slack_webhook_url.is_none() && c.pagerduty_routing_key.is_none());
+        assert!(c.teams_webhook_url.is_none() && c.alertmanager_url.is_none());
         assert_eq!(c.marker_ttl, DEFAULT_MARKER_TTL);
+        let on = NotifierConfig::from_env(&Env::from_pairs([
+            ("INCIDENTS_TOPIC_ARN", TOPIC),
+            ("ALERTMANAGER_URL", "http://127.0.0.1:9093"),
+            (
+                "TEAMS_WEBHOOK_URL",
+                "https://prod.westeurope.logic.azure.com/workflows/x",
+            ),
+        ]))
+        .unwrap();
+        assert!(on.alertmanager_url.is_some() && on.teams_webhook_url.is_some());
     }
 
     #[test]
@@ -223,6 +258,7 @@ mod tests {
             ("DELIVERY_ATTEMPTS", "11"),
             ("DELIVERY_BACKOFF_MS", "0"),
             ("PAGERDUTY_EVENTS_URL", "not a url"),
+            ("ALERTMANAGER_URL", "alertmanager:9093"),
         ] {
             assert!(
                 NotifierConfig::from_env(&Env::from_pairs([

@@ -34,6 +34,15 @@ pub fn incident_id(rule: &str, key: &str, episode: u32, opening_event_id: &str) 
         .collect()
 }
 
+/// The default of `RUNBOOK_BASE_URL`: the runbooks (`docs/runbooks/` of
+/// this repository) as the project publishes them. A notification is read
+/// away from any checkout, so the link must be absolute; a fork or an
+/// internal wiki sets its own base.
+pub const DEFAULT_RUNBOOK_BASE_URL: &str =
+    "https://github.com/blindspotx/blindspotx-monitoring/blob/main/docs/runbooks";
+/// Where the runbooks live in the repository (`<dir>/<rule>.md`).
+pub const RUNBOOK_DIR: &str = "docs/runbooks";
+
 /// Where incidents link to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Links {
@@ -47,7 +56,7 @@ impl Default for Links {
     fn default() -> Self {
         Links {
             dashboard_url: "https://console.aws.amazon.com/cloudwatch/home#dashboards".into(),
-            runbook_base_url: "docs/runbooks".into(),
+            runbook_base_url: DEFAULT_RUNBOOK_BASE_URL.into(),
         }
     }
 }
@@ -268,7 +277,10 @@ mod tests {
         assert_eq!(m.attributes["rule"], "auth_failures");
         assert_eq!(m.attributes["status"], "firing");
         assert_eq!(m.dedup_id, format!("{}:firing", i.id));
-        assert_eq!(i.runbook_url, "docs/runbooks/auth_failures.md");
+        assert_eq!(
+            i.runbook_url,
+            format!("{DEFAULT_RUNBOOK_BASE_URL}/auth_failures.md")
+        );
         assert_eq!(i.first_event_at, "2025-11-30T10:51:40.000Z");
         let back: Incident = serde_json::from_str(&m.body).unwrap();
         assert_eq!(back, i);

@@ -39,7 +39,7 @@ pub mod window;
 
 pub use config::{Category, Severity};
 pub use engine::{AlertEngine, EngineError, EngineOutcome, EngineSettings, TransitionRecord};
-pub use incident::{INCIDENT_SCHEMA, Incident, Links};
+pub use incident::{DEFAULT_RUNBOOK_BASE_URL, INCIDENT_SCHEMA, Incident, Links, RUNBOOK_DIR};
 pub use records::{
     CommitResult, IncidentWrite, Notice, OpenIncident, PendingNotice, StoredIncident, StoredWindow,
     WindowChange, WindowId,

@@ -22,16 +22,29 @@ pub enum Channel {
     Webhook,
     /// PagerDuty Events API v2.
     Pagerduty,
+    /// Microsoft Teams Workflows webhook (Adaptive Card message).
+    Teams,
+    /// Alertmanager's v2 API (`POST /api/v2/alerts`): firing with an end
+    /// in the future, resolved with the resolution time as `endsAt`.
+    Alertmanager,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 3] = [Channel::Slack, Channel::Webhook, Channel::Pagerduty];
+    pub const ALL: [Channel; 5] = [
+        Channel::Slack,
+        Channel::Webhook,
+        Channel::Pagerduty,
+        Channel::Teams,
+        Channel::Alertmanager,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Slack => "slack",
             Channel::Webhook => "webhook",
             Channel::Pagerduty => "pagerduty",
+            Channel::Teams => "teams",
+            Channel::Alertmanager => "alertmanager",
         }
     }
 }
@@ -191,17 +204,32 @@ mod tests {
         let r = Routing::default_routing().unwrap();
         assert_eq!(
             r.channels(Category::Security, Severity::Critical),
-            [Channel::Pagerduty, Channel::Slack, Channel::Webhook]
+            [
+                Channel::Pagerduty,
+                Channel::Slack,
+                Channel::Teams,
+                Channel::Webhook,
+                Channel::Alertmanager
+            ]
         );
         assert_eq!(
             r.channels(Category::System, Severity::High),
-            [Channel::Slack, Channel::Webhook]
+            [
+                Channel::Slack,
+                Channel::Teams,
+                Channel::Webhook,
+                Channel::Alertmanager
+            ]
         );
         assert_eq!(
             r.channels(Category::Performance, Severity::Medium),
-            [Channel::Slack]
+            [Channel::Slack, Channel::Teams, Channel::Alertmanager]
         );
-        assert!(r.channels(Category::Security, Severity::Low).is_empty());
+        // Alertmanager routes for itself: it hears every severity.
+        assert_eq!(
+            r.channels(Category::Security, Severity::Low),
+            [Channel::Alertmanager]
+        );
         assert_eq!(r.used_channels(), Channel::ALL.to_vec().tap_sort());
     }
 
