@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # The project venv first (cargo-lambda, moto, cfn-lint), promtool, then rustup's cargo.
 export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.local/tools:$(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 
-.PHONY: help bootstrap run stop demo invoke test lint fmt package stack-up stack-down stack-status provision
+.PHONY: help bootstrap run stop demo invoke test lint fmt package stack-up stack-down stack-status provision redrive load
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -89,3 +89,18 @@ stack-status: ## show the local stack services
 
 provision: ## create the DynamoDB table and SNS topic in the running moto
 	@scripts/provision.sh
+
+# Both against the local stack (its environment is set here). On a deployed
+# stack, run `cargo run --release -p ops -- redrive ...` with the
+# function's configuration instead: docs/runbooks/redrive.md.
+MOTO_QUEUES = $${AWS_ENDPOINT_URL}/123456789012
+redrive: ## feed the local failure queues back through the handlers, exactly once: make redrive ARGS=--dry-run (docs/runbooks/redrive.md)
+	@eval "$$(scripts/stack.sh env)" && \
+	  REDACTION_KEY="$${REDACTION_KEY:-$$(cat .local/run/redaction-key 2>/dev/null)}" \
+	  LOG_METRICS_FAILURE_QUEUE_URL="$${LOG_METRICS_FAILURE_QUEUE_URL:-$(MOTO_QUEUES)/blindspotx-log-metrics-failures}" \
+	  NOTIFIER_FAILURE_QUEUE_URL="$${NOTIFIER_FAILURE_QUEUE_URL:-$(MOTO_QUEUES)/blindspotx-incident-notifier-failures}" \
+	  cargo run --quiet -p ops -- redrive $(ARGS)
+
+LOAD_ARGS ?=
+load: ## bounded load test on the local stack (default 8 senders x 20 batches x 100 events): make load LOAD_ARGS="--batches 200 --events 500"
+	@eval "$$(scripts/stack.sh env)" && RUST_LOG=warn cargo run --quiet --release -p ops -- load $(LOAD_ARGS)

@@ -6,6 +6,9 @@
 #   SQS queue $INCIDENTS_QUEUE_NAME (default blindspotx-incidents-local),
 #     subscribed to the topic with raw delivery, so what was published can
 #     be read back locally (the deployed stack has no such queue)
+#   SQS queues blindspotx-log-metrics-failures and
+#     blindspotx-incident-notifier-failures: the on-failure queues
+#     `make redrive` reads
 # Uses the stack env (scripts/stack.sh env) unless AWS_ENDPOINT_URL is set;
 # refuses to run without an endpoint so it never touches real AWS.
 set -euo pipefail
@@ -116,4 +119,10 @@ sns.set_subscription_attributes(
     SubscriptionArn=subscription, AttributeName="RawMessageDelivery", AttributeValue="true"
 )
 say(f"queue {queue}: {queue_url}")
+
+# The on-failure queues of log-metrics and incident-notifier, as the
+# template names them (<stack>-<function>-failures), for `make redrive`.
+for failures in ("blindspotx-log-metrics-failures", "blindspotx-incident-notifier-failures"):
+    url = sqs.create_queue(QueueName=failures)["QueueUrl"]  # idempotent by name
+    say(f"queue {failures}: {url}")
 EOF

@@ -322,3 +322,76 @@ fn the_default_alert_rule_file_loads_from_disk() {
         AlertRules::default_rules().unwrap().rules().len()
     );
 }
+
+#[tokio::test]
+async fn a_notice_the_topic_refuses_is_dead_lettered_loudly_and_requeued_after_the_fix() {
+    let s = setup("0", Rules::Test).await;
+    // log-metrics publishes to a topic that is gone (a deployment fault):
+    // SNS answers NotFound, which no retry fixes.
+    let mut broken = s.config.clone();
+    broken.alerts.incidents_topic_arn = format!("{}-gone", s.config.alerts.incidents_topic_arn);
+    let broken_engine = deployed_alert_engine(
+        &s.sdk,
+        &broken.table_name,
+        &broken.alerts,
+        &SecretResolver::new(&s.sdk),
+    )
+    .await
+    .unwrap();
+    let mut app = s.log_metrics(&s.sdk, &s.sdk).await;
+    app.alerts = broken_engine;
+    let mut emf = Vec::new();
+    let summary = app.handle(&failed_logins(5), T0, &mut emf).await.unwrap();
+    assert_eq!(
+        (summary.alert_transitions, summary.alerts_published),
+        (1, 0)
+    );
+    // Loud: a paging EMF document with the failure and the dead letter.
+    let paging: Vec<Value> = String::from_utf8(emf)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|d| d.get("incident_dead_lettered_total").is_some())
+        .collect();
+    assert_eq!(paging.len(), 1, "{paging:?}");
+    assert_eq!(paging[0]["incident_publish_failures_total"], 1);
+    assert_eq!(paging[0]["incident_dead_lettered_total"], 1);
+
+    // Moved aside with its reason, out of the outbox: not retried forever.
+    let store = DynamoAlertStore::new(&s.sdk, &s.table);
+    assert!(store.pending_notices().await.unwrap().is_empty());
+    let dead = store.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].reason.contains("NotFound"), "{}", dead[0].reason);
+    let incident = store
+        .incident(&dead[0].notice.incident_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(incident.outbox.is_empty());
+
+    // The evaluator (its topic fine) reports the dead letter every run and
+    // publishes nothing of it.
+    let (evaluator, clock) = s.evaluator().await;
+    clock.set(T0 + time::Duration::seconds(180));
+    let run = evaluator.run().await.unwrap();
+    assert_eq!((run.republished, run.dead_letters), (0, 1));
+    assert_eq!(run.paging_metrics().dead_letters, Some(1));
+    assert!(s.published().await.is_empty());
+
+    // After the fix, the runbook requeues it (once) and the next run pages.
+    let tid = dead[0].notice.transition_id.clone();
+    assert!(store.requeue_dead_letter(&tid).await.unwrap());
+    assert!(!store.requeue_dead_letter(&tid).await.unwrap());
+    clock.set(T0 + time::Duration::seconds(240));
+    let run = evaluator.run().await.unwrap();
+    assert_eq!((run.republished, run.dead_letters), (1, 0));
+    assert!(run.oldest_unpublished_ms >= 240_000 - 5_000, "{run:?}");
+    let paged = s.published().await;
+    assert_eq!(paged.len(), 1, "{paged:?}");
+    assert_eq!(paged[0].0["status"], "firing");
+    assert!(store.pending_notices().await.unwrap().is_empty());
+    clock.set(T0 + time::Duration::seconds(250));
+    assert_eq!(evaluator.run().await.unwrap().republished, 0);
+    assert!(s.published().await.is_empty());
+}

@@ -177,9 +177,13 @@ fn key_layout_lists_the_adapters_each_entry_point_wires() {
     let by_name: BTreeMap<&str, &FunctionAccess> =
         FUNCTIONS.iter().map(|f| (f.function, f)).collect();
     for function in &all_functions {
-        let main =
-            std::fs::read_to_string(root().join("functions").join(function).join("src/main.rs"))
-                .unwrap();
+        // The entry point, and the wiring it shares with the tools
+        // (`src/deployed.rs`, where a function has one).
+        let src = root().join("functions").join(function).join("src");
+        let mut main = std::fs::read_to_string(src.join("main.rs")).unwrap();
+        if let Ok(shared_wiring) = std::fs::read_to_string(src.join("deployed.rs")) {
+            main.push_str(&shared_wiring);
+        }
         let wired: BTreeSet<String> = adapter_calls
             .find_iter(&main)
             .map(|m| m.as_str().replace("::from_client(", "::new("))

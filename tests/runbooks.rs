@@ -35,6 +35,10 @@ fn runbooks_dir() -> PathBuf {
     root().join("docs/runbooks")
 }
 
+/// Runbooks of the bundle's own failures (the operations alarms), not of
+/// alert rules.
+const OPERATIONS_RUNBOOKS: [&str; 2] = ["paging_failures", "redrive"];
+
 fn rules() -> AlertRules {
     AlertRules::default_rules().unwrap()
 }
@@ -180,7 +184,11 @@ fn no_runbook_outlives_its_rule_and_the_index_lists_them_all() {
     for entry in std::fs::read_dir(runbooks_dir()).unwrap() {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_str().unwrap().to_owned();
-        if file == "README.md" {
+        if file == "README.md"
+            || OPERATIONS_RUNBOOKS
+                .iter()
+                .any(|o| file.strip_suffix(".md") == Some(o))
+        {
             continue;
         }
         let stem = file
@@ -333,4 +341,58 @@ fn promql_in_runbooks_names_served_series_and_labels() {
         "{blocks} PromQL blocks"
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The operations runbooks exist and are indexed; every runbook
+/// template.yaml names (the alarms' descriptions) exists; the `make`
+/// targets and `ops` flags a runbook tells the reader to run exist.
+#[test]
+fn operations_runbooks_exist_and_what_they_name_exists() {
+    let index = std::fs::read_to_string(runbooks_dir().join("README.md")).unwrap();
+    for name in OPERATIONS_RUNBOOKS {
+        assert!(
+            runbooks_dir().join(format!("{name}.md")).is_file(),
+            "docs/runbooks/{name}.md is missing"
+        );
+        assert!(
+            index.contains(&format!("]({name}.md)")),
+            "docs/runbooks/README.md does not link {name}.md"
+        );
+    }
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let named = Regex::new(r"docs/runbooks/([a-z_]+)\.md").unwrap();
+    let mut seen = 0;
+    for m in named.captures_iter(&template) {
+        seen += 1;
+        assert!(
+            runbooks_dir().join(format!("{}.md", &m[1])).is_file(),
+            "template.yaml names docs/runbooks/{}.md, which does not exist",
+            &m[1]
+        );
+    }
+    assert!(seen > 0, "the paging alarms name their runbook");
+    let makefile = std::fs::read_to_string(root().join("Makefile")).unwrap();
+    let ops = std::fs::read_to_string(root().join("tools/ops/src/main.rs")).unwrap();
+    let make = Regex::new(r"make ([a-z-]+)").unwrap();
+    let flag = Regex::new(r"ops -- redrive[^`\n]*").unwrap();
+    for name in OPERATIONS_RUNBOOKS {
+        let text = std::fs::read_to_string(runbooks_dir().join(format!("{name}.md"))).unwrap();
+        for m in make.captures_iter(&text) {
+            assert!(
+                makefile.contains(&format!("\n{}:", &m[1])),
+                "{name}.md runs `make {}`, which the Makefile lacks",
+                &m[1]
+            );
+        }
+        for line in flag.find_iter(&text) {
+            let args = line.as_str().trim_start_matches("ops -- redrive");
+            let args = args.split('#').next().unwrap_or_default();
+            for f in args.split_whitespace().filter(|w| w.starts_with("--")) {
+                assert!(
+                    ops.contains(&format!("long(\"{}\")", &f[2..])),
+                    "{name}.md passes {f} to ops redrive, which it does not take"
+                );
+            }
+        }
+    }
 }

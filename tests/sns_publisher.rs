@@ -122,9 +122,10 @@ async fn oversized_messages_are_rejected_without_a_request() {
 }
 
 #[tokio::test]
-async fn a_missing_topic_is_unavailable_not_rejected() {
-    // A deleted or misnamed topic is a deployment fault: the message must
-    // stay in the outbox until it is fixed.
+async fn a_missing_topic_is_rejected_for_good() {
+    // A deleted or misnamed topic is a deployment fault no retry fixes: the
+    // engine moves the notice to the dead letters, which alarm, and the
+    // runbook requeues it once the topic is back.
     let sdk = sdk().await;
     let topic = create_topic(&sdk, false).await;
     let missing = format!("{topic}-missing");
@@ -132,7 +133,8 @@ async fn a_missing_topic_is_unavailable_not_rejected() {
         .publish(&message("auth_failures", "security", "high", "firing"))
         .await
         .unwrap_err();
-    assert!(matches!(err, PublishError::Unavailable(_)), "{err}");
+    assert!(matches!(err, PublishError::Rejected(_)), "{err}");
+    assert!(err.to_string().contains("NotFound"), "{err}");
 }
 
 #[tokio::test]

@@ -142,11 +142,14 @@ pub struct OutgoingMessage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    /// The message itself was refused (too large, bad attribute): retrying
-    /// the same message will not help.
+    /// Refused for good: the message itself (too large, bad attribute) or
+    /// the topic (missing, no rights to publish, its key disabled).
+    /// Sending it again cannot help until someone fixes it, so the engine
+    /// moves it aside as a dead letter (with an alarm) instead of retrying.
     #[error("publish rejected: {0}")]
     Rejected(String),
-    /// Network, throttling, service errors: worth retrying.
+    /// Network, throttling, 5xx: worth retrying; the notice stays in the
+    /// outbox.
     #[error("publisher unreachable: {0}")]
     Unavailable(String),
 }
@@ -248,6 +251,21 @@ pub trait AlertStore: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<crate::domain::alerts::StoredIncident>, StoreError>> + Send;
+
+    /// Moves a notice the topic refused for good out of the outbox (and
+    /// the pending index) into the dead letters, with the reason; `false`
+    /// when it was no longer in the outbox (sent or moved by another run).
+    fn dead_letter(
+        &self,
+        notice: &crate::domain::alerts::Notice,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every dead letter kept (counted by the evaluator for its alarm).
+    fn dead_letters(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::domain::alerts::DeadLetter>, StoreError>> + Send;
 
     /// When a log batch was last ingested (the dead man's switch).
     fn last_log_delivery(

@@ -8,14 +8,18 @@
 //! Every transition is claimed with a conditional write before it is
 //! published, so overlapping runs (a retry next to the next minute's run)
 //! publish each one once. A store that cannot be reached fails the run;
-//! a publication that fails does not (it waits in the outbox for the next
-//! run).
+//! a publication that fails for now does not (it waits in the outbox for
+//! the next run), and one the topic refuses for good is moved to the dead
+//! letters. Either way it is loud: every run writes the paging metrics
+//! (publish failures, notices dead-lettered, the oldest outbox entry's age,
+//! the dead letters kept) as EMF, which the operations alarms watch.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use serde::Serialize;
 use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome, TransitionKind};
+use shared::domain::metrics::emf::PagingMetrics;
 use shared::domain::timefmt::rfc3339_millis;
 use shared::ports::{AlertStore, Clock, ComponentStatus, IncidentPublisher, SilenceSource};
 use time::OffsetDateTime;
@@ -75,8 +79,16 @@ pub struct EvaluationSummary {
     pub published: usize,
     /// Outbox leftovers of other invocations published by this run.
     pub republished: usize,
-    /// Publications that failed: they stay in the outbox for the next run.
+    /// Publications that failed: they stay in the outbox for the next run,
+    /// unless the topic refused them for good (then `dead_lettered`).
     pub publish_failures: usize,
+    /// Notices the topic refused for good, moved to the dead letters now.
+    pub dead_lettered: usize,
+    /// The oldest outbox entry's age in milliseconds when the run started
+    /// (0: empty).
+    pub oldest_unpublished_ms: i64,
+    /// Dead letters kept, waiting for an operator.
+    pub dead_letters: usize,
 }
 
 impl EvaluationSummary {
@@ -98,6 +110,19 @@ impl EvaluationSummary {
             published: outcome.published,
             republished: outcome.republished,
             publish_failures: outcome.publish_failures,
+            dead_lettered: outcome.dead_lettered,
+            oldest_unpublished_ms: outcome.oldest_unpublished_ms.unwrap_or(0),
+            dead_letters: outcome.dead_letters,
+        }
+    }
+
+    /// The run's paging metrics (written as EMF by the entry point).
+    pub fn paging_metrics(&self) -> PagingMetrics {
+        PagingMetrics {
+            publish_failures: self.publish_failures,
+            dead_lettered: self.dead_lettered,
+            oldest_unpublished_ms: Some(self.oldest_unpublished_ms),
+            dead_letters: Some(self.dead_letters),
         }
     }
 }
@@ -133,7 +158,14 @@ fn log(summary: &EvaluationSummary) {
         );
     }
     let outcome = serde_json::to_string(summary).unwrap_or_default();
-    if summary.publish_failures > 0 {
+    if summary.dead_letters > 0 {
+        tracing::error!(
+            dead_lettered = summary.dead_lettered,
+            dead_letters = summary.dead_letters,
+            %outcome,
+            "incident notices refused for good by the topic are kept as dead letters; see docs/runbooks/paging_failures.md"
+        );
+    } else if summary.publish_failures > 0 {
         tracing::warn!(
             publish_failures = summary.publish_failures,
             %outcome,
@@ -160,7 +192,7 @@ mod tests {
         MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
     };
     use shared::domain::alerts::{
-        AlertRules, CommitResult, EngineSettings, Notice, OpenIncident, PendingNotice,
+        AlertRules, CommitResult, DeadLetter, EngineSettings, Notice, OpenIncident, PendingNotice,
         StoredIncident, StoredWindow, WindowChange, WindowId,
     };
     use shared::domain::rules::Signal;
@@ -322,6 +354,35 @@ category = "security"
         assert_eq!(publisher.messages().len(), 1);
     }
 
+    #[tokio::test]
+    async fn a_publication_the_topic_refuses_is_dead_lettered_and_reported() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let (ev, clock) = evaluator(engine(test_rules(), store.clone(), &publisher, None));
+        publisher.set_failing(true);
+        ev.engine.ingest(&failures(5), T0).await.unwrap();
+        publisher.set_failing(false);
+        publisher.set_rejecting(true);
+        clock.set(T0 + time::Duration::seconds(180));
+        let run = ev.run().await.unwrap();
+        assert_eq!(
+            (run.published, run.publish_failures, run.dead_lettered),
+            (0, 1, 1)
+        );
+        assert_eq!(run.oldest_unpublished_ms, 180_000);
+        assert_eq!(run.dead_letters, 1);
+        let metrics = run.paging_metrics();
+        assert_eq!(metrics.oldest_unpublished_ms, Some(180_000));
+        assert_eq!(metrics.dead_letters, Some(1));
+        // Not retried every minute: the next run finds nothing to publish
+        // and still reports the dead letter.
+        publisher.set_rejecting(false);
+        clock.set(T0 + time::Duration::seconds(240));
+        let next = ev.run().await.unwrap();
+        assert_eq!((next.republished, next.publish_failures), (0, 0));
+        assert_eq!((next.oldest_unpublished_ms, next.dead_letters), (0, 1));
+        assert!(publisher.messages().is_empty());
+    }
+
     /// Every request fails, as when DynamoDB is unreachable.
     struct Unreachable;
     fn down() -> StoreError {
@@ -354,6 +415,17 @@ category = "security"
             Err(down())
         }
         async fn incident(&self, _: &str) -> Result<Option<StoredIncident>, StoreError> {
+            Err(down())
+        }
+        async fn dead_letter(
+            &self,
+            _: &Notice,
+            _: &str,
+            _: OffsetDateTime,
+        ) -> Result<bool, StoreError> {
+            Err(down())
+        }
+        async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
             Err(down())
         }
         async fn last_log_delivery(&self) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -401,6 +473,9 @@ category = "security"
                 "published": 1,
                 "republished": 0,
                 "publish_failures": 0,
+                "dead_lettered": 0,
+                "oldest_unpublished_ms": 0,
+                "dead_letters": 0,
             })
         );
     }

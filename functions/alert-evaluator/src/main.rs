@@ -3,6 +3,7 @@
 //! naming the variable or the file, rule and position; a store that cannot
 //! be reached fails the run.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use alert_evaluator::Evaluator;
@@ -12,7 +13,9 @@ use shared::adapters::aws::load_sdk_config;
 use shared::adapters::secrets::SecretResolver;
 use shared::config::Env;
 use shared::config::alert_evaluator::AlertEvaluatorConfig;
+use shared::domain::metrics::emf::render_paging;
 use shared::ports::SystemClock;
+use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -26,14 +29,27 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock: Arc::new(SystemClock),
     };
     let evaluator = &evaluator;
+    let namespace = config.metrics_namespace.as_str();
     // The schedule's event carries nothing the evaluator needs (its time is
     // the clock's); any JSON is accepted so it can be invoked by hand.
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            evaluator.run().await.map_err(|e| {
+            let summary = evaluator.run().await.map_err(|e| {
                 tracing::error!(error = %e, "alert evaluation failed; the next run repeats it");
                 lambda_runtime::Error::from(e)
-            })
+            })?;
+            // EMF on stdout: Lambda's log pipeline turns it into the
+            // metrics the paging alarms watch.
+            let doc = render_paging(
+                &summary.paging_metrics(),
+                namespace,
+                OffsetDateTime::now_utc().unix_timestamp() * 1000,
+            );
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = writeln!(stdout, "{doc}") {
+                tracing::error!(error = %e, "cannot write the paging metrics");
+            }
+            Ok::<_, lambda_runtime::Error>(summary)
         },
     ))
     .await

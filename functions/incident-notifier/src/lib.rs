@@ -14,6 +14,8 @@
 //! that succeeded from hearing it twice, and after the last retry the
 //! on-failure destination keeps the message.
 
+pub mod deployed;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -17,6 +17,8 @@
 //! alerts too. An empty batch still refreshes the log-delivery heartbeat
 //! the alert-evaluator's dead man's switch reads.
 
+pub mod deployed;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
@@ -265,6 +267,20 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
         {
             self.heartbeats.beat(DRIFT_HEARTBEAT, at).await?;
         }
+        // Paging failures are metrics too (the operations alarms), written
+        // only when there are some: the evaluator writes the series every
+        // minute.
+        if alerts.publish_failures > 0 {
+            let paging = emf::PagingMetrics {
+                publish_failures: alerts.publish_failures,
+                dead_lettered: alerts.dead_lettered,
+                ..emf::PagingMetrics::default()
+            };
+            write_lines(
+                emf_out,
+                &[emf::render_paging(&paging, &self.namespace, timestamp)],
+            );
+        }
         for t in &alerts.transitions {
             tracing::info!(
                 rule = %t.rule,
@@ -470,6 +486,19 @@ category = "security"
         }
         async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
             self.inner.incident(id).await
+        }
+        async fn dead_letter(
+            &self,
+            notice: &Notice,
+            reason: &str,
+            at: OffsetDateTime,
+        ) -> Result<bool, StoreError> {
+            self.inner.dead_letter(notice, reason, at).await
+        }
+        async fn dead_letters(
+            &self,
+        ) -> Result<Vec<shared::domain::alerts::DeadLetter>, StoreError> {
+            self.inner.dead_letters().await
         }
         async fn last_log_delivery(&self) -> Result<Option<OffsetDateTime>, StoreError> {
             self.inner.last_log_delivery().await

@@ -1,52 +1,19 @@
-//! Lambda entry point: wiring only. A broken rule file (metric or alert
-//! rules), a missing redaction key or incidents topic fails the cold start
-//! with a message naming the file, rule and position, or the variable.
+//! Lambda entry point: wiring only ([`log_metrics::deployed`]). A broken
+//! rule file (metric or alert rules), a missing redaction key or incidents
+//! topic fails the cold start with a message naming the file, rule and
+//! position, or the variable.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use log_metrics::{LogMetrics, SeriesGuard};
-use shared::adapters::alert_engine::deployed_alert_engine;
+use log_metrics::deployed::deployed;
 use shared::adapters::aws::load_sdk_config;
-use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::load_rules;
-use shared::adapters::secrets::SecretResolver;
 use shared::config::Env;
-use shared::config::alerts::AlertsConfig;
-use shared::config::log_metrics::LogMetricsConfig;
-use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::CardinalityGuard;
 use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let env = Env::from_process();
-    let config = LogMetricsConfig::from_env(&env)?;
-    let alerts = AlertsConfig::from_env(&env)
-        .inspect_err(|e| tracing::error!(error = %e, "alerting configuration rejected"))?;
     let sdk = load_sdk_config().await;
-    let secrets = SecretResolver::new(&sdk);
-    let key = secrets
-        .resolve("REDACTION_KEY", &config.redaction_key)
-        .await?;
-    let redactor = Redactor::new(key.expose().as_bytes())?;
-    let rules = load_rules(&config.rules, &secrets).await?;
-    tracing::info!(rules = rules.len(), file = rules.file(), "rules loaded");
-    let engine = deployed_alert_engine(&sdk, &config.table_name, &alerts, &secrets).await?;
-
-    let app = LogMetrics {
-        rules,
-        redactor,
-        // Filled from the table on the first batch, not here: no DynamoDB
-        // read in the init phase.
-        guard: SeriesGuard::new(CardinalityGuard::new(config.max_series_per_metric)),
-        store: DynamoSeriesStore::new(&sdk, &config.table_name, config.batch_marker_ttl),
-        heartbeats: DynamoStore::new(&sdk, &config.table_name),
-        alerts: engine,
-        namespace: config.metrics_namespace,
-        parse: config.parse,
-        max_decompressed_bytes: config.max_decompressed_bytes,
-    };
+    let app = deployed(&Env::from_process(), &sdk).await?;
     let app = &app;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -11,6 +11,10 @@
 
 use std::time::Duration;
 
+use aws_config::BehaviorVersion;
+/// Re-exported so the functions name the SDK configuration without a
+/// dependency of their own on aws-config.
+pub use aws_config::SdkConfig;
 use aws_config::environment::{
     EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
 };
@@ -18,7 +22,6 @@ use aws_config::identity::IdentityCache;
 use aws_config::meta::region::ProvideRegion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::SharedCredentialsProvider;
 
 /// `AWS_MAX_ATTEMPTS` when unset: the SDK's standard mode.

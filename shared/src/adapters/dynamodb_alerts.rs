@@ -11,6 +11,10 @@
 //!   the evaluator finds resolutions and reminders with one Query;
 //! - `OUTBOX#PENDING` / `<transition id>`: one per unsent notice
 //!   (`notice`, `lease_until`), so leftovers are found with one Query;
+//! - `DEADLETTER#NOTICES` / `<transition id>`: a notice the topic refused
+//!   for good (`dead`, JSON of [`DeadLetter`]), moved out of the outbox and
+//!   the pending index in one transaction; requeued by
+//!   [`DynamoAlertStore::requeue_dead_letter`];
 //! - `HEARTBEAT#log_delivery` / `LATEST` with `at`: the last ingested batch
 //!   (the format of [`super::dynamodb_store`]'s heartbeats).
 //!
@@ -39,8 +43,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::aws::describe_sdk_error;
 use crate::domain::alerts::{
-    CommitResult, Incident, Notice, OpenIncident, PendingNotice, StoredIncident, StoredWindow,
-    WindowChange, WindowId, WindowState,
+    CommitResult, DeadLetter, Incident, Notice, OpenIncident, PendingNotice, StoredIncident,
+    StoredWindow, WindowChange, WindowId, WindowState,
 };
 use crate::domain::timefmt::rfc3339_millis;
 use crate::ports::{AlertStore, IncidentSource, StoreError};
@@ -49,6 +53,7 @@ use crate::ports::{AlertStore, IncidentSource, StoreError};
 pub const LOG_DELIVERY_HEARTBEAT: &str = "log_delivery";
 const OPEN_PK: &str = Family::OpenIncidents.prefix();
 const OUTBOX_PK: &str = Family::Outbox.prefix();
+const DEAD_PK: &str = Family::DeadLetter.prefix();
 /// TransactWriteItems' limit.
 const MAX_ACTIONS: usize = 100;
 /// BatchGetItem's limit.
@@ -250,6 +255,56 @@ impl DynamoAlertStore {
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().delete(delete).build(),
         ])
+    }
+
+    /// Puts a dead letter back in the outbox and the pending index (the
+    /// evaluator's next run publishes it, its grace being long over), in
+    /// one transaction; `false` when there is no such dead letter (already
+    /// requeued). Its incident must still exist.
+    pub async fn requeue_dead_letter(&self, transition_id: &str) -> Result<bool, StoreError> {
+        let Some(item) = self.get(DEAD_PK.into(), transition_id).await? else {
+            return Ok(false);
+        };
+        let dead: DeadLetter = decode(&item, "dead")?;
+        let notice = &dead.notice;
+        let json = serde_json::to_string(notice).map_err(|e| StoreError::Malformed {
+            pk: DEAD_PK.into(),
+            sk: transition_id.into(),
+            reason: e.to_string(),
+        })?;
+        let bad = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+        let outbox = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(
+                Family::Incident.key(&notice.incident_id),
+                "META",
+            )))
+            .update_expression("SET #o.#t = :n")
+            .condition_expression("attribute_exists(#o)")
+            .expression_attribute_names("#o", "outbox")
+            .expression_attribute_names("#t", notice.transition_id.clone())
+            .expression_attribute_values(":n", AttributeValue::S(json.clone()))
+            .build()
+            .map_err(bad)?;
+        let pending = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::key(OUTBOX_PK.into(), &notice.transition_id)))
+            .item("incident_id", AttributeValue::S(notice.incident_id.clone()))
+            .item("notice", AttributeValue::S(json))
+            .build()
+            .map_err(bad)?;
+        let gone = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(DEAD_PK.into(), transition_id)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(bad)?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(outbox).build(),
+            TransactWriteItem::builder().put(pending).build(),
+            TransactWriteItem::builder().delete(gone).build(),
+        ])
+        .await
     }
 
     fn heartbeat_action(&self, at: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
@@ -592,6 +647,45 @@ impl AlertStore for DynamoAlertStore {
             .unwrap_or_default();
         outbox.sort();
         Ok(Some(StoredIncident { incident, outbox }))
+    }
+
+    /// One transaction: out of the incident's outbox (conditional, so two
+    /// runs move it once), out of the pending index, into the dead letters.
+    async fn dead_letter(
+        &self,
+        notice: &Notice,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let dead = DeadLetter {
+            notice: notice.clone(),
+            // Bounded: the SDK's error text can carry a whole response.
+            reason: reason.chars().take(1000).collect(),
+            at_ms: crate::domain::alerts::incident::time_to_ms(at),
+        };
+        let json = serde_json::to_string(&dead).map_err(|e| StoreError::Malformed {
+            pk: DEAD_PK.into(),
+            sk: notice.transition_id.clone(),
+            reason: e.to_string(),
+        })?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::key(DEAD_PK.into(), &notice.transition_id)))
+            .item("incident_id", AttributeValue::S(notice.incident_id.clone()))
+            .item("dead", AttributeValue::S(json))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut actions = self.sent_actions(notice)?.to_vec();
+        actions.push(TransactWriteItem::builder().put(put).build());
+        self.transact(actions).await
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.query_all(DEAD_PK)
+            .await?
+            .iter()
+            .map(|i| decode(i, "dead"))
+            .collect()
     }
 
     async fn last_log_delivery(&self) -> Result<Option<OffsetDateTime>, StoreError> {

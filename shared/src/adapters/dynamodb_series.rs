@@ -41,8 +41,13 @@ pub struct DynamoSeriesStore {
 impl DynamoSeriesStore {
     /// `marker_ttl` must exceed how long Lambda may redeliver a batch (hours).
     pub fn new(sdk: &SdkConfig, table: impl Into<String>, marker_ttl: Duration) -> Self {
+        Self::from_client(Client::new(sdk), table, marker_ttl)
+    }
+
+    /// With a client built elsewhere (the load test's counting one).
+    pub fn from_client(client: Client, table: impl Into<String>, marker_ttl: Duration) -> Self {
         DynamoSeriesStore {
-            client: Client::new(sdk),
+            client,
             table: table.into(),
             marker_ttl,
         }

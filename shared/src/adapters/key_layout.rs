@@ -25,6 +25,9 @@ pub enum Family {
     OpenIncidents,
     /// `OUTBOX#PENDING` / `<incident>`: the unpublished-transition index.
     Outbox,
+    /// `DEADLETTER#NOTICES` / `<transition>`: notices the topic refused
+    /// for good.
+    DeadLetter,
     /// `SERIES#<metric>` / `<labels>`: Prometheus series.
     Series,
     /// `BATCH#<id>` / `DONE#<chunk>`: idempotency markers of log batches.
@@ -44,7 +47,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 14] = [
+    pub const ALL: [Family; 15] = [
         Family::ProbeLatest,
         Family::ProbeHistory,
         Family::Heartbeat,
@@ -52,6 +55,7 @@ impl Family {
         Family::Incident,
         Family::OpenIncidents,
         Family::Outbox,
+        Family::DeadLetter,
         Family::Series,
         Family::BatchMarker,
         Family::Silence,
@@ -72,6 +76,7 @@ impl Family {
             Family::Incident => "INCIDENT#",
             Family::OpenIncidents => "OPEN#INCIDENTS",
             Family::Outbox => "OUTBOX#PENDING",
+            Family::DeadLetter => "DEADLETTER#NOTICES",
             Family::Series => "SERIES#",
             Family::BatchMarker => "BATCH#",
             Family::Silence => "SILENCE",
@@ -86,7 +91,11 @@ impl Family {
     pub const fn is_singleton(self) -> bool {
         matches!(
             self,
-            Family::ProbeLatest | Family::OpenIncidents | Family::Outbox | Family::Silence
+            Family::ProbeLatest
+                | Family::OpenIncidents
+                | Family::Outbox
+                | Family::DeadLetter
+                | Family::Silence
         )
     }
 
@@ -110,7 +119,8 @@ impl Family {
 /// with the table there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdapterUse {
-    /// The call in the entry point (`functions/<name>/src/main.rs`) that
+    /// The call in the entry point (`functions/<name>/src/main.rs`, or the
+    /// `src/deployed.rs` it shares with the tools) that
     /// builds the adapter.
     pub wiring: &'static str,
     /// Families read (GetItem, BatchGetItem, Query).
@@ -161,6 +171,7 @@ pub const ALERT_ENGINE: AdapterUse = AdapterUse {
         F::Incident,
         F::OpenIncidents,
         F::Outbox,
+        F::DeadLetter,
         F::Heartbeat,
         F::Silence,
         F::ProbeLatest,
@@ -170,6 +181,7 @@ pub const ALERT_ENGINE: AdapterUse = AdapterUse {
         F::Incident,
         F::OpenIncidents,
         F::Outbox,
+        F::DeadLetter,
         F::Heartbeat,
     ],
 };

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 use crate::domain::alerts::{
-    CommitResult, Incident, Notice, OpenIncident, PendingNotice, StoredIncident, StoredWindow,
-    WindowChange, WindowId, WindowState,
+    CommitResult, DeadLetter, Incident, Notice, OpenIncident, PendingNotice, StoredIncident,
+    StoredWindow, WindowChange, WindowId, WindowState,
 };
 use crate::domain::probe_result::Component;
 use crate::domain::silence::Silence;
@@ -26,6 +26,7 @@ struct Tables {
     incidents: BTreeMap<String, (Incident, BTreeMap<String, Notice>)>,
     open: BTreeMap<String, OpenIncident>,
     pending: BTreeMap<String, (Notice, Option<i64>)>,
+    dead: BTreeMap<String, DeadLetter>,
     log_delivery: Option<OffsetDateTime>,
 }
 
@@ -194,6 +195,37 @@ impl AlertStore for MemoryAlertStore {
             }))
     }
 
+    async fn dead_letter(
+        &self,
+        notice: &Notice,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let was_pending = t.pending.remove(&notice.transition_id).is_some();
+        let in_outbox = t
+            .incidents
+            .get_mut(&notice.incident_id)
+            .and_then(|(_, outbox)| outbox.remove(&notice.transition_id))
+            .is_some();
+        if !(was_pending || in_outbox) {
+            return Ok(false);
+        }
+        t.dead.insert(
+            notice.transition_id.clone(),
+            DeadLetter {
+                notice: notice.clone(),
+                reason: reason.to_owned(),
+                at_ms: crate::domain::alerts::incident::time_to_ms(at),
+            },
+        );
+        Ok(true)
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(self.lock().dead.values().cloned().collect())
+    }
+
     async fn last_log_delivery(&self) -> Result<Option<OffsetDateTime>, StoreError> {
         Ok(self.lock().log_delivery)
     }
@@ -204,9 +236,16 @@ impl AlertStore for MemoryAlertStore {
 pub struct RecordingPublisher {
     messages: Arc<Mutex<Vec<OutgoingMessage>>>,
     failing: Arc<AtomicBool>,
+    rejecting: Arc<AtomicBool>,
 }
 
 impl RecordingPublisher {
+    /// While set, every publish is refused for good, as by a topic that
+    /// is gone.
+    pub fn set_rejecting(&self, rejecting: bool) {
+        self.rejecting.store(rejecting, Ordering::SeqCst);
+    }
+
     /// While set, every publish fails as unreachable.
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
@@ -233,6 +272,11 @@ impl IncidentPublisher for RecordingPublisher {
         if self.failing.load(Ordering::SeqCst) {
             return Err(PublishError::Unavailable(
                 "recording publisher set to fail".into(),
+            ));
+        }
+        if self.rejecting.load(Ordering::SeqCst) {
+            return Err(PublishError::Rejected(
+                "NotFound: recording publisher set to reject".into(),
             ));
         }
         self.messages

@@ -13,11 +13,18 @@
 //! body that is not an incident, or whose structured form would pass SNS's
 //! size limit, goes out as it is.
 //!
-//! Errors: a message SNS refuses as invalid is [`PublishError::Rejected`]
-//! (sending it again cannot help); everything else, throttling, network,
-//! 5xx, a missing topic or missing rights included, is
-//! [`PublishError::Unavailable`], so the outbox keeps the message until a
-//! later run gets it through.
+//! Errors are classified permanent or transient. Permanent
+//! ([`PublishError::Rejected`]): the message is invalid, or the topic
+//! refuses it until someone changes the deployment: the topic is gone
+//! (`NotFound`), the role may not publish (`AuthorizationError`), the
+//! topic's KMS key is disabled, missing or denied, the request is not
+//! signed as SNS wants. Retrying every minute cannot help, and would hide
+//! the fault behind a green bundle; the engine moves such a notice to the
+//! dead letters, with an alarm, and the runbook requeues it after the fix.
+//! Transient ([`PublishError::Unavailable`]): throttling (SNS's or KMS's),
+//! 5xx, timeouts, refused connections, unreadable answers and errors this
+//! SDK does not model: the outbox keeps the message until a later run gets
+//! it through.
 
 use aws_config::SdkConfig;
 use aws_sdk_sns::Client;
@@ -38,14 +45,25 @@ const MAX_FIFO_ID_CHARS: usize = 128;
 /// The FIFO group of messages that name no rule.
 const DEFAULT_GROUP: &str = "incidents";
 
-/// Service error codes that mean "this message is invalid", not "try later"
-/// (the awsQuery codes of SNS's modelled validation errors, and the generic
-/// ones a front end may answer with).
-const REJECTION_CODES: [&str; 4] = [
+/// Service error codes that mean "refused for good", not "try later" (the
+/// awsQuery codes of SNS's modelled errors, and the generic ones a front
+/// end may answer with).
+const REJECTION_CODES: [&str; 15] = [
     "InvalidParameter",
     "InvalidParameterValue",
     "ValidationException",
     "ValidationError",
+    "NotFound",
+    "AuthorizationError",
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidSecurity",
+    "KMSAccessDenied",
+    "KMSDisabled",
+    "KMSInvalidState",
+    "KMSNotFound",
+    "KMSOptInRequired",
+    "EndpointDisabled",
 ];
 
 #[derive(Debug, Clone)]
@@ -180,19 +198,29 @@ fn classify(err: &SdkError<SnsPublishError, HttpResponse>) -> PublishError {
             PublishError::Rejected(description)
         }
         // Timeouts, refused connections, unreadable answers, throttles, 5xx,
-        // a missing topic, missing rights, and errors this SDK does not
-        // model: kept for a later attempt, never dropped.
+        // and errors this SDK does not model: kept for a later attempt,
+        // never dropped.
         _ => PublishError::Unavailable(description),
     }
 }
 
-/// Whether SNS refused the message itself (sending it again cannot help).
+/// Whether SNS refused the message for good (sending it again cannot help
+/// until the message or the deployment changes).
 fn is_rejection(e: &SnsPublishError) -> bool {
     matches!(
         e,
         SnsPublishError::InvalidParameterException(_)
             | SnsPublishError::InvalidParameterValueException(_)
             | SnsPublishError::ValidationException(_)
+            | SnsPublishError::NotFoundException(_)
+            | SnsPublishError::AuthorizationErrorException(_)
+            | SnsPublishError::InvalidSecurityException(_)
+            | SnsPublishError::KmsAccessDeniedException(_)
+            | SnsPublishError::KmsDisabledException(_)
+            | SnsPublishError::KmsInvalidStateException(_)
+            | SnsPublishError::KmsNotFoundException(_)
+            | SnsPublishError::KmsOptInRequired(_)
+            | SnsPublishError::EndpointDisabledException(_)
     ) || ProvideErrorMetadata::code(e).is_some_and(|c| REJECTION_CODES.contains(&c))
 }
 
@@ -264,7 +292,34 @@ mod tests {
         let coded =
             SnsPublishError::generic(ErrorMetadata::builder().code("ValidationError").build());
         assert!(is_rejection(&coded));
-        for code in ["Throttling", "ThrottledException", "ServiceUnavailable"] {
+        for code in [
+            "NotFound",
+            "AuthorizationError",
+            "KMSDisabled",
+            "InvalidParameter",
+        ] {
+            let e = SnsPublishError::generic(ErrorMetadata::builder().code(code).build());
+            assert!(is_rejection(&e), "{code} is permanent");
+        }
+        let missing = SnsPublishError::NotFoundException(
+            aws_sdk_sns::types::error::NotFoundException::builder().build(),
+        );
+        assert!(is_rejection(&missing));
+        let denied = SnsPublishError::AuthorizationErrorException(
+            aws_sdk_sns::types::error::AuthorizationErrorException::builder().build(),
+        );
+        assert!(is_rejection(&denied));
+        let kms_throttled = SnsPublishError::KmsThrottlingException(
+            aws_sdk_sns::types::error::KmsThrottlingException::builder().build(),
+        );
+        assert!(!is_rejection(&kms_throttled), "throttling is transient");
+        for code in [
+            "Throttling",
+            "ThrottledException",
+            "ServiceUnavailable",
+            "InternalError",
+            "KMSThrottling",
+        ] {
             let e = SnsPublishError::generic(ErrorMetadata::builder().code(code).build());
             assert!(!is_rejection(&e), "{code}");
         }

@@ -2,7 +2,7 @@
 
 use super::alerts::AlertsConfig;
 use super::env::{ConfigError, Env};
-use super::probe::DEFAULT_TABLE_NAME;
+use super::probe::{DEFAULT_METRICS_NAMESPACE, DEFAULT_TABLE_NAME};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertEvaluatorConfig {
@@ -10,6 +10,8 @@ pub struct AlertEvaluatorConfig {
     pub table_name: String,
     /// The topic, links, alert rules and `LOG_SILENCE_AFTER_SECONDS`.
     pub alerts: AlertsConfig,
+    /// `METRICS_NAMESPACE`: where the paging metrics (EMF) go.
+    pub metrics_namespace: String,
 }
 
 impl AlertEvaluatorConfig {
@@ -17,6 +19,7 @@ impl AlertEvaluatorConfig {
         Ok(AlertEvaluatorConfig {
             table_name: env.string_or("TABLE_NAME", DEFAULT_TABLE_NAME),
             alerts: AlertsConfig::from_env(env)?,
+            metrics_namespace: env.string_or("METRICS_NAMESPACE", DEFAULT_METRICS_NAMESPACE),
         })
     }
 }

@@ -25,7 +25,9 @@ use super::window::{AlertInput, InputKeys, Suppression, Transition, TransitionKi
 use crate::domain::probe_result::Component;
 use crate::domain::rules::Signal;
 use crate::domain::silence::Silence;
-use crate::ports::{AlertStore, ComponentStatus, IncidentPublisher, SilenceSource, StoreError};
+use crate::ports::{
+    AlertStore, ComponentStatus, IncidentPublisher, PublishError, SilenceSource, StoreError,
+};
 
 /// How the engine behaves beyond its rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +95,17 @@ pub struct EngineOutcome {
     pub transitions: Vec<TransitionRecord>,
     /// Notices published and marked sent.
     pub published: usize,
-    /// Notices whose publication failed: they stay in the outbox.
+    /// Notices whose publication failed for now (unreachable, throttled):
+    /// they stay in the outbox.
     pub publish_failures: usize,
+    /// Notices the topic refused for good, moved to the dead letters.
+    pub dead_lettered: usize,
+    /// evaluate only: the age of the oldest notice still in the outbox
+    /// before this run republished (`None`: the outbox was empty). Paging
+    /// is stuck when it grows past the grace period.
+    pub oldest_unpublished_ms: Option<i64>,
+    /// evaluate only: the dead letters kept after this run.
+    pub dead_letters: usize,
     /// Outbox leftovers the evaluator published.
     pub republished: usize,
     /// What became of every input, per rule.
@@ -197,7 +208,7 @@ where
         let mut outcome = EngineOutcome::default();
         let work = self.route(inputs, &mut outcome);
         let notices = self.apply(work, now, log_delivery, &mut outcome).await?;
-        self.publish_all(&notices, &mut outcome).await;
+        self.publish_all(&notices, now, &mut outcome).await;
         Ok(outcome)
     }
 
@@ -211,6 +222,10 @@ where
         // resolution.
         let grace_ms = i64::try_from(self.settings.outbox_grace.as_millis()).unwrap_or(i64::MAX);
         let mut pending = self.store.pending_notices().await?;
+        outcome.oldest_unpublished_ms = pending
+            .iter()
+            .map(|p| now_ms.saturating_sub(p.notice.created_ms).max(0))
+            .max();
         pending.sort_by(|a, b| {
             (a.notice.at_ms, &a.notice.transition_id)
                 .cmp(&(b.notice.at_ms, &b.notice.transition_id))
@@ -228,7 +243,7 @@ where
                 claimed.push(p.notice);
             }
         }
-        outcome.republished = self.publish_all(&claimed, &mut outcome).await;
+        outcome.republished = self.publish_all(&claimed, now, &mut outcome).await;
 
         let mut work: BTreeMap<WindowId, Work<'_>> = BTreeMap::new();
         for open in self.store.open_incidents().await? {
@@ -292,7 +307,8 @@ where
             }
         }
         let notices = self.apply(work, now, false, &mut outcome).await?;
-        self.publish_all(&notices, &mut outcome).await;
+        self.publish_all(&notices, now, &mut outcome).await;
+        outcome.dead_letters = self.store.dead_letters().await?.len();
         Ok(outcome)
     }
 
@@ -566,17 +582,37 @@ where
     }
 
     /// Publishes in order, then marks what went out as sent, in one store
-    /// request per 50 notices. A failed publication stays in the outbox for
-    /// the evaluator, and so does a notice whose marking failed (the
-    /// evaluator's republication carries the same dedup id): both are
-    /// counted and logged, not errors, since retrying the batch would not
-    /// help. Returns how many were published.
-    async fn publish_all(&self, notices: &[Notice], outcome: &mut EngineOutcome) -> usize {
+    /// request per 50 notices. A publication that failed for now stays in
+    /// the outbox for the evaluator, and so does a notice whose marking
+    /// failed (the evaluator's republication carries the same dedup id):
+    /// both are counted and logged, not errors, since retrying the batch
+    /// would not help. A notice the topic refused for good is moved to the
+    /// dead letters (counted, alarmed on) rather than retried every minute
+    /// forever. Returns how many were published.
+    async fn publish_all(
+        &self,
+        notices: &[Notice],
+        now: OffsetDateTime,
+        outcome: &mut EngineOutcome,
+    ) -> usize {
         let mut sent = Vec::with_capacity(notices.len());
         for notice in notices {
             match self.publisher.publish(&notice.message()).await {
                 Ok(()) => sent.push(notice.clone()),
-                Err(e) => {
+                Err(PublishError::Rejected(reason)) => {
+                    outcome.publish_failures += 1;
+                    match self.store.dead_letter(notice, &reason, now).await {
+                        Ok(moved) => {
+                            outcome.dead_lettered += usize::from(moved);
+                            tracing::error!(transition = %notice.transition_id, incident = %notice.incident_id, %reason, "the topic refused the notice for good; moved to the dead letters");
+                        }
+                        // Still in the outbox: the next run tries again.
+                        Err(e) => {
+                            tracing::error!(transition = %notice.transition_id, %reason, error = %e, "the topic refused the notice and it could not be moved to the dead letters");
+                        }
+                    }
+                }
+                Err(e @ PublishError::Unavailable(_)) => {
                     outcome.publish_failures += 1;
                     tracing::warn!(transition = %notice.transition_id, error = %e, "publish failed; the notice stays in the outbox");
                 }
@@ -832,6 +868,43 @@ mod tests {
         );
         assert_eq!(publisher.messages().len(), 1);
         assert!(store.pending_notices().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_notice_the_topic_refuses_for_good_is_dead_lettered_not_retried() {
+        let (store, publisher) = (MemoryAlertStore::default(), RecordingPublisher::default());
+        let e = engine(&store, &publisher, vec![], vec![]);
+        // Unreachable first: kept, and its age shows in the next run.
+        publisher.set_failing(true);
+        let out = e.ingest(&failures(5, "ip"), T0).await.unwrap();
+        assert_eq!((out.publish_failures, out.dead_lettered), (1, 0));
+        let waiting = e.evaluate(T0 + time::Duration::seconds(60)).await.unwrap();
+        assert_eq!(waiting.oldest_unpublished_ms, Some(60_000));
+        assert_eq!(waiting.dead_letters, 0);
+        // Then the topic refuses it for good: moved aside once, with the
+        // reason, and no longer in the outbox.
+        publisher.set_failing(false);
+        publisher.set_rejecting(true);
+        let r = e.evaluate(T0 + time::Duration::seconds(121)).await.unwrap();
+        assert_eq!(
+            (r.publish_failures, r.dead_lettered, r.republished),
+            (1, 1, 0)
+        );
+        assert_eq!(r.oldest_unpublished_ms, Some(121_000));
+        assert_eq!(r.dead_letters, 1);
+        assert!(store.pending_notices().await.unwrap().is_empty());
+        let dead = store.dead_letters().await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert!(dead[0].reason.contains("NotFound"), "{}", dead[0].reason);
+        let incident = store.incident(&dead[0].notice.incident_id).await.unwrap();
+        assert!(incident.unwrap().outbox.is_empty());
+        // Not retried: later runs publish nothing and keep counting it.
+        publisher.set_rejecting(false);
+        let later = e.evaluate(T0 + time::Duration::seconds(200)).await.unwrap();
+        assert_eq!((later.republished, later.publish_failures), (0, 0));
+        assert_eq!(later.oldest_unpublished_ms, None);
+        assert_eq!(later.dead_letters, 1);
+        assert!(publisher.messages().is_empty());
     }
 
     /// `n` database errors of one logger, a second apart from `T0`.

@@ -41,8 +41,8 @@ pub use config::{Category, Severity};
 pub use engine::{AlertEngine, EngineError, EngineOutcome, EngineSettings, TransitionRecord};
 pub use incident::{DEFAULT_RUNBOOK_BASE_URL, INCIDENT_SCHEMA, Incident, Links, RUNBOOK_DIR};
 pub use records::{
-    CommitResult, IncidentWrite, Notice, OpenIncident, PendingNotice, StoredIncident, StoredWindow,
-    WindowChange, WindowId,
+    CommitResult, DeadLetter, IncidentWrite, Notice, OpenIncident, PendingNotice, StoredIncident,
+    StoredWindow, WindowChange, WindowId,
 };
 pub use rules::{AlertRule, AlertRules, SignalAccounting, SignalOutcome};
 pub use stream::{StreamEngine, StreamTransition};

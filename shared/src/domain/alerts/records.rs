@@ -76,6 +76,20 @@ pub struct PendingNotice {
     pub lease_until_ms: Option<i64>,
 }
 
+/// A notice the topic refused for good (an invalid message, a missing
+/// topic, missing rights): moved out of the outbox so it is not retried
+/// forever, kept with the reason until an operator requeues it
+/// (`ops redrive --dead-letters`, docs/runbooks/paging_failures.md) or
+/// deletes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub notice: Notice,
+    /// The publisher's error, as logged.
+    pub reason: String,
+    /// When it was moved aside (wall clock, ms).
+    pub at_ms: i64,
+}
+
 /// The writes of one incident in one commit (several transitions of one
 /// incident merge into one write: a transaction touches an item once).
 #[derive(Debug, Clone, PartialEq, Eq)]

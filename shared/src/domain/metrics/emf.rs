@@ -291,8 +291,94 @@ pub fn render_probe_results(results: &[ProbeResult], namespace: &str) -> Vec<Str
     documents
 }
 
+/// The paging path's own metrics, for the CloudWatch alarms on the
+/// operations topic (template.yaml).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PagingMetrics {
+    /// Publications that failed, whatever the reason.
+    pub publish_failures: usize,
+    /// Notices moved to the dead letters by this invocation.
+    pub dead_lettered: usize,
+    /// The evaluator's reading of the outbox: its oldest notice's age (0
+    /// when empty, so the alarm always has data), and the dead letters
+    /// kept. `None` from log-metrics, which does not read them.
+    pub oldest_unpublished_ms: Option<i64>,
+    pub dead_letters: Option<usize>,
+}
+
+/// Metric names of [`PagingMetrics`], as the alarms name them.
+pub const PUBLISH_FAILURES: &str = "incident_publish_failures_total";
+pub const DEAD_LETTERED: &str = "incident_dead_lettered_total";
+pub const OUTBOX_OLDEST_AGE: &str = "incident_outbox_oldest_age_seconds";
+pub const DEAD_LETTERS: &str = "incident_dead_letters";
+
+/// One EMF document without dimensions (one alarm per metric, whatever
+/// function wrote it).
+pub fn render_paging(metrics: &PagingMetrics, namespace: &str, timestamp_ms: i64) -> String {
+    let mut names: Vec<(&str, &str, Value)> = vec![
+        (PUBLISH_FAILURES, "Count", json!(metrics.publish_failures)),
+        (DEAD_LETTERED, "Count", json!(metrics.dead_lettered)),
+    ];
+    if let Some(ms) = metrics.oldest_unpublished_ms {
+        names.push((OUTBOX_OLDEST_AGE, "Seconds", json!(ms as f64 / 1000.0)));
+    }
+    if let Some(n) = metrics.dead_letters {
+        names.push((DEAD_LETTERS, "Count", json!(n)));
+    }
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [[]],
+                "Metrics": names.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    for (name, _, value) in names {
+        doc.insert(name.into(), value);
+    }
+    Value::Object(doc).to_string()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn paging_metrics_are_one_document_without_dimensions() {
+        let doc = super::render_paging(
+            &super::PagingMetrics {
+                publish_failures: 2,
+                dead_lettered: 1,
+                oldest_unpublished_ms: Some(90_500),
+                dead_letters: Some(3),
+            },
+            "Test",
+            1_000,
+        );
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let cw = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "Test");
+        assert_eq!(cw["Dimensions"], serde_json::json!([[]]));
+        assert_eq!(cw["Metrics"].as_array().unwrap().len(), 4);
+        assert_eq!(v[super::PUBLISH_FAILURES], 2);
+        assert_eq!(v[super::DEAD_LETTERED], 1);
+        assert_eq!(v[super::OUTBOX_OLDEST_AGE], 90.5);
+        assert_eq!(v[super::DEAD_LETTERS], 3);
+        // log-metrics knows neither the age nor the kept dead letters.
+        let partial = super::render_paging(&super::PagingMetrics::default(), "Test", 1_000);
+        let v: serde_json::Value = serde_json::from_str(&partial).unwrap();
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(v.get(super::OUTBOX_OLDEST_AGE).is_none());
+    }
+
     use super::*;
     use crate::domain::metrics::aggregate::{CardinalityGuard, Update};
 

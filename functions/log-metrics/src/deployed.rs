@@ -1,0 +1,63 @@
+//! The function as its entry point deploys it, from the environment. The
+//! Lambda entry point and the redrive tool (`tools/ops`) both build it
+//! here, so a redriven batch goes through exactly the handler and adapters
+//! the function runs.
+
+use shared::adapters::alert_engine::{DeployedAlertEngine, deployed_alert_engine};
+use shared::adapters::aws::SdkConfig;
+use shared::adapters::dynamodb_series::DynamoSeriesStore;
+use shared::adapters::dynamodb_store::DynamoStore;
+use shared::adapters::rules_loader::{AlertRulesLoadError, RulesLoadError, load_rules};
+use shared::adapters::secrets::SecretResolver;
+use shared::config::alerts::AlertsConfig;
+use shared::config::log_metrics::LogMetricsConfig;
+use shared::config::{ConfigError, Env};
+use shared::domain::logs::redact::{RedactError, Redactor};
+use shared::domain::metrics::aggregate::CardinalityGuard;
+
+use crate::{LogMetrics, SeriesGuard};
+
+/// log-metrics over the monitoring table, publishing to SNS.
+pub type DeployedLogMetrics = LogMetrics<DynamoSeriesStore, DynamoStore, DeployedAlertEngine>;
+
+/// Why the function could not start; each names the variable or the file.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("REDACTION_KEY: {0}")]
+    Redaction(#[from] RedactError),
+    #[error(transparent)]
+    Rules(#[from] RulesLoadError),
+    #[error(transparent)]
+    AlertRules(#[from] AlertRulesLoadError),
+}
+
+/// Reads the configuration, the redaction key, the metric and alert rules,
+/// and wires the adapters, as the entry point does at cold start.
+pub async fn deployed(env: &Env, sdk: &SdkConfig) -> Result<DeployedLogMetrics, InitError> {
+    let config = LogMetricsConfig::from_env(env)?;
+    let alerts = AlertsConfig::from_env(env)
+        .inspect_err(|e| tracing::error!(error = %e, "alerting configuration rejected"))?;
+    let secrets = SecretResolver::new(sdk);
+    let key = secrets
+        .resolve("REDACTION_KEY", &config.redaction_key)
+        .await?;
+    let redactor = Redactor::new(key.expose().as_bytes())?;
+    let rules = load_rules(&config.rules, &secrets).await?;
+    tracing::info!(rules = rules.len(), file = rules.file(), "rules loaded");
+    let engine = deployed_alert_engine(sdk, &config.table_name, &alerts, &secrets).await?;
+    Ok(LogMetrics {
+        rules,
+        redactor,
+        // Filled from the table on the first batch, not here: no DynamoDB
+        // read in the init phase.
+        guard: SeriesGuard::new(CardinalityGuard::new(config.max_series_per_metric)),
+        store: DynamoSeriesStore::new(sdk, &config.table_name, config.batch_marker_ttl),
+        heartbeats: DynamoStore::new(sdk, &config.table_name),
+        alerts: engine,
+        namespace: config.metrics_namespace,
+        parse: config.parse,
+        max_decompressed_bytes: config.max_decompressed_bytes,
+    })
+}
