@@ -104,10 +104,20 @@ struct State {
     calls: BTreeMap<(&'static str, String), u64>,
     /// Faults injected per (operation, fault).
     injected: BTreeMap<(&'static str, Fault), u64>,
+    /// Items (notices, messages) the injected faults touched.
+    affected: BTreeMap<(&'static str, Fault), u64>,
+}
+
+/// One invocation under [`run_invocation`].
+#[derive(Debug, Default)]
+struct Invocation {
+    crash: Notify,
+    /// Messages it published so far (a crash leaves them unmarked).
+    published: std::sync::atomic::AtomicU64,
 }
 
 tokio::task_local! {
-    static CRASH: Arc<Notify>;
+    static INVOCATION: Arc<Invocation>;
 }
 
 /// An invocation the chaos killed (see [`run_invocation`]).
@@ -120,13 +130,13 @@ pub struct Crashed;
 /// happens. Outside it, a crash is reported as an unavailable store or
 /// publisher instead.
 pub async fn run_invocation<F: Future>(f: F) -> Result<F::Output, Crashed> {
-    let crash = Arc::new(Notify::new());
-    let signal = crash.clone();
-    CRASH
-        .scope(crash, async move {
+    let invocation = Arc::new(Invocation::default());
+    let signal = invocation.clone();
+    INVOCATION
+        .scope(invocation, async move {
             tokio::select! {
                 out = f => Ok(out),
-                () = signal.notified() => Err(Crashed),
+                () = signal.crash.notified() => Err(Crashed),
             }
         })
         .await
@@ -154,6 +164,21 @@ impl Chaos {
             .collect()
     }
 
+    /// Items the faults injected so far touched (a failed `mark_sent` of
+    /// three notices touches three), by `operation/fault`.
+    pub fn affected(&self) -> BTreeMap<String, u64> {
+        self.lock()
+            .affected
+            .iter()
+            .map(|((op, fault), n)| (format!("{op}/{}", fault.as_str()), *n))
+            .collect()
+    }
+
+    /// Counts `n` more items touched by a fault injected in `op`.
+    pub fn add_affected(&self, op: &'static str, fault: Fault, n: u64) {
+        *self.lock().affected.entry((op, fault)).or_default() += n;
+    }
+
     /// Faults injected so far of one kind, over every operation.
     pub fn injected_of(&self, fault: Fault) -> u64 {
         self.lock()
@@ -166,6 +191,17 @@ impl Chaos {
 
     /// The fault (if any) for this call of `op` on `key`, among `allowed`.
     pub fn decide(&self, op: &'static str, key: &str, allowed: &[Fault]) -> Option<Fault> {
+        self.decide_for(op, key, allowed, 1)
+    }
+
+    /// [`Self::decide`] for a call on `items` items.
+    pub fn decide_for(
+        &self,
+        op: &'static str,
+        key: &str,
+        allowed: &[Fault],
+        items: usize,
+    ) -> Option<Fault> {
         let mut state = self.lock();
         let n = state.calls.entry((op, key.to_owned())).or_default();
         let attempt = *n;
@@ -190,6 +226,7 @@ impl Chaos {
         .map(|(f, _)| f)
         .filter(|f| allowed.contains(f))?;
         *state.injected.entry((op, fault)).or_default() += 1;
+        *state.affected.entry((op, fault)).or_default() += items as u64;
         Some(fault)
     }
 
@@ -212,8 +249,8 @@ fn injected(op: &str, fault: Fault) -> StoreError {
 /// Ends the invocation here when it runs under [`run_invocation`]; returns
 /// otherwise (the caller then reports an error).
 async fn crash() {
-    if let Ok(signal) = CRASH.try_with(Arc::clone) {
-        signal.notify_one();
+    if let Ok(invocation) = INVOCATION.try_with(Arc::clone) {
+        invocation.crash.notify_one();
         std::future::pending::<()>().await;
     }
 }
@@ -391,9 +428,8 @@ impl<S: AlertStore> AlertStore for ChaosAlerts<S> {
         const OP: &str = "alerts.mark_sent";
         hop().await;
         let key = window_key(notices.iter().map(|n| n.transition_id.clone()));
-        let fault = self
-            .chaos
-            .decide(OP, &key, &[Fault::Throttle, Fault::Timeout]);
+        let allowed = [Fault::Throttle, Fault::Timeout];
+        let fault = self.chaos.decide_for(OP, &key, &allowed, notices.len());
         if let Some(Fault::Throttle) = fault {
             return Err(injected(OP, Fault::Throttle));
         }
