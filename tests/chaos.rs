@@ -73,6 +73,10 @@ fn size() -> usize {
 struct SeedOnFailure(u64);
 
 impl Drop for SeedOnFailure {
+    #[allow(
+        clippy::print_stderr,
+        reason = "the seed is for the person reading the failed test's output"
+    )]
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
@@ -235,7 +239,7 @@ impl<S: SeriesStore + SeriesSource, A: AlertStore> World<S, A> {
     /// One container. Some have a small cardinality cap, so the same batch
     /// folds differently depending on where it runs (the chunks must not).
     fn container(&self, index: usize) -> App<S, A> {
-        let cap = if index % 3 == 0 { 12 } else { 1000 };
+        let cap = if index.is_multiple_of(3) { 12 } else { 1000 };
         LogMetrics {
             rules: RuleSet::default_rules().unwrap(),
             redactor: Redactor::new(b"chaos-test-redaction-key").unwrap(),
@@ -539,6 +543,10 @@ async fn reference(payloads: &[Value]) -> Arc<MemorySeriesStore> {
     world.series
 }
 
+#[allow(
+    clippy::print_stderr,
+    reason = "the run's report (retries, faults) is the test's output, shown with --nocapture (make soak)"
+)]
 fn print_report(seed: u64, report: &Report, chaos: &Chaos, raw: usize) {
     eprintln!(
         "chaos seed={seed} size={} deliveries={} attempts={} retries={} crashes={} evaluator_runs={} publishes={raw} faults={:?}",

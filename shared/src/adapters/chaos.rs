@@ -549,6 +549,11 @@ impl<P: IncidentPublisher> IncidentPublisher for ChaosPublisher<P> {
                 "injected by chaos: Throttling: Rate exceeded".into(),
             )),
             Some(Fault::Crash) => {
+                // What this invocation published before dies unmarked.
+                let earlier = INVOCATION
+                    .try_with(|i| i.published.load(std::sync::atomic::Ordering::SeqCst))
+                    .unwrap_or(0);
+                self.chaos.add_affected(OP, Fault::Crash, earlier);
                 crash().await;
                 Err(PublishError::Unavailable(
                     "injected by chaos: crashed".into(),
@@ -560,7 +565,14 @@ impl<P: IncidentPublisher> IncidentPublisher for ChaosPublisher<P> {
                     "injected by chaos: timeout after the topic took the message".into(),
                 ))
             }
-            None => self.inner.publish(message).await,
+            None => {
+                self.inner.publish(message).await?;
+                let _ = INVOCATION.try_with(|i| {
+                    i.published
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                });
+                Ok(())
+            }
         }
     }
 }
