@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # The project venv first (cargo-lambda, moto, cfn-lint), promtool, then rustup's cargo.
 export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.local/tools:$(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 
-.PHONY: help bootstrap run stop demo invoke test lint fmt package stack-up stack-down stack-status provision redrive load
+.PHONY: help bootstrap run stop demo invoke test soak lint fmt package stack-up stack-down stack-status provision redrive load
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -34,6 +34,15 @@ invoke: ## invoke one function of a serving `make run`: make invoke FN=health-ap
 
 test: ## what CI runs: fmt check, clippy, cargo test against the local stack, cfn-lint, checkov, sam validate
 	@scripts/test.sh
+
+# The chaos test of `make test` (tests/chaos.rs) at a larger size: SIZE
+# multiplies its 48 batches; SEED replays a run (default: a random seed,
+# printed with the report). Needs the local stack for its DynamoDB part.
+SEED ?=
+SIZE ?= 20
+soak: ## the chaos test, larger: make soak SEED=42 SIZE=20 (prints the seed, retries and faults)
+	@eval "$$(scripts/stack.sh env)" && CHAOS_SEED=$(SEED) CHAOS_SIZE=$(SIZE) \
+	  cargo test -p tests --test chaos -- --nocapture
 
 lint: bootstrap ## fmt check, clippy -D warnings, cfn-lint, checkov, sam validate --lint (no stack needed)
 	cargo fmt --all -- --check

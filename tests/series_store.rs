@@ -136,3 +136,59 @@ async fn concurrent_batches_add_up_exactly() {
     assert_eq!(counter(&counters, "failure"), 8.0 * 10.0);
     assert_eq!(counter(&counters, "success"), 8.0 * 20.0);
 }
+
+/// A busy counter is spread over several items (one shard per batch
+/// chunk), and the read sums them: no single item takes every batch.
+#[tokio::test]
+async fn a_busy_counter_is_write_sharded_and_summed_on_read() {
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let store = DynamoSeriesStore::new(&sdk, table.clone(), Duration::from_secs(86_400));
+    let now = OffsetDateTime::now_utc();
+    let mut runs = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let store = store.clone();
+        runs.spawn(async move {
+            store
+                .apply_batch(&unique(&format!("s{i}")), &batch(3), now)
+                .await
+                .unwrap()
+        });
+    }
+    runs.join_all().await;
+    let items = aws_sdk_dynamodb::Client::new(&sdk)
+        .query()
+        .table_name(&table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SERIES#auth_requests_total".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let shards: std::collections::BTreeSet<String> = items
+        .items()
+        .iter()
+        .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
+        .filter(|sk| sk.contains("failure"))
+        .collect();
+    assert!(
+        shards.len() >= 4,
+        "24 batches over {} shards wrote {shards:?}",
+        shared::adapters::dynamodb_series::SERIES_SHARDS
+    );
+    let counters = store.read_metric("auth_requests_total").await.unwrap();
+    assert_eq!(counters.len(), 2, "one series per label set: {counters:?}");
+    assert_eq!(counter(&counters, "failure"), 24.0);
+    assert_eq!(counter(&counters, "success"), 48.0);
+    // The gauge is one item: a set must replace the one value.
+    let gauge = store.read_metric("active_sessions").await.unwrap();
+    assert_eq!(
+        gauge,
+        [shared::adapters::dynamodb_series::StoredSeries {
+            key: SeriesKey::new("active_sessions", Vec::<(String, String)>::new()),
+            value: StoredValue::Gauge(72.0),
+        }]
+    );
+}

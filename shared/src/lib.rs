@@ -7,4 +7,5 @@ pub mod config;
 pub mod domain;
 pub mod ports;
 pub mod probes;
+pub mod retry;
 pub mod telemetry;

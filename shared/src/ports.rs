@@ -63,14 +63,63 @@ pub trait MetricSink: Send + Sync {
 
 /// Where cumulative metric series live (DynamoDB in AWS).
 pub trait SeriesStore: Send + Sync {
+    /// Adds one chunk's deltas unless chunk `index` of `batch_id` was
+    /// applied before: whole or not at all. A chunk holds at most
+    /// [`SERIES_PER_CHUNK`](crate::domain::pipeline::SERIES_PER_CHUNK)
+    /// series.
+    fn apply_chunk(
+        &self,
+        batch_id: &str,
+        index: usize,
+        chunk: &BatchMetrics,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<ChunkOutcome, StoreError>> + Send;
+
+    /// Applies `chunks` in order, as chunks `0..` of `batch_id`; an error
+    /// leaves the chunks before it applied (a retry finds them done).
+    fn apply_chunks(
+        &self,
+        batch_id: &str,
+        chunks: &[BatchMetrics],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<ApplyOutcome, StoreError>> + Send {
+        async move {
+            let mut outcome = ApplyOutcome::default();
+            for (index, chunk) in chunks.iter().enumerate() {
+                let done = self.apply_chunk(batch_id, index, chunk, now).await?;
+                outcome.add(index, done);
+            }
+            Ok(outcome)
+        }
+    }
+
     /// Adds a batch's deltas exactly once per `batch_id`: a redelivered
-    /// batch changes nothing.
+    /// batch changes nothing. For batches that went through no cardinality
+    /// guard (or one that never folds), chunked by
+    /// [`chunk_batch`](crate::domain::pipeline::chunk_batch).
     fn apply_batch(
         &self,
         batch_id: &str,
         metrics: &BatchMetrics,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<ApplyOutcome, StoreError>> + Send;
+    ) -> impl Future<Output = Result<ApplyOutcome, StoreError>> + Send {
+        async move {
+            let chunks = crate::domain::pipeline::chunk_batch(
+                metrics,
+                &mut crate::domain::metrics::aggregate::CardinalityGuard::unbounded(),
+            );
+            self.apply_chunks(batch_id, &chunks, now).await
+        }
+    }
+}
+
+/// What applying one chunk did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChunkOutcome {
+    /// False when an earlier delivery had applied it.
+    pub applied: bool,
+    /// Store requests made, retries included.
+    pub requests: usize,
 }
 
 /// Reads cumulative series back (for `/metrics`).
@@ -83,14 +132,30 @@ pub trait SeriesSource: Send + Sync {
 }
 
 /// What applying a batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApplyOutcome {
     /// Writes (transactions) that changed the store.
     pub applied_chunks: usize,
+    /// The indexes of the chunks this call applied (the others were
+    /// applied before): what to write EMF for.
+    pub applied: Vec<usize>,
     /// Writes refused because an earlier delivery applied them.
     pub duplicate_chunks: usize,
     /// Store requests made, retries included.
     pub requests: usize,
+}
+
+impl ApplyOutcome {
+    /// Counts chunk `index`'s outcome.
+    pub fn add(&mut self, index: usize, chunk: ChunkOutcome) {
+        self.requests += chunk.requests;
+        if chunk.applied {
+            self.applied_chunks += 1;
+            self.applied.push(index);
+        } else {
+            self.duplicate_chunks += 1;
+        }
+    }
 }
 
 /// The current time, injectable for tests.

@@ -37,11 +37,13 @@ use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
 use shared::domain::metrics::emf;
 use shared::domain::metrics::series::SeriesKey;
-use shared::domain::pipeline::{BATCHES_REJECTED_TOTAL, accounting_metrics, process_events};
+use shared::domain::pipeline::{
+    BATCHES_REJECTED_TOTAL, accounting_metrics, chunk_batch, process_events,
+};
 use shared::domain::rules::{RuleSet, Signal};
 use shared::ports::{
-    AlertStore, ComponentStatus, HeartbeatSink, IncidentPublisher, SeriesSource, SeriesStore,
-    SilenceSource, StoreError,
+    AlertStore, ApplyOutcome, ComponentStatus, HeartbeatSink, IncidentPublisher, SeriesSource,
+    SeriesStore, SilenceSource, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -84,6 +86,13 @@ where
     ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
         AlertEngine::ingest(self, signals, now)
     }
+}
+
+/// The series writes of one invocation so far.
+#[derive(Default)]
+struct SeriesProgress {
+    outcome: ApplyOutcome,
+    failed: Option<StoreError>,
 }
 
 /// What the invocation did, returned as its result and logged.
@@ -205,16 +214,18 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
         if let Err(e) = self.guard.ensure_loaded(&self.rules, &self.store).await {
             tracing::warn!(error = %e, "stored series not read; the cardinality guard starts from this container's");
         }
-        let report = {
-            let mut guard = self.guard.lock();
-            process_events(
-                &batch.events,
-                &self.rules,
-                &self.redactor,
-                &mut guard,
-                self.parse,
-            )
-        };
+        // The series before any cardinality cap, so the chunks depend on
+        // the batch and the rules alone: a retry or a redrive in another
+        // container (with another guard) forms the same chunks, and each
+        // chunk's marker keeps it exact. The guard folds within a chunk.
+        let report = process_events(
+            &batch.events,
+            &self.rules,
+            &self.redactor,
+            &mut CardinalityGuard::unbounded(),
+            self.parse,
+        );
+        let chunks = chunk_batch(&report.metrics, &mut self.guard.lock());
         let id = batch_id(&batch);
         let timestamp = batch
             .events
@@ -224,22 +235,29 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
             .unwrap_or_else(|| millis(now));
         // The series and the alert windows are written independently: a
         // series the store refuses must not cost the batch its signals.
-        let series = self.store.apply_batch(&id, &report.metrics, now).await;
-        let (duplicate, mut store_requests) = match &series {
-            Ok(outcome) => {
-                // EMF only for a first delivery: CloudWatch would count a
-                // redelivered batch twice.
-                if outcome.duplicate_chunks == 0 {
-                    let gauges = self.gauges(&report.metrics).await;
-                    self.write_emf(&report.metrics, &gauges, timestamp, emf_out);
+        let mut series = SeriesProgress::default();
+        for (index, chunk) in chunks.iter().enumerate() {
+            match self.store.apply_chunk(&id, index, chunk, now).await {
+                Ok(done) => {
+                    // EMF for the chunks applied now, as each is: a chunk
+                    // an earlier attempt applied was written to CloudWatch
+                    // by that attempt, and one this attempt applies is
+                    // written even when a later chunk fails.
+                    if done.applied {
+                        let gauges = self.gauges(chunk).await;
+                        self.write_emf(chunk, &gauges, timestamp, emf_out);
+                    }
+                    series.outcome.add(index, done);
                 }
-                (outcome.duplicate_chunks > 0, outcome.requests)
+                Err(e) => {
+                    tracing::error!(error = %e, batch = %id, chunk = index, "series not stored; the alert signals are ingested all the same and the batch is retried");
+                    series.failed = Some(e);
+                    break;
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, batch = %id, "series not stored; the alert signals are ingested all the same and the batch is retried");
-                (false, 0)
-            }
-        };
+        }
+        let duplicate = series.outcome.duplicate_chunks > 0;
+        let mut store_requests = series.outcome.requests;
         // Also for a duplicate: the first attempt may have failed between
         // the series and the alert windows.
         let alerts = self.alerts.ingest(&report.signals, now).await?;
@@ -247,13 +265,17 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
         // reason), once per batch under a marker of its own.
         if !report.signals.is_empty() {
             let metrics = accounting_metrics(&alerts.accounting);
-            let outcome = self
-                .store
-                .apply_batch(&format!("{id}:alerts"), &metrics, now)
-                .await?;
-            store_requests += outcome.requests;
-            if outcome.duplicate_chunks == 0 {
-                self.write_emf(&metrics, &HashMap::new(), timestamp, emf_out);
+            let chunks = chunk_batch(&metrics, &mut CardinalityGuard::unbounded());
+            let alerts_id = format!("{id}:alerts");
+            for (index, chunk) in chunks.iter().enumerate() {
+                let done = self
+                    .store
+                    .apply_chunk(&alerts_id, index, chunk, now)
+                    .await?;
+                store_requests += done.requests;
+                if done.applied {
+                    self.write_emf(chunk, &HashMap::new(), timestamp, emf_out);
+                }
             }
         }
         let heartbeat = report
@@ -309,7 +331,9 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
         for (reason, n) in &report.rejected {
             tracing::warn!(reason = reason.as_str(), events = n, "log events rejected");
         }
-        series?;
+        if let Some(e) = series.failed {
+            return Err(e.into());
+        }
         Ok(summary)
     }
 
@@ -518,11 +542,18 @@ category = "security"
         alerts: &FlakyAlerts,
         publisher: &RecordingPublisher,
     ) -> LogMetrics<MemorySeriesStore, NoBeats, Engine> {
+        app_with(alerts, publisher)
+    }
+
+    fn app_with<S: Default>(
+        alerts: &FlakyAlerts,
+        publisher: &RecordingPublisher,
+    ) -> LogMetrics<S, NoBeats, Engine> {
         LogMetrics {
             rules: RuleSet::default_rules().unwrap(),
             redactor: Redactor::new(b"unit-test-redaction-key").unwrap(),
             guard: SeriesGuard::new(CardinalityGuard::default()),
-            store: MemorySeriesStore::new(),
+            store: S::default(),
             heartbeats: NoBeats,
             alerts: AlertEngine::new(
                 Arc::new(AlertRules::from_toml(TEST_ALERT_RULES, "test.toml").unwrap()),
@@ -768,5 +799,159 @@ category = "security"
         let mut again = Vec::new();
         app.handle(&bad, NOW, &mut again).await.unwrap();
         assert!(again.is_empty(), "a redelivery is not counted twice");
+    }
+
+    /// The memory series store, failing chunk `fail` once (a throttled
+    /// transaction after the chunks before it were stored).
+    #[derive(Clone, Default)]
+    struct FailingSeries {
+        inner: Arc<MemorySeriesStore>,
+        fail: Arc<std::sync::Mutex<Option<usize>>>,
+    }
+
+    impl SeriesStore for FailingSeries {
+        async fn apply_chunk(
+            &self,
+            batch_id: &str,
+            index: usize,
+            chunk: &shared::domain::metrics::aggregate::BatchMetrics,
+            now: OffsetDateTime,
+        ) -> Result<shared::ports::ChunkOutcome, StoreError> {
+            let fail = {
+                let mut f = self.fail.lock().unwrap();
+                if *f == Some(index) { f.take() } else { None }
+            };
+            if fail.is_some() {
+                return Err(StoreError::Unavailable("throttled".into()));
+            }
+            self.inner.apply_chunk(batch_id, index, chunk, now).await
+        }
+    }
+
+    impl SeriesSource for FailingSeries {
+        async fn read_metric(
+            &self,
+            name: &str,
+        ) -> Result<Vec<shared::domain::metrics::series::StoredSeries>, StoreError> {
+            self.inner.read_metric(name).await
+        }
+    }
+
+    fn container(series: &FailingSeries, cap: usize) -> LogMetrics<FailingSeries, NoBeats, Engine> {
+        let (alerts, publisher) = (FlakyAlerts::default(), RecordingPublisher::default());
+        LogMetrics {
+            guard: SeriesGuard::new(CardinalityGuard::new(cap)),
+            store: series.clone(),
+            ..app_with(&alerts, &publisher)
+        }
+    }
+
+    /// 120 text records from as many loggers: more series than one chunk.
+    fn wide_batch() -> Value {
+        envelope(
+            (0..120)
+                .map(|i| {
+                    json!({
+                        "id": format!("{i:056}"),
+                        "timestamp": 1_747_737_000_000_i64 + i as i64,
+                        "message": format!("2025-05-20 10:30:00,000 - app.mod{i:03} - INFO - handled"),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    fn emf_lines(out: &[u8]) -> Vec<String> {
+        let mut lines: Vec<String> = String::from_utf8(out.to_vec())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    fn metric_total(store: &MemorySeriesStore, name: &str) -> f64 {
+        store
+            .all_series()
+            .iter()
+            .filter(|s| s.key.name() == name)
+            .map(|s| match s.value {
+                StoredValue::Counter(v) => v,
+                ref other => panic!("{other:?}"),
+            })
+            .sum()
+    }
+
+    /// EMF goes out for each chunk as it is stored: the chunk the first
+    /// attempt stored by the first attempt, the rest by the retry; none
+    /// twice, none lost.
+    #[tokio::test]
+    async fn emf_is_written_for_the_chunks_applied_by_each_attempt() {
+        let clean = container(&FailingSeries::default(), 1000);
+        let mut all = Vec::new();
+        clean.handle(&wide_batch(), NOW, &mut all).await.unwrap();
+
+        let series = FailingSeries::default();
+        *series.fail.lock().unwrap() = Some(1);
+        let app = container(&series, 1000);
+        let mut first = Vec::new();
+        let err = app
+            .handle(&wide_batch(), NOW, &mut first)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HandlerError::Store(_)), "{err}");
+        let mut second = Vec::new();
+        let retry = app.handle(&wide_batch(), NOW, &mut second).await.unwrap();
+        assert!(retry.duplicate, "chunk 0 was stored by the first attempt");
+        let (first, second) = (emf_lines(&first), emf_lines(&second));
+        assert!(!first.is_empty() && !second.is_empty());
+        assert!(first.iter().all(|l| !second.contains(l)));
+        let mut both: Vec<String> = first.into_iter().chain(second).collect();
+        both.sort();
+        assert_eq!(both, emf_lines(&all));
+    }
+
+    /// The retry runs in another container whose guard folds some of the
+    /// batch's label sets: the chunks are the same all the same (planned
+    /// before the guard), so every update is stored once.
+    #[tokio::test]
+    async fn a_retry_in_a_container_that_folds_forms_the_same_chunks() {
+        let series = FailingSeries::default();
+        *series.fail.lock().unwrap() = Some(1);
+        let first = container(&series, 1000);
+        first
+            .handle(&wide_batch(), NOW, &mut Vec::new())
+            .await
+            .unwrap_err();
+        let other = container(&series, 10);
+        other
+            .handle(&wide_batch(), NOW, &mut Vec::new())
+            .await
+            .unwrap();
+
+        let clean = FailingSeries::default();
+        container(&clean, 1000)
+            .handle(&wide_batch(), NOW, &mut Vec::new())
+            .await
+            .unwrap();
+        for name in [
+            "log_messages_total",
+            "log_events_total",
+            "log_records_total",
+        ] {
+            assert_eq!(
+                metric_total(&series.inner, name),
+                metric_total(&clean.inner, name),
+                "{name}"
+            );
+        }
+        let folded = series
+            .inner
+            .all_series()
+            .into_iter()
+            .filter(|s| s.key.name() == "log_series_overflow_total")
+            .count();
+        assert_eq!(folded, 1, "the second container folded some label sets");
     }
 }

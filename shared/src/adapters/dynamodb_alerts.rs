@@ -16,7 +16,11 @@
 //!   the pending index in one transaction; requeued by
 //!   [`DynamoAlertStore::requeue_dead_letter`];
 //! - `HEARTBEAT#log_delivery` / `LATEST` with `at`: the last ingested batch
-//!   (the format of [`super::dynamodb_store`]'s heartbeats).
+//!   (the format of [`super::dynamodb_store`]'s heartbeats). Every batch
+//!   writes it, so it is kept out of the window transactions (it would
+//!   make every concurrent commit conflict with every other): a put of its
+//!   own, conditional on being newer than the stored time ("newer wins"),
+//!   so a late or slow invocation never moves it back.
 //!
 //! A window change is one TransactWriteItems action list: the window put
 //! conditional on the version read, the incident put or update, the index
@@ -307,17 +311,35 @@ impl DynamoAlertStore {
         .await
     }
 
-    fn heartbeat_action(&self, at: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
+    /// Writes the log-delivery heartbeat unless a newer one is stored
+    /// (the fixed-width RFC 3339 times compare as strings).
+    async fn put_heartbeat_if_newer(&self, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.count();
+        let sent = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(Self::key(
                 Family::Heartbeat.key(LOG_DELIVERY_HEARTBEAT),
                 "LATEST",
             )))
             .item("at", AttributeValue::S(rfc3339_millis(at)))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+            .condition_expression("attribute_not_exists(#at) OR #at < :at")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", AttributeValue::S(rfc3339_millis(at)))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            // A newer heartbeat is stored: nothing to do.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Unavailable(describe_sdk_error(&e))),
+        }
     }
 
     async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
@@ -509,9 +531,6 @@ impl AlertStore for DynamoAlertStore {
         let mut results = vec![CommitResult::Committed; changes.len()];
         let mut batch: Vec<TransactWriteItem> = Vec::new();
         let mut members: Vec<usize> = Vec::new();
-        if let Some(at) = log_delivery {
-            batch.push(self.heartbeat_action(at)?);
-        }
         for (i, change) in changes.iter().enumerate() {
             let actions = self.actions(change, now)?;
             if actions.len() > MAX_ACTIONS {
@@ -533,26 +552,14 @@ impl AlertStore for DynamoAlertStore {
             batch.extend(actions);
             members.push(i);
         }
-        if !batch.is_empty() && !members.is_empty() {
-            if !self.transact(batch).await? {
-                for m in &members {
-                    results[*m] = CommitResult::Conflict;
-                }
+        if !batch.is_empty() && !members.is_empty() && !self.transact(batch).await? {
+            for m in &members {
+                results[*m] = CommitResult::Conflict;
             }
-        } else if let Some(at) = log_delivery.filter(|_| changes.is_empty()) {
-            // Nothing to count: the heartbeat alone, as a plain put.
-            self.count();
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(Self::key(
-                    Family::Heartbeat.key(LOG_DELIVERY_HEARTBEAT),
-                    "LATEST",
-                )))
-                .item("at", AttributeValue::S(rfc3339_millis(at)))
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(describe_sdk_error(&e)))?;
+        }
+        // After the windows: a heartbeat means the batch was counted.
+        if let Some(at) = log_delivery {
+            self.put_heartbeat_if_newer(at).await?;
         }
         Ok(results)
     }

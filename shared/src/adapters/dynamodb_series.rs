@@ -1,12 +1,22 @@
 //! Cumulative Prometheus series in the monitoring table, updated once per
-//! batch per touched series. Redelivered batches change nothing: each
-//! transaction also writes an idempotency marker, conditionally, and is
-//! refused whole when the marker exists.
+//! batch chunk per touched series. Redelivered batches change nothing: each
+//! chunk's transaction also writes an idempotency marker, conditionally,
+//! and is refused whole when the marker exists.
+//!
+//! Counters and histograms are write-sharded: a chunk adds to one of
+//! [`SERIES_SHARDS`] items per series, picked from the batch id and chunk,
+//! so concurrent invocations that touch the same busy series (every batch
+//! adds to `log_events_total`) mostly write different items instead of
+//! conflicting on one. [`DynamoSeriesStore::read_metric`] sums the shards.
+//! Gauges are not sharded: a set must land on the one item it replaces.
 //!
 //! Items:
-//! - `SERIES#<metric>` / `<labels as a JSON array of pairs>`: `kind`, and
-//!   `v` (counter, gauge) or `c`, `s`, `b0`..`b14` (histogram count, sum and
-//!   per-bucket, non-cumulative counts);
+//! - `SERIES#<metric>` / `<labels as a JSON array of pairs>`: shard 0 (and
+//!   every gauge): `kind`, and `v` (counter, gauge) or `c`, `s`,
+//!   `b0`..`b14` (histogram count, sum and per-bucket, non-cumulative
+//!   counts);
+//! - `SERIES#<metric>` / `S#<n>#<labels>`: shard `n` (1..[`SERIES_SHARDS`])
+//!   of a counter or histogram, the same attributes;
 //! - `BATCH#<batch id>` / `DONE#<chunk>`: the marker, expiring through `ttl`.
 
 use super::key_layout::Family;
@@ -24,12 +34,19 @@ use crate::domain::metrics::aggregate::{BatchMetrics, SeriesDelta};
 // Domain types, re-exported here for existing users of this module.
 use crate::domain::metrics::series::{BUCKETS, SeriesKey};
 pub use crate::domain::metrics::series::{StoredSeries, StoredValue};
-use crate::ports::{ApplyOutcome, SeriesSource, SeriesStore, StoreError};
+use crate::domain::pipeline::SERIES_PER_CHUNK;
+use crate::ports::{ChunkOutcome, SeriesSource, SeriesStore, StoreError};
+use crate::retry::Backoff;
 
-/// TransactWriteItems takes 100 actions; one is the marker.
-const SERIES_PER_TRANSACTION: usize = 99;
-/// Conflicting concurrent transactions are retried this often.
-const MAX_CONFLICT_RETRIES: u32 = 5;
+/// Items a counter or histogram series is spread over. Each takes about
+/// 1/8 of the series' writes: DynamoDB serves about 1,000 writes/s per
+/// item's partition, and a transaction conflicts only with another on the
+/// same item, so 8 shards hold 8x the batch rate of one item (see
+/// docs/reliability.md). Changing it is safe: reads sum whatever shards
+/// exist.
+pub const SERIES_SHARDS: u64 = 8;
+/// Sort key prefix of shards 1.. (shard 0 keeps the bare labels).
+const SHARD_PREFIX: &str = "S#";
 
 #[derive(Debug, Clone)]
 pub struct DynamoSeriesStore {
@@ -53,10 +70,10 @@ impl DynamoSeriesStore {
         }
     }
 
-    /// Every stored series of one metric.
+    /// Every stored series of one metric, its shards summed.
     pub async fn read_metric(&self, name: &str) -> Result<Vec<StoredSeries>, StoreError> {
         let pk = Family::Series.key(name);
-        let mut out = Vec::new();
+        let mut out: std::collections::BTreeMap<SeriesKey, StoredValue> = Default::default();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let page = self
@@ -70,14 +87,23 @@ impl DynamoSeriesStore {
                 .await
                 .map_err(|e| StoreError::Unavailable(describe_sdk_error(&e)))?;
             for item in page.items() {
-                out.push(decode_series(name, &pk, item)?);
+                let series = decode_series(name, &pk, item)?;
+                match out.get_mut(&series.key) {
+                    Some(sum) => add_shard(sum, series.value),
+                    None => {
+                        out.insert(series.key, series.value);
+                    }
+                }
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,
             }
         }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|(key, value)| StoredSeries { key, value })
+            .collect())
     }
 
     fn marker(
@@ -101,6 +127,7 @@ impl DynamoSeriesStore {
         &self,
         key: &SeriesKey,
         delta: &SeriesDelta,
+        shard: u64,
     ) -> Result<TransactWriteItem, StoreError> {
         let labels = serde_json::to_string(key.labels()).map_err(|e| StoreError::Malformed {
             pk: Family::Series.key(key.name()),
@@ -108,6 +135,12 @@ impl DynamoSeriesStore {
             reason: e.to_string(),
         })?;
         let (sk, long_labels) = series_sort_key(labels);
+        let sk = match delta {
+            SeriesDelta::Counter(_) | SeriesDelta::Histogram(_) if shard > 0 => {
+                format!("{SHARD_PREFIX}{shard}#{sk}")
+            }
+            _ => sk,
+        };
         let mut values: HashMap<String, AttributeValue> = HashMap::new();
         values.insert(
             ":kind".into(),
@@ -175,54 +208,103 @@ impl DynamoSeriesStore {
 }
 
 impl SeriesStore for DynamoSeriesStore {
-    /// The series are chunked in sorted order, so a redelivery forms the
-    /// same chunks and each is refused by its marker.
-    async fn apply_batch(
+    /// One transaction per chunk: its marker and its series' updates, all
+    /// on the chunk's shard. Conflicts and throttling are retried with
+    /// [`Backoff::STORE`] within the invocation's deadline.
+    async fn apply_chunk(
         &self,
         batch_id: &str,
-        metrics: &BatchMetrics,
+        index: usize,
+        chunk: &BatchMetrics,
         now: OffsetDateTime,
-    ) -> Result<ApplyOutcome, StoreError> {
-        let mut outcome = ApplyOutcome::default();
+    ) -> Result<ChunkOutcome, StoreError> {
+        if chunk.len() > SERIES_PER_CHUNK {
+            return Err(StoreError::Malformed {
+                pk: Family::BatchMarker.key(batch_id),
+                sk: format!("DONE#{index}"),
+                reason: format!("{} series exceed one transaction", chunk.len()),
+            });
+        }
         let expires = (now + self.marker_ttl).unix_timestamp();
-        let series = metrics.sorted();
-        for (chunk_index, chunk) in series.chunks(SERIES_PER_TRANSACTION).enumerate() {
-            let mut items = Vec::with_capacity(chunk.len() + 1);
-            items.push(self.marker(batch_id, chunk_index, expires)?);
-            for (key, delta) in chunk {
-                items.push(self.update(key, delta)?);
-            }
-            let mut attempt = 0;
-            loop {
-                outcome.requests += 1;
-                let sent = self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(items.clone()))
-                    .send()
-                    .await;
-                match sent {
-                    Ok(_) => {
-                        outcome.applied_chunks += 1;
-                        break;
-                    }
-                    Err(e) => match classify(&e) {
-                        Failure::AlreadyApplied => {
-                            outcome.duplicate_chunks += 1;
-                            break;
-                        }
-                        Failure::Conflict if attempt < MAX_CONFLICT_RETRIES => {
-                            attempt += 1;
-                            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                        }
-                        Failure::Conflict | Failure::Other => {
-                            return Err(StoreError::Unavailable(describe_sdk_error(&e)));
-                        }
-                    },
+        let shard = shard_of(batch_id, index);
+        let mut items = Vec::with_capacity(chunk.len() + 1);
+        items.push(self.marker(batch_id, index, expires)?);
+        for (key, delta) in chunk.sorted() {
+            items.push(self.update(key, delta, shard)?);
+        }
+        let mut outcome = ChunkOutcome::default();
+        let mut retry = 0;
+        loop {
+            outcome.requests += 1;
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let e = match sent {
+                Ok(_) => {
+                    outcome.applied = true;
+                    return Ok(outcome);
                 }
+                Err(e) => e,
+            };
+            match classify(&e) {
+                // The marker exists: applied before (possibly by this very
+                // call, when a response was lost and the SDK resent it).
+                Failure::AlreadyApplied => return Ok(outcome),
+                Failure::Retryable => {
+                    retry += 1;
+                    if let Err(give_up) = Backoff::STORE.wait(retry).await {
+                        return Err(StoreError::Unavailable(format!(
+                            "{give_up}: {}",
+                            describe_sdk_error(&e)
+                        )));
+                    }
+                }
+                Failure::Other => return Err(StoreError::Unavailable(describe_sdk_error(&e))),
             }
         }
-        Ok(outcome)
+    }
+}
+
+/// The shard a chunk writes: fixed per (batch, chunk), so a retry writes
+/// where the first attempt would have, and spread over batches.
+fn shard_of(batch_id: &str, chunk: usize) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(batch_id.as_bytes());
+    h.update((chunk as u64).to_be_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first) % SERIES_SHARDS
+}
+
+/// Adds one shard's value to the sum of the others (same kind; a gauge is
+/// never sharded, so its one item stands).
+fn add_shard(sum: &mut StoredValue, shard: StoredValue) {
+    match (sum, shard) {
+        (StoredValue::Counter(a), StoredValue::Counter(b)) => *a += b,
+        (
+            StoredValue::Histogram {
+                buckets,
+                count,
+                sum,
+            },
+            StoredValue::Histogram {
+                buckets: b,
+                count: c,
+                sum: s,
+            },
+        ) => {
+            for (x, y) in buckets.iter_mut().zip(b) {
+                *x += y;
+            }
+            *count += c;
+            *sum += s;
+        }
+        _ => {}
     }
 }
 
@@ -244,26 +326,35 @@ fn format_number(v: f64) -> String {
 enum Failure {
     /// The marker exists: an earlier delivery applied this chunk.
     AlreadyApplied,
-    /// Another transaction touched the same items; retry.
-    Conflict,
+    /// Another transaction touched the same items, or the table throttled
+    /// the request: retry after a backoff.
+    Retryable,
     Other,
 }
 
 fn classify<R>(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> Failure {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-        err.as_service_error()
-    else {
-        return Failure::Other;
+    let cancel = match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => cancel,
+        Some(
+            TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+            | TransactWriteItemsError::ThrottlingException(_)
+            | TransactWriteItemsError::TransactionInProgressException(_)
+            | TransactWriteItemsError::RequestLimitExceeded(_),
+        ) => return Failure::Retryable,
+        _ => return Failure::Other,
     };
     let reasons = cancel.cancellation_reasons();
     // The marker is the first action of every transaction.
     match reasons.first().and_then(|r| r.code()) {
         Some("ConditionalCheckFailed") => Failure::AlreadyApplied,
-        _ if reasons
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict")) =>
+        _ if reasons.iter().any(|r| {
+            matches!(
+                r.code(),
+                Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")
+            )
+        }) =>
         {
-            Failure::Conflict
+            Failure::Retryable
         }
         _ => Failure::Other,
     }
@@ -304,12 +395,17 @@ fn decode_series(
         sk: sk.clone(),
         reason,
     };
-    let labels_json = if sk.starts_with(HASHED_SK_PREFIX) {
+    // A shard's sort key is the series' own behind `S#<n>#`.
+    let series_sk = sk
+        .strip_prefix(SHARD_PREFIX)
+        .and_then(|rest| rest.split_once('#'))
+        .map_or(sk.as_str(), |(_, rest)| rest);
+    let labels_json = if series_sk.starts_with(HASHED_SK_PREFIX) {
         item.get(LABELS_ATTRIBUTE)
             .and_then(|v| v.as_s().ok())
             .map_or("", String::as_str)
     } else {
-        sk.as_str()
+        series_sk
     };
     let labels: Vec<(String, String)> =
         serde_json::from_str(labels_json).map_err(|e| malformed(format!("labels: {e}")))?;

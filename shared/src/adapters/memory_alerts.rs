@@ -99,7 +99,8 @@ impl AlertStore for MemoryAlertStore {
         log_delivery: Option<OffsetDateTime>,
     ) -> Result<Vec<CommitResult>, StoreError> {
         let mut t = self.lock();
-        if log_delivery.is_some() {
+        // Newer wins, as the DynamoDB store's conditional put.
+        if log_delivery > t.log_delivery {
             t.log_delivery = log_delivery;
         }
         let mut results = Vec::with_capacity(changes.len());

@@ -1,6 +1,7 @@
 //! An in-memory [`SeriesStore`] with the DynamoDB store's semantics: batch
-//! deltas applied into cumulative series, in sorted chunks of 99 series, each
-//! chunk at most once per batch id. Used by the replay tool and tests.
+//! deltas applied into cumulative series, chunk by chunk (at most 99 series
+//! each), each chunk at most once per batch id. Used by the replay tool and
+//! tests.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -9,10 +10,9 @@ use time::OffsetDateTime;
 
 use crate::domain::metrics::aggregate::{BatchMetrics, SeriesDelta};
 use crate::domain::metrics::series::{BUCKETS, SeriesKey, StoredSeries, StoredValue};
-use crate::ports::{ApplyOutcome, SeriesSource, SeriesStore, StoreError};
+use crate::ports::{ChunkOutcome, SeriesSource, SeriesStore, StoreError};
 
-/// Series per chunk, as in the DynamoDB store (one transaction each).
-const SERIES_PER_CHUNK: usize = 99;
+use crate::domain::pipeline::SERIES_PER_CHUNK;
 
 #[derive(Debug, Default)]
 pub struct MemorySeriesStore {
@@ -66,34 +66,41 @@ impl SeriesSource for MemorySeriesStore {
 }
 
 impl SeriesStore for MemorySeriesStore {
-    async fn apply_batch(
+    async fn apply_chunk(
         &self,
         batch_id: &str,
-        metrics: &BatchMetrics,
+        index: usize,
+        chunk: &BatchMetrics,
         _now: OffsetDateTime,
-    ) -> Result<ApplyOutcome, StoreError> {
-        let mut outcome = ApplyOutcome::default();
+    ) -> Result<ChunkOutcome, StoreError> {
+        if chunk.len() > SERIES_PER_CHUNK {
+            return Err(StoreError::Malformed {
+                pk: batch_id.to_owned(),
+                sk: format!("DONE#{index}"),
+                reason: format!("{} series exceed one write", chunk.len()),
+            });
+        }
         let mut state = self.lock();
-        let series = metrics.sorted();
-        for (chunk_index, chunk) in series.chunks(SERIES_PER_CHUNK).enumerate() {
-            outcome.requests += 1;
-            if !state.applied.insert((batch_id.to_owned(), chunk_index)) {
-                outcome.duplicate_chunks += 1;
-                continue;
-            }
-            for (key, delta) in chunk {
-                match state.series.get_mut(*key) {
-                    Some(stored) => add(stored, delta),
-                    None => {
-                        let mut stored = empty(delta);
-                        add(&mut stored, delta);
-                        state.series.insert((*key).clone(), stored);
-                    }
+        if !state.applied.insert((batch_id.to_owned(), index)) {
+            return Ok(ChunkOutcome {
+                applied: false,
+                requests: 1,
+            });
+        }
+        for (key, delta) in chunk.sorted() {
+            match state.series.get_mut(key) {
+                Some(stored) => add(stored, delta),
+                None => {
+                    let mut stored = empty(delta);
+                    add(&mut stored, delta);
+                    state.series.insert(key.clone(), stored);
                 }
             }
-            outcome.applied_chunks += 1;
         }
-        Ok(outcome)
+        Ok(ChunkOutcome {
+            applied: true,
+            requests: 1,
+        })
     }
 }
 
@@ -137,6 +144,7 @@ fn add(stored: &mut StoredValue, delta: &SeriesDelta) {
 mod tests {
     use super::*;
     use crate::domain::metrics::aggregate::{CardinalityGuard, Update};
+    use crate::ports::ApplyOutcome;
 
     fn batch(updates: &[(&str, &str, Update)]) -> BatchMetrics {
         let mut b = BatchMetrics::default();

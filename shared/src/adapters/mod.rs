@@ -3,6 +3,7 @@
 pub mod alert_engine;
 pub mod aws;
 pub mod blocklist_revoker;
+pub mod chaos;
 pub mod dynamodb_alerts;
 pub mod dynamodb_response;
 pub mod dynamodb_series;

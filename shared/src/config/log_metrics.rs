@@ -67,9 +67,38 @@ pub struct LogMetricsConfig {
     /// may lie from its CloudWatch time before the latter is used.
     pub parse: ParseSettings,
     pub max_decompressed_bytes: usize,
-    /// How long a batch's idempotency marker is kept; longer than Lambda
-    /// retries a batch.
+    /// How long a batch's idempotency marker is kept: longer than Lambda
+    /// retries a batch and than the failure queue keeps it for a redrive
+    /// ([`FAILURE_QUEUE_RETENTION`]), so a redriven batch still finds the
+    /// chunks it had stored.
     pub batch_marker_ttl: Duration,
+}
+
+/// `MessageRetentionPeriod` of the log-metrics failure queue in
+/// template.yaml (14 days, SQS's longest): a batch can be redriven that
+/// long after it failed.
+pub const FAILURE_QUEUE_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+/// The default marker lifetime: the queue's retention and a day to spare
+/// (Lambda's own retries, up to six hours, come before the queue).
+pub const DEFAULT_BATCH_MARKER_TTL: Duration = Duration::from_secs(15 * 24 * 3600);
+
+/// `BATCH_MARKER_TTL_HOURS`, refused when a batch could outlive its
+/// markers in the failure queue (a redrive would then store it twice).
+fn marker_ttl(env: &Env) -> Result<Duration, ConfigError> {
+    let ttl = env.duration_or("BATCH_MARKER_TTL_HOURS", DEFAULT_BATCH_MARKER_TTL, |h| {
+        Duration::from_secs(h.saturating_mul(3600))
+    })?;
+    if ttl <= FAILURE_QUEUE_RETENTION {
+        return Err(ConfigError::Invalid {
+            var: "BATCH_MARKER_TTL_HOURS".into(),
+            value: (ttl.as_secs() / 3600).to_string(),
+            reason: format!(
+                "batch markers must outlive the failure queue's retention ({} hours), or a redriven batch is stored twice",
+                FAILURE_QUEUE_RETENTION.as_secs() / 3600
+            ),
+        });
+    }
+    Ok(ttl)
 }
 
 impl LogMetricsConfig {
@@ -104,11 +133,7 @@ impl LogMetricsConfig {
                 "MAX_DECOMPRESSED_BYTES",
                 DEFAULT_MAX_DECOMPRESSED_BYTES,
             )?,
-            batch_marker_ttl: env.duration_or(
-                "BATCH_MARKER_TTL_HOURS",
-                Duration::from_secs(48 * 3600),
-                |h| Duration::from_secs(h * 3600),
-            )?,
+            batch_marker_ttl: marker_ttl(env)?,
         })
     }
 }
@@ -154,7 +179,15 @@ mod tests {
         let c = LogMetricsConfig::from_env(&Env::from_pairs([("REDACTION_KEY", "k")])).unwrap();
         assert_eq!(c.rules, RulesSource::Embedded);
         assert_eq!(c.max_series_per_metric, 1000);
-        assert_eq!(c.batch_marker_ttl, Duration::from_secs(48 * 3600));
+        assert_eq!(c.batch_marker_ttl, Duration::from_secs(360 * 3600));
+        let short = LogMetricsConfig::from_env(&Env::from_pairs([
+            ("REDACTION_KEY", "k"),
+            ("BATCH_MARKER_TTL_HOURS", "48"),
+        ]));
+        assert!(
+            short.is_err_and(|e| e.to_string().contains("failure queue")),
+            "a marker that dies before the queued batch is refused"
+        );
         let c = LogMetricsConfig::from_env(&Env::from_pairs([
             ("REDACTION_KEY", "k"),
             ("RULES_SSM_PARAMETER", "/blindspotx/rules"),
@@ -172,5 +205,23 @@ mod tests {
         assert!(LogMetricsConfig::from_env(&both).is_err());
         let zero = Env::from_pairs([("REDACTION_KEY", "k"), ("MAX_SERIES_PER_METRIC", "0")]);
         assert!(LogMetricsConfig::from_env(&zero).is_err());
+    }
+
+    /// The retention this module assumes is the template's: a marker must
+    /// outlive the queue a redrive reads from.
+    #[test]
+    fn markers_outlive_the_failure_queue_of_the_template() {
+        let template = include_str!("../../../template.yaml");
+        let queue = template
+            .split("-log-metrics-failures")
+            .nth(1)
+            .expect("the log-metrics failure queue");
+        let retention: u64 = queue
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("MessageRetentionPeriod:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("its MessageRetentionPeriod");
+        assert_eq!(Duration::from_secs(retention), FAILURE_QUEUE_RETENTION);
+        assert!(DEFAULT_BATCH_MARKER_TTL > FAILURE_QUEUE_RETENTION);
     }
 }

@@ -11,7 +11,7 @@ use super::logs::parse::{
 };
 use super::logs::record::{EventRef, LogEvent, RecordFormat};
 use super::logs::redact::Redactor;
-use super::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
+use super::metrics::aggregate::{BatchMetrics, CardinalityGuard, SeriesDelta, Update};
 use super::metrics::series::MetricKind;
 use super::metrics::series::SeriesKey;
 use super::rules::{Evaluation, MetricInfo, RuleSet, Signal};
@@ -524,6 +524,72 @@ pub fn process_events(
     aggregator.finish()
 }
 
+/// Series per store write: one DynamoDB transaction takes 100 actions, and
+/// one is the chunk's batch marker.
+pub const SERIES_PER_CHUNK: usize = 99;
+
+/// Splits a batch's series into the chunks the series store writes, each
+/// at most once per batch (a marker per chunk), folding each chunk through
+/// the container's cardinality `guard`.
+///
+/// `unguarded` must come from [`process_events`] with
+/// [`CardinalityGuard::unbounded`]: its series, and so the plan, depend
+/// only on the batch's events and the rules. A retry or a redrive, in any
+/// container, forms the same chunks with the same events' updates in each;
+/// only which label sets a chunk folds into `__overflow__` may differ, and
+/// a chunk is applied whole or not at all, so every update is stored
+/// exactly once. The plan leaves room in each chunk for one
+/// `log_series_overflow_total{metric}` per metric it holds (the updates it
+/// folded), so no chunk exceeds [`SERIES_PER_CHUNK`].
+pub fn chunk_batch(unguarded: &BatchMetrics, guard: &mut CardinalityGuard) -> Vec<BatchMetrics> {
+    let mut chunks = Vec::new();
+    for planned in plan_chunks(unguarded) {
+        let mut chunk = BatchMetrics::default();
+        let mut folded: BTreeMap<&str, u64> = BTreeMap::new();
+        for (key, delta, updates) in planned {
+            // Kinds were checked when the batch was built: one kind per
+            // metric, so this cannot be refused.
+            if let Ok(admitted) = chunk.merge(key, delta, updates, guard)
+                && &admitted != key
+            {
+                *folded.entry(key.name()).or_default() += updates;
+            }
+        }
+        let mut own = CardinalityGuard::unbounded();
+        for (metric, n) in folded {
+            let key = SeriesKey::new(SERIES_OVERFLOW_TOTAL, [("metric", metric)]);
+            let _ = chunk.merge(&key, &SeriesDelta::Counter(n as f64), n, &mut own);
+        }
+        chunks.push(chunk);
+    }
+    chunks
+}
+
+/// Sorted series in runs that hold, with one overflow counter per metric,
+/// at most [`SERIES_PER_CHUNK`] series.
+fn plan_chunks(metrics: &BatchMetrics) -> Vec<Vec<(&SeriesKey, &SeriesDelta, u64)>> {
+    let mut chunks: Vec<Vec<(&SeriesKey, &SeriesDelta, u64)>> = Vec::new();
+    let mut current = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    for entry in metrics.sorted_with_updates() {
+        let name = entry.0.name();
+        let new_name = usize::from(names.last() != Some(&name));
+        if current.len() + 1 + names.len() + new_name > SERIES_PER_CHUNK {
+            chunks.push(std::mem::take(&mut current));
+            names.clear();
+        }
+        // Sorted by key, so by metric name first: a new name is the last.
+        if names.last() != Some(&name) {
+            names.push(name);
+        }
+        current.push(entry);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}
+
 fn no_labels() -> [(&'static str, &'static str); 0] {
     []
 }
@@ -531,7 +597,6 @@ fn no_labels() -> [(&'static str, &'static str); 0] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::metrics::aggregate::SeriesDelta;
 
     fn event(id: usize, message: &str) -> LogEvent {
         LogEvent {
@@ -648,5 +713,57 @@ mod tests {
             Default::default(),
         );
         assert_eq!(counter(&second, &key), 1.0, "per batch, not cumulative");
+    }
+
+    fn totals(chunk: &BatchMetrics) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (key, delta) in chunk.sorted() {
+            if let SeriesDelta::Counter(v) = delta {
+                *out.entry(key.name().to_owned()).or_default() += v;
+            }
+        }
+        out
+    }
+
+    /// The plan is made before the guard: a guard that folds yields the
+    /// same chunks, each with the same updates (under other label sets),
+    /// and no chunk outgrows one transaction.
+    #[test]
+    fn chunks_do_not_depend_on_the_guard() {
+        let mut unguarded = BatchMetrics::default();
+        let mut none = CardinalityGuard::unbounded();
+        for i in 0..150 {
+            for name in ["a_total", "b_total"] {
+                let key = SeriesKey::new(name, [("l", format!("{i:03}"))]);
+                unguarded
+                    .apply(key, Update::CounterAdd(1.0), &mut none)
+                    .unwrap();
+            }
+        }
+        let wide = chunk_batch(&unguarded, &mut CardinalityGuard::new(1000));
+        let mut small = CardinalityGuard::new(5);
+        let folded = chunk_batch(&unguarded, &mut small);
+        assert_eq!(wide.len(), folded.len());
+        assert_eq!(wide.len(), 4, "300 series in chunks of 98 or 97");
+        let mut overflowed = 0.0;
+        for (w, f) in wide.iter().zip(&folded) {
+            assert!(w.len() <= SERIES_PER_CHUNK && f.len() <= SERIES_PER_CHUNK);
+            let (mut tw, mut tf) = (totals(w), totals(f));
+            overflowed += tf.remove(SERIES_OVERFLOW_TOTAL).unwrap_or(0.0);
+            tw.remove(SERIES_OVERFLOW_TOTAL);
+            assert_eq!(tw, tf, "the same updates in the same chunk");
+        }
+        assert_eq!(
+            overflowed, 290.0,
+            "all but 5 label sets of each metric folded"
+        );
+        // Replanned from scratch, the same chunks again.
+        let again = chunk_batch(&unguarded, &mut CardinalityGuard::new(1000));
+        let keys = |c: &[BatchMetrics]| -> Vec<Vec<String>> {
+            c.iter()
+                .map(|m| m.sorted().iter().map(|(k, _)| k.to_string()).collect())
+                .collect()
+        };
+        assert_eq!(keys(&wide), keys(&again));
     }
 }

@@ -11,7 +11,6 @@
 //! there, [`AlertEngine::evaluate`] publishes later.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -474,13 +473,18 @@ where
             if pending.is_empty() {
                 break;
             }
-            if attempt >= self.settings.max_attempts {
+            // Jittered, and never past the invocation's deadline: better
+            // to fail the batch while Lambda can still retry it.
+            let policy = crate::retry::Backoff {
+                max_retries: self.settings.max_attempts.saturating_sub(1),
+                ..WINDOW_BACKOFF
+            };
+            if policy.wait(attempt).await.is_err() {
                 return Err(EngineError::Contended {
                     window: pending[0].storage_key(),
                     attempts: attempt,
                 });
             }
-            tokio::time::sleep(backoff(attempt)).await;
         }
         Ok(notices)
     }
@@ -705,15 +709,12 @@ fn silenced(
         })
 }
 
-/// Exponential backoff with jitter, so racing writers spread out.
-fn backoff(attempt: u32) -> Duration {
-    let base = 10u64 << attempt.min(6);
-    let jitter = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
-        % base;
-    Duration::from_millis(base / 2 + jitter)
-}
+/// Between attempts at contended windows: 10 ms doubling to 640 ms.
+const WINDOW_BACKOFF: crate::retry::Backoff = crate::retry::Backoff {
+    base: Duration::from_millis(10),
+    cap: Duration::from_millis(640),
+    max_retries: 11,
+};
 
 #[cfg(test)]
 mod tests {

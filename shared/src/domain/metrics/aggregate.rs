@@ -58,12 +58,27 @@ impl HistogramDelta {
         if !track_values {
             return;
         }
+        self.add_value(value, 1);
+    }
+
+    fn add_value(&mut self, value: f64, n: u64) {
         match self.value_index.get(&value.to_bits()) {
-            Some(i) => self.values[*i].1 += 1,
+            Some(i) => self.values[*i].1 += n,
             None => {
                 self.value_index.insert(value.to_bits(), self.values.len());
-                self.values.push((value, 1));
+                self.values.push((value, n));
             }
+        }
+    }
+
+    fn merge(&mut self, other: &HistogramDelta) {
+        for (b, n) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *b += n;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        for (value, n) in &other.values {
+            self.add_value(*value, *n);
         }
     }
 }
@@ -100,6 +115,24 @@ impl SeriesDelta {
         }
     }
 
+    /// Adds `other` (a delta of the same kind) as if its updates came
+    /// after this one's. Kinds that differ are left alone (checked before).
+    fn merge(&mut self, other: &SeriesDelta) {
+        match (self, other) {
+            (SeriesDelta::Counter(a), SeriesDelta::Counter(b)) => *a += b,
+            (SeriesDelta::Gauge { set, add }, SeriesDelta::Gauge { set: s, add: a }) => {
+                if s.is_some() {
+                    *set = *s;
+                    *add = *a;
+                } else {
+                    *add += a;
+                }
+            }
+            (SeriesDelta::Histogram(a), SeriesDelta::Histogram(b)) => a.merge(b),
+            _ => {}
+        }
+    }
+
     fn apply(&mut self, update: Update, track_values: bool) {
         match (self, update) {
             (SeriesDelta::Counter(total), Update::CounterAdd(v)) => *total += v,
@@ -128,6 +161,9 @@ pub struct KindConflict {
 #[derive(Debug, Clone)]
 pub struct CardinalityGuard {
     max_per_metric: usize,
+    /// False for [`CardinalityGuard::unbounded`]: admits every key and
+    /// remembers none.
+    tracking: bool,
     known: FastMap<String, HashSet<SeriesKey>>,
     folded: HashMap<String, u64>,
 }
@@ -142,8 +178,19 @@ impl CardinalityGuard {
     pub fn new(max_per_metric: usize) -> Self {
         CardinalityGuard {
             max_per_metric,
+            tracking: true,
             known: FastMap::default(),
             folded: HashMap::new(),
+        }
+    }
+
+    /// A guard that folds nothing: the series a batch touches before any
+    /// cap, which depend on the batch and the rules alone (the chunk plan
+    /// of [`crate::domain::pipeline::chunk_batch`] is made from them).
+    pub fn unbounded() -> Self {
+        CardinalityGuard {
+            tracking: false,
+            ..CardinalityGuard::new(usize::MAX)
         }
     }
 
@@ -160,6 +207,9 @@ impl CardinalityGuard {
 
     /// The series to update: `key` itself, or its overflow series.
     pub fn admit(&mut self, key: SeriesKey) -> SeriesKey {
+        if !self.tracking {
+            return key;
+        }
         // Look up by &str first: the name is only copied for a new metric.
         if !self.known.contains_key(key.name()) {
             self.known.insert(key.name().to_owned(), HashSet::new());
@@ -196,6 +246,9 @@ pub struct BatchMetrics {
     index: FastMap<SeriesKey, usize>,
     /// Every touched series, in first-touch order.
     deltas: Vec<(SeriesKey, SeriesDelta)>,
+    /// Updates applied to each of `deltas` (the overflow accounting counts
+    /// updates folded).
+    updates: Vec<u64>,
     kinds: FastMap<String, MetricKind>,
     /// Histograms keep no distinct values (only EMF needs them).
     skip_values: bool,
@@ -239,6 +292,7 @@ impl BatchMetrics {
             && self.deltas[at].1.kind() == kind
         {
             self.deltas[at].1.apply(update, !self.skip_values);
+            self.updates[at] += 1;
             return Ok(Some(at));
         }
         let existing = match self.kinds.get(key.name()) {
@@ -261,10 +315,12 @@ impl BatchMetrics {
             None => {
                 self.index.insert(admitted.clone(), self.deltas.len());
                 self.deltas.push((admitted.clone(), SeriesDelta::new(kind)));
+                self.updates.push(0);
                 self.deltas.len() - 1
             }
         };
         self.deltas[at].1.apply(update, !self.skip_values);
+        self.updates[at] += 1;
         Ok((admitted == key).then_some(at))
     }
 
@@ -292,6 +348,7 @@ impl BatchMetrics {
                 && self.deltas[at].1.kind() == update.kind()
             {
                 self.deltas[at].1.apply(update, !self.skip_values);
+                self.updates[at] += 1;
                 continue;
             }
             match self.apply_at(key.clone(), update, guard) {
@@ -316,6 +373,53 @@ impl BatchMetrics {
 
     pub fn get(&self, key: &SeriesKey) -> Option<&SeriesDelta> {
         self.index.get(key).map(|at| &self.deltas[*at].1)
+    }
+
+    /// Adds `delta` (made of `updates` updates) to `key` through `guard`,
+    /// as [`Self::apply`] would have each update; returns the series it
+    /// landed on. A delta of another kind than the metric's is refused.
+    pub fn merge(
+        &mut self,
+        key: &SeriesKey,
+        delta: &SeriesDelta,
+        updates: u64,
+        guard: &mut CardinalityGuard,
+    ) -> Result<SeriesKey, KindConflict> {
+        let kind = delta.kind();
+        let existing = *self.kinds.entry(key.name().to_owned()).or_insert(kind);
+        if existing != kind {
+            return Err(KindConflict {
+                metric: key.name().to_owned(),
+                existing: existing.as_str(),
+                update: kind.as_str(),
+            });
+        }
+        let admitted = guard.admit(key.clone());
+        let at = match self.index.get(&admitted) {
+            Some(&at) => at,
+            None => {
+                self.index.insert(admitted.clone(), self.deltas.len());
+                self.deltas.push((admitted.clone(), SeriesDelta::new(kind)));
+                self.updates.push(0);
+                self.deltas.len() - 1
+            }
+        };
+        self.deltas[at].1.merge(delta);
+        self.updates[at] += updates;
+        Ok(admitted)
+    }
+
+    /// Every touched series with the number of updates it took, sorted by
+    /// key.
+    pub fn sorted_with_updates(&self) -> Vec<(&SeriesKey, &SeriesDelta, u64)> {
+        let mut all: Vec<_> = self
+            .deltas
+            .iter()
+            .zip(&self.updates)
+            .map(|((k, d), n)| (k, d, *n))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all
     }
 
     /// Every touched series, sorted by key (deterministic output).
