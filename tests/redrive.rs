@@ -137,6 +137,9 @@ async fn redrive_applies_each_failed_batch_and_notice_once_and_empties_the_queue
         ("WEBHOOK_SIGNING_KEY", SIGNING_KEY),
         ("SLACK_WEBHOOK_URL", ""),
         ("PAGERDUTY_ROUTING_KEY", ""),
+        // The local stack exports these; this test counts webhook deliveries.
+        ("TEAMS_WEBHOOK_URL", ""),
+        ("ALERTMANAGER_URL", ""),
     ]);
     // The handlers as the functions build them.
     let app = log_metrics::deployed::deployed(&env, &sdk).await.unwrap();
@@ -285,6 +288,9 @@ async fn a_message_the_handler_cannot_apply_stays_in_the_queue() {
         ("WEBHOOK_SIGNING_KEY", SIGNING_KEY),
         ("SLACK_WEBHOOK_URL", ""),
         ("PAGERDUTY_ROUTING_KEY", ""),
+        // The local stack exports these; this test counts webhook deliveries.
+        ("TEAMS_WEBHOOK_URL", ""),
+        ("ALERTMANAGER_URL", ""),
         ("DELIVERY_ATTEMPTS", "1"),
     ]);
     let notifier = incident_notifier::deployed::deployed(&env, &sdk)
