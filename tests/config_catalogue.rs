@@ -61,9 +61,9 @@ fn variables_read_in(files: &[PathBuf]) -> BTreeMap<String, BTreeSet<String>> {
     let test_module = Regex::new(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{").unwrap();
     let call =
         Regex::new(r#"\b([a-z_]+)(?:::<[^>]*>)?\(\s*(?:env\s*,\s*)?"([A-Z][A-Z0-9_]*)""#).unwrap();
-    let mut read = BTreeMap::<String, BTreeSet<String>>::new();
+    let mut found = BTreeMap::<String, BTreeSet<String>>::new();
     for file in files {
-        let text = read_file_text(file);
+        let text = read(file);
         let code = match test_module.find(&text) {
             Some(m) => &text[..m.start()],
             None => &text[..],
@@ -74,7 +74,7 @@ fn variables_read_in(files: &[PathBuf]) -> BTreeMap<String, BTreeSet<String>> {
             .display()
             .to_string();
         let mut add = |var: String| {
-            read.entry(var).or_default().insert(name.clone());
+            found.entry(var).or_default().insert(name.clone());
         };
         for c in call.captures_iter(code) {
             let (function, var) = (&c[1], &c[2]);
@@ -102,11 +102,7 @@ fn variables_read_in(files: &[PathBuf]) -> BTreeMap<String, BTreeSet<String>> {
             add("RUST_LOG".to_owned());
         }
     }
-    read
-}
-
-fn read_file_text(path: &Path) -> String {
-    read(path)
+    found
 }
 
 /// The backticked upper-case names of a table cell, with a `(secret)`
@@ -270,7 +266,10 @@ fn the_catalogue_matches_the_code_and_the_template() {
     ] {
         assert!(code.contains_key(var), "the extraction misses {var}");
     }
-    assert!(!code.contains_key("UTC"), "a default value taken for a variable");
+    assert!(
+        !code.contains_key("UTC"),
+        "a default value taken for a variable"
+    );
     let catalogue = catalogue_of(&read(&root().join(CATALOGUE)));
     let template = template();
     assert!(template.parameters.len() > 50 && template.variables.len() > 40);
@@ -304,7 +303,9 @@ fn a_missing_row_or_parameter_is_reported() {
         "{found:?}"
     );
     assert!(
-        found.iter().any(|p| p.starts_with("REVOKER is set by template.yaml")),
+        found
+            .iter()
+            .any(|p| p.starts_with("REVOKER is set by template.yaml")),
         "{found:?}"
     );
     let without_param = catalogue_of(&drop_row(&doc, "| `ResponderMode` |"));
