@@ -119,6 +119,13 @@ step "dashboards: template in sync, promtool check config + rules, rule unit tes
 # infra/dashboards/*.json are embedded in template.yaml by scripts/dashboards.py;
 # tests/dashboards.rs (in the cargo test step) checks what they show.
 python3 "$ROOT/scripts/dashboards.py" --check
+# The README's picture is drawn from infra/dashboards/security.json: redraw
+# it and fail when the committed one differs (the dashboard changed).
+picture="$(mktemp)"
+python3 "$ROOT/scripts/render_dashboard.py" "$ROOT/infra/dashboards/security.json" "$picture"
+cmp -s "$picture" "$ROOT/docs/images/security-dashboard.svg" \
+  || { rm -f "$picture"; die "docs/images/security-dashboard.svg is stale: python3 scripts/render_dashboard.py infra/dashboards/security.json docs/images/security-dashboard.svg"; }
+rm -f "$picture"
 command -v promtool >/dev/null 2>&1 || die "promtool not found (scripts/bootstrap.sh extracts it into .local/tools)"
 promtool check config "$ROOT/infra/prometheus/prometheus.yml"
 promtool check rules "$ROOT/infra/prometheus/alerts.yml"

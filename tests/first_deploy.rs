@@ -1,4 +1,4 @@
-//! A first deploy (README, "Deploy", 2 and 3): `sam build` makes the
+//! A first deploy (docs/deploy.md, sections 2 and 3): `sam build` makes the
 //! size-optimised arm64 binaries through the Makefile, and `sam deploy
 //! --guided` with samconfig.toml, given only the log group name, makes a
 //! stack that needs no other value and pages nobody. Read from the files

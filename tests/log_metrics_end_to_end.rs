@@ -281,7 +281,7 @@ async fn an_unreachable_store_fails_the_invocation_and_the_retry_is_exact() {
     assert_eq!(counter(&working.store, &failed_logins()).await, 3.0);
 }
 
-/// The sample events in `events/` do what the README says.
+/// The sample events in `events/` do what docs/development.md ("Running locally") says.
 #[tokio::test]
 async fn the_sample_events_behave_as_documented() {
     let sdk = sdk().await;
