@@ -105,16 +105,13 @@ async fn identify(state: &AppState, headers: &HeaderMap, action: Action) -> Acce
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
-    use std::sync::Arc;
-
+    use axum::http::StatusCode;
     use lambda_http::request::RequestContext;
     use serde_json::Value;
     use shared::adapters::memory_silences::MemorySilenceStore;
     use tower::ServiceExt;
-
-    use axum::http::StatusCode;
 
     use crate::audit;
     use crate::testkit::{

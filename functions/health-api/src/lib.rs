@@ -25,11 +25,11 @@
 
 pub mod alertmanager;
 pub mod audit;
-pub mod auth;
+mod auth;
 pub mod error;
-pub mod router;
-pub mod routes;
-pub mod state;
+mod router;
+mod routes;
+mod state;
 pub mod tokens;
 
 #[cfg(test)]
