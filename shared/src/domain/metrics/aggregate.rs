@@ -295,30 +295,7 @@ impl BatchMetrics {
             self.updates[at] += 1;
             return Ok(Some(at));
         }
-        let existing = match self.kinds.get(key.name()) {
-            Some(k) => *k,
-            None => {
-                self.kinds.insert(key.name().to_owned(), kind);
-                kind
-            }
-        };
-        if existing != kind {
-            return Err(KindConflict {
-                metric: key.name().to_owned(),
-                existing: existing.as_str(),
-                update: kind.as_str(),
-            });
-        }
-        let admitted = guard.admit(key.clone());
-        let at = match self.index.get(&admitted) {
-            Some(&at) => at,
-            None => {
-                self.index.insert(admitted.clone(), self.deltas.len());
-                self.deltas.push((admitted.clone(), SeriesDelta::new(kind)));
-                self.updates.push(0);
-                self.deltas.len() - 1
-            }
-        };
+        let (at, admitted) = self.slot(&key, kind, guard)?;
         self.deltas[at].1.apply(update, !self.skip_values);
         self.updates[at] += 1;
         Ok((admitted == key).then_some(at))
@@ -375,18 +352,24 @@ impl BatchMetrics {
         self.index.get(key).map(|at| &self.deltas[*at].1)
     }
 
-    /// Adds `delta` (made of `updates` updates) to `key` through `guard`,
-    /// as [`Self::apply`] would have each update; returns the series it
-    /// landed on. A delta of another kind than the metric's is refused.
-    pub fn merge(
+    /// Where an update of `kind` to `key` lands: the metric's kind is
+    /// checked (the first kind seen for a metric is its kind), the key goes
+    /// through `guard`, and the series it is admitted as gets a slot if it
+    /// has none yet. Returns the slot and the admitted key.
+    fn slot(
         &mut self,
         key: &SeriesKey,
-        delta: &SeriesDelta,
-        updates: u64,
+        kind: MetricKind,
         guard: &mut CardinalityGuard,
-    ) -> Result<SeriesKey, KindConflict> {
-        let kind = delta.kind();
-        let existing = *self.kinds.entry(key.name().to_owned()).or_insert(kind);
+    ) -> Result<(usize, SeriesKey), KindConflict> {
+        // `get` first: the metric name is copied only the first time.
+        let existing = match self.kinds.get(key.name()) {
+            Some(k) => *k,
+            None => {
+                self.kinds.insert(key.name().to_owned(), kind);
+                kind
+            }
+        };
         if existing != kind {
             return Err(KindConflict {
                 metric: key.name().to_owned(),
@@ -404,6 +387,20 @@ impl BatchMetrics {
                 self.deltas.len() - 1
             }
         };
+        Ok((at, admitted))
+    }
+
+    /// Adds `delta` (made of `updates` updates) to `key` through `guard`,
+    /// as [`Self::apply`] would have each update; returns the series it
+    /// landed on. A delta of another kind than the metric's is refused.
+    pub fn merge(
+        &mut self,
+        key: &SeriesKey,
+        delta: &SeriesDelta,
+        updates: u64,
+        guard: &mut CardinalityGuard,
+    ) -> Result<SeriesKey, KindConflict> {
+        let (at, admitted) = self.slot(key, delta.kind(), guard)?;
         self.deltas[at].1.merge(delta);
         self.updates[at] += updates;
         Ok(admitted)
