@@ -43,6 +43,9 @@ trap 'exit 143' TERM
 step "bootstrap"
 "$ROOT/scripts/bootstrap.sh"
 
+step "moto launcher: per-item transaction rollback (python unittest)"
+"$VENV/bin/python" -m unittest "$ROOT/scripts/test_moto_server.py"
+
 step "local stack up"
 "$ROOT/scripts/stack.sh" up --started-file "$STARTED_FILE"
 

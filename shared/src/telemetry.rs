@@ -6,15 +6,35 @@ use tracing_subscriber::EnvFilter;
 /// JSON lines on stdout (Lambda adds the time), level from `RUST_LOG`
 /// (default `info`). Safe to call twice.
 pub fn init() {
-    // Several crates enable rustls; naming the provider once avoids a panic
-    // when more than one backend is compiled in. Err means already installed.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    install_crypto_provider();
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_current_span(false)
         .with_target(false)
         .without_time()
         .try_init();
+}
+
+/// For command-line tools whose stdout is their report (`ops`): the same
+/// JSON lines on stderr, with the time, as no log pipeline adds it.
+pub fn init_stderr() {
+    install_crypto_provider();
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter())
+        .with_current_span(false)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+fn install_crypto_provider() {
+    // Several crates enable rustls; naming the provider once avoids a panic
+    // when more than one backend is compiled in. Err means already installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }

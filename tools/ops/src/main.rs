@@ -41,7 +41,7 @@ fn cli() -> Command {
 }
 
 fn main() -> ExitCode {
-    shared::telemetry::init();
+    shared::telemetry::init_stderr();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,7 +66,8 @@ fn main() -> ExitCode {
 async fn run() -> anyhow::Result<bool> {
     let matches = cli().get_matches();
     let sdk = load_sdk_config().await;
-    let mut out = std::io::stdout().lock();
+    // stdout is locked only to print the report, never across an await:
+    // a lock held by this task would block any worker thread that prints.
     match matches.subcommand() {
         Some(("redrive", m)) => {
             let options = Options {
@@ -120,7 +121,11 @@ async fn run() -> anyhow::Result<bool> {
                 }
                 None => redrive::write_emf(&mut std::io::stderr().lock(), &emf)?,
             }
-            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&report)?
+            )?;
             Ok(clean)
         }
         Some(("load", m)) => {
@@ -133,7 +138,11 @@ async fn run() -> anyhow::Result<bool> {
             };
             let run_id = format!("{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos());
             let report = load::run(&sdk, options, &run_id).await?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&report)?
+            )?;
             Ok(report.pages_seen == report.pages_expected)
         }
         _ => anyhow::bail!("unknown subcommand"),
