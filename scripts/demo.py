@@ -206,6 +206,24 @@ def slack_summary(body: dict) -> str:
     return (line or body.get("text", ""))[:240]
 
 
+def delivery_summary(entry: dict, key: bytes) -> str:
+    """One line for a request the local receiver got, by channel."""
+    body = entry["body"]
+    if not isinstance(body, dict):
+        return "(not a JSON object)"
+    path = entry["path"]
+    if path.startswith("/slack"):
+        return f"(Slack Block Kit): {slack_summary(body)}"
+    if path.startswith("/teams"):
+        card = (body.get("attachments") or [{}])[0].get("content", {})
+        headline = (card.get("body") or [{}])[0].get("text", "")
+        return f"(Teams Adaptive Card {card.get('version')}): {headline}"
+    if path.startswith("/pagerduty"):
+        return (f"(PagerDuty Events v2): event_action={body.get('event_action')} "
+                f"dedup_key={body.get('dedup_key')} severity={body.get('payload', {}).get('severity')}")
+    return f"(signed webhook, {verify_signature(entry, key)}): {body.get('rule')} {body.get('status')}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
@@ -277,19 +295,7 @@ def main() -> int:
                 entries.append(entry)
     say(f"    the local receiver got {len(entries)} request(s) (all of them in {args.receiver_log}):")
     for entry in entries:
-        body = entry["body"]
-        if entry["path"].startswith("/slack"):
-            say(f"      POST {entry['path']} (Slack Block Kit): {slack_summary(body)}")
-        elif entry["path"].startswith("/teams"):
-            card = (body.get("attachments") or [{}])[0].get("content", {}) if isinstance(body, dict) else {}
-            headline = (card.get("body") or [{}])[0].get("text", "")
-            say(f"      POST {entry['path']} (Teams Adaptive Card {card.get('version')}): {headline}")
-        elif entry["path"].startswith("/pagerduty"):
-            say(f"      POST {entry['path']} (PagerDuty Events v2): event_action={body.get('event_action')} "
-                f"dedup_key={body.get('dedup_key')} severity={body.get('payload', {}).get('severity')}")
-        else:
-            say(f"      POST {entry['path']} (signed webhook, {verify_signature(entry, key)}): "
-                f"{body.get('rule') if isinstance(body, dict) else ''} {body.get('status') if isinstance(body, dict) else ''}")
+        say(f"      POST {entry['path']} {delivery_summary(entry, key)}")
     if not entries:
         say("    nothing new: every delivery was made by the earlier run (one delivery marker per "
             "incident, transition and channel)")
@@ -404,16 +410,9 @@ def resolution(args, sqs, topic_arn: str, key: bytes) -> None:
                 got.append(entry)
     shown = 0
     for entry in got:
-        body = entry["body"]
-        if entry["path"].startswith("/slack"):
-            text = slack_summary(body)
-        elif entry["path"].startswith("/pagerduty"):
-            text = f"event_action={body.get('event_action')} dedup_key={body.get('dedup_key')}"
-        else:
-            text = f"{body.get('rule')} {body.get('status')} ({verify_signature(entry, key)})" if isinstance(body, dict) else ""
-        if "resolv" in json.dumps(body).lower():
+        if "resolv" in json.dumps(entry["body"]).lower():
             shown += 1
-            say(f"      POST {entry['path']}: {text}")
+            say(f"      POST {entry['path']} {delivery_summary(entry, key)}")
     if shown == 0:
         raise StepFailed("no resolution reached the local receiver (Slack, webhook, PagerDuty)")
 
