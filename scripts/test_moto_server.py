@@ -31,28 +31,45 @@ def key(pk, sk="1"):
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
-class TransactionRollback(unittest.TestCase):
+class InMemoryTable(unittest.TestCase):
+    """In-process moto with table `t` (`pk`, `sk`), optionally an index on `g`."""
+
+    WITH_INDEX = False
+
     def setUp(self):
         self.mock = mock_aws()
         self.mock.start()
         self.ddb = boto3.client("dynamodb", region_name="us-east-1")
+        attributes = ["pk", "sk"] + (["g"] if self.WITH_INDEX else [])
+        index = {
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "by-g",
+                    "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ]
+        }
         self.ddb.create_table(
             TableName="t",
             KeySchema=[
                 {"AttributeName": "pk", "KeyType": "HASH"},
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
             BillingMode="PAY_PER_REQUEST",
+            **(index if self.WITH_INDEX else {}),
         )
-        self.ddb.put_item(TableName="t", Item={**key("a"), "x": {"N": "1"}})
-        self.ddb.put_item(TableName="t", Item={**key("d"), "x": {"N": "7"}})
 
     def tearDown(self):
         self.mock.stop()
+
+
+class TransactionRollback(InMemoryTable):
+    def setUp(self):
+        super().setUp()
+        self.ddb.put_item(TableName="t", Item={**key("a"), "x": {"N": "1"}})
+        self.ddb.put_item(TableName="t", Item={**key("d"), "x": {"N": "7"}})
 
     def get(self, pk):
         return self.ddb.get_item(TableName="t", Key=key(pk)).get("Item")
@@ -133,40 +150,17 @@ class TransactionRollback(unittest.TestCase):
             self.ddb.put_item(**put)
 
 
-class PartitionQueries(unittest.TestCase):
+class PartitionQueries(InMemoryTable):
     """Queries answer as moto's whole-table path did: same items, same order."""
 
+    WITH_INDEX = True
+
     def setUp(self):
-        self.mock = mock_aws()
-        self.mock.start()
-        self.ddb = boto3.client("dynamodb", region_name="us-east-1")
-        self.ddb.create_table(
-            TableName="t",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-                {"AttributeName": "g", "AttributeType": "S"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by-g",
-                    "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        super().setUp()
         for pk in ("a", "b", "c"):
             for sk in ("3", "1", "2", "5", "4"):
                 item = {**key(pk, sk), "g": {"S": f"g{sk}"}}
                 self.ddb.put_item(TableName="t", Item=item)
-
-    def tearDown(self):
-        self.mock.stop()
 
     def query(self, **extra):
         return self.ddb.query(

@@ -2,35 +2,30 @@
 //! CloudWatch, the TLS crypto provider.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::SubscriberBuilder;
+use tracing_subscriber::fmt::format::{Format, Json, JsonFields};
 
 /// JSON lines on stdout (Lambda adds the time), level from `RUST_LOG`
 /// (default `info`). Safe to call twice.
 pub fn init() {
     install_crypto_provider();
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter())
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .try_init();
+    let _ = json_lines().without_time().try_init();
 }
 
 /// For command-line tools whose stdout is their report (`ops`): the same
 /// JSON lines on stderr, with the time, as no log pipeline adds it.
 pub fn init_stderr() {
     install_crypto_provider();
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter())
-        .with_current_span(false)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = json_lines().with_writer(std::io::stderr).try_init();
 }
 
-fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+fn json_lines() -> SubscriberBuilder<JsonFields, Format<Json>, EnvFilter> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
 }
 
 fn install_crypto_provider() {
