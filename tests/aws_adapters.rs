@@ -134,3 +134,51 @@ async fn secrets_come_from_secrets_manager_and_ssm() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// The one pagination helper: every page followed, each request counted,
+/// a partition past the page bound refused rather than cut.
+#[tokio::test]
+async fn queries_are_read_page_by_page_within_their_bound() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::adapters::dynamodb_pages::query_items;
+
+    let sdk = sdk().await;
+    let table = create_table(&sdk).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    for i in 0..5 {
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S("PAGES".into()))
+            .item("sk", AttributeValue::S(format!("{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let query = || {
+        client
+            .query()
+            .table_name(&table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S("PAGES".into()))
+            .limit(2)
+    };
+    let mut requests = 0;
+    let items = query_items(query(), 10, "test items", || requests += 1)
+        .await
+        .unwrap();
+    let keys: Vec<_> = items
+        .iter()
+        .map(|i| i["sk"].as_s().unwrap().clone())
+        .collect();
+    assert_eq!(keys, ["0", "1", "2", "3", "4"]);
+    assert_eq!(requests, 3, "pages of 2, 2 and 1");
+
+    let err = query_items(query(), 2, "test items", || {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("more than 2 pages of test items"),
+        "{err}"
+    );
+}

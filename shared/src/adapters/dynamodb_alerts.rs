@@ -66,7 +66,11 @@ const MAX_UNPROCESSED_RETRIES: u32 = 5;
 /// A window idle this long past its horizon expires.
 const WINDOW_IDLE_TTL: Duration = Duration::from_secs(24 * 3600);
 
-type Item = HashMap<String, AttributeValue>;
+use super::dynamodb_pages::{Item, query_items};
+
+/// One partition's pages, at most (1 MB each): far past any partition the
+/// bundle writes (an incident list, an outbox).
+const QUERY_MAX_PAGES: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct DynamoAlertStore {
@@ -358,28 +362,14 @@ impl DynamoAlertStore {
     }
 
     async fn query_all(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            self.count();
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(describe_sdk_error(&e)))?;
-            out.extend(page.items().iter().cloned());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true);
+        query_items(query, QUERY_MAX_PAGES, pk, || self.count()).await
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {

@@ -30,6 +30,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update as 
 use time::OffsetDateTime;
 
 use super::aws::describe_sdk_error;
+use super::dynamodb_pages::query_items;
 use crate::domain::metrics::aggregate::{BatchMetrics, SeriesDelta};
 // Domain types, re-exported here for existing users of this module.
 use crate::domain::metrics::series::{BUCKETS, SeriesKey};
@@ -47,6 +48,10 @@ use crate::retry::Backoff;
 pub const SERIES_SHARDS: u64 = 8;
 /// Sort key prefix of shards 1.. (shard 0 keeps the bare labels).
 const SHARD_PREFIX: &str = "S#";
+
+/// One metric's pages, at most (1 MB each): the cardinality guard keeps a
+/// metric to hundreds of series, far below one page.
+const SERIES_MAX_PAGES: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct DynamoSeriesStore {
@@ -74,30 +79,19 @@ impl DynamoSeriesStore {
     pub async fn read_metric(&self, name: &str) -> Result<Vec<StoredSeries>, StoreError> {
         let pk = Family::Series.key(name);
         let mut out: std::collections::BTreeMap<SeriesKey, StoredValue> = Default::default();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(describe_sdk_error(&e)))?;
-            for item in page.items() {
-                let series = decode_series(name, &pk, item)?;
-                match out.get_mut(&series.key) {
-                    Some(sum) => add_shard(sum, series.value),
-                    None => {
-                        out.insert(series.key, series.value);
-                    }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()));
+        for item in &query_items(query, SERIES_MAX_PAGES, &pk, || {}).await? {
+            let series = decode_series(name, &pk, item)?;
+            match out.get_mut(&series.key) {
+                Some(sum) => add_shard(sum, series.value),
+                None => {
+                    out.insert(series.key, series.value);
                 }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
             }
         }
         Ok(out

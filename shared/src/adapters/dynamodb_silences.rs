@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::aws::describe_sdk_error;
+use super::dynamodb_pages::query_items;
 use crate::domain::silence::Silence;
 use crate::domain::timefmt::rfc3339_millis;
 use crate::ports::{ExpireOutcome, SilenceStore, StoreError};
@@ -97,57 +98,43 @@ impl DynamoSilenceStore {
         now: Option<OffsetDateTime>,
         id: Option<&str>,
     ) -> Result<Vec<Silence>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", AttributeValue::S(PK.into()));
+        query = match now {
+            None => query.key_condition_expression("pk = :pk"),
+            // Millisecond keys are coarser than the times themselves: the
+            // key bound keeps a few just-ended ones, the exact filter below
+            // drops them.
+            Some(now) => query
+                .key_condition_expression("pk = :pk AND sk >= :now")
+                .expression_attribute_values(":now", AttributeValue::S(rfc3339_millis(now))),
+        };
+        if let Some(id) = id {
+            query = query
+                .filter_expression("#id = :id")
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_values(":id", AttributeValue::S(id.to_owned()));
+        }
         let mut silences = Vec::new();
-        let mut start_key = None;
-        for _ in 0..MAX_PAGES {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":pk", AttributeValue::S(PK.into()))
-                .set_exclusive_start_key(start_key.take());
-            query = match now {
-                None => query.key_condition_expression("pk = :pk"),
-                // Millisecond keys are coarser than the times themselves:
-                // the key bound keeps a few just-ended ones, the exact
-                // filter below drops them.
-                Some(now) => query
-                    .key_condition_expression("pk = :pk AND sk >= :now")
-                    .expression_attribute_values(":now", AttributeValue::S(rfc3339_millis(now))),
-            };
-            if let Some(id) = id {
-                query = query
-                    .filter_expression("#id = :id")
-                    .expression_attribute_names("#id", "id")
-                    .expression_attribute_values(":id", AttributeValue::S(id.to_owned()));
-            }
-            let out = query
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(describe_sdk_error(&e)))?;
-            for item in out.items() {
-                let decoded: SilenceItem =
-                    serde_dynamo::from_item(item.clone()).map_err(|e| StoreError::Malformed {
-                        pk: PK.to_owned(),
-                        sk: item
-                            .get("sk")
-                            .and_then(|v| v.as_s().ok())
-                            .cloned()
-                            .unwrap_or_else(|| "?".into()),
-                        reason: e.to_string(),
-                    })?;
-                if now.is_none_or(|now| decoded.silence.ends_at > now) {
-                    silences.push(decoded.silence);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(silences),
+        for item in query_items(query, MAX_PAGES, "silences", || {}).await? {
+            let decoded: SilenceItem =
+                serde_dynamo::from_item(item.clone()).map_err(|e| StoreError::Malformed {
+                    pk: PK.to_owned(),
+                    sk: item
+                        .get("sk")
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_else(|| "?".into()),
+                    reason: e.to_string(),
+                })?;
+            if now.is_none_or(|now| decoded.silence.ends_at > now) {
+                silences.push(decoded.silence);
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "more than {MAX_PAGES} pages of silences"
-        )))
+        Ok(silences)
     }
 
     /// The silence with `id`, whatever its state.

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod blocklist_revoker;
 pub mod chaos;
 pub mod dynamodb_alerts;
+pub mod dynamodb_pages;
 pub mod dynamodb_response;
 pub mod dynamodb_series;
 pub mod dynamodb_silences;
