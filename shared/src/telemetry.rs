@@ -2,6 +2,8 @@
 //! CloudWatch, the TLS crypto provider.
 
 use tracing_subscriber::EnvFilter;
+
+use crate::domain::alerts::engine::TransitionRecord;
 use tracing_subscriber::fmt::SubscriberBuilder;
 use tracing_subscriber::fmt::format::{Format, Json, JsonFields};
 
@@ -17,6 +19,22 @@ pub fn init() {
 pub fn init_stderr() {
     install_crypto_provider();
     let _ = json_lines().with_writer(std::io::stderr).try_init();
+}
+
+/// The one log line per incident transition, the same from every function
+/// that makes one (log-metrics, alert-evaluator, component-probe), so a
+/// single Logs Insights query follows an incident across them.
+pub fn log_transitions(transitions: &[TransitionRecord]) {
+    for t in transitions {
+        tracing::info!(
+            rule = %t.rule,
+            key = %t.key,
+            status = t.status.as_str(),
+            incident = %t.incident_id,
+            suppressed = t.suppressed.as_deref(),
+            "incident transition"
+        );
+    }
 }
 
 fn json_lines() -> SubscriberBuilder<JsonFields, Format<Json>, EnvFilter> {

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome, TransitionKind};
+use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome, TransitionRecord};
 use shared::domain::metrics::emf::PagingMetrics;
 use shared::domain::timefmt::rfc3339_millis;
 use shared::ports::{AlertStore, Clock, ComponentStatus, IncidentPublisher, SilenceSource};
@@ -55,18 +55,6 @@ where
     }
 }
 
-/// One committed transition, as the run reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TransitionSummary {
-    pub rule: String,
-    /// Pseudonymized or redacted, as stored.
-    pub key: String,
-    pub status: TransitionKind,
-    pub incident_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub suppressed: Option<String>,
-}
-
 /// What a run did: the invocation's result, and logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EvaluationSummary {
@@ -74,7 +62,7 @@ pub struct EvaluationSummary {
     pub at: String,
     /// Windows due (quiet period over, reminder due, log silence).
     pub windows: usize,
-    pub transitions: Vec<TransitionSummary>,
+    pub transitions: Vec<TransitionRecord>,
     /// Notices published and marked sent (leftovers included).
     pub published: usize,
     /// Outbox leftovers of other invocations published by this run.
@@ -96,17 +84,7 @@ impl EvaluationSummary {
         EvaluationSummary {
             at: rfc3339_millis(at),
             windows: outcome.windows,
-            transitions: outcome
-                .transitions
-                .iter()
-                .map(|t| TransitionSummary {
-                    rule: t.rule.clone(),
-                    key: t.key.clone(),
-                    status: t.status,
-                    incident_id: t.incident_id.clone(),
-                    suppressed: t.suppressed.clone(),
-                })
-                .collect(),
+            transitions: outcome.transitions.clone(),
             published: outcome.published,
             republished: outcome.republished,
             publish_failures: outcome.publish_failures,
@@ -147,16 +125,7 @@ impl<E: Evaluate> Evaluator<E> {
 
 /// One JSON log line per transition, and one for the run.
 fn log(summary: &EvaluationSummary) {
-    for t in &summary.transitions {
-        tracing::info!(
-            rule = %t.rule,
-            key = %t.key,
-            status = t.status.as_str(),
-            incident = %t.incident_id,
-            suppressed = t.suppressed.as_deref(),
-            "incident transition"
-        );
-    }
+    shared::telemetry::log_transitions(&summary.transitions);
     let outcome = serde_json::to_string(summary).unwrap_or_default();
     if summary.dead_letters > 0 {
         tracing::error!(
@@ -200,6 +169,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use shared::domain::alerts::TransitionKind;
 
     const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
 

@@ -160,16 +160,7 @@ impl<S: ProbeStore, M: MetricSink> ProbeRun<S, M> {
         let alerted = alerts.ingest_probes(&signals, self.clock.now()).await;
         let published = self.metrics.publish(&results).await;
         let outcome = alerted?;
-        for t in &outcome.transitions {
-            tracing::info!(
-                rule = %t.rule,
-                key = %t.key,
-                status = t.status.as_str(),
-                incident = %t.incident_id,
-                suppressed = t.suppressed.as_deref(),
-                "incident transition"
-            );
-        }
+        shared::telemetry::log_transitions(&outcome.transitions);
         published?;
         let mut summary = summarize(&results);
         summary.alert_transitions = outcome.transitions.len();

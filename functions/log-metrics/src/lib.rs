@@ -303,16 +303,7 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics
                 &[emf::render_paging(&paging, &self.namespace, timestamp)],
             );
         }
-        for t in &alerts.transitions {
-            tracing::info!(
-                rule = %t.rule,
-                key = %t.key,
-                status = t.status.as_str(),
-                incident = %t.incident_id,
-                suppressed = t.suppressed.as_deref(),
-                "incident transition"
-            );
-        }
+        shared::telemetry::log_transitions(&alerts.transitions);
         let summary = BatchSummary {
             skipped_control_message: false,
             batch_rejected: None,

@@ -67,15 +67,19 @@ pub enum EngineError {
     Contended { window: String, attempts: u32 },
 }
 
-/// One transition the engine committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One transition the engine committed (also what the alert evaluator's
+/// run reports, serialized without the transition id).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TransitionRecord {
     pub rule: String,
+    /// Pseudonymized or redacted, as stored.
     pub key: String,
     pub status: TransitionKind,
     pub incident_id: String,
+    #[serde(skip)]
     pub transition_id: String,
     /// Why it is recorded but not published.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<String>,
 }
 
