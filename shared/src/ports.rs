@@ -8,9 +8,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
+use crate::domain::alerts::probe_signals::ProbeSignal;
+use crate::domain::alerts::{EngineError, EngineOutcome};
 use crate::domain::metrics::aggregate::BatchMetrics;
 use crate::domain::metrics::series::StoredSeries;
 use crate::domain::probe_result::{Component, Observation, ProbeResult};
+use crate::domain::rules::Signal;
 
 /// Something the component probe checks. Object-safe so a run can hold one
 /// list of heterogeneous probes.
@@ -591,4 +594,31 @@ pub struct SecretVersions {
 /// user). Boxed futures keep it object-safe: one function holds several.
 pub trait SecretVersionSource: Send + Sync {
     fn fetch(&self) -> BoxFuture<'_, Result<SecretVersions, crate::config::ConfigError>>;
+}
+
+/// The alert engine as the functions hold it, one handle for all three
+/// uses: log-metrics ingests a batch's signals, component-probe a run's
+/// probe results, alert-evaluator does the time-based work.
+/// [`crate::domain::alerts::AlertEngine`] is the implementation
+/// (`adapters/alert_engine.rs`); tests stand in with their own.
+pub trait Alerts: Send + Sync {
+    /// Counts the signals (deduplicated by log event id) and refreshes the
+    /// log-delivery heartbeat; an error means "retry the batch".
+    fn ingest(
+        &self,
+        signals: &[Signal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
+
+    fn ingest_probes(
+        &self,
+        signals: &[ProbeSignal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
+
+    /// Quiet periods, reminders, log silence; publishes the outbox.
+    fn evaluate(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
 }

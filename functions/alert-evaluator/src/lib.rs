@@ -14,14 +14,13 @@
 //! (publish failures, notices dead-lettered, the oldest outbox entry's age,
 //! the dead letters kept) as EMF, which the operations alarms watch.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome, TransitionRecord};
+use shared::domain::alerts::{EngineError, EngineOutcome, TransitionRecord};
 use shared::domain::metrics::emf::PagingMetrics;
 use shared::domain::timefmt::rfc3339_millis;
-use shared::ports::{AlertStore, Clock, ComponentStatus, IncidentPublisher, SilenceSource};
+use shared::ports::{Alerts, Clock};
 use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,29 +29,6 @@ pub enum EvaluatorError {
     /// minute's run does the same work anyway.
     #[error("alert engine: {0}")]
     Engine(#[from] EngineError),
-}
-
-/// The time-based work of the alert engine.
-pub trait Evaluate: Send + Sync {
-    fn evaluate(
-        &self,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
-}
-
-impl<S, P, X, C> Evaluate for AlertEngine<S, P, X, C>
-where
-    S: AlertStore,
-    P: IncidentPublisher,
-    X: SilenceSource,
-    C: ComponentStatus,
-{
-    fn evaluate(
-        &self,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
-        AlertEngine::evaluate(self, now)
-    }
 }
 
 /// What a run did: the invocation's result, and logged.
@@ -112,7 +88,7 @@ pub struct Evaluator<E> {
     pub clock: Arc<dyn Clock>,
 }
 
-impl<E: Evaluate> Evaluator<E> {
+impl<E: Alerts> Evaluator<E> {
     /// One run at the clock's `now`.
     pub async fn run(&self) -> Result<EvaluationSummary, EvaluatorError> {
         let now = self.clock.now();
@@ -169,7 +145,8 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use shared::domain::alerts::TransitionKind;
+    use shared::domain::alerts::{AlertEngine, TransitionKind};
+    use shared::ports::AlertStore;
 
     const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
 

@@ -5,7 +5,6 @@
 //! The alert inputs compare this run with the previous one (Redis evicted
 //! keys), so the latest results are read before the new ones are saved.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,13 +13,13 @@ use shared::adapters::secrets::SecretResolver;
 use shared::config::ConfigError;
 use shared::config::probe::{DriftSource, ProbeConfig};
 use shared::domain::alerts::probe_signals::{ProbeSignal, probe_signals};
-use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome};
+use shared::domain::alerts::{EngineError, EngineOutcome};
 use shared::domain::probe_result::{Component, ProbeResult, Reason, Status};
 use shared::domain::probe_runner::{ProbeLimits, run_probes};
+use shared::domain::rules::Signal;
 use shared::domain::scrub::Scrubber;
 use shared::ports::{
-    AlertStore, Clock, ComponentStatus, HeartbeatSource, IncidentPublisher, MetricSink,
-    MetricsError, Probe, ProbeStore, SilenceSource, StoreError,
+    Alerts, Clock, HeartbeatSource, MetricSink, MetricsError, Probe, ProbeStore, StoreError,
 };
 use shared::probes::certificates::CertificateProbe;
 use shared::probes::drift::{DriftProbe, LastScanSource};
@@ -41,41 +40,24 @@ pub enum RunError {
     Alerts(#[from] EngineError),
 }
 
-/// Where a run's alert inputs go: the alert engine in the function.
-pub trait ProbeAlerts: Send + Sync {
-    fn ingest_probes(
-        &self,
-        signals: &[ProbeSignal],
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
-}
-
-impl<S, P, X, C> ProbeAlerts for AlertEngine<S, P, X, C>
-where
-    S: AlertStore,
-    P: IncidentPublisher,
-    X: SilenceSource,
-    C: ComponentStatus,
-{
-    fn ingest_probes(
-        &self,
-        signals: &[ProbeSignal],
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
-        AlertEngine::ingest_probes(self, signals, now)
-    }
-}
-
 /// No alerting: [`ProbeRun::run`] (health tests, tools).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoAlerts;
 
-impl ProbeAlerts for NoAlerts {
+impl Alerts for NoAlerts {
+    async fn ingest(&self, _: &[Signal], _: OffsetDateTime) -> Result<EngineOutcome, EngineError> {
+        Ok(EngineOutcome::default())
+    }
+
     async fn ingest_probes(
         &self,
         _: &[ProbeSignal],
         _: OffsetDateTime,
     ) -> Result<EngineOutcome, EngineError> {
+        Ok(EngineOutcome::default())
+    }
+
+    async fn evaluate(&self, _: OffsetDateTime) -> Result<EngineOutcome, EngineError> {
         Ok(EngineOutcome::default())
     }
 }
@@ -123,10 +105,7 @@ impl<S: ProbeStore, M: MetricSink> ProbeRun<S, M> {
     /// a failed metrics write hides the health state; the alert engine
     /// runs even when the metrics cannot be written, and its error is
     /// reported first.
-    pub async fn run_with_alerts<A: ProbeAlerts>(
-        &self,
-        alerts: &A,
-    ) -> Result<RunSummary, RunError> {
+    pub async fn run_with_alerts<A: Alerts>(&self, alerts: &A) -> Result<RunSummary, RunError> {
         let results = run_probes(
             &self.probes,
             self.limits,
@@ -261,8 +240,10 @@ mod tests {
         MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
     };
     use shared::adapters::memory_store::MemoryStore;
+    use shared::domain::alerts::AlertEngine;
     use shared::domain::alerts::{AlertRules, EngineSettings};
     use shared::domain::probe_result::{Measurement, Observation, Unit};
+    use shared::ports::ComponentStatus;
     use shared::ports::SystemClock;
 
     struct Fixed(Component, Observation);
@@ -418,7 +399,19 @@ mod tests {
     /// The alert inputs of each run, kept for the test to read.
     #[derive(Default)]
     struct RecordingAlerts(std::sync::Mutex<Vec<ProbeSignal>>);
-    impl ProbeAlerts for RecordingAlerts {
+    impl Alerts for RecordingAlerts {
+        async fn ingest(
+            &self,
+            _: &[shared::domain::rules::Signal],
+            _: OffsetDateTime,
+        ) -> Result<EngineOutcome, EngineError> {
+            Ok(EngineOutcome::default())
+        }
+
+        async fn evaluate(&self, _: OffsetDateTime) -> Result<EngineOutcome, EngineError> {
+            Ok(EngineOutcome::default())
+        }
+
         async fn ingest_probes(
             &self,
             signals: &[ProbeSignal],

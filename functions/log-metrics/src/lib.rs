@@ -20,7 +20,6 @@
 pub mod deployed;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -28,7 +27,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::config::probe::DRIFT_HEARTBEAT;
-use shared::domain::alerts::{AlertEngine, EngineError, EngineOutcome};
+use shared::domain::alerts::EngineError;
 use shared::domain::logs::decode::{
     DecodeError, MessageType, SubscriptionBatch, decode_awslogs_data,
 };
@@ -40,11 +39,8 @@ use shared::domain::metrics::series::SeriesKey;
 use shared::domain::pipeline::{
     BATCHES_REJECTED_TOTAL, accounting_metrics, chunk_batch, process_events,
 };
-use shared::domain::rules::{RuleSet, Signal};
-use shared::ports::{
-    AlertStore, ApplyOutcome, ComponentStatus, HeartbeatSink, IncidentPublisher, SeriesSource,
-    SeriesStore, SilenceSource, StoreError,
-};
+use shared::domain::rules::RuleSet;
+use shared::ports::{Alerts, ApplyOutcome, HeartbeatSink, SeriesSource, SeriesStore, StoreError};
 use time::OffsetDateTime;
 
 /// The signal the default rules raise for every drift scan record.
@@ -58,34 +54,6 @@ pub enum HandlerError {
     /// retry counts each signal once.
     #[error("alert engine: {0}")]
     Alerts(#[from] EngineError),
-}
-
-/// Where a batch's alert signals go: the alert engine in the function, a
-/// stand-in in tests.
-pub trait AlertIngest: Send + Sync {
-    /// Counts the signals (deduplicated by log event id) and refreshes the
-    /// log-delivery heartbeat; an error means "retry the batch".
-    fn ingest(
-        &self,
-        signals: &[Signal],
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
-}
-
-impl<S, P, X, C> AlertIngest for AlertEngine<S, P, X, C>
-where
-    S: AlertStore,
-    P: IncidentPublisher,
-    X: SilenceSource,
-    C: ComponentStatus,
-{
-    fn ingest(
-        &self,
-        signals: &[Signal],
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
-        AlertEngine::ingest(self, signals, now)
-    }
 }
 
 /// The series writes of one invocation so far.
@@ -179,7 +147,7 @@ pub struct LogMetrics<S, H, A> {
     pub max_decompressed_bytes: usize,
 }
 
-impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: AlertIngest> LogMetrics<S, H, A> {
+impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: Alerts> LogMetrics<S, H, A> {
     /// Handles one invocation payload (`{"awslogs": {"data": ...}}`); EMF
     /// documents go to `emf_out` (stdout in Lambda).
     pub async fn handle(
@@ -437,6 +405,8 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use shared::domain::alerts::AlertEngine;
+    use shared::ports::AlertStore;
 
     const NOW: OffsetDateTime = datetime!(2025-05-20 10:31 UTC);
 

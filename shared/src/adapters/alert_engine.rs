@@ -14,8 +14,15 @@ use super::rules_loader::{AlertRulesLoadError, load_alert_rules, load_rules};
 use super::secrets::SecretResolver;
 use super::sns_publisher::SnsPublisher;
 use crate::config::alerts::AlertsConfig;
-use crate::domain::alerts::AlertEngine;
+use std::future::Future;
+
+use time::OffsetDateTime;
+
 use crate::domain::alerts::crosscheck::{self, SignalCatalog};
+use crate::domain::alerts::probe_signals::ProbeSignal;
+use crate::domain::alerts::{AlertEngine, EngineError, EngineOutcome};
+use crate::domain::rules::Signal;
+use crate::ports::{AlertStore, Alerts, ComponentStatus, IncidentPublisher, SilenceSource};
 
 /// The deployed engine's type.
 pub type DeployedAlertEngine =
@@ -53,4 +60,35 @@ pub async fn deployed_alert_engine(
         DynamoStore::new(sdk, table),
         config.engine_settings(),
     ))
+}
+
+impl<S, P, X, C> Alerts for AlertEngine<S, P, X, C>
+where
+    S: AlertStore,
+    P: IncidentPublisher,
+    X: SilenceSource,
+    C: ComponentStatus,
+{
+    fn ingest(
+        &self,
+        signals: &[Signal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
+        AlertEngine::ingest(self, signals, now)
+    }
+
+    fn ingest_probes(
+        &self,
+        signals: &[ProbeSignal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
+        AlertEngine::ingest_probes(self, signals, now)
+    }
+
+    fn evaluate(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send {
+        AlertEngine::evaluate(self, now)
+    }
 }

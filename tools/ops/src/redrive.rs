@@ -27,10 +27,11 @@ use std::sync::Mutex;
 use aws_lambda_events::event::sns::SnsEvent;
 use aws_sdk_sqs::Client as Sqs;
 use incident_notifier::Notifier;
-use log_metrics::{AlertIngest, LogMetrics};
+use log_metrics::LogMetrics;
 use serde::Serialize;
 use serde_json::Value;
 use shared::adapters::dynamodb_alerts::DynamoAlertStore;
+use shared::ports::Alerts;
 use shared::ports::{
     AlertStore, ChannelSender, DeliveryLog, HeartbeatSink, SeriesSource, SeriesStore, StoreError,
 };
@@ -97,7 +98,7 @@ impl<S, H, A> Handler for LogMetricsHandler<'_, S, H, A>
 where
     S: SeriesStore + SeriesSource,
     H: HeartbeatSink,
-    A: AlertIngest,
+    A: Alerts,
 {
     async fn apply(&self, payload: &Value) -> Result<String, String> {
         let mut emf = Vec::new();
