@@ -10,7 +10,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-STEPS=13
+STEPS=14
 n=0
 step() {
   n=$((n + 1))
