@@ -24,7 +24,7 @@ use shared::adapters::alert_engine::{DeployedAlertEngine, deployed_alert_engine}
 use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
 use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::load_alert_rules_file;
+use shared::adapters::rules_loader::load_file;
 use shared::adapters::secrets::SecretResolver;
 use shared::config::Env;
 use shared::config::alert_evaluator::AlertEvaluatorConfig;
@@ -316,7 +316,7 @@ async fn a_batch_whose_alert_write_failed_fires_on_the_retry() {
 #[test]
 fn the_default_alert_rule_file_loads_from_disk() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/alerts/default.toml");
-    let rules = load_alert_rules_file(std::path::Path::new(path)).unwrap();
+    let rules: AlertRules = load_file(std::path::Path::new(path)).unwrap();
     assert_eq!(
         rules.rules().len(),
         AlertRules::default_rules().unwrap().rules().len()

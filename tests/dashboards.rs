@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
-use shared::adapters::rules_loader::{load_alert_rules_file, load_rules_file};
+use shared::adapters::rules_loader::load_file;
 use shared::domain::metrics::series::MetricKind;
 use shared::domain::pipeline::pipeline_metrics;
 use shared::domain::probe_result::Component;
@@ -230,7 +230,8 @@ fn log_metrics() -> BTreeMap<String, LogMetric> {
     let mut out = BTreeMap::new();
     let mut infos = pipeline_metrics();
     for path in files("infra/rules", "toml") {
-        let rules = load_rules_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let rules: shared::domain::rules::RuleSet =
+            load_file(&path).unwrap_or_else(|e| panic!("{e}"));
         infos.extend(rules.metrics().iter().cloned());
     }
     for info in infos {
@@ -1467,8 +1468,8 @@ fn duration_seconds(d: &str) -> Option<u64> {
 
 #[test]
 fn prometheus_alerts_match_the_default_alert_rules() {
-    let defaults = load_alert_rules_file(&root().join("infra/alerts/default.toml"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let defaults: shared::domain::alerts::AlertRules =
+        load_file(&root().join("infra/alerts/default.toml")).unwrap_or_else(|e| panic!("{e}"));
     let exposed = catalogue().exposed();
     let alerts_path = root().join("infra/prometheus/alerts.yml");
     let alerts = yaml_file(&alerts_path);

@@ -10,7 +10,7 @@ use shared::adapters::aws::load_sdk_config;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
 use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::{load_alert_rules, load_rules};
+use shared::adapters::rules_loader::load;
 use shared::adapters::secrets::{RotatingSecret, SecretResolver};
 use shared::config::Env;
 use shared::config::health_api::HealthApiConfig;
@@ -57,10 +57,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let clock = Arc::new(SystemClock);
     // Too short or shared tokens stop the start here, with the variable named.
     let tokens = Tokens::load(sources, config.token_refresh, clock.clone()).await?;
-    let rules = load_rules(&config.rules, &resolver).await?;
+    let rules: shared::domain::rules::RuleSet = load(&config.rules, &resolver).await?;
     let mut metrics = rules.metrics().to_vec();
     metrics.extend(pipeline_metrics());
-    let alert_rules = load_alert_rules(&config.alert_rules, &resolver).await?;
+    let alert_rules: shared::domain::alerts::AlertRules =
+        load(&config.alert_rules, &resolver).await?;
     let policy = SilencePolicy {
         max_duration: time::Duration::seconds(
             i64::try_from(config.silence_max_duration.as_secs()).unwrap_or(i64::MAX),

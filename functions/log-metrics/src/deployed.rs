@@ -7,7 +7,7 @@ use shared::adapters::alert_engine::{DeployedAlertEngine, deployed_alert_engine}
 use shared::adapters::aws::SdkConfig;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
 use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::{AlertRulesLoadError, RulesLoadError, load_rules};
+use shared::adapters::rules_loader::{AlertRulesLoadError, RulesLoadError, load};
 use shared::adapters::secrets::SecretResolver;
 use shared::config::alerts::AlertsConfig;
 use shared::config::log_metrics::LogMetricsConfig;
@@ -44,7 +44,7 @@ pub async fn deployed(env: &Env, sdk: &SdkConfig) -> Result<DeployedLogMetrics, 
         .resolve("REDACTION_KEY", &config.redaction_key)
         .await?;
     let redactor = Redactor::new(key.expose().as_bytes())?;
-    let rules = load_rules(&config.rules, &secrets).await?;
+    let rules: shared::domain::rules::RuleSet = load(&config.rules, &secrets).await?;
     tracing::info!(rules = rules.len(), file = rules.file(), "rules loaded");
     let engine = deployed_alert_engine(sdk, &config.table_name, &alerts, &secrets).await?;
     Ok(LogMetrics {

@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use super::dynamodb_alerts::DynamoAlertStore;
 use super::dynamodb_silences::DynamoSilenceStore;
 use super::dynamodb_store::DynamoStore;
-use super::rules_loader::{AlertRulesLoadError, load_alert_rules, load_rules};
+use super::rules_loader::{AlertRulesLoadError, load};
 use super::secrets::SecretResolver;
 use super::sns_publisher::SnsPublisher;
 use crate::config::alerts::AlertsConfig;
@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 
 use crate::domain::alerts::crosscheck::{self, SignalCatalog};
 use crate::domain::alerts::probe_signals::ProbeSignal;
-use crate::domain::alerts::{AlertEngine, EngineError, EngineOutcome};
-use crate::domain::rules::Signal;
+use crate::domain::alerts::{AlertEngine, AlertRules, EngineError, EngineOutcome};
+use crate::domain::rules::{RuleSet, Signal};
 use crate::ports::{AlertStore, Alerts, ComponentStatus, IncidentPublisher, SilenceSource};
 
 /// The deployed engine's type.
@@ -36,10 +36,10 @@ pub async fn deployed_alert_engine(
     config: &AlertsConfig,
     secrets: &SecretResolver,
 ) -> Result<DeployedAlertEngine, AlertRulesLoadError> {
-    let log_rules = load_rules(&config.log_rules, secrets)
+    let log_rules: RuleSet = load(&config.log_rules, secrets)
         .await
         .map_err(AlertRulesLoadError::LogRules)?;
-    let rules = load_alert_rules(&config.rules, secrets)
+    let rules: AlertRules = load(&config.rules, secrets)
         .await
         .and_then(|rules| {
             crosscheck::check(&rules, &SignalCatalog::new(&log_rules))?;

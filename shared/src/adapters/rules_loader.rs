@@ -18,30 +18,39 @@ pub enum RulesLoadError {
     Rules(#[from] RuleError),
 }
 
-/// A rule file on disk; errors name the file (and rule and position).
-pub fn load_rules_file(path: &Path) -> Result<RuleSet, RulesLoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(RuleSet::from_toml(&text, &path.display().to_string())?)
+/// A rule file the functions load: the log rules ([`RuleSet`]) and the
+/// alert rules ([`AlertRules`]), both TOML, both embedded, on disk or in an
+/// SSM parameter, loaded by the one [`load`] / [`load_file`].
+pub trait RuleFile: Sized {
+    /// The setting named in secret-resolution errors.
+    const SETTING: &'static str;
+    type Error: From<ConfigError>;
+    /// Parses `text`; errors name `file`, rule and position.
+    fn parse(text: &str, file: &str) -> Result<Self, Self::Error>;
+    /// The rules built into the bundle.
+    fn embedded() -> Result<Self, Self::Error>;
 }
 
-pub async fn load_rules(
-    source: &RulesSource,
-    secrets: &SecretResolver,
-) -> Result<RuleSet, RulesLoadError> {
-    let rules = match source {
-        RulesSource::Embedded => RuleSet::default_rules()?,
-        RulesSource::File(path) => load_rules_file(path)?,
-        RulesSource::SsmParameter(name) => {
-            let text = secrets
-                .resolve("RULES", &SecretSource::SsmParameter(name.clone()))
-                .await?;
-            RuleSet::from_toml(text.expose(), &format!("ssm:{name}"))?
-        }
-    };
-    Ok(rules)
+impl RuleFile for RuleSet {
+    const SETTING: &'static str = "RULES";
+    type Error = RulesLoadError;
+    fn parse(text: &str, file: &str) -> Result<Self, RulesLoadError> {
+        Ok(RuleSet::from_toml(text, file)?)
+    }
+    fn embedded() -> Result<Self, RulesLoadError> {
+        Ok(RuleSet::default_rules()?)
+    }
+}
+
+impl RuleFile for AlertRules {
+    const SETTING: &'static str = "ALERT_RULES";
+    type Error = AlertRulesLoadError;
+    fn parse(text: &str, file: &str) -> Result<Self, AlertRulesLoadError> {
+        Ok(AlertRules::from_toml(text, file)?)
+    }
+    fn embedded() -> Result<Self, AlertRulesLoadError> {
+        Ok(AlertRules::default_rules()?)
+    }
 }
 
 /// An alert rule file that cannot be loaded: unreadable (names the file or
@@ -57,31 +66,31 @@ pub enum AlertRulesLoadError {
     LogRules(RulesLoadError),
 }
 
-/// An alert rule file on disk.
-pub fn load_alert_rules_file(path: &Path) -> Result<AlertRules, AlertRulesLoadError> {
+/// A rule file on disk; errors name the file (and rule and position).
+pub fn load_file<R: RuleFile>(path: &Path) -> Result<R, R::Error> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
-    Ok(AlertRules::from_toml(&text, &path.display().to_string())?)
+    R::parse(&text, &path.display().to_string())
 }
 
-/// The alert rules a function was configured with: embedded, a file, or an
-/// SSM parameter (named `ssm:<name>` in errors).
-pub async fn load_alert_rules(
+/// The rules a function was configured with: embedded, a file, or an SSM
+/// parameter (named `ssm:<name>` in errors).
+pub async fn load<R: RuleFile>(
     source: &RulesSource,
     secrets: &SecretResolver,
-) -> Result<AlertRules, AlertRulesLoadError> {
-    Ok(match source {
-        RulesSource::Embedded => AlertRules::default_rules()?,
-        RulesSource::File(path) => load_alert_rules_file(path)?,
+) -> Result<R, R::Error> {
+    match source {
+        RulesSource::Embedded => R::embedded(),
+        RulesSource::File(path) => load_file(path),
         RulesSource::SsmParameter(name) => {
             let text = secrets
-                .resolve("ALERT_RULES", &SecretSource::SsmParameter(name.clone()))
+                .resolve(R::SETTING, &SecretSource::SsmParameter(name.clone()))
                 .await?;
-            AlertRules::from_toml(text.expose(), &format!("ssm:{name}"))?
+            R::parse(text.expose(), &format!("ssm:{name}"))
         }
-    })
+    }
 }
 
 #[cfg(test)]
@@ -98,9 +107,9 @@ mod tests {
             "[[rule]]\nname = \"x\"\nsignal = \"auth_failures\"\nthreshold = 0\nwindow = 60\nseverity = \"high\"\ncategory = \"security\"\ngroup_by = \"ip\"\n",
         )
         .unwrap();
-        let err = load_alert_rules_file(&path).unwrap_err().to_string();
+        let err = load_file::<AlertRules>(&path).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
-        let err = load_alert_rules_file(&dir.join("missing.toml"))
+        let err = load_file::<AlertRules>(&dir.join("missing.toml"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing.toml"), "{err}");

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
-use shared::adapters::rules_loader::{AlertRulesLoadError, load_alert_rules_file};
+use shared::adapters::rules_loader::{AlertRulesLoadError, load_file};
 use shared::domain::alerts::crosscheck::{self, SignalCatalog};
 use shared::domain::alerts::incident::ms_to_rfc3339;
 use shared::domain::alerts::{
@@ -46,7 +46,7 @@ pub enum AlertsError {
 pub fn load_alert_rules(path: Option<&Path>) -> Result<AlertRules, AlertsError> {
     match path {
         None => Ok(AlertRules::default_rules()?),
-        Some(path) => Ok(load_alert_rules_file(path)?),
+        Some(path) => Ok(load_file::<AlertRules>(path)?),
     }
 }
 

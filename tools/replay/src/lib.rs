@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use shared::adapters::memory_series::MemorySeriesStore;
-use shared::adapters::rules_loader::{RulesLoadError, load_rules_file};
+use shared::adapters::rules_loader::{RulesLoadError, load_file};
 use shared::domain::logs::decode::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeError, MessageType, decode_awslogs_data,
 };
@@ -347,7 +347,7 @@ pub struct Replay {
 pub fn load_rules(path: Option<&Path>) -> Result<RuleSet, ReplayError> {
     match path {
         None => RuleSet::default_rules().map_err(|e| ReplayError::Rules(RulesLoadError::from(e))),
-        Some(path) => load_rules_file(path).map_err(ReplayError::Rules),
+        Some(path) => load_file::<RuleSet>(path).map_err(ReplayError::Rules),
     }
 }
 
