@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use shared::adapters::dynamodb_store::DynamoStore;
 use shared::adapters::secrets::SecretResolver;
-use shared::config::probe::DRIFT_HEARTBEAT;
 use shared::config::{ConfigError, SecretSource};
+use shared::domain::heartbeat::Heartbeat;
 use shared::domain::probe_result::{
     Component, Measurement, Observation, ProbeResult, Reason, Status, Unit,
 };
@@ -66,11 +66,14 @@ async fn the_drift_heartbeat_lives_in_the_table() {
     let sdk = sdk().await;
     let table = create_table(&sdk).await;
     let store = Arc::new(DynamoStore::new(&sdk, &table));
-    assert_eq!(store.last_heartbeat(DRIFT_HEARTBEAT).await.unwrap(), None);
+    assert_eq!(
+        store.last_heartbeat(Heartbeat::DriftScan).await.unwrap(),
+        None
+    );
     let at = OffsetDateTime::now_utc() - time::Duration::minutes(2);
-    store.put_heartbeat(DRIFT_HEARTBEAT, at).await.unwrap();
+    store.put_heartbeat(Heartbeat::DriftScan, at).await.unwrap();
     let read = store
-        .last_heartbeat(DRIFT_HEARTBEAT)
+        .last_heartbeat(Heartbeat::DriftScan)
         .await
         .unwrap()
         .unwrap();

@@ -35,6 +35,7 @@ use shared::adapters::memory_alerts::{
 };
 use shared::adapters::memory_series::MemorySeriesStore;
 use shared::domain::alerts::{AlertEngine, EngineSettings, TransitionKind};
+use shared::domain::heartbeat::Heartbeat;
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
 use shared::domain::metrics::series::{OVERFLOW, SeriesKey, StoredSeries, StoredValue};
@@ -196,12 +197,12 @@ fn envelope(stream: &str, events: Vec<Value>) -> Value {
 
 /// The drift heartbeat, kept in memory.
 #[derive(Default)]
-struct Beats(Mutex<BTreeMap<String, OffsetDateTime>>);
+struct Beats(Mutex<BTreeMap<Heartbeat, OffsetDateTime>>);
 
 impl HeartbeatSink for Beats {
-    async fn beat(&self, name: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn beat(&self, heartbeat: Heartbeat, at: OffsetDateTime) -> Result<(), StoreError> {
         let mut beats = self.0.lock().unwrap();
-        let slot = beats.entry(name.to_owned()).or_insert(at);
+        let slot = beats.entry(heartbeat).or_insert(at);
         *slot = (*slot).max(at);
         Ok(())
     }

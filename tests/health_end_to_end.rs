@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use aws_config::SdkConfig;
 use shared::adapters::dynamodb_store::DynamoStore;
-use shared::config::probe::DRIFT_HEARTBEAT;
+use shared::domain::heartbeat::Heartbeat;
 use support::bundle::{TOKEN, get_health, probe_run};
 use support::servers::{RedisServer, tls_server};
 use support::stack::{create_table, dump_table, sdk, unique, var};
@@ -22,7 +22,7 @@ async fn cert_overrides() -> (String, String) {
 async fn drift_job_ran_recently(sdk: &SdkConfig, table: &str) {
     DynamoStore::new(sdk, table)
         .put_heartbeat(
-            DRIFT_HEARTBEAT,
+            Heartbeat::DriftScan,
             OffsetDateTime::now_utc() - time::Duration::minutes(5),
         )
         .await

@@ -15,8 +15,8 @@ use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
 use shared::adapters::dynamodb_store::DynamoStore;
 use shared::adapters::memory_alerts::{RecordingPublisher, StaticComponents, StaticSilences};
-use shared::config::probe::DRIFT_HEARTBEAT;
 use shared::domain::alerts::{AlertEngine, AlertRules, EngineSettings};
+use shared::domain::heartbeat::Heartbeat;
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
 use shared::domain::metrics::series::SeriesKey;
@@ -172,7 +172,7 @@ async fn a_batch_becomes_series_and_emf_once() {
     // with the record's own time.
     let beat = app
         .heartbeats
-        .last_heartbeat(DRIFT_HEARTBEAT)
+        .last_heartbeat(Heartbeat::DriftScan)
         .await
         .unwrap();
     assert_eq!(beat.map(|t| t.unix_timestamp()), Some(1_747_736_994));

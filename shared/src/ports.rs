@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::domain::alerts::probe_signals::ProbeSignal;
 use crate::domain::alerts::{EngineError, EngineOutcome};
+use crate::domain::heartbeat::Heartbeat;
 use crate::domain::metrics::aggregate::BatchMetrics;
 use crate::domain::metrics::series::StoredSeries;
 use crate::domain::probe_result::{Component, Observation, ProbeResult};
@@ -41,17 +42,17 @@ pub trait ProbeStore: Send + Sync {
 /// Reads liveness marks written by other parts of the system (e.g. the drift
 /// scanner's "scan completed" heartbeat).
 pub trait HeartbeatSource: Send + Sync {
-    fn last_heartbeat<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<OffsetDateTime>, StoreError>>;
+    fn last_heartbeat(
+        &self,
+        heartbeat: Heartbeat,
+    ) -> BoxFuture<'_, Result<Option<OffsetDateTime>, StoreError>>;
 }
 
 /// Records liveness marks (the drift scanner's heartbeat, seen in its logs).
 pub trait HeartbeatSink: Send + Sync {
     fn beat(
         &self,
-        name: &str,
+        heartbeat: Heartbeat,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -440,7 +440,7 @@ mod tests {
         assert_eq!(config.drift.source, DriftSource::Logs);
         let heartbeats = Arc::new(MemoryStore::default());
         heartbeats.set_heartbeat(
-            shared::config::probe::DRIFT_HEARTBEAT,
+            shared::domain::heartbeat::Heartbeat::DriftScan,
             OffsetDateTime::now_utc() - time::Duration::minutes(5),
         );
         let (probes, scrubber) = build_probes(&config, &offline_secrets(), heartbeats)

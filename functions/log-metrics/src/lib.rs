@@ -26,8 +26,8 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shared::config::probe::DRIFT_HEARTBEAT;
 use shared::domain::alerts::EngineError;
+use shared::domain::heartbeat::Heartbeat;
 use shared::domain::logs::decode::{
     DecodeError, MessageType, SubscriptionBatch, decode_awslogs_data,
 };
@@ -255,7 +255,7 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: Alerts> LogMetrics<S, H
         if let Some(ms) = heartbeat
             && let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         {
-            self.heartbeats.beat(DRIFT_HEARTBEAT, at).await?;
+            self.heartbeats.beat(Heartbeat::DriftScan, at).await?;
         }
         // Paging failures are metrics too (the operations alarms), written
         // only when there are some: the evaluator writes the series every
@@ -492,7 +492,7 @@ category = "security"
 
     struct NoBeats;
     impl HeartbeatSink for NoBeats {
-        async fn beat(&self, _: &str, _: OffsetDateTime) -> Result<(), StoreError> {
+        async fn beat(&self, _: Heartbeat, _: OffsetDateTime) -> Result<(), StoreError> {
             Ok(())
         }
     }

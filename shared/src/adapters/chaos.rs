@@ -23,6 +23,7 @@ use crate::domain::alerts::{
     CommitResult, Notice, OpenIncident, PendingNotice, StoredIncident, StoredWindow, WindowChange,
     WindowId,
 };
+use crate::domain::heartbeat::Heartbeat;
 use crate::domain::metrics::aggregate::BatchMetrics;
 use crate::domain::metrics::series::StoredSeries;
 use crate::ports::{
@@ -529,14 +530,14 @@ impl<H> ChaosHeartbeats<H> {
 }
 
 impl<H: HeartbeatSink> HeartbeatSink for ChaosHeartbeats<H> {
-    async fn beat(&self, name: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn beat(&self, heartbeat: Heartbeat, at: OffsetDateTime) -> Result<(), StoreError> {
         const OP: &str = "heartbeat.beat";
         hop().await;
-        let key = format!("{name}@{}", at.unix_timestamp_nanos());
+        let key = format!("{heartbeat}@{}", at.unix_timestamp_nanos());
         if let Some(f) = self.chaos.decide(OP, &key, &[Fault::Throttle]) {
             return Err(injected(OP, f));
         }
-        self.inner.beat(name, at).await
+        self.inner.beat(heartbeat, at).await
     }
 }
 

@@ -50,11 +50,10 @@ use crate::domain::alerts::{
     CommitResult, DeadLetter, Incident, Notice, OpenIncident, PendingNotice, StoredIncident,
     StoredWindow, WindowChange, WindowId, WindowState,
 };
+use crate::domain::heartbeat::Heartbeat;
 use crate::domain::timefmt::rfc3339_millis;
 use crate::ports::{AlertStore, IncidentSource, StoreError};
 
-/// The heartbeat ingestion refreshes (`HEARTBEAT#log_delivery`).
-pub const LOG_DELIVERY_HEARTBEAT: &str = "log_delivery";
 const OPEN_PK: &str = Family::OpenIncidents.prefix();
 const OUTBOX_PK: &str = Family::Outbox.prefix();
 const DEAD_PK: &str = Family::DeadLetter.prefix();
@@ -324,7 +323,7 @@ impl DynamoAlertStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(Self::key(
-                Family::Heartbeat.key(LOG_DELIVERY_HEARTBEAT),
+                Family::Heartbeat.key(Heartbeat::LogDelivery.name()),
                 "LATEST",
             )))
             .item("at", AttributeValue::S(rfc3339_millis(at)))
@@ -686,7 +685,7 @@ impl AlertStore for DynamoAlertStore {
     }
 
     async fn last_log_delivery(&self) -> Result<Option<OffsetDateTime>, StoreError> {
-        let pk = Family::Heartbeat.key(LOG_DELIVERY_HEARTBEAT);
+        let pk = Family::Heartbeat.key(Heartbeat::LogDelivery.name());
         let Some(item) = self.get(pk.clone(), "LATEST").await? else {
             return Ok(None);
         };

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::aws::describe_sdk_error;
+use crate::domain::heartbeat::Heartbeat;
 use crate::domain::probe_result::ProbeResult;
 use crate::domain::timefmt::rfc3339_millis;
 use crate::ports::{HeartbeatSink, HeartbeatSource, ProbeStore, StoreError};
@@ -61,11 +62,18 @@ impl DynamoStore {
     }
 
     /// Records a heartbeat (used by tests and by the writers of heartbeats).
-    pub async fn put_heartbeat(&self, name: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    pub async fn put_heartbeat(
+        &self,
+        heartbeat: Heartbeat,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(Family::Heartbeat.key(name)))
+            .item(
+                "pk",
+                AttributeValue::S(Family::Heartbeat.key(heartbeat.name())),
+            )
             .item("sk", AttributeValue::S("LATEST".into()))
             .item("at", AttributeValue::S(rfc3339_millis(at)))
             .send()
@@ -176,12 +184,12 @@ impl ProbeStore for DynamoStore {
 }
 
 impl HeartbeatSource for DynamoStore {
-    fn last_heartbeat<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<OffsetDateTime>, StoreError>> {
+    fn last_heartbeat(
+        &self,
+        heartbeat: Heartbeat,
+    ) -> BoxFuture<'_, Result<Option<OffsetDateTime>, StoreError>> {
         Box::pin(async move {
-            let pk = Family::Heartbeat.key(name);
+            let pk = Family::Heartbeat.key(heartbeat.name());
             let out = self
                 .client
                 .get_item()
@@ -209,8 +217,8 @@ impl HeartbeatSource for DynamoStore {
 }
 
 impl HeartbeatSink for DynamoStore {
-    async fn beat(&self, name: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.put_heartbeat(name, at).await
+    async fn beat(&self, heartbeat: Heartbeat, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.put_heartbeat(heartbeat, at).await
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
+use crate::domain::heartbeat::Heartbeat;
 use crate::domain::probe_result::{Component, ProbeResult};
 use crate::ports::{HeartbeatSource, ProbeStore, StoreError};
 
@@ -15,7 +16,7 @@ use crate::ports::{HeartbeatSource, ProbeStore, StoreError};
 pub struct MemoryStore {
     latest: Mutex<BTreeMap<Component, ProbeResult>>,
     history: Mutex<Vec<ProbeResult>>,
-    heartbeats: Mutex<BTreeMap<String, OffsetDateTime>>,
+    heartbeats: Mutex<BTreeMap<Heartbeat, OffsetDateTime>>,
     /// How many times `latest` was called: the health endpoint promises one
     /// store request per answer.
     latest_calls: AtomicUsize,
@@ -35,11 +36,11 @@ impl MemoryStore {
         }
     }
 
-    pub fn set_heartbeat(&self, name: &str, at: OffsetDateTime) {
+    pub fn set_heartbeat(&self, heartbeat: Heartbeat, at: OffsetDateTime) {
         self.heartbeats
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_owned(), at);
+            .insert(heartbeat, at);
     }
 
     pub fn history_len(&self) -> usize {
@@ -78,15 +79,15 @@ impl ProbeStore for MemoryStore {
 }
 
 impl HeartbeatSource for MemoryStore {
-    fn last_heartbeat<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<OffsetDateTime>, StoreError>> {
+    fn last_heartbeat(
+        &self,
+        heartbeat: Heartbeat,
+    ) -> BoxFuture<'_, Result<Option<OffsetDateTime>, StoreError>> {
         let at = self
             .heartbeats
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(name)
+            .get(&heartbeat)
             .copied();
         Box::pin(async move { Ok(at) })
     }

@@ -10,9 +10,6 @@ use crate::domain::probe_runner::ProbeLimits;
 pub const DEFAULT_TABLE_NAME: &str = "blindspotx-monitoring";
 pub const DEFAULT_METRICS_NAMESPACE: &str = "BlindspotX";
 pub const DEFAULT_AUTH_TABLES: &str = "users,roles,permissions,user_roles,role_permissions";
-/// The heartbeat log-metrics refreshes from the drift job's own log records
-/// (a scan started, completed or failed): the default drift-freshness source.
-pub const DRIFT_HEARTBEAT: &str = "drift_scan";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeConfig {
@@ -48,7 +45,7 @@ pub struct OidcSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriftSource {
     /// `logs` (the default; `table` is an alias kept for existing
-    /// deployments): the [`DRIFT_HEARTBEAT`] item log-metrics keeps in the
+    /// deployments): the [`crate::domain::heartbeat::Heartbeat::DriftScan`] item log-metrics keeps in the
     /// monitoring table from the drift job's own log records. Every
     /// BlindspotX deployment writes those records, so this needs no setting.
     Logs,

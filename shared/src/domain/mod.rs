@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod health_report;
+pub mod heartbeat;
 pub mod logs;
 pub mod metrics;
 pub mod pipeline;

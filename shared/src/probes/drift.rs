@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
 use super::postgres::{PostgresConnector, failure};
-use crate::config::probe::DRIFT_HEARTBEAT;
+use crate::domain::heartbeat::Heartbeat;
 use crate::domain::probe_result::{Component, Measurement, Observation, Reason, Unit};
 use crate::ports::{HeartbeatSource, Probe};
 
@@ -54,7 +54,7 @@ impl DriftProbe {
                 }))
             }
             LastScanSource::Heartbeat(source) => source
-                .last_heartbeat(DRIFT_HEARTBEAT)
+                .last_heartbeat(Heartbeat::DriftScan)
                 .await
                 .map_err(|e| Observation::failed(Reason::Unreachable, e.to_string())),
         }
@@ -122,7 +122,7 @@ mod tests {
     async fn recent_heartbeat_passes() {
         let store = Arc::new(MemoryStore::default());
         store.set_heartbeat(
-            DRIFT_HEARTBEAT,
+            Heartbeat::DriftScan,
             OffsetDateTime::now_utc() - time::Duration::minutes(5),
         );
         let obs = probe(store).observe().await;
@@ -134,7 +134,7 @@ mod tests {
     async fn old_heartbeat_is_overdue() {
         let store = Arc::new(MemoryStore::default());
         store.set_heartbeat(
-            DRIFT_HEARTBEAT,
+            Heartbeat::DriftScan,
             OffsetDateTime::now_utc() - time::Duration::hours(2),
         );
         let obs = probe(store).observe().await;
