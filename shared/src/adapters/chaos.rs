@@ -231,6 +231,17 @@ impl Chaos {
         Some(fault)
     }
 
+    /// For calls that only fail before doing anything (reads, idempotent
+    /// claims): a scheduling hop, then a throttle when the draw says so,
+    /// else on to the inner store.
+    async fn throttle_or_pass(&self, op: &'static str, key: &str) -> Result<(), StoreError> {
+        hop().await;
+        match self.decide(op, key, &[Fault::Throttle]) {
+            Some(f) => Err(injected(op, f)),
+            None => Ok(()),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -327,10 +338,7 @@ impl<S: SeriesStore> SeriesStore for ChaosSeries<S> {
 impl<S: SeriesSource> SeriesSource for ChaosSeries<S> {
     async fn read_metric(&self, name: &str) -> Result<Vec<StoredSeries>, StoreError> {
         const OP: &str = "series.read_metric";
-        hop().await;
-        if let Some(f) = self.chaos.decide(OP, name, &[Fault::Throttle]) {
-            return Err(injected(OP, f));
-        }
+        self.chaos.throttle_or_pass(OP, name).await?;
         self.inner.read_metric(name).await
     }
 }
@@ -443,10 +451,7 @@ impl<S: AlertStore> AlertStore for ChaosAlerts<S> {
 
     async fn open_incidents(&self) -> Result<Vec<OpenIncident>, StoreError> {
         const OP: &str = "alerts.open_incidents";
-        hop().await;
-        if let Some(f) = self.chaos.decide(OP, "", &[Fault::Throttle]) {
-            return Err(injected(OP, f));
-        }
+        self.chaos.throttle_or_pass(OP, "").await?;
         self.inner.open_incidents().await
     }
 
@@ -476,19 +481,13 @@ impl<S: AlertStore> AlertStore for ChaosAlerts<S> {
 
     async fn dead_letters(&self) -> Result<Vec<crate::domain::alerts::DeadLetter>, StoreError> {
         const OP: &str = "alerts.dead_letters";
-        hop().await;
-        if let Some(f) = self.chaos.decide(OP, "", &[Fault::Throttle]) {
-            return Err(injected(OP, f));
-        }
+        self.chaos.throttle_or_pass(OP, "").await?;
         self.inner.dead_letters().await
     }
 
     async fn pending_notices(&self) -> Result<Vec<PendingNotice>, StoreError> {
         const OP: &str = "alerts.pending_notices";
-        hop().await;
-        if let Some(f) = self.chaos.decide(OP, "", &[Fault::Throttle]) {
-            return Err(injected(OP, f));
-        }
+        self.chaos.throttle_or_pass(OP, "").await?;
         self.inner.pending_notices().await
     }
 
@@ -499,10 +498,7 @@ impl<S: AlertStore> AlertStore for ChaosAlerts<S> {
         lease_ms: i64,
     ) -> Result<bool, StoreError> {
         const OP: &str = "alerts.claim_notice";
-        hop().await;
-        if let Some(f) = self.chaos.decide(OP, transition_id, &[Fault::Throttle]) {
-            return Err(injected(OP, f));
-        }
+        self.chaos.throttle_or_pass(OP, transition_id).await?;
         self.inner
             .claim_notice(transition_id, now_ms, lease_ms)
             .await
@@ -532,11 +528,8 @@ impl<H> ChaosHeartbeats<H> {
 impl<H: HeartbeatSink> HeartbeatSink for ChaosHeartbeats<H> {
     async fn beat(&self, heartbeat: Heartbeat, at: OffsetDateTime) -> Result<(), StoreError> {
         const OP: &str = "heartbeat.beat";
-        hop().await;
         let key = format!("{heartbeat}@{}", at.unix_timestamp_nanos());
-        if let Some(f) = self.chaos.decide(OP, &key, &[Fault::Throttle]) {
-            return Err(injected(OP, f));
-        }
+        self.chaos.throttle_or_pass(OP, &key).await?;
         self.inner.beat(heartbeat, at).await
     }
 }
