@@ -13,11 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use health_api::{AppState, router};
+use health_api::router;
 use incident_notifier::Notifier;
 use shared::adapters::dynamodb_response::DynamoDeliveryLog;
 use shared::adapters::dynamodb_silences::DynamoSilenceStore;
-use shared::adapters::dynamodb_store::DynamoStore;
 use shared::adapters::webhook_http::{ChannelSettings, HttpChannels, RetryPolicy};
 use shared::config::Secret;
 use shared::domain::alerts::TransitionKind;
@@ -61,18 +60,12 @@ async fn health_api() -> String {
         RuleLabels::new("api_errors", "performance", "medium"),
         RuleLabels::new("drift_detected", "system", "high"),
     ]);
-    let state = AppState::new(
-        DynamoStore::new(&sdk, &table),
-        None,
-        Duration::from_secs(180),
-        Duration::from_secs(10),
-        Arc::new(SystemClock),
-    )
-    .with_silences(
-        DynamoSilenceStore::new(&sdk, &table),
-        Some(&Secret::new(ADMIN)),
-    )
-    .with_silence_policy(policy);
+    let state = support::bundle::health_state(&sdk, &table, None)
+        .with_silences(
+            DynamoSilenceStore::new(&sdk, &table),
+            Some(&Secret::new(ADMIN)),
+        )
+        .with_silence_policy(policy);
     let addr = serve(router(Arc::new(state))).await;
     format!("http://{addr}")
 }

@@ -343,7 +343,6 @@ async fn metrics_endpoint_serves_the_series_and_redelivery_changes_nothing() {
     use http_body_util::BodyExt;
     use shared::config::Secret;
     use shared::domain::pipeline::pipeline_metrics;
-    use shared::ports::SystemClock;
     use std::sync::Arc;
     use tower::ServiceExt;
 
@@ -358,14 +357,7 @@ async fn metrics_endpoint_serves_the_series_and_redelivery_changes_nothing() {
     let scrape = || async {
         let mut metrics = RuleSet::default_rules().unwrap().metrics().to_vec();
         metrics.extend(pipeline_metrics());
-        let state = health_api::AppState::new(
-            DynamoStore::new(&sdk, &table),
-            None,
-            Duration::from_secs(180),
-            Duration::from_secs(10),
-            Arc::new(SystemClock),
-        )
-        .with_metrics(
+        let state = support::bundle::health_state(&sdk, &table, None).with_metrics(
             DynamoSeriesStore::new(&sdk, &table, Duration::ZERO),
             Some(&Secret::new("scrape")),
             metrics,

@@ -10,16 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use health_api::{AppState, router};
+use health_api::router;
 use serde_yaml_ng::Value as Yaml;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::dynamodb_store::DynamoStore;
 use shared::config::Secret;
 use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
 use shared::domain::metrics::series::SeriesKey;
 use shared::domain::pipeline::pipeline_metrics;
 use shared::domain::rules::RuleSet;
-use shared::ports::{SeriesStore, SystemClock};
+use shared::ports::SeriesStore;
 use support::servers::free_port;
 use support::stack::{create_table, sdk, unique, var};
 use support::tools::{root, serve, tool};
@@ -47,14 +46,11 @@ async fn metrics_endpoint(events: f64) -> String {
         .unwrap();
     let mut metrics = RuleSet::default_rules().unwrap().metrics().to_vec();
     metrics.extend(pipeline_metrics());
-    let state = AppState::new(
-        DynamoStore::new(&sdk, &table),
-        None,
-        Duration::from_secs(180),
-        Duration::from_secs(10),
-        Arc::new(SystemClock),
-    )
-    .with_metrics(series, Some(&Secret::new(METRICS_TOKEN)), metrics);
+    let state = support::bundle::health_state(&sdk, &table, None).with_metrics(
+        series,
+        Some(&Secret::new(METRICS_TOKEN)),
+        metrics,
+    );
     serve(router(Arc::new(state))).await.to_string()
 }
 

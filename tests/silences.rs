@@ -7,16 +7,14 @@
 //! `created_by` is the token's identity.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
-use health_api::{AppState, router};
+use health_api::router;
 use http_body_util::BodyExt;
 use shared::adapters::dynamodb_silences::{DEFAULT_RETENTION, DynamoSilenceStore};
-use shared::adapters::dynamodb_store::DynamoStore;
 use shared::config::Secret;
 use shared::domain::silence::{Matcher, NewSilence, RuleLabels, Silence, SilencePolicy};
-use shared::ports::{ExpireOutcome, SilenceStore, StoreError, SystemClock};
+use shared::ports::{ExpireOutcome, SilenceStore, StoreError};
 use support::stack::{create_table, dump_table, sdk, unique};
 use time::OffsetDateTime;
 use tower::ServiceExt;
@@ -110,18 +108,12 @@ async fn call_with(
     request: http::Request<Body>,
     policy: SilencePolicy,
 ) -> (http::StatusCode, serde_json::Value) {
-    let state = AppState::new(
-        DynamoStore::new(sdk, table),
-        None,
-        Duration::from_secs(180),
-        Duration::from_secs(10),
-        Arc::new(SystemClock),
-    )
-    .with_silences(
-        DynamoSilenceStore::new(sdk, table),
-        Some(&Secret::new(ADMIN)),
-    )
-    .with_silence_policy(policy);
+    let state = support::bundle::health_state(sdk, table, None)
+        .with_silences(
+            DynamoSilenceStore::new(sdk, table),
+            Some(&Secret::new(ADMIN)),
+        )
+        .with_silence_policy(policy);
     let response = router(Arc::new(state)).oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();

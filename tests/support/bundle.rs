@@ -19,6 +19,19 @@ use tower::ServiceExt;
 
 pub const TOKEN: &str = "integration-test-token";
 
+/// health-api's state over the probe results in `table`, as deployed
+/// (results stale after 180 s, cached 10 s, the system clock); tests add
+/// silences or `/metrics` with its builder methods.
+pub fn health_state(sdk: &SdkConfig, table: &str, token: Option<&str>) -> AppState {
+    AppState::new(
+        DynamoStore::new(sdk, table),
+        token.map(Secret::new).as_ref(),
+        Duration::from_secs(180),
+        Duration::from_secs(10),
+        Arc::new(SystemClock),
+    )
+}
+
 /// The process environment (the stack's coordinates) with `overrides` on top;
 /// an empty override value unsets the variable.
 pub fn env(overrides: &[(&str, &str)]) -> Env {
@@ -58,13 +71,7 @@ pub async fn get_health(
     table: &str,
     headers: &[(&str, &str)],
 ) -> (http::StatusCode, serde_json::Value) {
-    let state = AppState::new(
-        DynamoStore::new(sdk, table),
-        Some(&Secret::new(TOKEN)),
-        Duration::from_secs(180),
-        Duration::from_secs(10),
-        Arc::new(SystemClock),
-    );
+    let state = health_state(sdk, table, Some(TOKEN));
     let mut req = http::Request::get("/api/health");
     for (k, v) in headers {
         req = req.header(*k, *v);
