@@ -13,15 +13,10 @@
 //! adapters on moto.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use log_metrics::{LogMetrics, SeriesGuard};
 use serde_json::{Value, json};
 use shared::adapters::chaos::{
@@ -36,6 +31,8 @@ use shared::adapters::memory_alerts::{
 use shared::adapters::memory_series::MemorySeriesStore;
 use shared::domain::alerts::{AlertEngine, EngineSettings, TransitionKind};
 use shared::domain::heartbeat::Heartbeat;
+use shared::domain::logs::decode::SubscriptionBatch;
+use shared::domain::logs::record::LogEvent;
 use shared::domain::logs::redact::Redactor;
 use shared::domain::metrics::aggregate::CardinalityGuard;
 use shared::domain::metrics::series::{OVERFLOW, SeriesKey, StoredSeries, StoredValue};
@@ -143,7 +140,11 @@ fn generate(seed: u64, batches: usize) -> (Vec<Value>, Expected) {
                     ),
                 }
             };
-            events.push(json!({"id": format!("{id:056}"), "timestamp": ts, "message": message}));
+            events.push(LogEvent {
+                id: format!("{id:056}"),
+                timestamp_ms: ts,
+                message,
+            });
         }
         if b < 6 {
             // A cold address: two failures, below the threshold.
@@ -156,15 +157,19 @@ fn generate(seed: u64, batches: usize) -> (Vec<Value>, Expected) {
                     .unwrap();
                 expected.failed_logins += 1;
                 let ip = format!("192.0.2.{b}");
-                events.push(json!({
-                    "id": format!("{id:056}"),
-                    "timestamp": ts,
-                    "message": login(&at, &format!("u{id}"), &ip, false),
-                }));
+                events.push(LogEvent {
+                    id: format!("{id:056}"),
+                    timestamp_ms: ts,
+                    message: login(&at, &format!("u{id}"), &ip, false),
+                });
             }
         }
         expected.events += events.len() as u64;
-        out.push(envelope(&format!("app-{}", b % 4), events));
+        out.push(
+            SubscriptionBatch::data(&format!("app-{}", b % 4), events)
+                .to_lambda_event()
+                .unwrap(),
+        );
     }
     // Enough failures for every hot address to fire.
     assert!(expected.hot.len() == HOT_IPS && expected.hot.values().all(|n| *n >= 5));
@@ -179,20 +184,6 @@ fn login(at: &str, user: &str, ip: &str, success: bool) -> String {
         "endpoint": "/api/auth/login",
     })
     .to_string()
-}
-
-fn envelope(stream: &str, events: Vec<Value>) -> Value {
-    let body = json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": stream,
-        "subscriptionFilters": ["blindspotx-monitoring"],
-        "logEvents": events,
-    });
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(body.to_string().as_bytes()).unwrap();
-    json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
 }
 
 /// The drift heartbeat, kept in memory.

@@ -6,16 +6,13 @@
 //! their `deployed` wiring from the environment), deletes what it applied
 //! and leaves the queues empty; a second redrive finds nothing.
 
-use std::io::Write;
 use std::sync::Mutex;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use ops::redrive::{LogMetricsHandler, NotifierHandler, Options, redrive_queue};
 use serde_json::{Value, json};
 use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
+use shared::domain::logs::decode::SubscriptionBatch;
+use shared::domain::logs::record::LogEvent;
 use support::bundle::env;
 use support::receiver::{Receiver, incident, sns_event_from};
 use support::sns::{drain, topic_with_queue};
@@ -34,21 +31,18 @@ fn login(i: usize, ip: &str, success: bool) -> String {
 /// A subscription batch of these log lines, from log stream `stream`.
 fn batch(stream: &str, lines: &[String]) -> Value {
     let now_ms = OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    let body = json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": stream,
-        "subscriptionFilters": ["blindspotx-monitoring"],
-        "logEvents": lines.iter().enumerate().map(|(i, m)| json!({
-            "id": format!("{stream}-{i:040}"),
-            "timestamp": now_ms + i as i64,
-            "message": m,
-        })).collect::<Vec<_>>(),
-    });
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(body.to_string().as_bytes()).unwrap();
-    json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
+    let events = lines
+        .iter()
+        .enumerate()
+        .map(|(i, m)| LogEvent {
+            id: format!("{stream}-{i:040}"),
+            timestamp_ms: now_ms + i as i64,
+            message: m.clone(),
+        })
+        .collect();
+    SubscriptionBatch::data(stream, events)
+        .to_lambda_event()
+        .unwrap()
 }
 
 /// What Lambda puts on an on-failure destination after the retries.

@@ -15,7 +15,6 @@
 //! operation (`X-Amz-Target`), the items it names, and its answer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,13 +27,9 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use log_metrics::{LogMetrics, SeriesGuard};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::adapters::aws::SdkConfig;
 use shared::adapters::dynamodb_alerts::DynamoAlertStore;
 use shared::adapters::dynamodb_series::DynamoSeriesStore;
@@ -42,6 +37,8 @@ use shared::adapters::dynamodb_silences::DynamoSilenceStore;
 use shared::adapters::dynamodb_store::DynamoStore;
 use shared::adapters::sns_publisher::SnsPublisher;
 use shared::domain::alerts::{AlertEngine, AlertRules, EngineSettings};
+use shared::domain::logs::decode::SubscriptionBatch;
+use shared::domain::logs::record::LogEvent;
 use shared::domain::logs::redact::{PseudonymKind, Redactor};
 use shared::domain::metrics::aggregate::CardinalityGuard;
 use shared::domain::rules::RuleSet;
@@ -230,24 +227,18 @@ fn login(at: OffsetDateTime, user: &str, ip: &str, success: bool) -> String {
 /// A subscription batch as CloudWatch Logs delivers it.
 fn payload(stream: &str, lines: &[String], at: OffsetDateTime) -> Result<Value, LoadError> {
     let ms = at.unix_timestamp() * 1000;
-    let events: Vec<Value> = lines
+    let events = lines
         .iter()
         .enumerate()
-        .map(|(i, m)| json!({"id": format!("{stream}-{i:08}"), "timestamp": ms, "message": m}))
+        .map(|(i, m)| LogEvent {
+            id: format!("{stream}-{i:08}"),
+            timestamp_ms: ms,
+            message: m.clone(),
+        })
         .collect();
-    let body = json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": stream,
-        "subscriptionFilters": ["blindspotx-monitoring"],
-        "logEvents": events,
-    });
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(body.to_string().as_bytes())
-        .map_err(|e| LoadError::Batch(e.to_string()))?;
-    let data = gz.finish().map_err(|e| LoadError::Batch(e.to_string()))?;
-    Ok(json!({"awslogs": {"data": STANDARD.encode(data)}}))
+    SubscriptionBatch::data(stream, events)
+        .to_lambda_event()
+        .map_err(|e| LoadError::Batch(e.to_string()))
 }
 
 async fn create_table(sdk: &SdkConfig, name: &str) -> Result<(), LoadError> {
@@ -534,6 +525,7 @@ async fn poll_pages(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn nearest_rank_quantiles() {

@@ -3,11 +3,13 @@
 //! size, so a malformed or hostile payload is counted and dropped instead of
 //! failing the invocation (which Lambda would retry for nothing).
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use flate2::Compression;
 use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
 use serde::Deserialize;
 
 use super::record::LogEvent;
@@ -85,6 +87,45 @@ struct EnvelopeEvent {
     message: String,
 }
 
+impl SubscriptionBatch {
+    /// A `DATA_MESSAGE` of `events` from `log_stream` of BlindspotX's log
+    /// group, as the tools (`ops load`) and tests send them.
+    pub fn data(log_stream: &str, events: Vec<LogEvent>) -> Self {
+        SubscriptionBatch {
+            message_type: MessageType::Data,
+            owner: "123456789012".into(),
+            log_group: "/blindspotx/auth".into(),
+            log_stream: log_stream.into(),
+            subscription_filters: vec!["blindspotx-monitoring".into()],
+            events,
+        }
+    }
+
+    /// The Lambda event CloudWatch Logs delivers for this batch,
+    /// `{"awslogs": {"data": base64(gzip(JSON))}}`: what
+    /// [`decode_awslogs_data`] reads back.
+    pub fn to_lambda_event(&self) -> std::io::Result<serde_json::Value> {
+        let body = serde_json::json!({
+            "messageType": match self.message_type {
+                MessageType::Data => "DATA_MESSAGE",
+                MessageType::Control => "CONTROL_MESSAGE",
+            },
+            "owner": self.owner,
+            "logGroup": self.log_group,
+            "logStream": self.log_stream,
+            "subscriptionFilters": self.subscription_filters,
+            "logEvents": self.events.iter().map(|e| serde_json::json!({
+                "id": e.id,
+                "timestamp": e.timestamp_ms,
+                "message": e.message,
+            })).collect::<Vec<_>>(),
+        });
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(body.to_string().as_bytes())?;
+        Ok(serde_json::json!({"awslogs": {"data": STANDARD.encode(gz.finish()?)}}))
+    }
+}
+
 /// Decodes `awslogs.data`.
 pub fn decode_awslogs_data(
     data: &str,
@@ -141,9 +182,6 @@ pub fn decode_awslogs_data(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::Compression;
-    use flate2::write::GzEncoder;
-    use std::io::Write;
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut enc = GzEncoder::new(Vec::new(), Compression::default());
@@ -165,6 +203,30 @@ mod tests {
         assert_eq!(batch.events.len(), 2);
         assert_eq!(batch.events[1].message, "{\"a\":1}");
         assert_eq!(batch.events[0].timestamp_ms, 1_747_737_000_123);
+    }
+
+    #[test]
+    fn the_encoder_is_the_decoders_inverse() {
+        let event = |id: &str, message: &str| LogEvent {
+            id: id.into(),
+            timestamp_ms: 1_747_737_000_123,
+            message: message.into(),
+        };
+        let mut batch =
+            SubscriptionBatch::data("app-1", vec![event("1", "hello"), event("2", "é \"x\"")]);
+        let lambda_event = batch.to_lambda_event().unwrap();
+        let data = lambda_event["awslogs"]["data"].as_str().unwrap();
+        assert_eq!(
+            decode_awslogs_data(data, DEFAULT_MAX_DECOMPRESSED_BYTES).unwrap(),
+            batch
+        );
+        batch.message_type = MessageType::Control;
+        let lambda_event = batch.to_lambda_event().unwrap();
+        let data = lambda_event["awslogs"]["data"].as_str().unwrap();
+        assert_eq!(
+            decode_awslogs_data(data, DEFAULT_MAX_DECOMPRESSED_BYTES).unwrap(),
+            batch
+        );
     }
 
     #[test]
