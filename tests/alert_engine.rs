@@ -11,18 +11,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_silences::DynamoSilenceStore;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::memory_alerts::{RecordingPublisher, StaticComponents, StaticSilences};
-use shared::domain::alerts::probe_signals::probe_signals;
-use shared::domain::alerts::{
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_silences::DynamoSilenceStore;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::retry::TokioTimer;
+use monitoring_core::domain::alerts::probe_signals::probe_signals;
+use monitoring_core::domain::alerts::{
     AlertEngine, AlertRules, Category, EngineSettings, Severity, TransitionKind,
 };
-use shared::domain::probe_result::{Component, ProbeResult, Reason, Status};
-use shared::domain::rules::Signal;
-use shared::domain::silence::{Matcher, Silence};
-use shared::ports::{AlertStore, ComponentStatus, ProbeStore, SilenceSource, SilenceStore};
+use monitoring_core::domain::probe_result::{Component, ProbeResult, Reason, Status};
+use monitoring_core::domain::rules::Signal;
+use monitoring_core::domain::silence::{Matcher, Silence};
+use monitoring_core::memory::alerts::{RecordingPublisher, StaticComponents, StaticSilences};
+use monitoring_core::ports::{
+    AlertStore, ComponentStatus, ProbeStore, SilenceSource, SilenceStore,
+};
 use support::alert_rules::test_alert_rules;
 use support::stack::{create_table, sdk};
 use time::OffsetDateTime;
@@ -77,6 +80,7 @@ impl Setup {
                 log_silence_after: None,
                 ..EngineSettings::default()
             },
+            Arc::new(TokioTimer),
         )
     }
 }
@@ -497,6 +501,7 @@ async fn silent_logs_raise_log_pipeline_silent_once() {
             log_silence_after: Some(Duration::from_secs(900)),
             ..EngineSettings::default()
         },
+        Arc::new(TokioTimer),
     );
     e.ingest(&[], T0).await.unwrap();
     assert!(s.store.last_log_delivery().await.unwrap().is_some());

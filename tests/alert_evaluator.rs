@@ -19,20 +19,20 @@ use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use log_metrics::{HandlerError, LogMetrics, SeriesGuard};
+use monitoring_adapters::alert_engine::{DeployedAlertEngine, deployed_alert_engine};
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_series::DynamoSeriesStore;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::rules_loader::load_file;
+use monitoring_adapters::secrets::SecretResolver;
+use monitoring_config::Env;
+use monitoring_config::alert_evaluator::AlertEvaluatorConfig;
+use monitoring_core::domain::alerts::{AlertRules, TransitionKind};
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
+use monitoring_core::domain::rules::RuleSet;
+use monitoring_core::ports::{AlertStore, Clock};
 use serde_json::{Value, json};
-use shared::adapters::alert_engine::{DeployedAlertEngine, deployed_alert_engine};
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::load_file;
-use shared::adapters::secrets::SecretResolver;
-use shared::config::Env;
-use shared::config::alert_evaluator::AlertEvaluatorConfig;
-use shared::domain::alerts::{AlertRules, TransitionKind};
-use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::CardinalityGuard;
-use shared::domain::rules::RuleSet;
-use shared::ports::{AlertStore, Clock};
 use support::alert_rules::test_alert_rules_file;
 use support::servers::free_port;
 use support::sns::{Delivered, drain, topic_with_queue};
@@ -115,7 +115,7 @@ impl Setup {
         deployed_alert_engine(
             sdk,
             &self.config.table_name,
-            &self.config.alerts,
+            self.config.alerts.engine_setup(),
             &SecretResolver::new(sdk),
         )
         .await
@@ -333,7 +333,7 @@ async fn a_notice_the_topic_refuses_is_dead_lettered_loudly_and_requeued_after_t
     let broken_engine = deployed_alert_engine(
         &s.sdk,
         &broken.table_name,
-        &broken.alerts,
+        broken.alerts.engine_setup(),
         &SecretResolver::new(&s.sdk),
     )
     .await

@@ -4,16 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::secrets::SecretResolver;
-use shared::config::{ConfigError, SecretSource};
-use shared::domain::heartbeat::Heartbeat;
-use shared::domain::probe_result::{
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::probes::drift::{DriftProbe, LastScanSource};
+use monitoring_adapters::secrets::SecretResolver;
+use monitoring_config::{ConfigError, SecretSource};
+use monitoring_core::domain::heartbeat::Heartbeat;
+use monitoring_core::domain::probe_result::{
     Component, Measurement, Observation, ProbeResult, Reason, Status, Unit,
 };
-use shared::ports::Probe;
-use shared::ports::{HeartbeatSource, ProbeStore};
-use shared::probes::drift::{DriftProbe, LastScanSource};
+use monitoring_core::ports::Probe;
+use monitoring_core::ports::{HeartbeatSource, ProbeStore};
 use support::stack::{create_table, dump_table, sdk, unique};
 use time::OffsetDateTime;
 
@@ -143,7 +143,7 @@ async fn secrets_come_from_secrets_manager_and_ssm() {
 #[tokio::test]
 async fn queries_are_read_page_by_page_within_their_bound() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use shared::adapters::dynamodb_pages::query_items;
+    use monitoring_adapters::dynamodb_pages::query_items;
 
     let sdk = sdk().await;
     let table = create_table(&sdk).await;

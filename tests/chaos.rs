@@ -2,7 +2,7 @@
 //! through the ports) over overlapping and redelivered batches that share
 //! hot series and alert windows, with conflicts, throttling, timeouts,
 //! partial commits and crashes between commit and publish injected
-//! (`shared::adapters::chaos`). Whatever fails is retried, as Lambda and a
+//! (`monitoring_adapters::chaos`). Whatever fails is retried, as Lambda and a
 //! redrive would, in any container. At the end the series must be exact,
 //! each incident transition published (once, or more only where a fault
 //! made a publish ambiguous, and then with one dedup id), nothing lost.
@@ -18,26 +18,27 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log_metrics::{LogMetrics, SeriesGuard};
-use serde_json::{Value, json};
-use shared::adapters::chaos::{
+use monitoring_adapters::chaos::{
     Chaos, ChaosAlerts, ChaosHeartbeats, ChaosPublisher, ChaosSeries, Crashed, Fault, FaultPlan,
     run_invocation,
 };
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::memory_alerts::{
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_series::DynamoSeriesStore;
+use monitoring_adapters::retry::TokioTimer;
+use monitoring_core::domain::alerts::{AlertEngine, EngineSettings, TransitionKind};
+use monitoring_core::domain::heartbeat::Heartbeat;
+use monitoring_core::domain::logs::decode::SubscriptionBatch;
+use monitoring_core::domain::logs::record::LogEvent;
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
+use monitoring_core::domain::metrics::series::{OVERFLOW, SeriesKey, StoredSeries, StoredValue};
+use monitoring_core::domain::rules::RuleSet;
+use monitoring_core::memory::alerts::{
     MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
 };
-use shared::adapters::memory_series::MemorySeriesStore;
-use shared::domain::alerts::{AlertEngine, EngineSettings, TransitionKind};
-use shared::domain::heartbeat::Heartbeat;
-use shared::domain::logs::decode::SubscriptionBatch;
-use shared::domain::logs::record::LogEvent;
-use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::CardinalityGuard;
-use shared::domain::metrics::series::{OVERFLOW, SeriesKey, StoredSeries, StoredValue};
-use shared::domain::rules::RuleSet;
-use shared::ports::{AlertStore, HeartbeatSink, SeriesSource, SeriesStore, StoreError};
+use monitoring_core::memory::series::MemorySeriesStore;
+use monitoring_core::ports::{AlertStore, HeartbeatSink, SeriesSource, SeriesStore, StoreError};
+use serde_json::{Value, json};
 use support::alert_rules::test_alert_rules;
 use support::stack::{create_table, sdk};
 use time::OffsetDateTime;
@@ -225,6 +226,7 @@ impl<S: SeriesStore + SeriesSource, A: AlertStore> World<S, A> {
             StaticSilences(vec![]),
             StaticComponents(vec![]),
             EngineSettings::default(),
+            Arc::new(TokioTimer),
         )
     }
 
@@ -380,7 +382,7 @@ async fn check<S: SeriesSource, A: AlertStore>(
     // each batch; a series no container folded equals it exactly.
     let mut metrics: Vec<String> = rules.metrics().iter().map(|m| m.name.clone()).collect();
     metrics.extend(
-        shared::domain::pipeline::pipeline_metrics()
+        monitoring_core::domain::pipeline::pipeline_metrics()
             .into_iter()
             .map(|m| m.name),
     );

@@ -24,26 +24,27 @@ use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use log_metrics::{LogMetrics, SeriesGuard};
+use monitoring_adapters::blocklist_revoker::{BlocklistRevoker, BlocklistSettings};
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_response::DynamoResponseStore;
+use monitoring_adapters::dynamodb_series::DynamoSeriesStore;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::probes::postgres::PostgresConnector;
+use monitoring_adapters::probes::tls;
+use monitoring_adapters::retry::TokioTimer;
+use monitoring_adapters::sns_publisher::SnsPublisher;
+use monitoring_config::Secret;
+use monitoring_core::domain::alerts::{AlertEngine, AlertRules, EngineSettings, Incident};
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
+use monitoring_core::domain::response::revocation::ActionStatus;
+use monitoring_core::domain::response::revocation::Decision;
+use monitoring_core::domain::response::{Guardrails, Mode};
+use monitoring_core::domain::rules::RuleSet;
+use monitoring_core::memory::alerts::{StaticComponents, StaticSilences};
+use monitoring_core::ports::Clock;
 use security_responder::{AnyRevoker, Responder};
 use serde_json::{Value, json};
-use shared::adapters::blocklist_revoker::{BlocklistRevoker, BlocklistSettings};
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_response::DynamoResponseStore;
-use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::memory_alerts::{StaticComponents, StaticSilences};
-use shared::adapters::sns_publisher::SnsPublisher;
-use shared::config::Secret;
-use shared::domain::alerts::{AlertEngine, AlertRules, EngineSettings, Incident};
-use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::CardinalityGuard;
-use shared::domain::response::revocation::ActionStatus;
-use shared::domain::response::revocation::Decision;
-use shared::domain::response::{Guardrails, Mode};
-use shared::domain::rules::RuleSet;
-use shared::ports::Clock;
-use shared::probes::postgres::PostgresConnector;
-use shared::probes::tls;
 use support::receiver::sns_event_from;
 use support::sns::{drain_settled, subscribe_queue, topic_with_queue};
 use support::stack::{create_table, sdk, var};
@@ -158,6 +159,7 @@ impl Stack {
                 StaticSilences(vec![]),
                 StaticComponents(vec![]),
                 EngineSettings::default(),
+                Arc::new(TokioTimer),
             ),
             namespace: "Test".into(),
             parse: Default::default(),

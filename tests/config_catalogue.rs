@@ -4,8 +4,8 @@
 //!
 //! The variables the code reads are found where they are read: every call
 //! of the form `reader("NAME")` or `reader(env, "NAME")` outside the test
-//! modules of `shared/src/config/`, `shared/src/adapters/aws.rs`,
-//! `shared/src/telemetry.rs` and `functions/*/src` (`env.get`,
+//! modules of `crates/monitoring-config/src/`, `crates/monitoring-adapters/src/aws.rs`,
+//! `crates/monitoring-adapters/src/telemetry.rs` and `functions/*/src` (`env.get`,
 //! `parse_or`, `duration_or`, local helpers such as `positive`, the secret
 //! resolvers). `SecretSource::from_env(env, "NAME")` reads `NAME`,
 //! `NAME_SECRET_ARN` and `NAME_SSM_PARAMETER`;
@@ -43,9 +43,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn config_sources() -> Vec<PathBuf> {
     let root = root();
     let mut files = Vec::new();
-    rust_files(&root.join("shared/src/config"), &mut files);
-    files.push(root.join("shared/src/adapters/aws.rs"));
-    files.push(root.join("shared/src/telemetry.rs"));
+    rust_files(&root.join("crates/monitoring-config/src"), &mut files);
+    files.push(root.join("crates/monitoring-adapters/src/aws.rs"));
+    files.push(root.join("crates/monitoring-adapters/src/telemetry.rs"));
     for entry in std::fs::read_dir(root.join("functions")).unwrap() {
         let src = entry.unwrap().path().join("src");
         if src.is_dir() {

@@ -29,12 +29,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use monitoring_adapters::rules_loader::load_file;
+use monitoring_core::domain::metrics::series::MetricKind;
+use monitoring_core::domain::pipeline::pipeline_metrics;
+use monitoring_core::domain::probe_result::Component;
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
-use shared::adapters::rules_loader::load_file;
-use shared::domain::metrics::series::MetricKind;
-use shared::domain::pipeline::pipeline_metrics;
-use shared::domain::probe_result::Component;
 
 const NAMESPACE: &str = "${MetricsNamespace}";
 
@@ -133,7 +133,7 @@ fn hostile_corpus(dir: &Path) -> PathBuf {
     text.push_str("binary \u{1}\u{2}\u{3} line\n");
     text.push_str(r#"{"timestamp":"2025-05-20T10:30:00.000Z","level":"INFO","logger":"performance","message":"API request completed","endpoint":"/api/users/me","method":"GET","status_code":200}"#);
     text.push('\n');
-    let cap = shared::domain::metrics::aggregate::DEFAULT_MAX_SERIES_PER_METRIC;
+    let cap = monitoring_core::domain::metrics::aggregate::DEFAULT_MAX_SERIES_PER_METRIC;
     for i in 0..=cap {
         text.push_str(&format!(
             r#"{{"timestamp":"2025-05-20T10:30:01.000Z","level":"WARNING","logger":"security","message":"Permission denied","user_id":"u{i}","permission":"perm{i}"}}"#
@@ -230,7 +230,7 @@ fn log_metrics() -> BTreeMap<String, LogMetric> {
     let mut out = BTreeMap::new();
     let mut infos = pipeline_metrics();
     for path in files("infra/rules", "toml") {
-        let rules: shared::domain::rules::RuleSet =
+        let rules: monitoring_core::domain::rules::RuleSet =
             load_file(&path).unwrap_or_else(|e| panic!("{e}"));
         infos.extend(rules.metrics().iter().cloned());
     }
@@ -269,7 +269,7 @@ fn probe_metrics() -> BTreeMap<String, ProbeMetric> {
         regex::Regex::new(r"fn component\(&self\) -> Component \{\s*Component::(\w+)").unwrap();
     let measurement_re = regex::Regex::new(r#"Measurement::new\(\s*"(\w+)""#).unwrap();
     let mut out: BTreeMap<String, ProbeMetric> = BTreeMap::new();
-    for path in files("shared/src/probes", "rs") {
+    for path in files("crates/monitoring-adapters/src/probes", "rs") {
         let text = read(&path);
         let Some(variant) = component_re.captures(&text) else {
             continue;
@@ -305,7 +305,7 @@ fn probe_metrics() -> BTreeMap<String, ProbeMetric> {
             entry.components.insert(component.to_owned());
         }
     }
-    let adapter = read(&root().join("shared/src/domain/metrics/emf.rs"));
+    let adapter = read(&root().join("crates/monitoring-core/src/domain/metrics/emf.rs"));
     for every in ["ComponentUp", "ProbeLatency"] {
         assert!(
             adapter.contains(&format!("\"{every}\"")),
@@ -464,8 +464,8 @@ impl Catalogue {
 
 #[test]
 fn the_exposed_names_follow_the_exposition_writer() {
-    use shared::domain::metrics::exposition::render_prometheus;
-    use shared::domain::metrics::series::{BUCKETS, SeriesKey, StoredSeries, StoredValue};
+    use monitoring_core::domain::metrics::exposition::render_prometheus;
+    use monitoring_core::domain::metrics::series::{BUCKETS, SeriesKey, StoredSeries, StoredValue};
 
     // One series of every log metric, rendered as /metrics renders them:
     // the sample names must be exactly the names the checks below accept.
@@ -1468,7 +1468,7 @@ fn duration_seconds(d: &str) -> Option<u64> {
 
 #[test]
 fn prometheus_alerts_match_the_default_alert_rules() {
-    let defaults: shared::domain::alerts::AlertRules =
+    let defaults: monitoring_core::domain::alerts::AlertRules =
         load_file(&root().join("infra/alerts/default.toml")).unwrap_or_else(|e| panic!("{e}"));
     let exposed = catalogue().exposed();
     let alerts_path = root().join("infra/prometheus/alerts.yml");
@@ -1595,6 +1595,6 @@ fn prometheus_alerts_match_the_default_alert_rules() {
     // The runbook links of alerts.yml resolve to the bundle's default base.
     assert_eq!(
         config["global"]["external_labels"]["runbook_base_url"].as_str(),
-        Some(shared::domain::alerts::DEFAULT_RUNBOOK_BASE_URL)
+        Some(monitoring_core::domain::alerts::DEFAULT_RUNBOOK_BASE_URL)
     );
 }

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use shared::domain::logs::parse::{ParseSettings, RecordParser, group_lines};
-use shared::domain::logs::record::LogEvent;
-use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::Update;
-use shared::domain::rules::{Evaluation, RuleSet};
+use monitoring_core::domain::logs::parse::{ParseSettings, RecordParser, group_lines};
+use monitoring_core::domain::logs::record::LogEvent;
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::metrics::aggregate::Update;
+use monitoring_core::domain::rules::{Evaluation, RuleSet};
 
 /// Records per corpus, and the seeds (not the generator's default 42).
 const RECORDS: &str = "20000";

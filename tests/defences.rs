@@ -12,13 +12,13 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use shared::domain::alerts::AlertRules;
-use shared::domain::alerts::crosscheck::{self, SignalCatalog};
-use shared::domain::logs::parse::{ParseSettings, RecordParser, group_lines};
-use shared::domain::logs::record::LogEvent;
-use shared::domain::logs::redact::{PseudonymKind, Redactor};
-use shared::domain::metrics::aggregate::Update;
-use shared::domain::rules::{Evaluation, RuleSet};
+use monitoring_core::domain::alerts::AlertRules;
+use monitoring_core::domain::alerts::crosscheck::{self, SignalCatalog};
+use monitoring_core::domain::logs::parse::{ParseSettings, RecordParser, group_lines};
+use monitoring_core::domain::logs::record::LogEvent;
+use monitoring_core::domain::logs::redact::{PseudonymKind, Redactor};
+use monitoring_core::domain::metrics::aggregate::Update;
+use monitoring_core::domain::rules::{Evaluation, RuleSet};
 
 const KEY: &[u8] = b"defences-test-key-0123456789abcdef";
 const USER: &str = "7c0e8a42-1d2b-4c3e-9f4a-5b6c7d8e9f01";

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use aws_config::SdkConfig;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::domain::heartbeat::Heartbeat;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_core::domain::heartbeat::Heartbeat;
 use support::bundle::{TOKEN, get_health, probe_run};
 use support::servers::{RedisServer, tls_server};
 use support::stack::{create_table, dump_table, sdk, unique, var};

@@ -17,22 +17,23 @@ use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use log_metrics::{LogMetrics, SeriesGuard};
-use serde_json::{Value, json};
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::memory_alerts::{
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::retry::TokioTimer;
+use monitoring_adapters::sns_publisher::SnsPublisher;
+use monitoring_core::domain::alerts::{AlertEngine, AlertRules, EngineSettings, SignalOutcome};
+use monitoring_core::domain::logs::record::LogEvent;
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
+use monitoring_core::domain::metrics::series::SeriesKey;
+use monitoring_core::domain::pipeline::process_events;
+use monitoring_core::domain::probe_result::Component;
+use monitoring_core::domain::rules::RuleSet;
+use monitoring_core::memory::alerts::{
     MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
 };
-use shared::adapters::sns_publisher::SnsPublisher;
-use shared::domain::alerts::{AlertEngine, AlertRules, EngineSettings, SignalOutcome};
-use shared::domain::logs::record::LogEvent;
-use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::CardinalityGuard;
-use shared::domain::metrics::series::SeriesKey;
-use shared::domain::pipeline::process_events;
-use shared::domain::probe_result::Component;
-use shared::domain::rules::RuleSet;
+use serde_json::{Value, json};
 use support::sns::{drain_settled, topic_with_queue};
 use support::stack::{create_table, sdk};
 use time::OffsetDateTime;
@@ -42,7 +43,7 @@ const T0_MS: i64 = 1_747_737_000_000;
 
 fn failed_login(second: i64, user: &str, ip: &str, endpoint: &str) -> String {
     json!({
-        "timestamp": shared::domain::alerts::incident::ms_to_rfc3339(T0_MS + second * 1000),
+        "timestamp": monitoring_core::domain::alerts::incident::ms_to_rfc3339(T0_MS + second * 1000),
         "level": "WARNING",
         "logger": "security",
         "message": "Authentication attempt",
@@ -115,6 +116,7 @@ async fn app(
                 log_silence_after: None,
                 ..EngineSettings::default()
             },
+            Arc::new(TokioTimer),
         ),
         namespace: "Test".into(),
         parse: Default::default(),
@@ -392,6 +394,7 @@ proptest::proptest! {
             StaticSilences(vec![]),
             StaticComponents(vec![Component::Oauth]),
             EngineSettings { log_silence_after: None, ..EngineSettings::default() },
+            Arc::new(TokioTimer),
         );
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let cut = cut.min(events.len());

@@ -2,7 +2,7 @@
 //! role's DynamoDB grants in template.yaml are scoped with
 //! `dynamodb:LeadingKeys` (`ForAllValues:StringLike`) to exactly the
 //! partition-key families its function's adapters read and write, as
-//! `shared::adapters::key_layout` lays them out.
+//! `monitoring_adapters::key_layout` lays them out.
 //!
 //! Works on files only: template.yaml and the functions' entry points
 //! (whose adapter wiring must match what key_layout says they use).
@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use monitoring_adapters::key_layout::{FUNCTIONS, Family, FunctionAccess};
 use serde_yaml_ng::Value as Yaml;
-use shared::adapters::key_layout::{FUNCTIONS, Family, FunctionAccess};
 
 /// Actions that read items, and the ones that write them (the items of a
 /// TransactWriteItems are authorized as Put/Update/Delete).

@@ -29,27 +29,30 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use regex::Regex;
-use serde_json::Value;
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_silences::DynamoSilenceStore;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::memory_alerts::{StaticComponents, StaticSilences};
-use shared::adapters::sns_publisher::SnsPublisher;
-use shared::domain::alerts::incident::MAX_MESSAGE_BYTES;
-use shared::domain::alerts::{
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_silences::DynamoSilenceStore;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::retry::TokioTimer;
+use monitoring_adapters::sns_publisher::SnsPublisher;
+use monitoring_core::domain::alerts::incident::MAX_MESSAGE_BYTES;
+use monitoring_core::domain::alerts::{
     AlertEngine, AlertRules, EngineOutcome, EngineSettings, INCIDENT_SCHEMA, Incident,
     SignalOutcome, TransitionKind,
 };
-use shared::domain::logs::record::LogEvent;
-use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::CardinalityGuard;
-use shared::domain::pipeline::process_events;
-use shared::domain::probe_result::{Component, ProbeResult, Reason, Status};
-use shared::domain::rules::{RuleSet, Signal};
-use shared::domain::silence::{Matcher, Silence};
-use shared::domain::timefmt::rfc3339_millis;
-use shared::ports::{AlertStore, ComponentStatus, ProbeStore, SilenceSource, SilenceStore};
+use monitoring_core::domain::logs::record::LogEvent;
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
+use monitoring_core::domain::pipeline::process_events;
+use monitoring_core::domain::probe_result::{Component, ProbeResult, Reason, Status};
+use monitoring_core::domain::rules::{RuleSet, Signal};
+use monitoring_core::domain::silence::{Matcher, Silence};
+use monitoring_core::domain::timefmt::rfc3339_millis;
+use monitoring_core::memory::alerts::{StaticComponents, StaticSilences};
+use monitoring_core::ports::{
+    AlertStore, ComponentStatus, ProbeStore, SilenceSource, SilenceStore,
+};
+use regex::Regex;
+use serde_json::Value;
 use support::alert_rules::test_alert_rules;
 use support::sns::{Delivered, create_topic, drain_settled, subscribe_queue, topic_with_queue};
 use support::stack::{create_table, sdk};
@@ -232,6 +235,7 @@ impl Stack {
             silences,
             components,
             settings(),
+            Arc::new(TokioTimer),
         )
     }
 
@@ -256,6 +260,7 @@ impl Stack {
             StaticSilences::default(),
             StaticComponents::default(),
             settings(),
+            Arc::new(TokioTimer),
         )
     }
 

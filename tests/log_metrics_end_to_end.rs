@@ -10,18 +10,20 @@ use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use log_metrics::{LogMetrics, SeriesGuard};
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::retry::TokioTimer;
+use monitoring_core::domain::alerts::{AlertEngine, AlertRules, EngineSettings};
+use monitoring_core::domain::heartbeat::Heartbeat;
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
+use monitoring_core::domain::metrics::series::SeriesKey;
+use monitoring_core::domain::rules::RuleSet;
+use monitoring_core::memory::alerts::{RecordingPublisher, StaticComponents, StaticSilences};
+use monitoring_core::ports::HeartbeatSource;
 use serde_json::{Value, json};
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::memory_alerts::{RecordingPublisher, StaticComponents, StaticSilences};
-use shared::domain::alerts::{AlertEngine, AlertRules, EngineSettings};
-use shared::domain::heartbeat::Heartbeat;
-use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::CardinalityGuard;
-use shared::domain::metrics::series::SeriesKey;
-use shared::domain::rules::RuleSet;
-use shared::ports::HeartbeatSource;
+use std::sync::Arc;
 use support::servers::free_port;
 use support::stack::{create_table, sdk};
 use time::OffsetDateTime;
@@ -67,6 +69,7 @@ async fn app(
             StaticSilences(vec![]),
             StaticComponents(vec![]),
             EngineSettings::default(),
+            Arc::new(TokioTimer),
         ),
         namespace: "Test".into(),
         parse: Default::default(),
@@ -341,8 +344,8 @@ async fn the_sample_events_behave_as_documented() {
 async fn metrics_endpoint_serves_the_series_and_redelivery_changes_nothing() {
     use axum::body::Body;
     use http_body_util::BodyExt;
-    use shared::config::Secret;
-    use shared::domain::pipeline::pipeline_metrics;
+    use monitoring_config::Secret;
+    use monitoring_core::domain::pipeline::pipeline_metrics;
     use std::sync::Arc;
     use tower::ServiceExt;
 

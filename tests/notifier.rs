@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use incident_notifier::{Notifier, NotifierError};
-use shared::adapters::dynamodb_response::DynamoDeliveryLog;
-use shared::adapters::webhook_http::{ChannelSettings, HttpChannels, RetryPolicy};
-use shared::config::Secret;
-use shared::domain::alerts::{Category, Severity, TransitionKind};
-use shared::domain::response::Routing;
-use shared::domain::response::payloads::verify_signature;
-use shared::ports::SystemClock;
+use monitoring_adapters::dynamodb_response::DynamoDeliveryLog;
+use monitoring_adapters::webhook_http::{ChannelSettings, HttpChannels, RetryPolicy};
+use monitoring_config::Secret;
+use monitoring_core::domain::alerts::{Category, Severity, TransitionKind};
+use monitoring_core::domain::response::Routing;
+use monitoring_core::domain::response::payloads::verify_signature;
+use monitoring_core::ports::SystemClock;
 use support::receiver::{INCIDENTS_TOPIC, Receiver, incident, incidents_event, sns_event_from};
 use support::stack::{create_table, dump_table, sdk};
 

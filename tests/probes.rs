@@ -4,18 +4,18 @@
 
 use std::time::{Duration, Instant};
 
-use shared::config::Secret;
-use shared::config::probe::{CertificateSettings, Endpoint, OidcSettings};
-use shared::domain::probe_result::{Component, ProbeResult, Reason, Status};
-use shared::domain::probe_runner::{ProbeLimits, run_probes};
-use shared::domain::scrub::Scrubber;
-use shared::ports::{Probe, SystemClock};
-use shared::probes::certificates::CertificateProbe;
-use shared::probes::drift::{DriftProbe, LastScanSource};
-use shared::probes::oidc::OidcProbe;
-use shared::probes::postgres::{DatabaseThresholds, PostgresConnector, PostgresProbe};
-use shared::probes::redis::{CacheThresholds, RedisProbe};
-use shared::probes::tls;
+use monitoring_adapters::probe_runner::{ProbeLimits, run_probes};
+use monitoring_adapters::probes::certificates::CertificateProbe;
+use monitoring_adapters::probes::drift::{DriftProbe, LastScanSource};
+use monitoring_adapters::probes::oidc::OidcProbe;
+use monitoring_adapters::probes::postgres::{DatabaseThresholds, PostgresConnector, PostgresProbe};
+use monitoring_adapters::probes::redis::{CacheThresholds, RedisProbe};
+use monitoring_adapters::probes::tls;
+use monitoring_config::Secret;
+use monitoring_config::probe::{CertificateSettings, Endpoint, OidcSettings};
+use monitoring_core::domain::probe_result::{Component, ProbeResult, Reason, Status};
+use monitoring_core::domain::scrub::Scrubber;
+use monitoring_core::ports::{Probe, SystemClock};
 use support::servers::{oidc_provider, silent_listener, tls_server};
 use support::stack::var;
 

@@ -8,11 +8,11 @@
 
 use std::sync::Mutex;
 
+use monitoring_adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
+use monitoring_core::domain::logs::decode::SubscriptionBatch;
+use monitoring_core::domain::logs::record::LogEvent;
 use ops::redrive::{LogMetricsHandler, NotifierHandler, Options, redrive_queue};
 use serde_json::{Value, json};
-use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
-use shared::domain::logs::decode::SubscriptionBatch;
-use shared::domain::logs::record::LogEvent;
 use support::bundle::env;
 use support::receiver::{Receiver, incident, sns_event_from};
 use support::sns::{drain, topic_with_queue};
@@ -167,7 +167,7 @@ async fn redrive_applies_each_failed_batch_and_notice_once_and_empties_the_queue
     // Notice X was delivered before its invocation failed; Y never was.
     let x = incident("a1b2c3d4e5f60718293a4b5c6d7e8f90");
     let y = incident("0f1e2d3c4b5a69788796a5b4c3d2e1f0");
-    let event = |i: &shared::domain::alerts::Incident| {
+    let event = |i: &monitoring_core::domain::alerts::Incident| {
         let m = i.to_message();
         serde_json::to_value(sns_event_from(&topic, &[(m.body, m.attributes)])).unwrap()
     };

@@ -38,20 +38,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use monitoring_adapters::blocklist_revoker::{BlocklistRevoker, BlocklistSettings};
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_response::DynamoResponseStore;
+use monitoring_adapters::http_revoker::HttpRevoker;
+use monitoring_adapters::probes::postgres::PostgresConnector;
+use monitoring_adapters::probes::tls;
+use monitoring_adapters::sns_publisher::SnsPublisher;
+use monitoring_adapters::webhook_http::RetryPolicy;
+use monitoring_config::Secret;
+use monitoring_core::domain::alerts::{Category, Incident, Severity};
+use monitoring_core::domain::response::revocation::ActionStatus;
+use monitoring_core::domain::response::{BlocklistEntry, Decision, Guardrails, Mode};
+use monitoring_core::ports::{Clock, ResponseStore};
 use security_responder::{AnyRevoker, NoTopic, Responder, ResponderSummary};
-use shared::adapters::blocklist_revoker::{BlocklistRevoker, BlocklistSettings};
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_response::DynamoResponseStore;
-use shared::adapters::http_revoker::HttpRevoker;
-use shared::adapters::sns_publisher::SnsPublisher;
-use shared::adapters::webhook_http::RetryPolicy;
-use shared::config::Secret;
-use shared::domain::alerts::{Category, Incident, Severity};
-use shared::domain::response::revocation::ActionStatus;
-use shared::domain::response::{BlocklistEntry, Decision, Guardrails, Mode};
-use shared::ports::{Clock, ResponseStore};
-use shared::probes::postgres::PostgresConnector;
-use shared::probes::tls;
 use support::receiver::{
     INCIDENTS_TOPIC, Receiver, incident, incidents_event, sns_event, sns_event_from,
 };
@@ -587,7 +587,7 @@ async fn forged_records_are_refused_counted_and_revoke_nothing() {
         assert!(s.responses.is_empty(), "{reason}");
     }
     let mut resolved = real.clone();
-    resolved.status = shared::domain::alerts::TransitionKind::Resolved;
+    resolved.status = monitoring_core::domain::alerts::TransitionKind::Resolved;
     store_incidents(&f.sdk, &f.table, &[&resolved]).await;
     let s = r.handle(&incidents_event(&[&real])).await.unwrap();
     assert_eq!(s.rejected.get("mismatch:status"), Some(&1), "{s:?}");
@@ -729,7 +729,7 @@ async fn only_critical_security_incidents_reach_the_responder() {
     medium_perf.category = Category::Performance;
     medium_perf.severity = Severity::Medium;
     for i in [&brute, &high_security, &critical_system, &medium_perf] {
-        shared::ports::IncidentPublisher::publish(&publisher, &i.to_message())
+        monitoring_core::ports::IncidentPublisher::publish(&publisher, &i.to_message())
             .await
             .unwrap();
     }

@@ -8,17 +8,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use regex::Regex;
-use shared::adapters::memory_alerts::{
-    MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
-};
-use shared::domain::alerts::{
+use monitoring_adapters::retry::TokioTimer;
+use monitoring_core::domain::alerts::{
     AlertEngine, AlertRule, AlertRules, DEFAULT_RUNBOOK_BASE_URL, EngineSettings, Links,
     RUNBOOK_DIR,
 };
-use shared::domain::metrics::series::MetricKind;
-use shared::domain::pipeline::pipeline_metrics;
-use shared::domain::rules::{RuleSet, Signal};
+use monitoring_core::domain::metrics::series::MetricKind;
+use monitoring_core::domain::pipeline::pipeline_metrics;
+use monitoring_core::domain::rules::{RuleSet, Signal};
+use monitoring_core::memory::alerts::{
+    MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
+};
+use regex::Regex;
 
 /// The workspace root (the tests crate is one level down).
 fn root() -> PathBuf {
@@ -237,6 +238,7 @@ async fn an_incidents_runbook_link_leads_to_its_runbook() {
             log_silence_after: None,
             ..EngineSettings::default()
         },
+        Arc::new(TokioTimer),
     );
     let at = time::macros::datetime!(2026-11-30 08:00 UTC);
     let signals: Vec<Signal> = (0..5)

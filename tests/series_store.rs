@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use shared::adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
-use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
-use shared::domain::metrics::series::SeriesKey;
-use shared::ports::SeriesStore;
+use monitoring_adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
+use monitoring_core::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
+use monitoring_core::domain::metrics::series::SeriesKey;
+use monitoring_core::ports::SeriesStore;
 use support::stack::{create_table, sdk, unique};
 use time::OffsetDateTime;
 
@@ -47,7 +47,7 @@ async fn store() -> DynamoSeriesStore {
     DynamoSeriesStore::new(&sdk, table, Duration::from_secs(86_400))
 }
 
-fn counter(series: &[shared::adapters::dynamodb_series::StoredSeries], status: &str) -> f64 {
+fn counter(series: &[monitoring_adapters::dynamodb_series::StoredSeries], status: &str) -> f64 {
     match series
         .iter()
         .find(|s| s.key == key("auth_requests_total", status))
@@ -176,7 +176,7 @@ async fn a_busy_counter_is_write_sharded_and_summed_on_read() {
     assert!(
         shards.len() >= 4,
         "24 batches over {} shards wrote {shards:?}",
-        shared::adapters::dynamodb_series::SERIES_SHARDS
+        monitoring_adapters::dynamodb_series::SERIES_SHARDS
     );
     let counters = store.read_metric("auth_requests_total").await.unwrap();
     assert_eq!(counters.len(), 2, "one series per label set: {counters:?}");
@@ -186,7 +186,7 @@ async fn a_busy_counter_is_write_sharded_and_summed_on_read() {
     let gauge = store.read_metric("active_sessions").await.unwrap();
     assert_eq!(
         gauge,
-        [shared::adapters::dynamodb_series::StoredSeries {
+        [monitoring_adapters::dynamodb_series::StoredSeries {
             key: SeriesKey::new("active_sessions", Vec::<(String, String)>::new()),
             value: StoredValue::Gauge(72.0),
         }]

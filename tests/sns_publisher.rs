@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use shared::adapters::sns_publisher::{MAX_MESSAGE_BYTES, SnsPublisher};
-use shared::ports::{IncidentPublisher, OutgoingMessage, PublishError};
+use monitoring_adapters::sns_publisher::{MAX_MESSAGE_BYTES, SnsPublisher};
+use monitoring_core::ports::{IncidentPublisher, OutgoingMessage, PublishError};
 use support::receiver::incident;
 use support::sns::{
     create_topic, drain, subscribe_queue, subscribe_queue_enveloped, topic_with_queue,
@@ -174,8 +174,8 @@ async fn an_unreachable_sns_is_unavailable_quickly() {
 
 #[tokio::test]
 async fn incidents_carry_an_email_subject_and_keep_their_json_for_other_protocols() {
-    use shared::domain::response::accept_incident;
-    use shared::domain::response::payloads::{email_structure, email_subject};
+    use monitoring_core::domain::response::accept_incident;
+    use monitoring_core::domain::response::payloads::{email_structure, email_subject};
 
     let sdk = sdk().await;
     let topic = create_topic(&sdk, false).await;

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use libfuzzer_sys::fuzz_target;
-use shared::domain::logs::decode::{DecodeError, decode_awslogs_data};
+use monitoring_core::domain::logs::decode::{DecodeError, decode_awslogs_data};
 
 const LIMIT: usize = 1 << 20;
 

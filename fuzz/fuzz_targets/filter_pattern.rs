@@ -5,8 +5,8 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use shared::domain::logs::filter_pattern::FilterPattern;
-use shared::domain::logs::json::Json;
+use monitoring_core::domain::logs::filter_pattern::FilterPattern;
+use monitoring_core::domain::logs::json::Json;
 
 const MESSAGES: &[&str] = &[
     "",

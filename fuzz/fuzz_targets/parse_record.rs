@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::domain::logs::parse::{
+use monitoring_core::domain::logs::parse::{
     ParseSettings, RecordParser, group_lines, is_json_event, joins_previous, parse_timestamp,
 };
-use shared::domain::logs::record::LogEvent;
+use monitoring_core::domain::logs::record::LogEvent;
 
 fuzz_target!(|bytes: &[u8]| {
     // The first byte picks the event size limit (0..=255 bytes, or the

@@ -3,7 +3,7 @@
 //! resolution), apart from the default rules: a scenario there fires one
 //! incident, whatever rules `infra/alerts/default.toml` adds. The same
 //! file as the engine's own unit tests read
-//! (`shared/src/domain/alerts/test_rules.toml`).
+//! (`crates/monitoring-core/src/domain/alerts/test_rules.toml`).
 //!
 //! The names are the default rules' (so runbook links resolve), but
 //! `auth_failures` here counts per client address, as the default
@@ -14,16 +14,17 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use shared::domain::alerts::AlertRules;
-use shared::domain::alerts::crosscheck::{self, SignalCatalog};
-use shared::domain::rules::RuleSet;
+use monitoring_core::domain::alerts::AlertRules;
+use monitoring_core::domain::alerts::crosscheck::{self, SignalCatalog};
+use monitoring_core::domain::rules::RuleSet;
 
 /// Five failed logins from one address fire `auth_failures` (high,
 /// security, never inhibited); ten against one user within two minutes
 /// fire `brute_force` (critical); ten server errors on one route within a
 /// minute fire `api_errors`; five database errors of one logger fire
 /// `database_errors`, inhibited while the database is down.
-pub const TEST_ALERT_RULES: &str = include_str!("../../shared/src/domain/alerts/test_rules.toml");
+pub const TEST_ALERT_RULES: &str =
+    include_str!("../../crates/monitoring-core/src/domain/alerts/test_rules.toml");
 
 /// [`TEST_ALERT_RULES`], checked against the default log rules as the
 /// functions check their rules at start (every signal and key is one the

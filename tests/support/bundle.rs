@@ -9,12 +9,12 @@ use axum::body::Body;
 use component_probe::{ProbeRun, build_probes};
 use health_api::{AppState, router};
 use http_body_util::BodyExt;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::emf_metrics::EmfMetrics;
-use shared::adapters::secrets::SecretResolver;
-use shared::config::probe::ProbeConfig;
-use shared::config::{Env, Secret};
-use shared::ports::SystemClock;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::emf_metrics::EmfMetrics;
+use monitoring_adapters::secrets::SecretResolver;
+use monitoring_config::probe::ProbeConfig;
+use monitoring_config::{Env, Secret};
+use monitoring_core::ports::SystemClock;
 use tower::ServiceExt;
 
 pub const TOKEN: &str = "integration-test-token";

@@ -176,8 +176,10 @@ pub fn sns_event_from(
 
 /// An incident as the alert engine publishes it (the brute-force one by
 /// default); tests change the fields they need.
-pub fn incident(id: &str) -> shared::domain::alerts::Incident {
-    use shared::domain::alerts::{Category, INCIDENT_SCHEMA, Incident, Severity, TransitionKind};
+pub fn incident(id: &str) -> monitoring_core::domain::alerts::Incident {
+    use monitoring_core::domain::alerts::{
+        Category, INCIDENT_SCHEMA, Incident, Severity, TransitionKind,
+    };
     Incident {
         schema: INCIDENT_SCHEMA.into(),
         id: id.into(),
@@ -207,7 +209,7 @@ pub fn incident(id: &str) -> shared::domain::alerts::Incident {
 }
 
 /// The SNS event Lambda hands a subscriber for these incidents.
-pub fn incidents_event(incidents: &[&shared::domain::alerts::Incident]) -> SnsEvent {
+pub fn incidents_event(incidents: &[&monitoring_core::domain::alerts::Incident]) -> SnsEvent {
     let messages: Vec<(String, BTreeMap<String, String>)> = incidents
         .iter()
         .map(|i| {

@@ -6,8 +6,8 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::domain::alerts::Incident;
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_core::domain::alerts::Incident;
 
 /// A variable the stack exports; a clear message when the tests are run
 /// without it.
@@ -19,7 +19,7 @@ pub fn var(name: &str) -> String {
 
 pub async fn sdk() -> SdkConfig {
     var("AWS_ENDPOINT_URL");
-    shared::adapters::aws::load_sdk_config().await
+    monitoring_adapters::aws::load_sdk_config().await
 }
 
 /// A name no other test (or earlier run against the same moto) uses.
@@ -71,10 +71,10 @@ pub async fn create_table(sdk: &SdkConfig) -> String {
 /// transition with nothing left in its outbox, as after publication. An
 /// incident already there is replaced.
 pub async fn store_incidents(sdk: &SdkConfig, table: &str, incidents: &[&Incident]) {
-    use shared::domain::alerts::{
+    use monitoring_core::domain::alerts::{
         CommitResult, IncidentWrite, WindowChange, WindowId, WindowState,
     };
-    use shared::ports::AlertStore;
+    use monitoring_core::ports::AlertStore;
     let store = DynamoAlertStore::new(sdk, table);
     for incident in incidents {
         // A window of its own per call, so the commit never conflicts.

@@ -16,11 +16,11 @@
 
 use std::sync::Arc;
 
+use monitoring_core::domain::alerts::{EngineError, EngineOutcome, TransitionRecord};
+use monitoring_core::domain::metrics::emf::PagingMetrics;
+use monitoring_core::domain::timefmt::rfc3339_millis;
+use monitoring_core::ports::{Alerts, Clock};
 use serde::Serialize;
-use shared::domain::alerts::{EngineError, EngineOutcome, TransitionRecord};
-use shared::domain::metrics::emf::PagingMetrics;
-use shared::domain::timefmt::rfc3339_millis;
-use shared::ports::{Alerts, Clock};
 use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +101,7 @@ impl<E: Alerts> Evaluator<E> {
 
 /// One JSON log line per transition, and one for the run.
 fn log(summary: &EvaluationSummary) {
-    shared::telemetry::log_transitions(&summary.transitions);
+    monitoring_adapters::telemetry::log_transitions(&summary.transitions);
     let outcome = serde_json::to_string(summary).unwrap_or_default();
     if summary.dead_letters > 0 {
         tracing::error!(
@@ -133,20 +133,21 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
-    use shared::adapters::memory_alerts::{
-        MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
-    };
-    use shared::domain::alerts::{
+    use monitoring_core::domain::alerts::{
         AlertRules, CommitResult, DeadLetter, EngineSettings, Notice, OpenIncident, PendingNotice,
         StoredIncident, StoredWindow, WindowChange, WindowId,
     };
-    use shared::domain::rules::Signal;
-    use shared::ports::StoreError;
+    use monitoring_core::domain::rules::Signal;
+    use monitoring_core::memory::alerts::{
+        MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
+    };
+    use monitoring_core::ports::StoreError;
     use time::macros::datetime;
 
     use super::*;
-    use shared::domain::alerts::{AlertEngine, TransitionKind};
-    use shared::ports::AlertStore;
+    use monitoring_adapters::retry::TokioTimer;
+    use monitoring_core::domain::alerts::{AlertEngine, TransitionKind};
+    use monitoring_core::ports::AlertStore;
 
     const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
 
@@ -199,6 +200,7 @@ category = "security"
                 log_silence_after,
                 ..EngineSettings::default()
             },
+            Arc::new(TokioTimer),
         )
     }
 
@@ -400,7 +402,7 @@ category = "security"
             &EngineOutcome {
                 windows: 1,
                 published: 1,
-                transitions: vec![shared::domain::alerts::TransitionRecord {
+                transitions: vec![monitoring_core::domain::alerts::TransitionRecord {
                     rule: "auth_failures".into(),
                     key: "ip:1a2b".into(),
                     status: TransitionKind::Resolved,

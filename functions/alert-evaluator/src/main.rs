@@ -8,24 +8,30 @@ use std::sync::Arc;
 
 use alert_evaluator::Evaluator;
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::adapters::alert_engine::deployed_alert_engine;
-use shared::adapters::aws::load_sdk_config;
-use shared::adapters::secrets::SecretResolver;
-use shared::config::Env;
-use shared::config::alert_evaluator::AlertEvaluatorConfig;
-use shared::domain::metrics::emf::render_paging;
-use shared::ports::SystemClock;
+use monitoring_adapters::alert_engine::deployed_alert_engine;
+use monitoring_adapters::aws::load_sdk_config;
+use monitoring_adapters::secrets::SecretResolver;
+use monitoring_config::Env;
+use monitoring_config::alert_evaluator::AlertEvaluatorConfig;
+use monitoring_core::domain::metrics::emf::render_paging;
+use monitoring_core::ports::SystemClock;
 use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    monitoring_adapters::telemetry::init();
     let config = AlertEvaluatorConfig::from_env(&Env::from_process())
         .inspect_err(|e| tracing::error!(error = %e, "configuration rejected"))?;
     let sdk = load_sdk_config().await;
     let secrets = SecretResolver::new(&sdk);
     let evaluator = Evaluator {
-        engine: deployed_alert_engine(&sdk, &config.table_name, &config.alerts, &secrets).await?,
+        engine: deployed_alert_engine(
+            &sdk,
+            &config.table_name,
+            config.alerts.engine_setup(),
+            &secrets,
+        )
+        .await?,
         clock: Arc::new(SystemClock),
     };
     let evaluator = &evaluator;

@@ -8,25 +8,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-use shared::adapters::secrets::SecretResolver;
-use shared::config::ConfigError;
-use shared::config::probe::{DriftSource, ProbeConfig};
-use shared::domain::alerts::probe_signals::{ProbeSignal, probe_signals};
-use shared::domain::alerts::{EngineError, EngineOutcome};
-use shared::domain::probe_result::{Component, ProbeResult, Reason, Status};
-use shared::domain::probe_runner::{ProbeLimits, run_probes};
-use shared::domain::rules::Signal;
-use shared::domain::scrub::Scrubber;
-use shared::ports::{
+use monitoring_adapters::probe_runner::{ProbeLimits, run_probes};
+use monitoring_adapters::probes::certificates::CertificateProbe;
+use monitoring_adapters::probes::drift::{DriftProbe, LastScanSource};
+use monitoring_adapters::probes::oidc::OidcProbe;
+use monitoring_adapters::probes::postgres::{DatabaseThresholds, PostgresConnector, PostgresProbe};
+use monitoring_adapters::probes::redis::{CacheThresholds, RedisProbe};
+use monitoring_adapters::probes::tls;
+use monitoring_adapters::secrets::SecretResolver;
+use monitoring_config::ConfigError;
+use monitoring_config::probe::{DriftSource, ProbeConfig};
+use monitoring_core::domain::alerts::probe_signals::{ProbeSignal, probe_signals};
+use monitoring_core::domain::alerts::{EngineError, EngineOutcome};
+use monitoring_core::domain::probe_result::{Component, ProbeResult, Reason, Status};
+use monitoring_core::domain::rules::Signal;
+use monitoring_core::domain::scrub::Scrubber;
+use monitoring_core::ports::{
     Alerts, Clock, HeartbeatSource, MetricSink, MetricsError, Probe, ProbeStore, StoreError,
 };
-use shared::probes::certificates::CertificateProbe;
-use shared::probes::drift::{DriftProbe, LastScanSource};
-use shared::probes::oidc::OidcProbe;
-use shared::probes::postgres::{DatabaseThresholds, PostgresConnector, PostgresProbe};
-use shared::probes::redis::{CacheThresholds, RedisProbe};
-use shared::probes::tls;
+use serde::Serialize;
 use time::OffsetDateTime;
 
 /// Why a run failed. All are transient: Lambda retries the invocation.
@@ -139,7 +139,7 @@ impl<S: ProbeStore, M: MetricSink> ProbeRun<S, M> {
         let alerted = alerts.ingest_probes(&signals, self.clock.now()).await;
         let published = self.metrics.publish(&results).await;
         let outcome = alerted?;
-        shared::telemetry::log_transitions(&outcome.transitions);
+        monitoring_adapters::telemetry::log_transitions(&outcome.transitions);
         published?;
         let mut summary = summarize(&results);
         summary.alert_transitions = outcome.transitions.len();
@@ -236,15 +236,16 @@ fn secret_parts(url: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::adapters::memory_alerts::{
+    use monitoring_adapters::retry::TokioTimer;
+    use monitoring_core::domain::alerts::AlertEngine;
+    use monitoring_core::domain::alerts::{AlertRules, EngineSettings};
+    use monitoring_core::domain::probe_result::{Measurement, Observation, Unit};
+    use monitoring_core::memory::alerts::{
         MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
     };
-    use shared::adapters::memory_store::MemoryStore;
-    use shared::domain::alerts::AlertEngine;
-    use shared::domain::alerts::{AlertRules, EngineSettings};
-    use shared::domain::probe_result::{Measurement, Observation, Unit};
-    use shared::ports::ComponentStatus;
-    use shared::ports::SystemClock;
+    use monitoring_core::memory::store::MemoryStore;
+    use monitoring_core::ports::ComponentStatus;
+    use monitoring_core::ports::SystemClock;
 
     struct Fixed(Component, Observation);
     impl Probe for Fixed {
@@ -327,6 +328,7 @@ mod tests {
             StaticSilences(vec![]),
             StaticComponents(vec![]),
             EngineSettings::default(),
+            Arc::new(TokioTimer),
         )
     }
 
@@ -402,7 +404,7 @@ mod tests {
     impl Alerts for RecordingAlerts {
         async fn ingest(
             &self,
-            _: &[shared::domain::rules::Signal],
+            _: &[monitoring_core::domain::rules::Signal],
             _: OffsetDateTime,
         ) -> Result<EngineOutcome, EngineError> {
             Ok(EngineOutcome::default())
@@ -436,11 +438,11 @@ mod tests {
     /// `not_configured` component raises a probe signal, and none is down.
     #[tokio::test]
     async fn nothing_set_is_not_configured_and_healthy() {
-        let config = ProbeConfig::from_env(&shared::config::Env::default()).unwrap();
+        let config = ProbeConfig::from_env(&monitoring_config::Env::default()).unwrap();
         assert_eq!(config.drift.source, DriftSource::Logs);
         let heartbeats = Arc::new(MemoryStore::default());
         heartbeats.set_heartbeat(
-            shared::domain::heartbeat::Heartbeat::DriftScan,
+            monitoring_core::domain::heartbeat::Heartbeat::DriftScan,
             OffsetDateTime::now_utc() - time::Duration::minutes(5),
         );
         let (probes, scrubber) = build_probes(&config, &offline_secrets(), heartbeats)
@@ -475,7 +477,7 @@ mod tests {
         );
         assert!(summary.components.iter().all(|c| c.reason.is_none()));
 
-        let report = shared::domain::health_report::HealthReport::assess(
+        let report = monitoring_core::domain::health_report::HealthReport::assess(
             run.store.latest().await.unwrap(),
             clock.now(),
             Duration::from_secs(180),
@@ -532,7 +534,7 @@ mod tests {
     /// for a configuration not read from the environment.
     #[tokio::test]
     async fn a_sql_drift_source_without_a_database_is_refused() {
-        let mut config = ProbeConfig::from_env(&shared::config::Env::default()).unwrap();
+        let mut config = ProbeConfig::from_env(&monitoring_config::Env::default()).unwrap();
         config.drift.source = DriftSource::Sql {
             query: "SELECT now()".into(),
         };

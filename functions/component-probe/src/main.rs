@@ -6,19 +6,19 @@ use std::sync::Arc;
 
 use component_probe::{ProbeRun, build_probes};
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::adapters::alert_engine::deployed_alert_engine;
-use shared::adapters::aws::load_sdk_config;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::emf_metrics::EmfMetrics;
-use shared::adapters::secrets::SecretResolver;
-use shared::config::Env;
-use shared::config::alerts::AlertsConfig;
-use shared::config::probe::ProbeConfig;
-use shared::ports::SystemClock;
+use monitoring_adapters::alert_engine::deployed_alert_engine;
+use monitoring_adapters::aws::load_sdk_config;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::emf_metrics::EmfMetrics;
+use monitoring_adapters::secrets::SecretResolver;
+use monitoring_config::Env;
+use monitoring_config::alerts::AlertsConfig;
+use monitoring_config::probe::ProbeConfig;
+use monitoring_core::ports::SystemClock;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    monitoring_adapters::telemetry::init();
     let env = Env::from_process();
     let config = ProbeConfig::from_env(&env)?;
     let alerts = AlertsConfig::from_env(&env)
@@ -27,7 +27,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = DynamoStore::new(&sdk, &config.table_name);
     let secrets = SecretResolver::new(&sdk);
     let (probes, scrubber) = build_probes(&config, &secrets, Arc::new(store.clone())).await?;
-    let engine = deployed_alert_engine(&sdk, &config.table_name, &alerts, &secrets).await?;
+    let engine =
+        deployed_alert_engine(&sdk, &config.table_name, alerts.engine_setup(), &secrets).await?;
     let run = ProbeRun {
         probes,
         store,

@@ -9,10 +9,12 @@ use std::time::Duration;
 use axum::body::Body;
 use criterion::{Criterion, criterion_group, criterion_main};
 use health_api::{AppState, router};
-use shared::adapters::memory_store::MemoryStore;
-use shared::config::Secret;
-use shared::domain::probe_result::{Component, Measurement, Observation, ProbeResult, Unit};
-use shared::ports::SystemClock;
+use monitoring_config::Secret;
+use monitoring_core::domain::probe_result::{
+    Component, Measurement, Observation, ProbeResult, Unit,
+};
+use monitoring_core::memory::store::MemoryStore;
+use monitoring_core::ports::SystemClock;
 use tower::ServiceExt;
 
 fn results() -> Vec<ProbeResult> {

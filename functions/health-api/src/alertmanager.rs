@@ -22,9 +22,9 @@
 //! Every guard rail of `POST /api/silences` applies unchanged (maximum
 //! duration, maximum number, matchers that mute every rule).
 
+use monitoring_core::domain::silence::{Matcher, NewSilence, Silence};
+use monitoring_core::domain::timefmt::rfc3339_millis;
 use serde::{Deserialize, Serialize};
-use shared::domain::silence::{Matcher, NewSilence, Silence};
-use shared::domain::timefmt::rfc3339_millis;
 use time::OffsetDateTime;
 
 /// The comment tag that sets the security flag.
@@ -265,12 +265,12 @@ fn regex_invalid(pattern: &str) -> bool {
     .validate(
         OffsetDateTime::UNIX_EPOCH,
         "check",
-        &shared::domain::silence::SilencePolicy::default(),
+        &monitoring_core::domain::silence::SilencePolicy::default(),
     )
     .is_err_and(|e| {
         matches!(
             e,
-            shared::domain::silence::SilenceError::InvalidRegex { .. }
+            monitoring_core::domain::silence::SilenceError::InvalidRegex { .. }
         )
     })
 }
@@ -302,7 +302,7 @@ pub fn filters(query: Option<&str>) -> Result<Vec<Filter>, MappingError> {
 
 #[cfg(test)]
 mod tests {
-    use shared::domain::silence::SilencePolicy;
+    use monitoring_core::domain::silence::SilencePolicy;
 
     use super::*;
 

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use lambda_http::request::RequestContext;
-use shared::domain::timefmt::rfc3339_millis;
+use monitoring_core::domain::timefmt::rfc3339_millis;
 
 use crate::audit::{self, Action, AuditRecord, Caller};
 use crate::state::AppState;
@@ -109,8 +109,8 @@ mod tests {
 
     use axum::http::StatusCode;
     use lambda_http::request::RequestContext;
+    use monitoring_core::memory::silences::MemorySilenceStore;
     use serde_json::Value;
-    use shared::adapters::memory_silences::MemorySilenceStore;
     use tower::ServiceExt;
 
     use crate::audit;

@@ -11,8 +11,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use monitoring_core::domain::silence::SilenceError;
 use serde::Serialize;
-use shared::domain::silence::SilenceError;
 
 use crate::MAX_SILENCE_BODY_BYTES;
 

@@ -6,21 +6,21 @@ use std::time::Duration;
 use health_api::audit::Role;
 use health_api::tokens::{Tokens, var_of};
 use health_api::{AppState, router};
-use shared::adapters::aws::load_sdk_config;
-use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::dynamodb_silences::DynamoSilenceStore;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::load;
-use shared::adapters::secrets::{RotatingSecret, SecretResolver};
-use shared::config::Env;
-use shared::config::health_api::HealthApiConfig;
-use shared::domain::pipeline::pipeline_metrics;
-use shared::domain::silence::SilencePolicy;
-use shared::ports::{SecretVersionSource, SystemClock};
+use monitoring_adapters::aws::load_sdk_config;
+use monitoring_adapters::dynamodb_series::DynamoSeriesStore;
+use monitoring_adapters::dynamodb_silences::DynamoSilenceStore;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::rules_loader::load;
+use monitoring_adapters::secrets::{RotatingSecret, SecretResolver};
+use monitoring_config::Env;
+use monitoring_config::health_api::HealthApiConfig;
+use monitoring_core::domain::pipeline::pipeline_metrics;
+use monitoring_core::domain::silence::SilencePolicy;
+use monitoring_core::ports::{SecretVersionSource, SystemClock};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
+    monitoring_adapters::telemetry::init();
     let config = HealthApiConfig::from_env(&Env::from_process())?;
     let sdk = load_sdk_config().await;
     let resolver = Arc::new(SecretResolver::new(&sdk));
@@ -57,10 +57,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let clock = Arc::new(SystemClock);
     // Too short or shared tokens stop the start here, with the variable named.
     let tokens = Tokens::load(sources, config.token_refresh, clock.clone()).await?;
-    let rules: shared::domain::rules::RuleSet = load(&config.rules, &resolver).await?;
+    let rules: monitoring_core::domain::rules::RuleSet = load(&config.rules, &resolver).await?;
     let mut metrics = rules.metrics().to_vec();
     metrics.extend(pipeline_metrics());
-    let alert_rules: shared::domain::alerts::AlertRules =
+    let alert_rules: monitoring_core::domain::alerts::AlertRules =
         load(&config.alert_rules, &resolver).await?;
     let policy = SilencePolicy {
         max_duration: time::Duration::seconds(

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use shared::config::Secret;
-use shared::domain::metrics::series::StoredSeries;
-use shared::domain::probe_result::ProbeResult;
-use shared::domain::rules::MetricInfo;
-use shared::domain::silence::{Silence, SilencePolicy};
-use shared::ports::{Clock, ExpireOutcome, ProbeStore, SeriesSource, SilenceStore, StoreError};
+use monitoring_config::Secret;
+use monitoring_core::domain::metrics::series::StoredSeries;
+use monitoring_core::domain::probe_result::ProbeResult;
+use monitoring_core::domain::rules::MetricInfo;
+use monitoring_core::domain::silence::{Silence, SilencePolicy};
+use monitoring_core::ports::{
+    Clock, ExpireOutcome, ProbeStore, SeriesSource, SilenceStore, StoreError,
+};
 use time::OffsetDateTime;
 
 use crate::audit::Role;

@@ -8,21 +8,21 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
-use serde_json::Value;
-use shared::adapters::memory_series::MemorySeriesStore;
-use shared::adapters::memory_silences::MemorySilenceStore;
-use shared::adapters::memory_store::MemoryStore;
-use shared::config::Secret;
-use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
-use shared::domain::metrics::series::{MetricKind, SeriesKey};
-use shared::domain::probe_result::{
+use monitoring_config::Secret;
+use monitoring_core::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
+use monitoring_core::domain::metrics::series::{MetricKind, SeriesKey};
+use monitoring_core::domain::probe_result::{
     Component, Measurement, Observation, ProbeResult, Reason, Status, Unit,
 };
-use shared::domain::rules::MetricInfo;
-use shared::domain::silence::{Silence, SilencePolicy};
-use shared::ports::{
+use monitoring_core::domain::rules::MetricInfo;
+use monitoring_core::domain::silence::{Silence, SilencePolicy};
+use monitoring_core::memory::series::MemorySeriesStore;
+use monitoring_core::memory::silences::MemorySilenceStore;
+use monitoring_core::memory::store::MemoryStore;
+use monitoring_core::ports::{
     Clock, ExpireOutcome, ProbeStore, SeriesStore, SilenceStore, StoreError, SystemClock,
 };
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::datetime;
 use tower::ServiceExt;

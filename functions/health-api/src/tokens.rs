@@ -16,9 +16,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use monitoring_config::{ConfigError, Secret};
+use monitoring_core::ports::{Clock, SecretVersionSource, SecretVersions};
 use sha2::{Digest, Sha256};
-use shared::config::{ConfigError, Secret};
-use shared::ports::{Clock, SecretVersionSource, SecretVersions};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 

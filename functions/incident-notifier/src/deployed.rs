@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use shared::adapters::aws::SdkConfig;
-use shared::adapters::dynamodb_response::DynamoDeliveryLog;
-use shared::adapters::secrets::SecretResolver;
-use shared::adapters::webhook_http::{ChannelSetupError, HttpChannels};
-use shared::config::notifier::{NotifierConfig, RoutingLoadError, load_routing};
-use shared::config::{ConfigError, Env};
-use shared::ports::SystemClock;
+use monitoring_adapters::aws::SdkConfig;
+use monitoring_adapters::dynamodb_response::DynamoDeliveryLog;
+use monitoring_adapters::secrets::SecretResolver;
+use monitoring_adapters::webhook_http::{ChannelSetupError, HttpChannels};
+use monitoring_config::notifier::{NotifierConfig, RoutingLoadError, load_routing};
+use monitoring_config::{ConfigError, Env};
+use monitoring_core::ports::SystemClock;
 
 use crate::Notifier;
 

@@ -20,10 +20,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sns::SnsEvent;
+use monitoring_core::domain::alerts::Incident;
+use monitoring_core::domain::response::{
+    Channel, Routing, accept_incident, count_refusal, from_topic,
+};
+use monitoring_core::ports::{ChannelSender, Clock, DeliveryError, DeliveryLog, StoreError};
 use serde::Serialize;
-use shared::domain::alerts::Incident;
-use shared::domain::response::{Channel, Routing, accept_incident, count_refusal, from_topic};
-use shared::ports::{ChannelSender, Clock, DeliveryError, DeliveryLog, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
@@ -253,8 +255,8 @@ fn log(summary: &NotifySummary) {
 mod tests {
     use std::sync::Mutex;
 
-    use shared::domain::alerts::{INCIDENT_SCHEMA, Severity, TransitionKind};
-    use shared::ports::SystemClock;
+    use monitoring_core::domain::alerts::{INCIDENT_SCHEMA, Severity, TransitionKind};
+    use monitoring_core::ports::SystemClock;
 
     use super::*;
 

@@ -6,12 +6,12 @@
 use aws_lambda_events::event::sns::SnsEvent;
 use incident_notifier::deployed::deployed;
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::adapters::aws::load_sdk_config;
-use shared::config::Env;
+use monitoring_adapters::aws::load_sdk_config;
+use monitoring_config::Env;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    monitoring_adapters::telemetry::init();
     let sdk = load_sdk_config().await;
     let notifier = deployed(&Env::from_process(), &sdk).await?;
     let notifier = &notifier;

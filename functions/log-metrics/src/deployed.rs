@@ -3,17 +3,17 @@
 //! here, so a redriven batch goes through exactly the handler and adapters
 //! the function runs.
 
-use shared::adapters::alert_engine::{DeployedAlertEngine, deployed_alert_engine};
-use shared::adapters::aws::SdkConfig;
-use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::rules_loader::{AlertRulesLoadError, RulesLoadError, load};
-use shared::adapters::secrets::SecretResolver;
-use shared::config::alerts::AlertsConfig;
-use shared::config::log_metrics::LogMetricsConfig;
-use shared::config::{ConfigError, Env};
-use shared::domain::logs::redact::{RedactError, Redactor};
-use shared::domain::metrics::aggregate::CardinalityGuard;
+use monitoring_adapters::alert_engine::{DeployedAlertEngine, deployed_alert_engine};
+use monitoring_adapters::aws::SdkConfig;
+use monitoring_adapters::dynamodb_series::DynamoSeriesStore;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::rules_loader::{AlertRulesLoadError, RulesLoadError, load};
+use monitoring_adapters::secrets::SecretResolver;
+use monitoring_config::alerts::AlertsConfig;
+use monitoring_config::log_metrics::LogMetricsConfig;
+use monitoring_config::{ConfigError, Env};
+use monitoring_core::domain::logs::redact::{RedactError, Redactor};
+use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
 
 use crate::{LogMetrics, SeriesGuard};
 
@@ -44,9 +44,10 @@ pub async fn deployed(env: &Env, sdk: &SdkConfig) -> Result<DeployedLogMetrics, 
         .resolve("REDACTION_KEY", &config.redaction_key)
         .await?;
     let redactor = Redactor::new(key.expose().as_bytes())?;
-    let rules: shared::domain::rules::RuleSet = load(&config.rules, &secrets).await?;
+    let rules: monitoring_core::domain::rules::RuleSet = load(&config.rules, &secrets).await?;
     tracing::info!(rules = rules.len(), file = rules.file(), "rules loaded");
-    let engine = deployed_alert_engine(sdk, &config.table_name, &alerts, &secrets).await?;
+    let engine =
+        deployed_alert_engine(sdk, &config.table_name, alerts.engine_setup(), &secrets).await?;
     Ok(LogMetrics {
         rules,
         redactor,

@@ -23,24 +23,26 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
+use monitoring_core::domain::alerts::EngineError;
+use monitoring_core::domain::heartbeat::Heartbeat;
+use monitoring_core::domain::logs::decode::{
+    DecodeError, MessageType, SubscriptionBatch, decode_awslogs_data,
+};
+use monitoring_core::domain::logs::parse::ParseSettings;
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
+use monitoring_core::domain::metrics::emf;
+use monitoring_core::domain::metrics::series::SeriesKey;
+use monitoring_core::domain::pipeline::{
+    BATCHES_REJECTED_TOTAL, accounting_metrics, chunk_batch, process_events,
+};
+use monitoring_core::domain::rules::RuleSet;
+use monitoring_core::ports::{
+    Alerts, ApplyOutcome, HeartbeatSink, SeriesSource, SeriesStore, StoreError,
+};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shared::domain::alerts::EngineError;
-use shared::domain::heartbeat::Heartbeat;
-use shared::domain::logs::decode::{
-    DecodeError, MessageType, SubscriptionBatch, decode_awslogs_data,
-};
-use shared::domain::logs::parse::ParseSettings;
-use shared::domain::logs::redact::Redactor;
-use shared::domain::metrics::aggregate::{BatchMetrics, CardinalityGuard, Update};
-use shared::domain::metrics::emf;
-use shared::domain::metrics::series::SeriesKey;
-use shared::domain::pipeline::{
-    BATCHES_REJECTED_TOTAL, accounting_metrics, chunk_batch, process_events,
-};
-use shared::domain::rules::RuleSet;
-use shared::ports::{Alerts, ApplyOutcome, HeartbeatSink, SeriesSource, SeriesStore, StoreError};
 use time::OffsetDateTime;
 
 /// The signal the default rules raise for every drift scan record.
@@ -271,7 +273,7 @@ impl<S: SeriesStore + SeriesSource, H: HeartbeatSink, A: Alerts> LogMetrics<S, H
                 &[emf::render_paging(&paging, &self.namespace, timestamp)],
             );
         }
-        shared::telemetry::log_transitions(&alerts.transitions);
+        monitoring_adapters::telemetry::log_transitions(&alerts.transitions);
         let summary = BatchSummary {
             skipped_control_message: false,
             batch_rejected: None,
@@ -392,21 +394,22 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
     use flate2::Compression;
     use flate2::write::GzEncoder;
-    use serde_json::json;
-    use shared::adapters::memory_alerts::{
-        MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
-    };
-    use shared::adapters::memory_series::MemorySeriesStore;
-    use shared::domain::alerts::{
+    use monitoring_core::domain::alerts::{
         AlertRules, CommitResult, EngineSettings, Notice, OpenIncident, PendingNotice,
         StoredIncident, StoredWindow, TransitionKind, WindowChange, WindowId,
     };
-    use shared::domain::metrics::series::StoredValue;
+    use monitoring_core::domain::metrics::series::StoredValue;
+    use monitoring_core::memory::alerts::{
+        MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
+    };
+    use monitoring_core::memory::series::MemorySeriesStore;
+    use serde_json::json;
     use time::macros::datetime;
 
     use super::*;
-    use shared::domain::alerts::AlertEngine;
-    use shared::ports::AlertStore;
+    use monitoring_adapters::retry::TokioTimer;
+    use monitoring_core::domain::alerts::AlertEngine;
+    use monitoring_core::ports::AlertStore;
 
     const NOW: OffsetDateTime = datetime!(2025-05-20 10:31 UTC);
 
@@ -482,7 +485,7 @@ category = "security"
         }
         async fn dead_letters(
             &self,
-        ) -> Result<Vec<shared::domain::alerts::DeadLetter>, StoreError> {
+        ) -> Result<Vec<monitoring_core::domain::alerts::DeadLetter>, StoreError> {
             self.inner.dead_letters().await
         }
         async fn last_log_delivery(&self) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -523,6 +526,7 @@ category = "security"
                 StaticSilences(vec![]),
                 StaticComponents(vec![]),
                 EngineSettings::default(),
+                Arc::new(TokioTimer),
             ),
             namespace: "Test".into(),
             parse: Default::default(),
@@ -775,9 +779,9 @@ category = "security"
             &self,
             batch_id: &str,
             index: usize,
-            chunk: &shared::domain::metrics::aggregate::BatchMetrics,
+            chunk: &monitoring_core::domain::metrics::aggregate::BatchMetrics,
             now: OffsetDateTime,
-        ) -> Result<shared::ports::ChunkOutcome, StoreError> {
+        ) -> Result<monitoring_core::ports::ChunkOutcome, StoreError> {
             let fail = {
                 let mut f = self.fail.lock().unwrap();
                 if *f == Some(index) { f.take() } else { None }
@@ -793,7 +797,8 @@ category = "security"
         async fn read_metric(
             &self,
             name: &str,
-        ) -> Result<Vec<shared::domain::metrics::series::StoredSeries>, StoreError> {
+        ) -> Result<Vec<monitoring_core::domain::metrics::series::StoredSeries>, StoreError>
+        {
             self.inner.read_metric(name).await
         }
     }

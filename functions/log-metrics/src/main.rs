@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use log_metrics::deployed::deployed;
-use shared::adapters::aws::load_sdk_config;
-use shared::config::Env;
+use monitoring_adapters::aws::load_sdk_config;
+use monitoring_config::Env;
 use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    monitoring_adapters::telemetry::init();
     let sdk = load_sdk_config().await;
     let app = deployed(&Env::from_process(), &sdk).await?;
     let app = &app;
@@ -21,7 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         move |event: LambdaEvent<serde_json::Value>| async move {
             let mut stdout = std::io::stdout();
             let deadline = invocation_deadline(event.context.deadline);
-            let summary = shared::retry::with_deadline(
+            let summary = monitoring_adapters::retry::with_deadline(
                 deadline,
                 app.handle(&event.payload, OffsetDateTime::now_utc(), &mut stdout),
             )

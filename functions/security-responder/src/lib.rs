@@ -45,20 +45,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sns::SnsEvent;
-use serde::Serialize;
-use shared::adapters::blocklist_revoker::BlocklistRevoker;
-use shared::adapters::http_revoker::HttpRevoker;
-use shared::domain::alerts::{Category, Incident, Severity};
-use shared::domain::response::revocation::{ActionStatus, ResponseAction};
-use shared::domain::response::{
+use monitoring_adapters::blocklist_revoker::BlocklistRevoker;
+use monitoring_adapters::http_revoker::HttpRevoker;
+use monitoring_core::domain::alerts::{Category, Incident, Severity};
+use monitoring_core::domain::response::revocation::{ActionStatus, ResponseAction};
+use monitoring_core::domain::response::{
     BlocklistEntry, Decision, Guardrails, Mode, ResponseRecord, Verification, accept_incident,
     count_refusal, from_topic, plan, plausible_incident_id, rule_gate, verify_stored,
 };
-use shared::domain::timefmt::rfc3339_millis;
-use shared::ports::{
+use monitoring_core::domain::timefmt::rfc3339_millis;
+use monitoring_core::ports::{
     Clock, IncidentPublisher, IncidentSource, OutgoingMessage, PublishError, ResponseStore,
     RevokeError, Revoker, StoreError,
 };
+use serde::Serialize;
 use time::OffsetDateTime;
 
 /// Schema of the security team's notification.
@@ -546,7 +546,7 @@ impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher, I: IncidentSour
         };
         let body = serde_json::json!({
             "schema": RESPONSE_SCHEMA,
-            "summary": shared::domain::response::payloads::summary_line(incident),
+            "summary": monitoring_core::domain::response::payloads::summary_line(incident),
             "incident": incident,
             "response": &*record,
         })
@@ -623,9 +623,9 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    use shared::adapters::memory_alerts::MemoryAlertStore;
-    use shared::domain::alerts::{INCIDENT_SCHEMA, TransitionKind};
-    use shared::ports::SystemClock;
+    use monitoring_core::domain::alerts::{INCIDENT_SCHEMA, TransitionKind};
+    use monitoring_core::memory::alerts::MemoryAlertStore;
+    use monitoring_core::ports::SystemClock;
 
     use super::*;
 
@@ -1009,8 +1009,8 @@ mod tests {
     fn blocklist_dry_run() -> Responder<AnyRevoker, MemStore, Team, MemoryAlertStore> {
         let revoker = BlocklistRevoker::new(
             None,
-            shared::probes::tls::client_config(None).unwrap(),
-            shared::adapters::blocklist_revoker::BlocklistSettings::default(),
+            monitoring_adapters::probes::tls::client_config(None).unwrap(),
+            monitoring_adapters::blocklist_revoker::BlocklistSettings::default(),
         )
         .unwrap();
         responder_with(

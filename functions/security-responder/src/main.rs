@@ -6,22 +6,22 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
+use monitoring_adapters::aws::load_sdk_config;
+use monitoring_adapters::blocklist_revoker::BlocklistRevoker;
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_response::DynamoResponseStore;
+use monitoring_adapters::http_revoker::HttpRevoker;
+use monitoring_adapters::probes::tls;
+use monitoring_adapters::secrets::SecretResolver;
+use monitoring_adapters::sns_publisher::SnsPublisher;
+use monitoring_config::Env;
+use monitoring_config::responder::{ResponderConfig, RevokerConfig};
+use monitoring_core::ports::SystemClock;
 use security_responder::{AnyRevoker, IncidentRevoker, Responder};
-use shared::adapters::aws::load_sdk_config;
-use shared::adapters::blocklist_revoker::BlocklistRevoker;
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_response::DynamoResponseStore;
-use shared::adapters::http_revoker::HttpRevoker;
-use shared::adapters::secrets::SecretResolver;
-use shared::adapters::sns_publisher::SnsPublisher;
-use shared::config::Env;
-use shared::config::responder::{ResponderConfig, RevokerConfig};
-use shared::ports::SystemClock;
-use shared::probes::tls;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    monitoring_adapters::telemetry::init();
     let config = ResponderConfig::from_env(&Env::from_process())
         .inspect_err(|e| tracing::error!(error = %e, "configuration rejected"))?;
     let sdk = load_sdk_config().await;

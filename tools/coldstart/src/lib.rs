@@ -112,7 +112,7 @@ pub const PASSTHROUGH: [&str; 13] = [
 
 /// The environment a function is started with: what the Lambda service
 /// sets, dummy credentials, and what its configuration requires to start
-/// (`shared/src/config`). `outer` reads the harness's environment.
+/// (`crates/monitoring-config/src`). `outer` reads the harness's environment.
 pub fn function_env(
     function: &str,
     endpoints: &Endpoints,
@@ -376,10 +376,10 @@ pub fn render_json(reports: &[FunctionReport], targets: &Targets) -> serde_json:
     })
 }
 
-#[path = "../../../shared/benches/common/log_mix.rs"]
+#[path = "../../../crates/monitoring-core/benches/common/log_mix.rs"]
 mod log_mix;
 
-/// One log message of the benches' mix (`shared/benches/common/log_mix.rs`),
+/// One log message of the benches' mix (`crates/monitoring-core/benches/common/log_mix.rs`),
 /// dated the day this harness was written.
 pub fn log_message(i: usize) -> String {
     log_mix::log_message(i, "2026-11-30")

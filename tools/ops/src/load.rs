@@ -28,20 +28,21 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use log_metrics::{LogMetrics, SeriesGuard};
+use monitoring_adapters::aws::SdkConfig;
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_series::DynamoSeriesStore;
+use monitoring_adapters::dynamodb_silences::DynamoSilenceStore;
+use monitoring_adapters::dynamodb_store::DynamoStore;
+use monitoring_adapters::retry::TokioTimer;
+use monitoring_adapters::sns_publisher::SnsPublisher;
+use monitoring_core::domain::alerts::{AlertEngine, AlertRules, EngineSettings};
+use monitoring_core::domain::logs::decode::SubscriptionBatch;
+use monitoring_core::domain::logs::record::LogEvent;
+use monitoring_core::domain::logs::redact::{PseudonymKind, Redactor};
+use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
+use monitoring_core::domain::rules::RuleSet;
 use serde::Serialize;
 use serde_json::Value;
-use shared::adapters::aws::SdkConfig;
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::adapters::dynamodb_series::DynamoSeriesStore;
-use shared::adapters::dynamodb_silences::DynamoSilenceStore;
-use shared::adapters::dynamodb_store::DynamoStore;
-use shared::adapters::sns_publisher::SnsPublisher;
-use shared::domain::alerts::{AlertEngine, AlertRules, EngineSettings};
-use shared::domain::logs::decode::SubscriptionBatch;
-use shared::domain::logs::record::LogEvent;
-use shared::domain::logs::redact::{PseudonymKind, Redactor};
-use shared::domain::metrics::aggregate::CardinalityGuard;
-use shared::domain::rules::RuleSet;
 use time::OffsetDateTime;
 
 /// The rule the crossing batches fire (five failed logins from one address).
@@ -217,7 +218,7 @@ pub fn quantile_ms(sorted: &[Duration], p: f64) -> Option<f64> {
 
 /// One log line of the auth service.
 fn login(at: OffsetDateTime, user: &str, ip: &str, success: bool) -> String {
-    let ts = shared::domain::timefmt::rfc3339_millis(at);
+    let ts = monitoring_core::domain::timefmt::rfc3339_millis(at);
     let level = if success { "INFO" } else { "WARNING" };
     format!(
         r#"{{"timestamp":"{ts}","level":"{level}","logger":"security","message":"Authentication attempt","user_id":"{user}","ip_address":"{ip}","success":{success},"method":"password","endpoint":"/api/auth/login","duration_ms":41.7}}"#
@@ -266,7 +267,7 @@ async fn create_table(sdk: &SdkConfig, name: &str) -> Result<(), LoadError> {
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
-        .map_err(|e| LoadError::Stack(shared::adapters::aws::describe_sdk_error(&e)))?;
+        .map_err(|e| LoadError::Stack(monitoring_adapters::aws::describe_sdk_error(&e)))?;
     Ok(())
 }
 
@@ -343,6 +344,7 @@ fn app(
             DynamoSilenceStore::from_client(client.clone(), table),
             DynamoStore::from_client(client.clone(), table),
             EngineSettings::default(),
+            Arc::new(TokioTimer),
         ),
         namespace: "LoadTest".into(),
         parse: Default::default(),

@@ -10,11 +10,11 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 use clap::{Arg, ArgAction, Command, value_parser};
+use monitoring_adapters::aws::load_sdk_config;
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_config::Env;
 use ops::load::{self, LoadOptions};
 use ops::redrive::{self, LogMetricsHandler, NotifierHandler, Options};
-use shared::adapters::aws::load_sdk_config;
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::config::Env;
 
 fn cli() -> Command {
     Command::new("ops")
@@ -41,7 +41,7 @@ fn cli() -> Command {
 }
 
 fn main() -> ExitCode {
-    shared::telemetry::init_stderr();
+    monitoring_adapters::telemetry::init_stderr();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -104,7 +104,8 @@ async fn run() -> anyhow::Result<bool> {
                 report.insert("incident_notifier".into(), serde_json::to_value(r)?);
             }
             if m.get_flag("dead-letters") {
-                let table = env.string_or("TABLE_NAME", shared::config::probe::DEFAULT_TABLE_NAME);
+                let table =
+                    env.string_or("TABLE_NAME", monitoring_config::probe::DEFAULT_TABLE_NAME);
                 let store = DynamoAlertStore::new(&sdk, table);
                 let r = redrive::requeue_dead_letters(&store, options.dry_run).await?;
                 report.insert("dead_letters".into(), serde_json::to_value(r)?);

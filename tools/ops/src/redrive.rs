@@ -28,13 +28,13 @@ use aws_lambda_events::event::sns::SnsEvent;
 use aws_sdk_sqs::Client as Sqs;
 use incident_notifier::Notifier;
 use log_metrics::LogMetrics;
-use serde::Serialize;
-use serde_json::Value;
-use shared::adapters::dynamodb_alerts::DynamoAlertStore;
-use shared::ports::Alerts;
-use shared::ports::{
+use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_core::ports::Alerts;
+use monitoring_core::ports::{
     AlertStore, ChannelSender, DeliveryLog, HeartbeatSink, SeriesSource, SeriesStore, StoreError,
 };
+use serde::Serialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 /// SQS's largest message: a body beyond it is not one of ours.
@@ -210,7 +210,7 @@ pub async fn redrive_queue<H: Handler>(
             .wait_time_seconds(0)
             .send()
             .await
-            .map_err(|e| queue_error(shared::adapters::aws::describe_sdk_error(&e)))?;
+            .map_err(|e| queue_error(monitoring_adapters::aws::describe_sdk_error(&e)))?;
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
             break;
@@ -239,7 +239,7 @@ pub async fn redrive_queue<H: Handler>(
                             .send()
                             .await
                             .map_err(|e| {
-                                queue_error(shared::adapters::aws::describe_sdk_error(&e))
+                                queue_error(monitoring_adapters::aws::describe_sdk_error(&e))
                             })?;
                         report.applied += 1;
                         ("applied", summary)
@@ -271,7 +271,7 @@ pub async fn redrive_queue<H: Handler>(
             .await
         {
             // It reappears after the visibility timeout anyway.
-            tracing::warn!(queue = queue_url, error = %shared::adapters::aws::describe_sdk_error(&e), "message not made visible again");
+            tracing::warn!(queue = queue_url, error = %monitoring_adapters::aws::describe_sdk_error(&e), "message not made visible again");
         }
     }
     Ok(report)

@@ -18,16 +18,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
-use shared::adapters::rules_loader::{AlertRulesLoadError, load_file};
-use shared::domain::alerts::crosscheck::{self, SignalCatalog};
-use shared::domain::alerts::incident::ms_to_rfc3339;
-use shared::domain::alerts::{
+use monitoring_adapters::rules_loader::{AlertRulesLoadError, load_file};
+use monitoring_core::domain::alerts::crosscheck::{self, SignalCatalog};
+use monitoring_core::domain::alerts::incident::ms_to_rfc3339;
+use monitoring_core::domain::alerts::{
     AlertInput, AlertRuleError, AlertRules, SignalAccounting, SignalOutcome, StreamEngine,
     StreamTransition,
 };
-use shared::domain::logs::redact::Redactor;
-use shared::domain::rules::{RuleSet, Signal};
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::rules::{RuleSet, Signal};
+use serde_json::Value;
 
 use crate::{ReplayError, Summary, run_files};
 
@@ -284,7 +284,7 @@ pub fn backtest_files(
 mod tests {
     use std::collections::BTreeSet;
 
-    use shared::domain::alerts::window::window_key;
+    use monitoring_core::domain::alerts::window::window_key;
 
     use super::*;
 

@@ -5,7 +5,7 @@
 //! Inputs, by file:
 //! - plain log files (JSON lines or Python text records), streamed in
 //!   chunks and evaluated on every core ([`stream`]), events grouped like
-//!   [`shared::domain::logs::parse::group_lines`];
+//!   [`monitoring_core::domain::logs::parse::group_lines`];
 //! - gzip (name ending in `.gz`, or content starting with the gzip magic),
 //!   decompressed first;
 //! - CloudWatch Logs subscription events (`{"awslogs":{"data":...}}`),
@@ -24,21 +24,21 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use flate2::read::MultiGzDecoder;
-use serde_json::Value;
-use shared::adapters::memory_series::MemorySeriesStore;
-use shared::adapters::rules_loader::{RulesLoadError, load_file};
-use shared::domain::logs::decode::{
+use monitoring_adapters::rules_loader::{RulesLoadError, load_file};
+use monitoring_core::domain::logs::decode::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeError, MessageType, decode_awslogs_data,
 };
-use shared::domain::logs::parse::{ParseSettings, parse_utc_offset};
-use shared::domain::logs::redact::{RedactError, Redactor};
-use shared::domain::metrics::aggregate::{CardinalityGuard, DEFAULT_BUCKETS};
-use shared::domain::metrics::emf;
-use shared::domain::metrics::exposition::{render_openmetrics, render_prometheus};
-use shared::domain::metrics::series::{SeriesKey, StoredSeries, StoredValue};
-use shared::domain::pipeline::{Aggregator, BatchReport, Evaluator};
-use shared::domain::rules::{MetricInfo, RuleSet};
-use shared::ports::{SeriesStore, StoreError};
+use monitoring_core::domain::logs::parse::{ParseSettings, parse_utc_offset};
+use monitoring_core::domain::logs::redact::{RedactError, Redactor};
+use monitoring_core::domain::metrics::aggregate::{CardinalityGuard, DEFAULT_BUCKETS};
+use monitoring_core::domain::metrics::emf;
+use monitoring_core::domain::metrics::exposition::{render_openmetrics, render_prometheus};
+use monitoring_core::domain::metrics::series::{SeriesKey, StoredSeries, StoredValue};
+use monitoring_core::domain::pipeline::{Aggregator, BatchReport, Evaluator};
+use monitoring_core::domain::rules::{MetricInfo, RuleSet};
+use monitoring_core::memory::series::MemorySeriesStore;
+use monitoring_core::ports::{SeriesStore, StoreError};
+use serde_json::Value;
 
 /// Environment variable holding the pseudonymization key.
 pub const KEY_ENV: &str = "REPLAY_REDACTION_KEY";
@@ -544,7 +544,7 @@ pub fn replay(
         },
     )?;
     let mut metrics = rules.metrics().to_vec();
-    metrics.extend(shared::domain::pipeline::pipeline_metrics());
+    metrics.extend(monitoring_core::domain::pipeline::pipeline_metrics());
     Ok(Replay {
         series: store.all_series(),
         metrics,
@@ -623,7 +623,7 @@ fn number(v: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::metrics::series::BUCKETS;
+    use monitoring_core::domain::metrics::series::BUCKETS;
 
     fn parse(args: &[&str]) -> Result<Command, ReplayError> {
         parse_args(args.iter().map(OsString::from))

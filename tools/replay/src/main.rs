@@ -29,7 +29,7 @@ fn run() -> anyhow::Result<()> {
         Command::Run(args) => args,
     };
     // Detached: if it is still running at exit, nothing was waiting for it.
-    std::thread::spawn(shared::domain::logs::redact::prepare);
+    std::thread::spawn(monitoring_core::domain::logs::redact::prepare);
     let rules = load_rules(args.rules.as_deref())?;
     let key = std::env::var(KEY_ENV).ok();
     let redactor = redactor(key.as_deref())?;

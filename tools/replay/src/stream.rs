@@ -19,11 +19,11 @@ use std::thread;
 
 use memmap2::{Mmap, MmapOptions};
 
-use shared::domain::logs::parse::{ParseSettings, split_events, starts_record};
-use shared::domain::logs::record::EventRef;
-use shared::domain::logs::redact::Redactor;
-use shared::domain::pipeline::{Aggregator, Evaluated, Evaluator};
-use shared::domain::rules::RuleSet;
+use monitoring_core::domain::logs::parse::{ParseSettings, split_events, starts_record};
+use monitoring_core::domain::logs::record::EventRef;
+use monitoring_core::domain::logs::redact::Redactor;
+use monitoring_core::domain::pipeline::{Aggregator, Evaluated, Evaluator};
+use monitoring_core::domain::rules::RuleSet;
 
 /// Bytes read per chunk.
 pub const CHUNK_BYTES: usize = 1 << 20;

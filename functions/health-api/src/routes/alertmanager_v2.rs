@@ -108,8 +108,8 @@ pub async fn expire(
 #[cfg(test)]
 mod tests {
     use axum::http::{StatusCode, header};
+    use monitoring_core::memory::silences::MemorySilenceStore;
     use serde_json::{Value, json};
-    use shared::adapters::memory_silences::MemorySilenceStore;
 
     use crate::testkit::{ADMIN, T0, app_at, call, get};
 

@@ -9,8 +9,8 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use shared::domain::health_report::{HealthReport, Visibility};
-use shared::domain::timefmt::rfc3339_millis;
+use monitoring_core::domain::health_report::{HealthReport, Visibility};
+use monitoring_core::domain::timefmt::rfc3339_millis;
 
 use crate::HEALTH_JSON;
 use crate::auth::Access;
@@ -125,8 +125,8 @@ mod tests {
 
     use axum::body::Body;
     use axum::http::{StatusCode, header};
-    use shared::domain::probe_result::{Component, Observation, ProbeResult};
-    use shared::ports::{ProbeStore, StoreError, SystemClock};
+    use monitoring_core::domain::probe_result::{Component, Observation, ProbeResult};
+    use monitoring_core::ports::{ProbeStore, StoreError, SystemClock};
 
     use crate::testkit::{TOKEN, app, call, get, store};
     use crate::{AppState, HEALTH_JSON, router};

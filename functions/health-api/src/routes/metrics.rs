@@ -7,7 +7,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use shared::domain::metrics::exposition;
+use monitoring_core::domain::metrics::exposition;
 
 use crate::auth::Access;
 use crate::error::ApiError;
@@ -74,7 +74,7 @@ mod tests {
     use axum::Router;
     use axum::http::{HeaderMap, StatusCode, header};
     use http_body_util::BodyExt;
-    use shared::domain::metrics::exposition;
+    use monitoring_core::domain::metrics::exposition;
     use tower::ServiceExt;
 
     use crate::testkit::{METRICS_TOKEN, app, get, metrics_app, store};

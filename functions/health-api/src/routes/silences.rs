@@ -11,10 +11,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use monitoring_core::domain::silence::{NewSilence, Silence, SilenceError};
+use monitoring_core::domain::timefmt::rfc3339_millis;
+use monitoring_core::ports::{ExpireOutcome, StoreError};
 use serde::Serialize;
-use shared::domain::silence::{NewSilence, Silence, SilenceError};
-use shared::domain::timefmt::rfc3339_millis;
-use shared::ports::{ExpireOutcome, StoreError};
 use time::OffsetDateTime;
 
 use crate::MAX_SILENCE_BODY_BYTES;
@@ -254,9 +254,11 @@ mod tests {
 
     use axum::body::Body;
     use axum::http::{StatusCode, header};
-    use shared::adapters::memory_silences::MemorySilenceStore;
-    use shared::domain::silence::{Matcher, NewSilence, RuleLabels, Silence, SilencePolicy};
-    use shared::ports::SystemClock;
+    use monitoring_core::domain::silence::{
+        Matcher, NewSilence, RuleLabels, Silence, SilencePolicy,
+    };
+    use monitoring_core::memory::silences::MemorySilenceStore;
+    use monitoring_core::ports::SystemClock;
     use time::OffsetDateTime;
 
     use crate::MAX_SILENCE_BODY_BYTES;

@@ -1,0 +1,15 @@
+//! The pure core: no AWS types and no I/O (time comes in as arguments or
+//! through the ports).
+
+pub mod alerts;
+pub mod health_report;
+pub mod heartbeat;
+pub mod logs;
+pub mod metrics;
+pub mod pipeline;
+pub mod probe_result;
+pub mod response;
+pub mod rules;
+pub mod scrub;
+pub mod silence;
+pub mod timefmt;
