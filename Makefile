@@ -35,14 +35,14 @@ invoke: ## invoke one function of a serving `make run`: make invoke FN=health-ap
 test: ## what CI runs: fmt check, clippy, cargo test against the local stack, cfn-lint, checkov, sam validate
 	@scripts/test.sh
 
-# The chaos test of `make test` (tests/chaos.rs) at a larger size: SIZE
+# The chaos test of `make test` (tests/stack/chaos.rs) at a larger size: SIZE
 # multiplies its 48 batches; SEED replays a run (default: a random seed,
 # printed with the report). Needs the local stack for its DynamoDB part.
 SEED ?=
 SIZE ?= 20
 soak: ## the chaos test, larger: make soak SEED=42 SIZE=20 (prints the seed, retries and faults)
 	@eval "$$(scripts/stack.sh env)" && CHAOS_SEED=$(SEED) CHAOS_SIZE=$(SIZE) \
-	  cargo test -p tests --test chaos -- --nocapture
+	  cargo test -p tests --test stack -- chaos:: --nocapture
 
 lint: bootstrap ## fmt check, clippy -D warnings, cfn-lint, checkov, sam validate --lint (no stack needed)
 	cargo fmt --all -- --check

@@ -13,7 +13,7 @@
 #     linked into .local/tools;
 #   - Node.js and npm (Debian, when absent), and @grafana/schema with
 #     typescript in .local/grafana-schema (scripts/grafana-schema/), the
-#     Grafana dashboard schema check of tests/dashboards.rs.
+#     Grafana dashboard schema check of tests/files/dashboards.rs.
 # Idempotent and quiet: a second run only compares a stamp and checks that a
 # few binaries exist. Set BOOTSTRAP_FORCE=1 to reinstall the venv packages.
 set -euo pipefail
@@ -198,7 +198,7 @@ tool_venv checkov "$ROOT/scripts/requirements-checkov.txt" checkov
 tool_venv sam "$ROOT/scripts/requirements-sam.txt" sam
 
 # ------------------------------------------------ Grafana schema check ---
-# tests/dashboards.rs checks infra/grafana/dashboards/*.json against
+# tests/files/dashboards.rs checks infra/grafana/dashboards/*.json against
 # Grafana's published dashboard schema: the npm package @grafana/schema
 # (its Dashboard types), compiled with TypeScript's tsc. Both pinned in
 # scripts/grafana-schema/package-lock.json, installed with `npm ci` into

@@ -120,7 +120,7 @@ fi
 
 step "dashboards: template in sync, promtool check config + rules, rule unit tests, amtool check-config"
 # infra/dashboards/*.json are embedded in template.yaml by scripts/dashboards.py;
-# tests/dashboards.rs (in the cargo test step) checks what they show.
+# tests/files/dashboards.rs (in the cargo test step) checks what they show.
 python3 "$ROOT/scripts/dashboards.py" --check
 # The README's picture is drawn from infra/dashboards/security.json: redraw
 # it and fail when the committed one differs (the dashboard changed).

@@ -4,7 +4,7 @@
 //!
 //! The adapters build their partition keys with [`Family::key`] (or use a
 //! singleton's [`Family::prefix`]), so this is the one place the layout is
-//! written down. The IAM test (`tests/iam_scoping.rs`) derives each role's
+//! written down. The IAM test (`tests/files/iam_scoping.rs`) derives each role's
 //! `dynamodb:LeadingKeys` grants from [`FUNCTIONS`] and fails when
 //! template.yaml grants more or less.
 
