@@ -294,8 +294,7 @@ fn look_alikes_count_no_defence() {
     .collect();
     // Every near miss of the failure-wording corpus (not failed logins),
     // but the one that is the service's rate limiter at work.
-    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/auth_near_misses.log");
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/auth_near_misses.log");
     lines.extend(
         std::fs::read_to_string(&corpus)
             .unwrap()

@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use test_support::logs;
 
 use serde_json::Value;
 
@@ -335,12 +336,12 @@ fn default_alert_rules() -> PathBuf {
 /// A CloudWatch Logs subscription payload carrying `messages` as events
 /// `e{first_id}`, ... one millisecond apart from `BATCH_TIME_MS + first_id`.
 fn subscription_batch(messages: &[String], first_id: usize) -> Vec<u8> {
-    let events: Vec<Value> = messages
+    let events = messages
         .iter()
         .enumerate()
         .map(|(i, m)| {
             let n = first_id + i;
-            serde_json::json!({"id": format!("e{n}"), "timestamp": BATCH_TIME_MS + n as i64, "message": m})
+            logs::event(format!("e{n}"), BATCH_TIME_MS + n as i64, m.as_str())
         })
         .collect();
     subscription_payload(events)

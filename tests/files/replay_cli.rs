@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use test_support::logs;
 
 use serde_json::Value;
 
@@ -15,10 +16,10 @@ const SERIES: &str = "endpoint=/api/drift/reports,method=GET,status_code=200";
 
 /// A CloudWatch Logs subscription event carrying `messages`.
 fn cloudwatch_event(messages: &[&str]) -> Vec<u8> {
-    let events: Vec<Value> = messages
+    let events = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| serde_json::json!({"id": format!("e{i}"), "timestamp": 1_747_737_000_000i64 + i as i64, "message": m}))
+        .map(|(i, m)| logs::event(format!("e{i}"), 1_747_737_000_000i64 + i as i64, *m))
         .collect();
     subscription_payload(events)
 }

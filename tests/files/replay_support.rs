@@ -3,13 +3,12 @@
 // Each test binary uses a part of it.
 #![allow(dead_code)]
 
+use monitoring_core::domain::logs::record::LogEvent;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::Value;
@@ -46,21 +45,10 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("gzip: {e}"))
 }
 
-/// A CloudWatch Logs subscription payload (the Lambda event) carrying
-/// `events` (`{"id", "timestamp", "message"}` objects).
-pub fn subscription_payload(events: Vec<Value>) -> Vec<u8> {
-    let envelope = serde_json::json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": "app",
-        "subscriptionFilters": ["all"],
-        "logEvents": events,
-    });
-    let data = STANDARD.encode(gzip(envelope.to_string().as_bytes()));
-    serde_json::json!({"awslogs": {"data": data}})
-        .to_string()
-        .into_bytes()
+/// A CloudWatch Logs subscription payload (the Lambda event, as the bytes
+/// of a file) carrying `events`.
+pub fn subscription_payload(events: Vec<LogEvent>) -> Vec<u8> {
+    test_support::logs::payload_bytes("app", events)
 }
 
 /// Runs replay with `extra` options on `args`, without a redaction key.

@@ -9,15 +9,12 @@
 //! mechanics, one incident per scenario); the dead man's switch runs on the
 //! default rules it ships in.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use monitoring_core::memory::clock::ManualClock;
+use std::sync::Arc;
 use std::time::Duration;
+use test_support::logs;
 
 use alert_evaluator::Evaluator;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use log_metrics::{HandlerError, LogMetrics, SeriesGuard};
 use monitoring_adapters::alert_engine::{DeployedAlertEngine, deployed_alert_engine};
 use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
@@ -31,8 +28,8 @@ use monitoring_core::domain::alerts::{AlertRules, TransitionKind};
 use monitoring_core::domain::logs::redact::Redactor;
 use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
 use monitoring_core::domain::rules::RuleSet;
-use monitoring_core::ports::{AlertStore, Clock};
-use serde_json::{Value, json};
+use monitoring_core::ports::AlertStore;
+use serde_json::Value;
 use test_support::alert_rules::test_alert_rules_file;
 use test_support::servers::free_port;
 use test_support::sns::{Delivered, drain, topic_with_queue};
@@ -44,20 +41,6 @@ use time::macros::datetime;
 const T0: OffsetDateTime = datetime!(2026-11-30 08:00 UTC);
 
 type Engine = DeployedAlertEngine;
-
-struct TestClock(Mutex<OffsetDateTime>);
-
-impl TestClock {
-    fn set(&self, at: OffsetDateTime) {
-        *self.0.lock().unwrap() = at;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-}
 
 struct Setup {
     sdk: aws_config::SdkConfig,
@@ -122,8 +105,8 @@ impl Setup {
         .unwrap()
     }
 
-    async fn evaluator(&self) -> (Evaluator<Engine>, Arc<TestClock>) {
-        let clock = Arc::new(TestClock(Mutex::new(T0)));
+    async fn evaluator(&self) -> (Evaluator<Engine>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(T0));
         let evaluator = Evaluator {
             engine: self.engine(&self.sdk).await,
             clock: clock.clone(),
@@ -163,32 +146,18 @@ impl Setup {
 /// A subscription batch of `n` failed logins from one address, a second
 /// apart from `T0`.
 fn failed_logins(n: usize) -> Value {
-    let events: Vec<Value> = (0..n)
+    let events = (0..n)
         .map(|i| {
-            json!({
-                "id": format!("{i:056}"),
-                "timestamp": T0.unix_timestamp() * 1000 + i as i64 * 1000,
-                "message": format!(
+            logs::event(
+                format!("{i:056}"),
+                T0.unix_timestamp() * 1000 + i as i64 * 1000,
+                format!(
                     r#"{{"timestamp":"2026-11-30T08:00:0{i}.000Z","level":"WARNING","logger":"security","message":"Authentication attempt","user_id":"u{i}","ip_address":"203.0.113.7","success":false,"method":"password","endpoint":"/api/auth/login"}}"#
                 ),
-            })
+            )
         })
         .collect();
-    envelope(events)
-}
-
-fn envelope(events: Vec<Value>) -> Value {
-    let body = json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": "app-1",
-        "subscriptionFilters": ["blindspotx-monitoring"],
-        "logEvents": events,
-    });
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(body.to_string().as_bytes()).unwrap();
-    json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
+    logs::lambda_event("app-1", events)
 }
 
 #[tokio::test]
@@ -257,7 +226,7 @@ async fn no_log_delivery_for_the_configured_time_raises_log_pipeline_silent_once
     let s = setup("600", Rules::Default).await;
     // An empty batch: the last log delivery is T0.
     let app = s.log_metrics(&s.sdk, &s.sdk).await;
-    app.handle(&envelope(vec![]), T0, &mut Vec::new())
+    app.handle(&logs::lambda_event("app-1", vec![]), T0, &mut Vec::new())
         .await
         .unwrap();
 

@@ -14,15 +14,11 @@
 //!   revocation; the batch and the incident delivered again change nothing.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use test_support::logs;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use log_metrics::{LogMetrics, SeriesGuard};
 use monitoring_adapters::blocklist_revoker::{BlocklistRevoker, BlocklistSettings};
 use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
@@ -42,7 +38,7 @@ use monitoring_core::domain::response::revocation::Decision;
 use monitoring_core::domain::response::{Guardrails, Mode};
 use monitoring_core::domain::rules::RuleSet;
 use monitoring_core::memory::alerts::{StaticComponents, StaticSilences};
-use monitoring_core::ports::Clock;
+use monitoring_core::ports::SystemClock;
 use security_responder::{AnyRevoker, Responder};
 use serde_json::{Value, json};
 use test_support::receiver::sns_event_from;
@@ -55,14 +51,6 @@ use time::format_description::well_known::Rfc3339;
 const FILTER_POLICY: &str = r#"{"category":["security"],"severity":["critical"]}"#;
 const DRAIN_PAUSE: Duration = Duration::from_millis(300);
 const RESPONDER_ROLE: &str = "blindspotx_responder";
-
-struct NowClock;
-
-impl Clock for NowClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
 
 /// A user id (a UUID, as the service's) no other test or run uses.
 fn fresh_user() -> String {
@@ -108,21 +96,18 @@ fn attempt(at: OffsetDateTime, user: &str, ip: &str, success: bool) -> String {
 
 /// A subscription payload of `records` (event time = record time).
 fn payload(records: &[(OffsetDateTime, String)]) -> Value {
-    let envelope = json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": "app-1",
-        "subscriptionFilters": ["blindspotx-monitoring"],
-        "logEvents": records.iter().enumerate().map(|(i, (at, m))| json!({
-            "id": format!("{:040}{i:016}", at.unix_timestamp()),
-            "timestamp": (at.unix_timestamp_nanos() / 1_000_000) as i64,
-            "message": m,
-        })).collect::<Vec<_>>(),
-    });
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(envelope.to_string().as_bytes()).unwrap();
-    json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
+    let events = records
+        .iter()
+        .enumerate()
+        .map(|(i, (at, m))| {
+            logs::event(
+                format!("{:040}{i:016}", at.unix_timestamp()),
+                (at.unix_timestamp_nanos() / 1_000_000) as i64,
+                m.as_str(),
+            )
+        })
+        .collect();
+    logs::lambda_event("app-1", events)
 }
 
 type Alerts = AlertEngine<DynamoAlertStore, SnsPublisher, StaticSilences, StaticComponents>;
@@ -185,7 +170,7 @@ impl Stack {
             incidents_topic: topic.clone(),
             team: None,
             team_target: String::new(),
-            clock: Arc::new(NowClock),
+            clock: Arc::new(SystemClock),
             lease: Duration::from_secs(30),
         };
         let db = PostgresConnector::new(

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::bundle::{TOKEN, get_health, probe_run};
 use aws_config::SdkConfig;
 use monitoring_adapters::dynamodb_store::DynamoStore;
 use monitoring_core::domain::heartbeat::Heartbeat;
-use crate::bundle::{TOKEN, get_health, probe_run};
 use test_support::servers::{RedisServer, tls_server};
 use test_support::stack::{create_table, dump_table, sdk, unique, var};
 use time::OffsetDateTime;

@@ -8,14 +8,10 @@
 //! The property test at the end needs no stack: for any interleaving of
 //! those records, every signal has one outcome per rule that counts it.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use test_support::logs;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use log_metrics::{LogMetrics, SeriesGuard};
 use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
 use monitoring_adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
@@ -72,21 +68,18 @@ fn text(second: i64, logger: &str, level: &str, message: &str) -> String {
 
 /// One subscription payload; event `i` is delivered at `T0 + offset + i` ms.
 fn payload(events: &[String], offset_ms: i64, stream: &str) -> Value {
-    let envelope = json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": stream,
-        "subscriptionFilters": ["blindspotx-monitoring"],
-        "logEvents": events.iter().enumerate().map(|(i, m)| json!({
-            "id": format!("{stream}-{offset_ms}-{i:040}"),
-            "timestamp": T0_MS + offset_ms + i as i64,
-            "message": m,
-        })).collect::<Vec<_>>(),
-    });
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(envelope.to_string().as_bytes()).unwrap();
-    json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
+    let events = events
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            logs::event(
+                format!("{stream}-{offset_ms}-{i:040}"),
+                T0_MS + offset_ms + i as i64,
+                m.as_str(),
+            )
+        })
+        .collect();
+    logs::lambda_event(stream, events)
 }
 
 type Alerts = AlertEngine<DynamoAlertStore, SnsPublisher, StaticSilences, StaticComponents>;

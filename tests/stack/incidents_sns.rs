@@ -54,7 +54,9 @@ use monitoring_core::ports::{
 use regex::Regex;
 use serde_json::Value;
 use test_support::alert_rules::test_alert_rules;
-use test_support::sns::{Delivered, create_topic, drain_settled, subscribe_queue, topic_with_queue};
+use test_support::sns::{
+    Delivered, create_topic, drain_settled, subscribe_queue, topic_with_queue,
+};
 use test_support::stack::{create_table, sdk};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

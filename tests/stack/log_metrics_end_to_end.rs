@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::time::Duration;
+use test_support::logs;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -31,21 +32,15 @@ use time::OffsetDateTime;
 const FAILED_LOGIN: &str = r#"{"timestamp":"2025-05-20T10:30:00.123Z","level":"WARNING","logger":"security","message":"Authentication attempt","user_id":"7c0e","ip_address":"203.0.113.7","success":false,"method":"password","endpoint":"/api/auth/login","duration_ms":41.7}"#;
 
 fn payload(events: &[&str], message_type: &str) -> Value {
-    let envelope = json!({
-        "messageType": message_type,
-        "owner": "123456789012",
-        "logGroup": "/blindspotx/auth",
-        "logStream": "app-1",
-        "subscriptionFilters": ["blindspotx-monitoring"],
-        "logEvents": events.iter().enumerate().map(|(i, m)| json!({
-            "id": format!("{i:056}"),
-            "timestamp": 1_747_737_000_000_i64 + i as i64,
-            "message": m,
-        })).collect::<Vec<_>>(),
-    });
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(envelope.to_string().as_bytes()).unwrap();
-    json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
+    let events = events
+        .iter()
+        .enumerate()
+        .map(|(i, m)| logs::event(format!("{i:056}"), 1_747_737_000_000_i64 + i as i64, *m))
+        .collect();
+    match message_type {
+        "CONTROL_MESSAGE" => logs::control_event("app-1", events),
+        _ => logs::lambda_event("app-1", events),
+    }
 }
 
 /// The alert engine over the same table; publications are recorded (the

@@ -24,7 +24,9 @@ use monitoring_core::domain::alerts::{Category, Severity, TransitionKind};
 use monitoring_core::domain::response::Routing;
 use monitoring_core::domain::response::payloads::verify_signature;
 use monitoring_core::ports::SystemClock;
-use test_support::receiver::{INCIDENTS_TOPIC, Receiver, incident, incidents_event, sns_event_from};
+use test_support::receiver::{
+    INCIDENTS_TOPIC, Receiver, incident, incidents_event, sns_event_from,
+};
 use test_support::stack::{create_table, dump_table, sdk};
 
 const SIGNING_KEY: &str = "notifier-test-signing-key-0123456789";

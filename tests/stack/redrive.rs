@@ -8,12 +8,12 @@
 
 use std::sync::Mutex;
 
+use crate::bundle::env;
 use monitoring_adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
 use monitoring_core::domain::logs::decode::SubscriptionBatch;
 use monitoring_core::domain::logs::record::LogEvent;
 use ops::redrive::{LogMetricsHandler, NotifierHandler, Options, redrive_queue};
 use serde_json::{Value, json};
-use crate::bundle::env;
 use test_support::receiver::{Receiver, incident, sns_event_from};
 use test_support::sns::{drain, topic_with_queue};
 use test_support::stack::{create_table, sdk, unique};

@@ -50,7 +50,8 @@ use monitoring_config::Secret;
 use monitoring_core::domain::alerts::{Category, Incident, Severity};
 use monitoring_core::domain::response::revocation::ActionStatus;
 use monitoring_core::domain::response::{BlocklistEntry, Decision, Guardrails, Mode};
-use monitoring_core::ports::{Clock, ResponseStore};
+use monitoring_core::memory::clock::ManualClock;
+use monitoring_core::ports::ResponseStore;
 use security_responder::{AnyRevoker, NoTopic, Responder, ResponderSummary};
 use test_support::receiver::{
     INCIDENTS_TOPIC, Receiver, incident, incidents_event, sns_event, sns_event_from,
@@ -70,14 +71,6 @@ const RESPONDER_ROLE: &str = "blindspotx_responder";
 /// token of its user (`uid` claim) after an all-tokens row.
 const SERVICE_CHECK: &str = "SELECT id, jti, token_type, user_id, expires_at, reason, created_at \
      FROM blocklistedtoken WHERE jti = $1 OR (user_id = $2::text::uuid AND token_type = 'all')";
-
-struct TestClock(OffsetDateTime);
-
-impl Clock for TestClock {
-    fn now(&self) -> OffsetDateTime {
-        self.0
-    }
-}
 
 /// The responder's connection string: its own role.
 fn blocklist_url() -> String {
@@ -237,7 +230,7 @@ impl Fixture {
             incidents_topic: INCIDENTS_TOPIC.into(),
             team: Some(SnsPublisher::new(&self.sdk, &self.team_topic)),
             team_target: self.team_topic.clone(),
-            clock: Arc::new(TestClock(T0)),
+            clock: Arc::new(ManualClock::new(T0)),
             lease: Duration::from_secs(30),
         }
     }
@@ -383,7 +376,7 @@ async fn enforce_writes_one_row_per_user_and_incident_and_the_service_rejects_th
     // later clock): the row's id is the incident's, so the insert adds
     // nothing and the record shows the row already there.
     let mut lost = f.responder_on(enforce(), &create_table(&f.sdk).await);
-    lost.clock = Arc::new(TestClock(T0 + Duration::from_secs(600)));
+    lost.clock = Arc::new(ManualClock::new(T0 + Duration::from_secs(600)));
     let s = f.deliver(&lost, &[&i]).await;
     assert_eq!(f.service.rows_of(&victim).await, rows);
     let action = &s.responses[0].actions[0];
@@ -428,7 +421,7 @@ async fn enforce_writes_one_row_per_user_and_incident_and_the_service_rejects_th
     // another row.
     let third = for_user("0000000000000000000000000000e003", &victim);
     let mut later = f.responder(enforce());
-    later.clock = Arc::new(TestClock(T0 + Duration::from_secs(24 * 3600 + 1)));
+    later.clock = Arc::new(ManualClock::new(T0 + Duration::from_secs(24 * 3600 + 1)));
     let s = f.deliver(&later, &[&third]).await;
     assert_eq!(s.responses[0].actions[0].decision, Some(Decision::Acted));
     let rows = f.service.rows_of(&victim).await;
@@ -779,7 +772,7 @@ async fn the_http_revoker_calls_the_endpoint_with_the_service_credential() {
         incidents_topic: INCIDENTS_TOPIC.into(),
         team: None,
         team_target: String::new(),
-        clock: Arc::new(TestClock(T0)),
+        clock: Arc::new(ManualClock::new(T0)),
         lease: Duration::from_secs(30),
     };
     let i = for_user("0000000000000000000000000000x001", "u-victim");

@@ -66,14 +66,8 @@ mod tests {
     use super::*;
     use futures::future::BoxFuture;
     use monitoring_core::domain::probe_result::{Component, Measurement, Status, Unit};
+    use monitoring_core::memory::clock::ManualClock;
     use time::OffsetDateTime;
-
-    struct FixedClock;
-    impl Clock for FixedClock {
-        fn now(&self) -> OffsetDateTime {
-            OffsetDateTime::UNIX_EPOCH
-        }
-    }
 
     struct Sleeper {
         component: Component,
@@ -115,7 +109,13 @@ mod tests {
             deadline: Duration::from_secs(8),
         };
         let start = Instant::now();
-        let results = run_probes(&probes, limits, &FixedClock, &Scrubber::default()).await;
+        let results = run_probes(
+            &probes,
+            limits,
+            &ManualClock::new(OffsetDateTime::UNIX_EPOCH),
+            &Scrubber::default(),
+        )
+        .await;
         assert_eq!(start.elapsed(), Duration::from_secs(2));
         assert_eq!(results[0].component, Component::Database);
         assert_eq!(results[0].status, Status::Fail);
@@ -132,7 +132,13 @@ mod tests {
             deadline: Duration::from_secs(3),
         };
         let start = Instant::now();
-        let results = run_probes(&probes, limits, &FixedClock, &Scrubber::default()).await;
+        let results = run_probes(
+            &probes,
+            limits,
+            &ManualClock::new(OffsetDateTime::UNIX_EPOCH),
+            &Scrubber::default(),
+        )
+        .await;
         assert_eq!(start.elapsed(), Duration::from_secs(3));
         assert!(results.iter().all(|r| r.reason == Some(Reason::Timeout)));
         assert!(results.iter().all(|r| r.latency_ms >= 3000.0));
@@ -144,7 +150,7 @@ mod tests {
         let results = run_probes(
             &probes,
             ProbeLimits::default(),
-            &FixedClock,
+            &ManualClock::new(OffsetDateTime::UNIX_EPOCH),
             &Scrubber::default(),
         )
         .await;

@@ -7,6 +7,7 @@
 //! Prometheus and Alertmanager tools.
 
 pub mod alert_rules;
+pub mod logs;
 pub mod receiver;
 pub mod servers;
 pub mod sns;

@@ -130,7 +130,7 @@ fn log(summary: &EvaluationSummary) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use monitoring_core::memory::clock::ManualClock;
     use std::time::Duration;
 
     use monitoring_core::domain::alerts::{
@@ -170,18 +170,6 @@ category = "security"
         AlertRules::from_toml(TEST_RULES, "test.toml").unwrap()
     }
 
-    struct TestClock(Mutex<OffsetDateTime>);
-    impl TestClock {
-        fn set(&self, at: OffsetDateTime) {
-            *self.0.lock().unwrap() = at;
-        }
-    }
-    impl Clock for TestClock {
-        fn now(&self) -> OffsetDateTime {
-            *self.0.lock().unwrap()
-        }
-    }
-
     type Engine<S> = AlertEngine<S, RecordingPublisher, StaticSilences, StaticComponents>;
 
     fn engine<S: AlertStore>(
@@ -204,8 +192,8 @@ category = "security"
         )
     }
 
-    fn evaluator<S: AlertStore>(engine: Engine<S>) -> (Evaluator<Engine<S>>, Arc<TestClock>) {
-        let clock = Arc::new(TestClock(Mutex::new(T0)));
+    fn evaluator<S: AlertStore>(engine: Engine<S>) -> (Evaluator<Engine<S>>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(T0));
         (
             Evaluator {
                 engine,

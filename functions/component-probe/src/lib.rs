@@ -243,6 +243,7 @@ mod tests {
     use monitoring_core::memory::alerts::{
         MemoryAlertStore, RecordingPublisher, StaticComponents, StaticSilences,
     };
+    use monitoring_core::memory::clock::ManualClock;
     use monitoring_core::memory::store::MemoryStore;
     use monitoring_core::ports::ComponentStatus;
     use monitoring_core::ports::SystemClock;
@@ -280,14 +281,6 @@ mod tests {
             secret_parts("redis://cache:6379"),
             vec!["redis://cache:6379".to_owned()]
         );
-    }
-
-    /// A clock the test moves.
-    struct TestClock(std::sync::Mutex<OffsetDateTime>);
-    impl Clock for TestClock {
-        fn now(&self) -> OffsetDateTime {
-            *self.0.lock().unwrap()
-        }
     }
 
     /// Redis, whose evicted-keys counter grows by 10 at every probe.
@@ -338,7 +331,7 @@ mod tests {
     #[tokio::test]
     async fn evictions_between_runs_raise_an_alert() {
         let t0 = time::macros::datetime!(2026-11-30 08:00 UTC);
-        let clock = Arc::new(TestClock(std::sync::Mutex::new(t0)));
+        let clock = Arc::new(ManualClock::new(t0));
         let run = ProbeRun {
             probes: vec![Box::new(Evicting(Default::default()))],
             store: MemoryStore::default(),
@@ -352,7 +345,7 @@ mod tests {
         let alerts = engine(&publisher);
         let mut transitions = Vec::new();
         for minute in 0..3 {
-            *clock.0.lock().unwrap() = t0 + time::Duration::minutes(minute);
+            clock.set(t0 + time::Duration::minutes(minute));
             let summary = run.run_with_alerts(&alerts).await.unwrap();
             transitions.push(summary.alert_transitions);
         }
@@ -371,7 +364,7 @@ mod tests {
     #[tokio::test]
     async fn a_component_down_for_three_probes_fires_once() {
         let t0 = time::macros::datetime!(2026-11-30 08:00 UTC);
-        let clock = Arc::new(TestClock(std::sync::Mutex::new(t0)));
+        let clock = Arc::new(ManualClock::new(t0));
         let run = ProbeRun {
             probes: vec![Box::new(Fixed(
                 Component::Database,
@@ -387,7 +380,7 @@ mod tests {
         let publisher = RecordingPublisher::default();
         let alerts = engine(&publisher);
         for minute in 0..5 {
-            *clock.0.lock().unwrap() = t0 + time::Duration::minutes(minute);
+            clock.set(t0 + time::Duration::minutes(minute));
             run.run_with_alerts(&alerts).await.unwrap();
         }
         let incidents = publisher.incidents();
@@ -507,7 +500,7 @@ mod tests {
     #[tokio::test]
     async fn a_component_that_is_not_configured_never_fires() {
         let t0 = time::macros::datetime!(2026-11-30 08:00 UTC);
-        let clock = Arc::new(TestClock(std::sync::Mutex::new(t0)));
+        let clock = Arc::new(ManualClock::new(t0));
         let run = ProbeRun {
             probes: vec![Box::new(Fixed(
                 Component::Database,
@@ -523,7 +516,7 @@ mod tests {
         let publisher = RecordingPublisher::default();
         let alerts = engine(&publisher);
         for minute in 0..5 {
-            *clock.0.lock().unwrap() = t0 + time::Duration::minutes(minute);
+            clock.set(t0 + time::Duration::minutes(minute));
             let summary = run.run_with_alerts(&alerts).await.unwrap();
             assert_eq!(summary.alert_transitions, 0);
         }

@@ -16,11 +16,12 @@ use monitoring_core::domain::probe_result::{
 };
 use monitoring_core::domain::rules::MetricInfo;
 use monitoring_core::domain::silence::{Silence, SilencePolicy};
+use monitoring_core::memory::clock::ManualClock;
 use monitoring_core::memory::series::MemorySeriesStore;
 use monitoring_core::memory::silences::MemorySilenceStore;
 use monitoring_core::memory::store::MemoryStore;
 use monitoring_core::ports::{
-    Clock, ExpireOutcome, ProbeStore, SeriesStore, SilenceStore, StoreError, SystemClock,
+    ExpireOutcome, ProbeStore, SeriesStore, SilenceStore, StoreError, SystemClock,
 };
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -64,13 +65,6 @@ impl<T: SilenceStore> SilenceStore for Shared<T> {
         by: &str,
     ) -> Result<ExpireOutcome, StoreError> {
         self.0.expire(id, at, by).await
-    }
-}
-
-pub struct FixedClock(pub OffsetDateTime);
-impl Clock for FixedClock {
-    fn now(&self) -> OffsetDateTime {
-        self.0
     }
 }
 
@@ -185,7 +179,7 @@ pub fn app_with(
         Some(&Secret::new(TOKEN)),
         Duration::from_secs(180),
         Duration::from_secs(10),
-        Arc::new(FixedClock(now)),
+        Arc::new(ManualClock::new(now)),
     )
     .with_silences(Shared(silences.clone()), Some(&Secret::new(ADMIN)))
     .with_silence_policy(policy);

@@ -290,15 +290,9 @@ async fn fetch_all(
 mod tests {
     use super::*;
     use futures::future::BoxFuture;
+    use monitoring_core::memory::clock::ManualClock;
     use std::sync::Mutex;
     use time::macros::datetime;
-
-    struct Clock0(Mutex<OffsetDateTime>);
-    impl Clock for Clock0 {
-        fn now(&self) -> OffsetDateTime {
-            *self.0.lock().unwrap()
-        }
-    }
 
     /// An in-memory secret whose versions a test rotates.
     struct Rotating(Mutex<SecretVersions>);
@@ -332,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rotation_is_picked_up_after_the_ttl_with_the_previous_version_accepted() {
-        let clock = Arc::new(Clock0(Mutex::new(T0)));
+        let clock = Arc::new(ManualClock::new(T0));
         let admin = rotating(OLD);
         let tokens = Tokens::load(
             vec![
@@ -350,13 +344,13 @@ mod tests {
 
         // Secrets Manager rotates: NEW is AWSCURRENT, OLD AWSPREVIOUS.
         admin.set(NEW, Some(OLD));
-        *clock.0.lock().unwrap() = T0 + time::Duration::seconds(299);
+        clock.set(T0 + time::Duration::seconds(299));
         assert_eq!(
             tokens.snapshot().await.identify(NEW),
             None,
             "within the TTL"
         );
-        *clock.0.lock().unwrap() = T0 + time::Duration::seconds(300);
+        clock.set(T0 + time::Duration::seconds(300));
         let s = tokens.snapshot().await;
         assert_eq!(s.identify(NEW), Some((Role::Admin, Stage::Current)));
         assert_eq!(s.identify(OLD), Some((Role::Admin, Stage::Previous)));
@@ -364,14 +358,14 @@ mod tests {
 
         // The rotation finishes: the old token stops working.
         admin.set(NEW, None);
-        *clock.0.lock().unwrap() = T0 + time::Duration::seconds(600);
+        clock.set(T0 + time::Duration::seconds(600));
         let s = tokens.snapshot().await;
         assert_eq!(s.identify(OLD), None);
         assert_eq!(s.identify(NEW), Some((Role::Admin, Stage::Current)));
 
         // A refresh that breaks a rule keeps the tokens in force.
         admin.set(METRICS, Some(NEW));
-        *clock.0.lock().unwrap() = T0 + time::Duration::seconds(900);
+        clock.set(T0 + time::Duration::seconds(900));
         let s = tokens.snapshot().await;
         assert_eq!(s.identify(NEW), Some((Role::Admin, Stage::Current)));
         assert_eq!(s.identify(METRICS), Some((Role::Metrics, Stage::Current)));
@@ -379,7 +373,7 @@ mod tests {
 
     #[tokio::test]
     async fn short_or_shared_tokens_stop_the_start() {
-        let clock: Arc<dyn Clock> = Arc::new(Clock0(Mutex::new(T0)));
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(T0));
         let err = Tokens::load(
             vec![(Role::Admin, rotating("short-token"))],
             DEFAULT_REFRESH,

@@ -3,6 +3,7 @@
 //! the replay tool and the benches.
 
 pub mod alerts;
+pub mod clock;
 pub mod series;
 pub mod silences;
 pub mod store;
