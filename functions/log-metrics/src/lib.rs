@@ -390,10 +390,6 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD;
-    use flate2::Compression;
-    use flate2::write::GzEncoder;
     use monitoring_core::domain::alerts::{
         AlertRules, CommitResult, EngineSettings, Notice, OpenIncident, PendingNotice,
         StoredIncident, StoredWindow, TransitionKind, WindowChange, WindowId,
@@ -404,6 +400,7 @@ mod tests {
     };
     use monitoring_core::memory::series::MemorySeriesStore;
     use serde_json::json;
+    use test_support::logs;
     use time::macros::datetime;
 
     use super::*;
@@ -550,18 +547,21 @@ category = "security"
         envelope(events)
     }
 
+    /// The Lambda event of `events` (`{"id", "timestamp", "message"}`), by
+    /// the bundle's own encoder (the test kit's).
     fn envelope(events: Vec<Value>) -> Value {
-        let body = json!({
-            "messageType": "DATA_MESSAGE",
-            "owner": "123456789012",
-            "logGroup": "/blindspotx/auth",
-            "logStream": "app-1",
-            "subscriptionFilters": ["blindspotx-monitoring"],
-            "logEvents": events,
-        });
-        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-        gz.write_all(body.to_string().as_bytes()).unwrap();
-        json!({"awslogs": {"data": STANDARD.encode(gz.finish().unwrap())}})
+        let events = events
+            .iter()
+            .map(|e| {
+                let text = |k: &str| e[k].as_str().unwrap().to_owned();
+                logs::event(
+                    text("id"),
+                    e["timestamp"].as_i64().unwrap(),
+                    text("message"),
+                )
+            })
+            .collect();
+        logs::lambda_event("app-1", events)
     }
 
     fn counter(store: &MemorySeriesStore, key: &SeriesKey) -> f64 {
