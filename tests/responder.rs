@@ -48,8 +48,8 @@ use monitoring_adapters::sns_publisher::SnsPublisher;
 use monitoring_adapters::webhook_http::RetryPolicy;
 use monitoring_config::Secret;
 use monitoring_core::domain::alerts::{Category, Incident, Severity};
-use monitoring_core::domain::response::revocation::ActionStatus;
-use monitoring_core::domain::response::{BlocklistEntry, Decision, Guardrails, Mode};
+use monitoring_core::domain::security_response::revocation::ActionStatus;
+use monitoring_core::domain::security_response::{BlocklistEntry, Decision, Guardrails, Mode};
 use monitoring_core::ports::{Clock, ResponseStore};
 use security_responder::{AnyRevoker, NoTopic, Responder, ResponderSummary};
 use support::receiver::{

@@ -416,11 +416,11 @@ impl DeliveryError {
 /// included.
 pub trait ChannelSender: Send + Sync {
     /// Whether the channel has what it needs (URL, key).
-    fn configured(&self, channel: crate::domain::response::Channel) -> bool;
+    fn configured(&self, channel: crate::domain::security_response::Channel) -> bool;
 
     fn send(
         &self,
-        channel: crate::domain::response::Channel,
+        channel: crate::domain::security_response::Channel,
         incident: &crate::domain::alerts::Incident,
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
@@ -432,7 +432,7 @@ pub trait DeliveryLog: Send + Sync {
         &self,
         incident_id: &str,
         transition_id: &str,
-        channel: crate::domain::response::Channel,
+        channel: crate::domain::security_response::Channel,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records a delivery; recording one that is already there is not an
@@ -441,7 +441,7 @@ pub trait DeliveryLog: Send + Sync {
         &self,
         incident_id: &str,
         transition_id: &str,
-        channel: crate::domain::response::Channel,
+        channel: crate::domain::security_response::Channel,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -496,7 +496,9 @@ pub trait ResponseStore: Send + Sync {
     fn record(
         &self,
         incident_id: &str,
-    ) -> impl Future<Output = Result<Option<crate::domain::response::ResponseRecord>, StoreError>> + Send;
+    ) -> impl Future<
+        Output = Result<Option<crate::domain::security_response::ResponseRecord>, StoreError>,
+    > + Send;
 
     /// Takes the incident for `lease`; `false` when another invocation
     /// holds it.
@@ -539,7 +541,7 @@ pub trait ResponseStore: Send + Sync {
     /// Writes (or rewrites) the incident's record.
     fn save(
         &self,
-        record: &crate::domain::response::ResponseRecord,
+        record: &crate::domain::security_response::ResponseRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
