@@ -98,9 +98,6 @@ const CORE_CYCLES_ALLOWED: &[&[&str]] = &[
         "domain/logs/parse.rs",
         "domain/logs/record.rs",
     ],
-    // aggregate.rs uses series::FastMap, series.rs uses
-    // aggregate::DEFAULT_BUCKETS.
-    &["domain/metrics/aggregate.rs", "domain/metrics/series.rs"],
     // ports.rs names the engine's outcome and error (the Alerts port), the
     // engine uses the ports; inside alerts/ window, rules, validate and
     // incident use each other; rules/engine.rs uses alerts::window::cap_bytes
