@@ -12,12 +12,23 @@ use super::config::{Category, Severity};
 use super::rules::AlertRule;
 use super::window::{Transition, TransitionKind, truncate};
 use crate::domain::timefmt::rfc3339_millis;
-use crate::ports::OutgoingMessage;
 
 pub const INCIDENT_SCHEMA: &str = "blindspotx.incident/v1";
 /// Upper bound of a serialized incident. SNS takes 256 KiB, but chat and
 /// pager integrations choke long before; samples are dropped and cut first.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// One message for the incidents topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The serialized incident (JSON, `blindspotx.incident/v1`).
+    pub body: String,
+    /// SNS message attributes for filter policies: `severity`, `category`,
+    /// `rule`, `status`.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Stable per transition, so a FIFO topic can drop a republication.
+    pub dedup_id: String,
+}
 
 /// Deterministic incident id: the same (rule, key, episode, opening event)
 /// gives the same id in every invocation, so racing writers agree.
