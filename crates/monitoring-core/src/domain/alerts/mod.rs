@@ -5,7 +5,8 @@
 //! - [`config`] / [`validate`] / [`rules`]: the rule file, its one
 //!   validation pass and the compiled rules; [`crosscheck`]: alert rules
 //!   against the signals the log rules and probes produce.
-//! - [`window`]: the pure per-(rule, key) state machine.
+//! - [`window`]: the pure per-(rule, key) state machine, over [`input`]s,
+//!   with the stable hashes and ids of [`keys`].
 //! - [`incident`]: the `blindspotx.incident/v1` message.
 //! - [`stream`]: the engine in memory over a stream (replay, benches).
 //! - [`engine`]: the engine over an [`crate::ports::AlertStore`] with its
@@ -30,6 +31,8 @@ pub mod config;
 pub mod crosscheck;
 pub mod engine;
 pub mod incident;
+pub mod input;
+pub mod keys;
 pub mod probe_signals;
 pub mod records;
 pub mod rules;
