@@ -87,9 +87,13 @@ fn the_adapters_do_not_depend_on_the_configuration() {
     );
 }
 
-/// Circles that were there before this test, each to be broken by moving
-/// the shared item to the file lower in the graph; a new circle, or a file
-/// joining one of these, fails.
+/// Circles that were there before this test and are left for now, each to
+/// be broken by moving the shared item to the file lower in the graph; a
+/// new circle, or a file joining one of these, fails. Both are in
+/// `domain/logs` and `domain/rules`, whose hot paths are being optimised
+/// on another branch: the crate split moved those files unchanged (one
+/// `include_str!` path aside) so that work merges by rename; moving their
+/// functions between files now would conflict with it.
 const CORE_CYCLES_ALLOWED: &[&[&str]] = &[
     // access.rs uses parse::parse_timestamp, parse.rs uses access and
     // record::EventRef, record.rs uses parse::is_exception_line.
@@ -116,6 +120,48 @@ fn the_adapters_have_no_module_cycles() {
 #[test]
 fn the_configuration_has_no_module_cycles() {
     assert_no_cycles("monitoring-config", &[]);
+}
+
+#[test]
+fn the_cycle_check_sees_imports_through_re_exports_and_ignores_tests() {
+    let src = std::env::temp_dir().join(format!("layering-{}", std::process::id()));
+    let files = [
+        (
+            "lib.rs",
+            "pub mod a;\npub mod b;\npub mod c;\npub mod d;\npub use c::Thing;\n",
+        ),
+        // a and b: a circle, one way through a `{}` group, one through `super`.
+        ("a.rs", "use crate::{b::B, c};\npub struct A;\n"),
+        (
+            "b.rs",
+            "use super::a::A;\npub struct B;\n\n#[cfg(test)]\nmod tests {\n    use crate::d::D;\n}\n",
+        ),
+        // c is below everything; d imports it through the root's re-export
+        // and uses b (b's test module importing d is no circle).
+        ("c.rs", "pub struct Thing;\n"),
+        ("d.rs", "use crate::Thing;\npub struct D(crate::b::B);\n"),
+    ];
+    std::fs::create_dir_all(&src).unwrap();
+    for (name, text) in files {
+        std::fs::write(src.join(name), text).unwrap();
+    }
+    let graph = ModuleGraph::read(&src);
+    let cycles: Vec<Vec<&str>> = graph
+        .cycles()
+        .iter()
+        .map(|c| c.iter().map(|f| graph.files[*f].as_str()).collect())
+        .collect();
+    let edges = |from: &str| -> Vec<&str> {
+        let index = graph.files.iter().position(|f| f == from).unwrap();
+        graph.edges[&index]
+            .keys()
+            .map(|t| graph.files[*t].as_str())
+            .collect()
+    };
+    let d_uses = edges("d.rs");
+    std::fs::remove_dir_all(&src).unwrap();
+    assert_eq!(cycles, [["a.rs", "b.rs"]]);
+    assert_eq!(d_uses, ["b.rs", "c.rs"]);
 }
 
 /// Fails naming every circle of file imports in `krate` except those on
