@@ -15,9 +15,10 @@
 //! - [`records`]: what the engine stores.
 //!
 //! Wiring (one [`AlertEngine`] per cold start, over
-//! `adapters::dynamodb_alerts::DynamoAlertStore`, the SNS publisher, the
-//! silence store and `adapters::dynamodb_store::DynamoStore` for the
-//! components' state):
+//! `monitoring_adapters::dynamodb_alerts::DynamoAlertStore`, the SNS publisher, the
+//! silence store, `monitoring_adapters::dynamodb_store::DynamoStore` for the
+//! components' state and `monitoring_adapters::retry::TokioTimer` between
+//! attempts at contended windows):
 //! - log-metrics: `engine.ingest(&report.signals, now)` for every batch,
 //!   empty ones included (it refreshes the log-delivery heartbeat);
 //! - component-probe: `engine.ingest_probes(&probe_signals(&previous,
