@@ -36,13 +36,16 @@ fn crates_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The names in the `[dependencies]` table of a Cargo.toml.
+/// The names in the `[dependencies]` tables of a Cargo.toml (not the dev-
+/// or build-dependencies).
 fn dependencies(manifest: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut inside = false;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
-            inside = line == "[dependencies]";
+            // Platform-specific ones too: `[target.'cfg(..)'.dependencies]`.
+            inside = line == "[dependencies]"
+                || (line.starts_with("[target.") && line.ends_with(".dependencies]"));
             continue;
         }
         if inside && !line.is_empty() && !line.starts_with('#') {
@@ -53,19 +56,44 @@ fn dependencies(manifest: &str) -> Vec<String> {
     names
 }
 
-#[test]
-fn the_core_depends_on_no_io_crate() {
-    let manifest = read(&crates_dir().join("monitoring-core/Cargo.toml"));
-    let deps = dependencies(&manifest);
-    assert!(deps.contains(&"serde".to_owned()), "parsed: {deps:?}");
-    let bad: Vec<&String> = deps
-        .iter()
+/// The dependencies `FORBIDDEN_IN_CORE` names.
+fn io_crates(deps: &[String]) -> Vec<&String> {
+    deps.iter()
         .filter(|d| {
             FORBIDDEN_IN_CORE
                 .iter()
                 .any(|f| d.starts_with(f) || d.contains(&format!("-{f}")))
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_dependency_check_knows_an_io_crate() {
+    let manifest = "[package]\nname = \"x\"\n\n[dependencies]\nserde.workspace = true\n\
+                    tokio = { workspace = true }\naws-sdk-s3 = \"1\"\nreqwest.workspace = true\n\
+                    tokio-postgres = \"0.7\"\nlambda_runtime = \"1\"\n\n\
+                    [target.'cfg(unix)'.dependencies]\nredis = \"1\"\n\n\
+                    [dev-dependencies]\nhyper = \"1\"\n";
+    let deps = dependencies(manifest);
+    assert_eq!(
+        io_crates(&deps),
+        [
+            "tokio",
+            "aws-sdk-s3",
+            "reqwest",
+            "tokio-postgres",
+            "lambda_runtime",
+            "redis"
+        ]
+    );
+}
+
+#[test]
+fn the_core_depends_on_no_io_crate() {
+    let manifest = read(&crates_dir().join("monitoring-core/Cargo.toml"));
+    let deps = dependencies(&manifest);
+    assert!(deps.contains(&"serde".to_owned()), "parsed: {deps:?}");
+    let bad = io_crates(&deps);
     assert!(
         bad.is_empty(),
         "monitoring-core's [dependencies] must hold no I/O crate (move the code that needs \
