@@ -22,7 +22,8 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 pub use super::input::{AlertInput, InputKeys};
-pub use super::keys::{KEY_MAX_BYTES, cap_bytes, event_hash, incident_id, window_key};
+use super::keys::incident_id;
+pub use super::keys::{KEY_MAX_BYTES, cap_bytes, event_hash, window_key};
 use super::rules::{AlertRule, SignalOutcome};
 
 /// Most signals kept per window (see the module documentation).
