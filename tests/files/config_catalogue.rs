@@ -4,8 +4,9 @@
 //!
 //! The variables the code reads are found where they are read: every call
 //! of the form `reader("NAME")` or `reader(env, "NAME")` outside the test
-//! modules of `crates/monitoring-config/src/`, `crates/monitoring-adapters/src/aws.rs`,
-//! `crates/monitoring-adapters/src/telemetry.rs` and `functions/*/src` (`env.get`,
+//! modules of `crates/monitoring-config/src/`,
+//! `crates/monitoring-adapters/src/{aws,telemetry,rules_loader}.rs` and
+//! `functions/*/src` (`env.get`,
 //! `parse_or`, `duration_or`, local helpers such as `positive`, the secret
 //! resolvers). `SecretSource::from_env(env, "NAME")` reads `NAME`,
 //! `NAME_SECRET_ARN` and `NAME_SSM_PARAMETER`;
@@ -46,6 +47,7 @@ fn config_sources() -> Vec<PathBuf> {
     rust_files(&root.join("crates/monitoring-config/src"), &mut files);
     files.push(root.join("crates/monitoring-adapters/src/aws.rs"));
     files.push(root.join("crates/monitoring-adapters/src/telemetry.rs"));
+    // `RulesSource::from_env`, beside the loader that reads the source.
     files.push(root.join("crates/monitoring-adapters/src/rules_loader.rs"));
     for entry in std::fs::read_dir(root.join("functions")).unwrap() {
         let src = entry.unwrap().path().join("src");

@@ -13,6 +13,7 @@ mod failure_wordings;
 mod filter_pattern_conformance;
 mod first_deploy;
 mod iam_scoping;
+mod layering;
 mod replay_cli;
 mod replay_compromise;
 mod runbooks;

@@ -20,7 +20,7 @@ use monitoring_adapters::dynamodb_silences::DynamoSilenceStore;
 use monitoring_adapters::webhook_http::{ChannelSettings, HttpChannels, RetryPolicy};
 use monitoring_config::Secret;
 use monitoring_core::domain::alerts::TransitionKind;
-use monitoring_core::domain::response::Routing;
+use monitoring_core::domain::security_response::Routing;
 use monitoring_core::domain::silence::{RuleLabels, SilencePolicy};
 use monitoring_core::domain::timefmt::rfc3339_millis;
 use monitoring_core::ports::SystemClock;

@@ -21,8 +21,8 @@ use monitoring_adapters::dynamodb_response::DynamoDeliveryLog;
 use monitoring_adapters::webhook_http::{ChannelSettings, HttpChannels, RetryPolicy};
 use monitoring_config::Secret;
 use monitoring_core::domain::alerts::{Category, Severity, TransitionKind};
-use monitoring_core::domain::response::Routing;
-use monitoring_core::domain::response::payloads::verify_signature;
+use monitoring_core::domain::security_response::Routing;
+use monitoring_core::domain::security_response::payloads::verify_signature;
 use monitoring_core::ports::SystemClock;
 use test_support::receiver::{
     INCIDENTS_TOPIC, Receiver, incident, incidents_event, sns_event_from,

@@ -174,8 +174,8 @@ async fn an_unreachable_sns_is_unavailable_quickly() {
 
 #[tokio::test]
 async fn incidents_carry_an_email_subject_and_keep_their_json_for_other_protocols() {
-    use monitoring_core::domain::response::accept_incident;
-    use monitoring_core::domain::response::payloads::{email_structure, email_subject};
+    use monitoring_core::domain::security_response::accept_incident;
+    use monitoring_core::domain::security_response::payloads::{email_structure, email_subject};
 
     let sdk = sdk().await;
     let topic = create_topic(&sdk, false).await;

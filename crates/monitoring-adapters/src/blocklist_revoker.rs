@@ -1,6 +1,6 @@
 //! Revocation where BlindspotX checks it: a row in its `blocklistedtoken`
 //! table (LOG-CONTRACT.md section 4; the row itself is decided in
-//! `domain::response::blocklist`).
+//! `domain::security_response::blocklist`).
 //!
 //! Each revocation, on its own connection (at most a handful per
 //! incident, under the guard rails' caps):
@@ -28,8 +28,8 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use crate::probes::postgres::PostgresConnector;
 use monitoring_core::config::{ConfigError, Secret};
 use monitoring_core::domain::probe_result::Reason;
-use monitoring_core::domain::response::blocklist::{BlocklistEntry, Verification};
 use monitoring_core::domain::scrub::Scrubber;
+use monitoring_core::domain::security_response::blocklist::{BlocklistEntry, Verification};
 use monitoring_core::domain::timefmt::rfc3339_millis;
 use monitoring_core::ports::RevokeError;
 
@@ -66,7 +66,7 @@ pub struct BlocklistSettings {
 impl Default for BlocklistSettings {
     fn default() -> Self {
         BlocklistSettings {
-            lifetime: monitoring_core::domain::response::blocklist::DEFAULT_LIFETIME,
+            lifetime: monitoring_core::domain::security_response::blocklist::DEFAULT_LIFETIME,
             timeout: Duration::from_secs(5),
         }
     }

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::aws::describe_sdk_error;
-use monitoring_core::domain::response::{Channel, ResponseRecord};
+use monitoring_core::domain::security_response::{Channel, ResponseRecord};
 use monitoring_core::domain::timefmt::rfc3339_millis;
 use monitoring_core::ports::{DeliveryLog, ResponseStore, StoreError};
 

@@ -35,7 +35,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use sha2::{Digest, Sha256};
 
 use super::aws::describe_sdk_error;
-use monitoring_core::domain::response::payloads::email_structure;
+use monitoring_core::domain::security_response::payloads::email_structure;
 use monitoring_core::ports::{IncidentPublisher, OutgoingMessage, PublishError};
 
 /// SNS's limit on a message, body and attributes together.

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use monitoring_core::config::Secret;
 use monitoring_core::domain::alerts::Incident;
-use monitoring_core::domain::response::Channel;
-use monitoring_core::domain::response::payloads::{
+use monitoring_core::domain::scrub::Scrubber;
+use monitoring_core::domain::security_response::Channel;
+use monitoring_core::domain::security_response::payloads::{
     DELIVERY_HEADER, SIGNATURE_HEADER, Signer, TIMESTAMP_HEADER, alertmanager_alerts,
     pagerduty_event, slack_message, teams_message,
 };
-use monitoring_core::domain::scrub::Scrubber;
 use monitoring_core::ports::{ChannelSender, DeliveryError};
 
 /// PagerDuty's Events API v2 endpoint.

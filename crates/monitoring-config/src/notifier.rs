@@ -14,7 +14,7 @@ use super::secret::SecretSource;
 use monitoring_adapters::dynamodb_response::DEFAULT_MARKER_TTL;
 use monitoring_adapters::secrets::SecretResolver;
 use monitoring_adapters::webhook_http::{ChannelSettings, PAGERDUTY_EVENTS_URL, RetryPolicy};
-use monitoring_core::domain::response::{Routing, RoutingError};
+use monitoring_core::domain::security_response::{Routing, RoutingError};
 
 /// Bounds of `DELIVERY_ATTEMPTS`: a Lambda invocation must end well within
 /// its timeout, and SNS/Lambda retry the whole invocation anyway.

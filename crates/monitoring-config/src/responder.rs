@@ -21,7 +21,7 @@ use super::probe::DEFAULT_TABLE_NAME;
 use super::secret::SecretSource;
 use monitoring_adapters::blocklist_revoker::BlocklistSettings;
 use monitoring_adapters::webhook_http::RetryPolicy;
-use monitoring_core::domain::response::{Guardrails, Mode};
+use monitoring_core::domain::security_response::{Guardrails, Mode};
 
 /// The value of `PROTECTED_PRINCIPALS` that says "nobody is protected".
 pub const NO_PROTECTED_PRINCIPALS: &str = "none";

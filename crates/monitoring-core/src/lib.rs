@@ -5,7 +5,7 @@
 //! in-memory implementations of those ports.
 //!
 //! No I/O: its `[dependencies]` hold no async runtime, no AWS SDK, no HTTP
-//! or TLS client and no database client (`tests/layering.rs` checks). Time
+//! or TLS client and no database client (`tests/files/layering.rs` checks). Time
 //! and retries' sleeps come in through ports ([`ports::Clock`],
 //! [`ports::RetryTimer`]). It depends on no other crate of the workspace;
 //! `monitoring-adapters` implements its ports, `monitoring-config` reads

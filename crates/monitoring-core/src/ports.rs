@@ -8,13 +8,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
-use crate::domain::alerts::probe_signals::ProbeSignal;
-use crate::domain::alerts::{EngineError, EngineOutcome};
 use crate::domain::heartbeat::Heartbeat;
 use crate::domain::metrics::aggregate::BatchMetrics;
 use crate::domain::metrics::series::StoredSeries;
 use crate::domain::probe_result::{Component, Observation, ProbeResult};
-use crate::domain::rules::Signal;
 
 /// Something the component probe checks. Object-safe so a run can hold one
 /// list of heterogeneous probes.
@@ -197,17 +194,8 @@ pub enum MetricsError {
     Unavailable(String),
 }
 
-/// One message for the incidents topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMessage {
-    /// The serialized incident (JSON, `blindspotx.incident/v1`).
-    pub body: String,
-    /// SNS message attributes for filter policies: `severity`, `category`,
-    /// `rule`, `status`.
-    pub attributes: std::collections::BTreeMap<String, String>,
-    /// Stable per transition, so a FIFO topic can drop a republication.
-    pub dedup_id: String,
-}
+/// One message for the incidents topic (the incident's serialization).
+pub use crate::domain::alerts::incident::OutgoingMessage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -416,11 +404,11 @@ impl DeliveryError {
 /// included.
 pub trait ChannelSender: Send + Sync {
     /// Whether the channel has what it needs (URL, key).
-    fn configured(&self, channel: crate::domain::response::Channel) -> bool;
+    fn configured(&self, channel: crate::domain::security_response::Channel) -> bool;
 
     fn send(
         &self,
-        channel: crate::domain::response::Channel,
+        channel: crate::domain::security_response::Channel,
         incident: &crate::domain::alerts::Incident,
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
@@ -432,7 +420,7 @@ pub trait DeliveryLog: Send + Sync {
         &self,
         incident_id: &str,
         transition_id: &str,
-        channel: crate::domain::response::Channel,
+        channel: crate::domain::security_response::Channel,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records a delivery; recording one that is already there is not an
@@ -441,7 +429,7 @@ pub trait DeliveryLog: Send + Sync {
         &self,
         incident_id: &str,
         transition_id: &str,
-        channel: crate::domain::response::Channel,
+        channel: crate::domain::security_response::Channel,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -496,7 +484,9 @@ pub trait ResponseStore: Send + Sync {
     fn record(
         &self,
         incident_id: &str,
-    ) -> impl Future<Output = Result<Option<crate::domain::response::ResponseRecord>, StoreError>> + Send;
+    ) -> impl Future<
+        Output = Result<Option<crate::domain::security_response::ResponseRecord>, StoreError>,
+    > + Send;
 
     /// Takes the incident for `lease`; `false` when another invocation
     /// holds it.
@@ -539,7 +529,7 @@ pub trait ResponseStore: Send + Sync {
     /// Writes (or rewrites) the incident's record.
     fn save(
         &self,
-        record: &crate::domain::response::ResponseRecord,
+        record: &crate::domain::security_response::ResponseRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -609,29 +599,8 @@ pub trait RetryTimer: Send + Sync {
     fn sleep(&self, delay: Duration) -> BoxFuture<'static, ()>;
 }
 
-/// The alert engine as the functions hold it, one handle for all three
-/// uses: log-metrics ingests a batch's signals, component-probe a run's
-/// probe results, alert-evaluator does the time-based work.
-/// [`crate::domain::alerts::AlertEngine`] is the implementation
-/// (`adapters/alert_engine.rs`); tests stand in with their own.
-pub trait Alerts: Send + Sync {
-    /// Counts the signals (deduplicated by log event id) and refreshes the
-    /// log-delivery heartbeat; an error means "retry the batch".
-    fn ingest(
-        &self,
-        signals: &[Signal],
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
-
-    fn ingest_probes(
-        &self,
-        signals: &[ProbeSignal],
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
-
-    /// Quiet periods, reminders, log silence; publishes the outbox.
-    fn evaluate(
-        &self,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
-}
+/// The alert engine as the functions hold it (log-metrics, component-probe,
+/// alert-evaluator), defined beside its implementation
+/// [`crate::domain::alerts::AlertEngine`], whose outcome and error it
+/// returns; tests stand in with their own.
+pub use crate::domain::alerts::engine::Alerts;

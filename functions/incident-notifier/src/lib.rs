@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sns::SnsEvent;
 use monitoring_core::domain::alerts::Incident;
-use monitoring_core::domain::response::{
+use monitoring_core::domain::security_response::{
     Channel, Routing, accept_incident, count_refusal, from_topic,
 };
 use monitoring_core::ports::{ChannelSender, Clock, DeliveryError, DeliveryLog, StoreError};

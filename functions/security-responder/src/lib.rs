@@ -3,7 +3,7 @@
 //! `severity=critical` through; the handler checks again):
 //!
 //! 0. every record is verified before anything acts on it
-//!    (`domain::response::inbound`): it must come from the configured
+//!    (`domain::security_response::inbound`): it must come from the configured
 //!    incidents topic, and the incident must be in the table as delivered
 //!    (id, rule, category, severity, key, subject, episode, status phase).
 //!    Anything else is refused, counted by reason (`wrong_topic`,
@@ -15,7 +15,7 @@
 //!    the incident is claimed with a conditional write (a concurrent
 //!    delivery backs off and retries later);
 //! 2. the guard rails decide who may be revoked
-//!    (`domain::response::revocation`): the rule allow-list, dry-run,
+//!    (`domain::security_response::revocation`): the rule allow-list, dry-run,
 //!    user-keyed incidents only, protected principals, per-incident cap;
 //!    then each revocation takes the user's cooldown (one revocation per
 //!    user per period, any incident) and a slot of its rule's hourly cap,
@@ -48,8 +48,8 @@ use aws_lambda_events::event::sns::SnsEvent;
 use monitoring_adapters::blocklist_revoker::BlocklistRevoker;
 use monitoring_adapters::http_revoker::HttpRevoker;
 use monitoring_core::domain::alerts::{Category, Incident, Severity};
-use monitoring_core::domain::response::revocation::{ActionStatus, ResponseAction};
-use monitoring_core::domain::response::{
+use monitoring_core::domain::security_response::revocation::{ActionStatus, ResponseAction};
+use monitoring_core::domain::security_response::{
     BlocklistEntry, Decision, Guardrails, Mode, ResponseRecord, Verification, accept_incident,
     count_refusal, from_topic, plan, plausible_incident_id, rule_gate, verify_stored,
 };
@@ -546,7 +546,7 @@ impl<R: IncidentRevoker, S: ResponseStore, P: IncidentPublisher, I: IncidentSour
         };
         let body = serde_json::json!({
             "schema": RESPONSE_SCHEMA,
-            "summary": monitoring_core::domain::response::payloads::summary_line(incident),
+            "summary": monitoring_core::domain::security_response::payloads::summary_line(incident),
             "incident": incident,
             "response": &*record,
         })

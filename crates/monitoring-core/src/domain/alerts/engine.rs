@@ -26,8 +26,8 @@ use crate::domain::probe_result::Component;
 use crate::domain::rules::Signal;
 use crate::domain::silence::Silence;
 use crate::ports::{
-    AlertStore, Alerts, ComponentStatus, IncidentPublisher, PublishError, RetryTimer,
-    SilenceSource, StoreError,
+    AlertStore, ComponentStatus, IncidentPublisher, PublishError, RetryTimer, SilenceSource,
+    StoreError,
 };
 use crate::retry::Backoff;
 
@@ -726,6 +726,33 @@ const WINDOW_BACKOFF: Backoff = Backoff {
     cap: Duration::from_millis(640),
     max_retries: 11,
 };
+
+/// The alert engine as the functions hold it, one handle for all three
+/// uses: log-metrics ingests a batch's signals, component-probe a run's
+/// probe results, alert-evaluator does the time-based work.
+/// [`AlertEngine`] is the implementation (below); tests stand in with their
+/// own. `crate::ports` re-exports it with the other ports.
+pub trait Alerts: Send + Sync {
+    /// Counts the signals (deduplicated by log event id) and refreshes the
+    /// log-delivery heartbeat; an error means "retry the batch".
+    fn ingest(
+        &self,
+        signals: &[Signal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
+
+    fn ingest_probes(
+        &self,
+        signals: &[ProbeSignal],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
+
+    /// Quiet periods, reminders, log silence; publishes the outbox.
+    fn evaluate(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<EngineOutcome, EngineError>> + Send;
+}
 
 impl<S, P, X, C> Alerts for AlertEngine<S, P, X, C>
 where

@@ -5,33 +5,29 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::config::{Category, Severity};
+pub use super::keys::incident_id;
 use super::rules::AlertRule;
 use super::window::{Transition, TransitionKind, truncate};
 use crate::domain::timefmt::rfc3339_millis;
-use crate::ports::OutgoingMessage;
 
 pub const INCIDENT_SCHEMA: &str = "blindspotx.incident/v1";
 /// Upper bound of a serialized incident. SNS takes 256 KiB, but chat and
 /// pager integrations choke long before; samples are dropped and cut first.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 
-/// Deterministic incident id: the same (rule, key, episode, opening event)
-/// gives the same id in every invocation, so racing writers agree.
-pub fn incident_id(rule: &str, key: &str, episode: u32, opening_event_id: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [rule, key, &episode.to_string(), opening_event_id] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// One message for the incidents topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The serialized incident (JSON, `blindspotx.incident/v1`).
+    pub body: String,
+    /// SNS message attributes for filter policies: `severity`, `category`,
+    /// `rule`, `status`.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Stable per transition, so a FIFO topic can drop a republication.
+    pub dedup_id: String,
 }
 
 /// The default of `RUNBOOK_BASE_URL`: the runbooks (`docs/runbooks/` of

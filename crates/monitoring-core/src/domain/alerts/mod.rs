@@ -5,7 +5,8 @@
 //! - [`config`] / [`validate`] / [`rules`]: the rule file, its one
 //!   validation pass and the compiled rules; [`crosscheck`]: alert rules
 //!   against the signals the log rules and probes produce.
-//! - [`window`]: the pure per-(rule, key) state machine.
+//! - [`window`]: the pure per-(rule, key) state machine, over [`input`]s,
+//!   with the stable hashes and ids of [`keys`].
 //! - [`incident`]: the `blindspotx.incident/v1` message.
 //! - [`stream`]: the engine in memory over a stream (replay, benches).
 //! - [`engine`]: the engine over an [`crate::ports::AlertStore`] with its
@@ -14,9 +15,10 @@
 //! - [`records`]: what the engine stores.
 //!
 //! Wiring (one [`AlertEngine`] per cold start, over
-//! `adapters::dynamodb_alerts::DynamoAlertStore`, the SNS publisher, the
-//! silence store and `adapters::dynamodb_store::DynamoStore` for the
-//! components' state):
+//! `monitoring_adapters::dynamodb_alerts::DynamoAlertStore`, the SNS publisher, the
+//! silence store, `monitoring_adapters::dynamodb_store::DynamoStore` for the
+//! components' state and `monitoring_adapters::retry::TokioTimer` between
+//! attempts at contended windows):
 //! - log-metrics: `engine.ingest(&report.signals, now)` for every batch,
 //!   empty ones included (it refreshes the log-delivery heartbeat);
 //! - component-probe: `engine.ingest_probes(&probe_signals(&previous,
@@ -30,6 +32,8 @@ pub mod config;
 pub mod crosscheck;
 pub mod engine;
 pub mod incident;
+pub mod input;
+pub mod keys;
 pub mod probe_signals;
 pub mod records;
 pub mod rules;

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::incident::Incident;
+use super::incident::{Incident, OutgoingMessage};
 use super::window::WindowState;
-use crate::ports::OutgoingMessage;
 
 /// One (rule, key) window.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

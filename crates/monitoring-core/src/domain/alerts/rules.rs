@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::config::{Category, Severity};
-use super::validate::{self, AlertRuleError};
-use super::window::{AlertInput, event_hash, window_key};
+use super::input::AlertInput;
+use super::keys::{event_hash, window_key};
 use crate::domain::probe_result::Component;
 
 /// The embedded default rule file.
@@ -229,16 +229,6 @@ impl AlertRules {
             .get(index)
             .and_then(|p| p.iter().find(|(f, _)| *f == field))
             .map_or((1, 1), |(_, at)| *at)
-    }
-
-    /// Parses and validates a rule file's text.
-    pub fn from_toml(text: &str, file: &str) -> Result<Self, AlertRuleError> {
-        validate::from_toml(text, file)
-    }
-
-    /// The embedded `infra/alerts/default.toml` (a unit test proves it loads).
-    pub fn default_rules() -> Result<Self, AlertRuleError> {
-        Self::from_toml(DEFAULT_ALERTS_TOML, DEFAULT_ALERTS_FILE)
     }
 
     pub fn file(&self) -> &str {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::config::{AlertFile, AlertRuleConfig, Category};
-use super::rules::{AlertRule, AlertRules};
+use super::rules::{AlertRule, AlertRules, DEFAULT_ALERTS_FILE, DEFAULT_ALERTS_TOML};
 use super::window::MAX_ENTRIES;
 use crate::domain::probe_result::Component;
 use crate::domain::rules::validate::line_column;
@@ -104,6 +104,20 @@ fn did_you_mean(nearest: &Option<String>) -> String {
         .as_ref()
         .map(|n| format!(" (did you mean {n:?}?)"))
         .unwrap_or_default()
+}
+
+/// Loading is validation: the rule file's constructors live here, beside
+/// the one pass they run.
+impl AlertRules {
+    /// Parses and validates a rule file's text.
+    pub fn from_toml(text: &str, file: &str) -> Result<Self, AlertRuleError> {
+        from_toml(text, file)
+    }
+
+    /// The embedded `infra/alerts/default.toml` (a unit test proves it loads).
+    pub fn default_rules() -> Result<Self, AlertRuleError> {
+        Self::from_toml(DEFAULT_ALERTS_TOML, DEFAULT_ALERTS_FILE)
+    }
 }
 
 /// Parses and compiles TOML text; `file` names it in errors.

@@ -17,15 +17,14 @@
 //! redelivered or late signal older than everything kept is then treated as
 //! late.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::incident::incident_id;
+pub use super::input::{AlertInput, InputKeys};
+use super::keys::incident_id;
+pub use super::keys::{KEY_MAX_BYTES, cap_bytes, event_hash, window_key};
 use super::rules::{AlertRule, SignalOutcome};
-use crate::domain::rules::Signal;
 
 /// Most signals kept per window (see the module documentation).
 pub const MAX_ENTRIES: usize = 500;
@@ -37,75 +36,6 @@ pub const MAX_CLOSINGS: usize = 50;
 pub const MAX_SAMPLES: usize = 3;
 /// Longest sample line kept, in bytes (cut at a character boundary).
 pub const SAMPLE_MAX_BYTES: usize = 1024;
-/// Keys longer than this are shortened (prefix + hash) before they become
-/// part of storage keys, which DynamoDB limits to 1 KiB / 2 KiB.
-pub const KEY_MAX_BYTES: usize = 200;
-
-/// The named keys of an input (`ip`, `user`, `component`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputKeys<'a> {
-    None,
-    /// One key: a probe's component, say.
-    One(&'a str, &'a str),
-    /// A log signal's keys (see [`Signal::keys`]).
-    Many(&'a [(Arc<str>, String)]),
-}
-
-impl<'a> InputKeys<'a> {
-    /// The value of the key `name`, if the input carries it.
-    pub fn get(&self, name: &str) -> Option<&'a str> {
-        match *self {
-            InputKeys::None => None,
-            InputKeys::One(n, v) => (n == name).then_some(v),
-            InputKeys::Many(keys) => keys
-                .iter()
-                .find(|(n, _)| n.as_ref() == name)
-                .map(|(_, v)| v.as_str()),
-        }
-    }
-
-    /// The key names carried.
-    pub fn names(&self) -> Vec<&'a str> {
-        match *self {
-            InputKeys::None => Vec::new(),
-            InputKeys::One(n, _) => vec![n],
-            InputKeys::Many(keys) => keys.iter().map(|(n, _)| n.as_ref()).collect(),
-        }
-    }
-}
-
-/// One input of the engine: a log signal, or a probe observation (which may
-/// be a miss: a passing probe, which matters to `consecutive` rules).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlertInput<'a> {
-    pub signal: &'a str,
-    pub keys: InputKeys<'a>,
-    /// Unique per event time: a signal with the same id and time is a
-    /// duplicate.
-    pub event_id: &'a str,
-    pub timestamp_ms: i64,
-    /// Redacted record text.
-    pub sample: &'a str,
-    /// `false` for an observation that breaks a failure streak.
-    pub hit: bool,
-    /// For a rule counting distinct values: the hash of this input's value
-    /// (set by [`AlertRule::route`] per rule); 0 otherwise.
-    pub distinct: u64,
-}
-
-impl<'a> AlertInput<'a> {
-    pub fn from_signal(s: &'a Signal) -> Self {
-        AlertInput {
-            signal: &s.name,
-            keys: InputKeys::Many(&s.keys),
-            event_id: &s.event_id,
-            timestamp_ms: s.timestamp_ms,
-            sample: &s.sample,
-            hit: true,
-            distinct: 0,
-        }
-    }
-}
 
 /// One counted signal: event time (ms), event-id hash, hit, and the hash
 /// of the value a distinct-count rule counts (0 for other rules). Stored
@@ -159,38 +89,6 @@ pub struct Closing {
 /// The key of a closing signal that names the account: the incident's
 /// subject, whom a responder may act on.
 pub const SUBJECT_KEY: &str = "user";
-
-/// FNV-1a, 64 bits: stable across processes (the hash is stored), fast, and
-/// collisions among a window's few hundred event ids are negligible (the
-/// ids come from CloudWatch, not from an adversary).
-pub fn event_hash(event_id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in event_id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// The window key of a signal key: itself, or for very long keys a prefix
-/// and a hash, so distinct keys stay distinct.
-pub fn window_key(key: &str) -> Cow<'_, str> {
-    cap_bytes(key, KEY_MAX_BYTES)
-}
-
-/// `text` when at most `max` bytes (`max` ≥ 18), else a prefix cut at a
-/// character boundary, `~` and a 16-digit hash of the whole text: distinct
-/// long values stay distinct, and the result is at most `max` bytes.
-pub fn cap_bytes(text: &str, max: usize) -> Cow<'_, str> {
-    if text.len() <= max {
-        return Cow::Borrowed(text);
-    }
-    let mut end = max.saturating_sub(17);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}~{:016x}", &text[..end], event_hash(text)))
-}
 
 /// What kind of incident transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -721,6 +619,7 @@ pub fn truncate(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
 
     use proptest::prelude::*;
 

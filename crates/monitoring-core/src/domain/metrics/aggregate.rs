@@ -4,12 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+pub use super::series::DEFAULT_BUCKETS;
 use super::series::{FastMap, MetricKind, SeriesKey};
-
-/// The Prometheus client libraries' default histogram buckets (seconds).
-pub const DEFAULT_BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
 
 /// Default cap on label sets per metric.
 pub const DEFAULT_MAX_SERIES_PER_METRIC: usize = 1000;

@@ -170,8 +170,13 @@ impl fmt::Display for SeriesKey {
     }
 }
 
+/// The Prometheus client libraries' default histogram buckets (seconds).
+pub const DEFAULT_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
 /// Histogram buckets as stored: the default bounds plus `+Inf`.
-pub const BUCKETS: usize = super::aggregate::DEFAULT_BUCKETS.len() + 1;
+pub const BUCKETS: usize = DEFAULT_BUCKETS.len() + 1;
 
 /// A series' value as stored: cumulative since it was first written.
 #[derive(Debug, Clone, PartialEq)]

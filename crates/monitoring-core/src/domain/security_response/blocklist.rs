@@ -187,7 +187,7 @@ mod millis {
 mod tests {
     use super::*;
     use crate::domain::alerts::{Severity, TransitionKind};
-    use crate::domain::response::payloads::tests::incident;
+    use crate::domain::security_response::payloads::tests::incident;
     use time::macros::datetime;
 
     const USER: &str = "7C0E4F2A-0000-4000-8000-00000000ABCD";

@@ -226,7 +226,7 @@ pub fn parse_incident(message: &str) -> Result<Incident, Rejection> {
 mod tests {
     use super::*;
     use crate::domain::alerts::{Severity, TransitionKind};
-    use crate::domain::response::payloads::tests::incident;
+    use crate::domain::security_response::payloads::tests::incident;
 
     #[test]
     fn incidents_round_trip_and_others_are_rejected() {

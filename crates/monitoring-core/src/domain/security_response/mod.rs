@@ -1,9 +1,12 @@
-//! Incident delivery and response, the pure part: routing of incidents to
+//! The response to incidents, above all the security response to a
+//! compromise (token revocation), the pure part: routing of incidents to
 //! channels ([`routing`]), what each channel receives and the webhook
-//! signature ([`payloads`]), and the security responder's guard rails and
-//! record ([`revocation`]), and the row it writes into the service's token
-//! blocklist ([`blocklist`]). The I/O is in `adapters::{webhook_http,
-//! blocklist_revoker, http_revoker, dynamodb_response}`.
+//! signature ([`payloads`]), the incident records the notifier and the
+//! responder accept ([`inbound`]), the security responder's guard rails
+//! and record ([`revocation`]), and the row it writes into the service's
+//! token blocklist ([`blocklist`]). The I/O is in
+//! `monitoring_adapters::{webhook_http, blocklist_revoker, http_revoker,
+//! dynamodb_response}`.
 
 pub mod blocklist;
 pub mod inbound;

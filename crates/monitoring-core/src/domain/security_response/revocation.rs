@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::alerts::{Incident, TransitionKind};
 use crate::domain::logs::redact::{MASK, PseudonymKind};
-use crate::domain::response::blocklist::{BlocklistEntry, Verification};
+use crate::domain::security_response::blocklist::{BlocklistEntry, Verification};
 
 /// Longest principal id accepted as a revocation target.
 pub const MAX_PRINCIPAL_CHARS: usize = 128;
@@ -455,7 +455,7 @@ impl ResponseRecord {
 mod tests {
     use super::*;
     use crate::domain::alerts::Severity;
-    use crate::domain::response::payloads::tests::incident;
+    use crate::domain::security_response::payloads::tests::incident;
 
     fn firing(key_name: Option<&str>, key: &str) -> Incident {
         let mut i = incident(TransitionKind::Firing, Severity::Critical);
