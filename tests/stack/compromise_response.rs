@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use test_support::logs;
 
@@ -43,7 +42,7 @@ use security_responder::{AnyRevoker, Responder};
 use serde_json::{Value, json};
 use test_support::receiver::sns_event_from;
 use test_support::sns::{drain_settled, subscribe_queue, topic_with_queue};
-use test_support::stack::{create_table, sdk, var};
+use test_support::stack::{create_table, fresh_user_id, sdk, var};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -51,19 +50,6 @@ use time::format_description::well_known::Rfc3339;
 const FILTER_POLICY: &str = r#"{"category":["security"],"severity":["critical"]}"#;
 const DRAIN_PAUSE: Duration = Duration::from_millis(300);
 const RESPONDER_ROLE: &str = "blindspotx_responder";
-
-/// A user id (a UUID, as the service's) no other test or run uses.
-fn fresh_user() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
-    format!(
-        "{:08x}-{:04x}-4{:03x}-9000-{:012x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff,
-        (nanos >> 48) & 0xfff,
-        nanos & 0xffff_ffff_ffff
-    )
-}
 
 /// The responder's connection string: its own role (see tests/stack/responder.rs).
 fn blocklist_url() -> String {
@@ -258,7 +244,7 @@ fn rules_of(incidents: &[Value]) -> Vec<(String, String, String)> {
 #[tokio::test]
 async fn failures_alone_notify_and_the_responder_does_nothing() {
     let s = Stack::new().await;
-    let victim = fresh_user();
+    let victim = fresh_user_id();
     let t0 = OffsetDateTime::now_utc() - Duration::from_secs(120);
     let records: Vec<(OffsetDateTime, String)> = (0..12)
         .map(|i| {
@@ -301,7 +287,7 @@ async fn failures_alone_notify_and_the_responder_does_nothing() {
 #[tokio::test]
 async fn a_success_after_failures_revokes_the_account_once() {
     let s = Stack::new().await;
-    let (victim, bystander) = (fresh_user(), fresh_user());
+    let (victim, bystander) = (fresh_user_id(), fresh_user_id());
     let t0 = OffsetDateTime::now_utc() - Duration::from_secs(300);
     // Twelve failures against the victim, four from each of three
     // addresses (no address reaches the per-address sequence), and a
@@ -373,7 +359,7 @@ async fn a_success_after_failures_revokes_the_account_once() {
 #[tokio::test]
 async fn both_sequence_rules_on_one_burst_revoke_the_account_once() {
     let s = Stack::new().await;
-    let victim = fresh_user();
+    let victim = fresh_user_id();
     let t0 = OffsetDateTime::now_utc() - Duration::from_secs(300);
     let mut records: Vec<(OffsetDateTime, String)> = (0..6)
         .map(|i| {

@@ -14,7 +14,7 @@ use test_support::logs;
 
 use log_metrics::{LogMetrics, SeriesGuard};
 use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
-use monitoring_adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
+use monitoring_adapters::dynamodb_series::DynamoSeriesStore;
 use monitoring_adapters::dynamodb_store::DynamoStore;
 use monitoring_adapters::retry::TokioTimer;
 use monitoring_adapters::sns_publisher::SnsPublisher;
@@ -31,7 +31,7 @@ use monitoring_core::memory::alerts::{
 };
 use serde_json::{Value, json};
 use test_support::sns::{drain_settled, topic_with_queue};
-use test_support::stack::{create_table, sdk};
+use test_support::stack::{create_table, sdk, stored_counter};
 use time::OffsetDateTime;
 
 /// CloudWatch's time of the first event: 2025-05-20T10:30:00Z.
@@ -137,15 +137,6 @@ async fn published(sdk: &aws_config::SdkConfig, queue: &str) -> Vec<String> {
         .collect()
 }
 
-async fn counter(store: &DynamoSeriesStore, key: &SeriesKey) -> f64 {
-    let series = store.read_metric(key.name()).await.unwrap();
-    match series.iter().find(|s| &s.key == key).map(|s| &s.value) {
-        Some(StoredValue::Counter(v)) => *v,
-        None => 0.0,
-        other => panic!("{key}: {other:?}"),
-    }
-}
-
 fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(T0_MS / 1000 + 600).unwrap()
 }
@@ -179,7 +170,7 @@ async fn a_2kb_path_beside_a_brute_force_burst_costs_nothing() {
         "log_label_values_capped_total",
         [("metric", "auth_requests_total")],
     );
-    assert!(counter(&app.store, &capped).await >= 1.0);
+    assert!(stored_counter(&app.store, &capped).await >= 1.0);
     let series = app.store.read_metric("auth_requests_total").await.unwrap();
     assert!(
         series
@@ -219,7 +210,7 @@ async fn a_store_that_refuses_the_series_does_not_cost_the_signals() {
         "alert_signal_outcomes_total",
         [("outcome", "duplicate"), ("rule", "auth_failures")],
     );
-    assert_eq!(counter(&working.store, &failures).await, 5.0);
+    assert_eq!(stored_counter(&working.store, &failures).await, 5.0);
 }
 
 #[tokio::test]
@@ -275,7 +266,7 @@ async fn key_less_text_failures_fire_the_guides_alert_even_with_components_down(
         "log_record_times_clamped_total",
         Vec::<(String, String)>::new(),
     );
-    assert_eq!(counter(&app.store, &clamped).await, 1.0);
+    assert_eq!(stored_counter(&app.store, &clamped).await, 1.0);
     // Counted by the service-wide rule, dropped with a reason by the
     // per-key ones: nothing vanishes.
     for (rule, outcome, n) in [
@@ -287,7 +278,11 @@ async fn key_less_text_failures_fire_the_guides_alert_even_with_components_down(
             "alert_signal_outcomes_total",
             [("outcome", outcome), ("rule", rule)],
         );
-        assert_eq!(counter(&app.store, &key).await, n, "{rule} {outcome}");
+        assert_eq!(
+            stored_counter(&app.store, &key).await,
+            n,
+            "{rule} {outcome}"
+        );
     }
 }
 
@@ -325,12 +320,12 @@ async fn oversized_events_and_split_tracebacks_are_read() {
     assert_eq!((b.records, b.continuations, b.rejected), (1, 1, 0));
     assert_eq!(b.signals, 2, "connection_pool and database_errors");
     let truncated = SeriesKey::new("log_events_truncated_total", Vec::<(String, String)>::new());
-    assert_eq!(counter(&app.store, &truncated).await, 1.0);
+    assert_eq!(stored_counter(&app.store, &truncated).await, 1.0);
     let pool = SeriesKey::new(
         "dependency_errors_total",
         [("dependency", "database"), ("kind", "pool_exhausted")],
     );
-    assert_eq!(counter(&app.store, &pool).await, 1.0);
+    assert_eq!(stored_counter(&app.store, &pool).await, 1.0);
     assert!(
         published(&sdk, &queue).await.is_empty(),
         "one of each: nothing fires"

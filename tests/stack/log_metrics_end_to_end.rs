@@ -12,7 +12,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use log_metrics::{LogMetrics, SeriesGuard};
 use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
-use monitoring_adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
+use monitoring_adapters::dynamodb_series::DynamoSeriesStore;
 use monitoring_adapters::dynamodb_store::DynamoStore;
 use monitoring_adapters::retry::TokioTimer;
 use monitoring_core::domain::alerts::{AlertEngine, AlertRules, EngineSettings};
@@ -26,7 +26,7 @@ use monitoring_core::ports::HeartbeatSource;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use test_support::servers::free_port;
-use test_support::stack::{create_table, sdk};
+use test_support::stack::{create_table, sdk, stored_counter};
 use time::OffsetDateTime;
 
 const FAILED_LOGIN: &str = r#"{"timestamp":"2025-05-20T10:30:00.123Z","level":"WARNING","logger":"security","message":"Authentication attempt","user_id":"7c0e","ip_address":"203.0.113.7","success":false,"method":"password","endpoint":"/api/auth/login","duration_ms":41.7}"#;
@@ -72,15 +72,6 @@ async fn app(
     }
 }
 
-async fn counter(store: &DynamoSeriesStore, key: &SeriesKey) -> f64 {
-    let series = store.read_metric(key.name()).await.unwrap();
-    match series.iter().find(|s| &s.key == key).map(|s| &s.value) {
-        Some(StoredValue::Counter(v)) => *v,
-        None => 0.0,
-        other => panic!("{key}: {other:?}"),
-    }
-}
-
 fn failed_logins() -> SeriesKey {
     SeriesKey::new(
         "auth_requests_total",
@@ -123,9 +114,9 @@ async fn a_batch_becomes_series_and_emf_once() {
         "one transaction for the batch's series, one for its alert accounting"
     );
 
-    assert_eq!(counter(&app.store, &failed_logins()).await, 2.0);
+    assert_eq!(stored_counter(&app.store, &failed_logins()).await, 2.0);
     assert_eq!(
-        counter(
+        stored_counter(
             &app.store,
             &SeriesKey::new("log_events_total", Vec::<(String, String)>::new())
         )
@@ -133,7 +124,7 @@ async fn a_batch_becomes_series_and_emf_once() {
         6.0
     );
     assert_eq!(
-        counter(
+        stored_counter(
             &app.store,
             &SeriesKey::new("log_events_rejected_total", [("reason", "binary")])
         )
@@ -158,7 +149,7 @@ async fn a_batch_becomes_series_and_emf_once() {
     assert!(!emf.contains("203.0.113.7"), "no raw IP address in EMF");
     // The alert accounting (the second transaction), in EMF too.
     let signals = SeriesKey::new("alert_signals_total", [("signal", "auth_failures")]);
-    assert_eq!(counter(&app.store, &signals).await, 2.0);
+    assert_eq!(stored_counter(&app.store, &signals).await, 2.0);
     assert!(
         documents
             .iter()
@@ -178,7 +169,7 @@ async fn a_batch_becomes_series_and_emf_once() {
         "log_record_times_clamped_total",
         Vec::<(String, String)>::new(),
     );
-    assert_eq!(counter(&app.store, &clamped).await, 0.0);
+    assert_eq!(stored_counter(&app.store, &clamped).await, 0.0);
 
     // Redelivery: nothing changes, no EMF again.
     let mut again: Vec<u8> = Vec::new();
@@ -188,8 +179,8 @@ async fn a_batch_becomes_series_and_emf_once() {
         .unwrap();
     assert!(summary.duplicate);
     assert!(again.is_empty());
-    assert_eq!(counter(&app.store, &failed_logins()).await, 2.0);
-    assert_eq!(counter(&app.store, &signals).await, 2.0);
+    assert_eq!(stored_counter(&app.store, &failed_logins()).await, 2.0);
+    assert_eq!(stored_counter(&app.store, &signals).await, 2.0);
 }
 
 #[tokio::test]
@@ -227,13 +218,13 @@ async fn bad_payloads_are_counted_and_acknowledged() {
     }
     for reason in ["invalid_base64", "not_gzip", "corrupt_gzip"] {
         let key = SeriesKey::new("log_batches_rejected_total", [("reason", reason)]);
-        assert_eq!(counter(&app.store, &key).await, 1.0, "{reason}");
+        assert_eq!(stored_counter(&app.store, &key).await, 1.0, "{reason}");
     }
     let key = SeriesKey::new(
         "log_batches_rejected_total",
         [("reason", "invalid_envelope")],
     );
-    assert_eq!(counter(&app.store, &key).await, 2.0);
+    assert_eq!(stored_counter(&app.store, &key).await, 2.0);
 
     let control = payload(
         &["CWL CONTROL MESSAGE: Checking health of destination."],
@@ -276,7 +267,7 @@ async fn an_unreachable_store_fails_the_invocation_and_the_retry_is_exact() {
         .await
         .unwrap();
     assert!(second.duplicate);
-    assert_eq!(counter(&working.store, &failed_logins()).await, 3.0);
+    assert_eq!(stored_counter(&working.store, &failed_logins()).await, 3.0);
 }
 
 /// The sample events in `events/` do what docs/development.md ("Running locally") says.

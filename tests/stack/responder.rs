@@ -34,7 +34,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -57,7 +56,7 @@ use test_support::receiver::{
     INCIDENTS_TOPIC, Receiver, incident, incidents_event, sns_event, sns_event_from,
 };
 use test_support::sns::{drain_settled, topic_with_queue};
-use test_support::stack::{create_table, sdk, store_incidents, var};
+use test_support::stack::{create_table, fresh_user_id, sdk, store_incidents, var};
 use time::macros::datetime;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -92,19 +91,6 @@ async fn connect(url: &str) -> tokio_postgres::Client {
         .unwrap_or_else(|failed| panic!("cannot connect to the local Postgres: {failed:?}"))
 }
 
-/// A user id (a UUID, as the service's) no other test or run uses.
-fn fresh_user() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8000-{:012x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff,
-        (nanos >> 48) & 0xfff,
-        nanos & 0xffff_ffff_ffff
-    )
-}
-
 /// The service's side of the table (the database owner).
 struct Service {
     db: tokio_postgres::Client,
@@ -128,7 +114,7 @@ impl Service {
     /// Whether the service rejects a fresh token (its own random `jti`) of `user`.
     async fn rejects_a_token_of(&self, user: &str) -> bool {
         !self
-            .check(&format!("jti-{}", fresh_user()), user)
+            .check(&format!("jti-{}", fresh_user_id()), user)
             .await
             .is_empty()
     }
@@ -191,7 +177,7 @@ impl Fixture {
 
     /// A user of this test (its rows are removed by `cleanup`).
     fn user(&mut self) -> String {
-        let u = fresh_user();
+        let u = fresh_user_id();
         self.service.users.push(u.clone());
         u
     }

@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
+use monitoring_adapters::dynamodb_series::{DynamoSeriesStore, StoredValue};
 use monitoring_core::domain::alerts::Incident;
+use monitoring_core::domain::metrics::series::SeriesKey;
 
 /// A variable the stack exports; a clear message when the tests are run
 /// without it.
@@ -32,6 +34,29 @@ pub fn unique(prefix: &str) -> String {
         COUNTER.fetch_add(1, Ordering::Relaxed),
         nanos % 1_000_000_000
     )
+}
+
+/// A user id (a UUID, as the service's) no other test or run uses.
+pub fn fresh_user_id() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8000-{:012x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff,
+        (nanos >> 48) & 0xfff,
+        nanos & 0xffff_ffff_ffff
+    )
+}
+
+/// The value of counter `key` in `store`; 0 when never written.
+pub async fn stored_counter(store: &DynamoSeriesStore, key: &SeriesKey) -> f64 {
+    let series = store.read_metric(key.name()).await.unwrap();
+    match series.iter().find(|s| &s.key == key).map(|s| &s.value) {
+        Some(StoredValue::Counter(v)) => *v,
+        None => 0.0,
+        other => panic!("{key}: {other:?}"),
+    }
 }
 
 /// A fresh monitoring table with the template's key schema.
