@@ -151,8 +151,8 @@ fn clf_time(text: &str) -> Option<i64> {
     .position(|m| *m == month)?
         + 1;
     let asctime = format!("{year:0>4}-{month:02}-{day:0>2} {time},000");
-    let local = super::parse::parse_timestamp(&asctime)?;
-    let offset = super::parse::parse_utc_offset(zone)?;
+    let local = super::timestamp::parse_timestamp(&asctime)?;
+    let offset = super::timestamp::parse_utc_offset(zone)?;
     Some(local - offset)
 }
 

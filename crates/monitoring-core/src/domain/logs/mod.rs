@@ -9,3 +9,4 @@ pub mod json;
 pub mod parse;
 pub mod record;
 pub mod redact;
+pub mod timestamp;

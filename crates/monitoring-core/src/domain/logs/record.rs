@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 
 use super::json::Json;
-use super::parse::is_exception_line;
 
 /// One log event: what a subscription batch carries, or one record of a
 /// replayed file.
@@ -158,4 +157,31 @@ impl<'a> LogRecord<'a> {
             .iter()
             .any(|l| self.level.eq_ignore_ascii_case(l))
     }
+}
+
+/// Suffixes of Python exception class names (`sqlalchemy.exc.TimeoutError`).
+const EXCEPTION_SUFFIXES: [&str; 7] = [
+    "Error",
+    "Exception",
+    "Warning",
+    "Exit",
+    "Interrupt",
+    "Timeout",
+    "Group",
+];
+
+/// `name.space.SomeError` alone or followed by `: message`: the line that
+/// names the exception a Python traceback ends with.
+pub fn is_exception_line(line: &str) -> bool {
+    let head = line.split_once(':').map_or(line, |(h, _)| h);
+    let head = head.trim_end_matches('\r');
+    !head.is_empty()
+        && head.len() <= 200
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        && {
+            let last = head.rsplit('.').next().unwrap_or(head);
+            EXCEPTION_SUFFIXES.iter().any(|s| last.ends_with(s))
+        }
 }

@@ -10,7 +10,6 @@ use regex::{Captures, Regex};
 use super::pattern_set::PatternSet;
 
 use super::config::PseudonymizeAs;
-use super::validate::{self, RuleError};
 use super::value::ValueSpec;
 use crate::domain::alerts::window::cap_bytes;
 use crate::domain::logs::filter_pattern::FilterPattern;
@@ -708,16 +707,6 @@ impl RuleSet {
             }
         }
         Ok(())
-    }
-
-    /// Parses and validates a rule file; `file_name` is quoted in errors.
-    pub fn from_toml(text: &str, file_name: &str) -> Result<Self, RuleError> {
-        validate::from_toml(text, file_name)
-    }
-
-    /// The embedded `infra/rules/default.toml` (a unit test proves it loads).
-    pub fn default_rules() -> Result<Self, RuleError> {
-        Self::from_toml(DEFAULT_RULES_TOML, DEFAULT_RULES_FILE)
     }
 
     pub fn file(&self) -> &str {

@@ -10,8 +10,8 @@ use super::config::{
     SignalConfig, ValueSpecConfig,
 };
 use super::engine::{
-    CompiledKey, CompiledMetric, CompiledRule, CompiledSignal, MetricInfo, MetricOp, RuleRegex,
-    RuleSet,
+    CompiledKey, CompiledMetric, CompiledRule, CompiledSignal, DEFAULT_RULES_FILE,
+    DEFAULT_RULES_TOML, MetricInfo, MetricOp, RuleRegex, RuleSet,
 };
 use super::value::ValueSpec;
 use crate::domain::logs::filter_pattern::FilterPattern;
@@ -516,6 +516,20 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
+}
+
+/// Loading is validation: the rule set's constructors live here, beside
+/// the one pass they run.
+impl RuleSet {
+    /// Parses and validates a rule file; `file_name` is quoted in errors.
+    pub fn from_toml(text: &str, file_name: &str) -> Result<Self, RuleError> {
+        from_toml(text, file_name)
+    }
+
+    /// The embedded `infra/rules/default.toml` (a unit test proves it loads).
+    pub fn default_rules() -> Result<Self, RuleError> {
+        Self::from_toml(DEFAULT_RULES_TOML, DEFAULT_RULES_FILE)
+    }
 }
 
 /// Parses and compiles TOML text.
