@@ -27,8 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use monitoring_adapters::dynamodb_alerts::DynamoAlertStore;
 use monitoring_adapters::dynamodb_silences::DynamoSilenceStore;
 use monitoring_adapters::dynamodb_store::DynamoStore;
@@ -56,6 +54,7 @@ use serde_json::Value;
 use test_support::alert_rules::test_alert_rules;
 use test_support::sns::{
     Delivered, create_topic, drain_settled, subscribe_queue, topic_with_queue,
+    unreachable_publisher,
 };
 use test_support::stack::{create_table, sdk};
 use time::OffsetDateTime;
@@ -270,27 +269,6 @@ impl Stack {
     async fn delivered(&self) -> Vec<Delivered> {
         drain_settled(&self.sdk, &self.queue, DRAIN_PAUSE).await
     }
-}
-
-/// An SNS client pointed at a closed port, with short timeouts: every
-/// publication fails as unavailable, quickly.
-fn unreachable_publisher(sdk: &SdkConfig, topic: &str) -> SnsPublisher {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-        // Dropped here: the port is closed, connections are refused.
-    };
-    let config = aws_sdk_sns::config::Builder::from(sdk)
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .retry_config(RetryConfig::standard().with_max_attempts(2))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_timeout(Duration::from_secs(2))
-                .build(),
-        )
-        .build();
-    SnsPublisher::from_client(aws_sdk_sns::Client::from_conf(config), topic)
 }
 
 // ------------------------------------------------------------------ messages

@@ -9,13 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use monitoring_adapters::sns_publisher::{MAX_MESSAGE_BYTES, SnsPublisher};
 use monitoring_core::ports::{IncidentPublisher, OutgoingMessage, PublishError};
 use test_support::receiver::incident;
 use test_support::sns::{
     create_topic, drain, subscribe_queue, subscribe_queue_enveloped, topic_with_queue,
+    unreachable_publisher,
 };
 use test_support::stack::sdk;
 
@@ -140,23 +139,8 @@ async fn a_missing_topic_is_rejected_for_good() {
 #[tokio::test]
 async fn an_unreachable_sns_is_unavailable_quickly() {
     let sdk = sdk().await;
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-        // Dropped here: the port is closed, connections are refused.
-    };
-    let config = aws_sdk_sns::config::Builder::from(&sdk)
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .retry_config(RetryConfig::standard().with_max_attempts(2))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_timeout(Duration::from_secs(2))
-                .build(),
-        )
-        .build();
-    let publisher = SnsPublisher::from_client(
-        aws_sdk_sns::Client::from_conf(config),
+    let publisher = unreachable_publisher(
+        &sdk,
         "arn:aws:sns:us-east-1:123456789012:blindspotx-incidents",
     );
     let started = Instant::now();

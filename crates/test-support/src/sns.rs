@@ -3,9 +3,14 @@
 //! published body and its attributes), and a drain that reads a queue empty.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use monitoring_adapters::sns_publisher::SnsPublisher;
 
 use crate::stack::unique;
 
@@ -180,4 +185,25 @@ pub async fn drain_settled(
         }
         tokio::time::sleep(pause).await;
     }
+}
+
+/// An SNS client pointed at a closed port, with short timeouts: every
+/// publication fails as unavailable, quickly.
+pub fn unreachable_publisher(sdk: &SdkConfig, topic: &str) -> SnsPublisher {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+        // Dropped here: the port is closed, connections are refused.
+    };
+    let config = aws_sdk_sns::config::Builder::from(sdk)
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .build();
+    SnsPublisher::from_client(aws_sdk_sns::Client::from_conf(config), topic)
 }
