@@ -46,7 +46,12 @@ fuzz_target!(|bytes: &[u8]| {
                 if let Some(c) = record.continuation {
                     assert!(event.message.contains(c));
                 }
-                assert!(record.raw.contains(record.searchable()) || record.json.is_some());
+                // The message, then the traceback's exception lines: each
+                // line is a part of the event unless it came from JSON.
+                let searchable = record.searchable();
+                assert!(
+                    searchable.lines().all(|l| record.raw.contains(l)) || record.json.is_some()
+                );
                 let _ = record.is_error();
                 let _ = record.field("message");
             }
