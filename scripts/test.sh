@@ -79,6 +79,10 @@ echo "$test_summary"
 
 step "promtool check metrics (replay's Prometheus output)"
 command -v promtool >/dev/null 2>&1 || die "promtool not found (scripts/bootstrap.sh extracts it into .local/tools)"
+# `cargo test` builds a package's binaries only for its own integration
+# tests (replay's are in tests/files): link the replay binary from the
+# library the test step already compiled.
+cargo build --locked -q -p replay --bin replay
 replay_bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/replay"
 corpus="$(mktemp "$RUN_DIR/corpus.XXXXXX")"
 inputs=("$ROOT"/events/logs-json.json "$ROOT"/events/logs-text.json)
