@@ -79,11 +79,12 @@ echo "$test_summary"
 
 step "promtool check metrics (replay's Prometheus output)"
 command -v promtool >/dev/null 2>&1 || die "promtool not found (scripts/bootstrap.sh extracts it into .local/tools)"
-# `cargo test` builds a package's binaries only for its own integration
-# tests (replay's are in tests/files): link the replay binary from the
-# library the test step already compiled.
-cargo build --locked -q -p replay --bin replay
-replay_bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/replay"
+# replay's entry point as the test step built it: the tests package links
+# tools/replay/src/main.rs as `replay-cli` for its CLI tests. (`cargo build
+# -p replay` here would resolve replay's features alone and rebuild half
+# the dependencies: two minutes.)
+replay_bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/replay-cli"
+[ -x "$replay_bin" ] || die "$replay_bin not built by the test step"
 corpus="$(mktemp "$RUN_DIR/corpus.XXXXXX")"
 inputs=("$ROOT"/events/logs-json.json "$ROOT"/events/logs-text.json)
 # The shared benchmark generator sits next to the project in CI and on the
