@@ -533,31 +533,14 @@ category = "security"
 
     /// `n` failed logins from one address, a second apart.
     fn failed_logins(n: usize) -> Value {
-        let events: Vec<Value> = (0..n)
+        let events = (0..n)
             .map(|i| {
-                json!({
-                    "id": format!("{i:056}"),
-                    "timestamp": 1_747_737_000_000_i64 + i as i64 * 1000,
-                    "message": format!(
+                logs::event(
+                    format!("{i:056}"),
+                    1_747_737_000_000_i64 + i as i64 * 1000,
+                    format!(
                         r#"{{"timestamp":"2025-05-20T10:30:0{i}.000Z","level":"WARNING","logger":"security","message":"Authentication attempt","user_id":"u{i}","ip_address":"203.0.113.7","success":false,"method":"password","endpoint":"/api/auth/login"}}"#
                     ),
-                })
-            })
-            .collect();
-        envelope(events)
-    }
-
-    /// The Lambda event of `events` (`{"id", "timestamp", "message"}`), by
-    /// the bundle's own encoder (the test kit's).
-    fn envelope(events: Vec<Value>) -> Value {
-        let events = events
-            .iter()
-            .map(|e| {
-                let text = |k: &str| e[k].as_str().unwrap().to_owned();
-                logs::event(
-                    text("id"),
-                    e["timestamp"].as_i64().unwrap(),
-                    text("message"),
                 )
             })
             .collect();
@@ -660,11 +643,14 @@ category = "security"
             guard: SeriesGuard::new(CardinalityGuard::new(1)),
             ..first
         };
-        let success = envelope(vec![json!({
-            "id": format!("{:056}", 99),
-            "timestamp": 1_747_737_100_000_i64,
-            "message": r#"{"timestamp":"2025-05-20T10:31:40.000Z","level":"INFO","logger":"security","message":"Authentication attempt","user_id":"u9","ip_address":"203.0.113.8","success":true,"method":"password","endpoint":"/api/auth/login"}"#,
-        })]);
+        let success = logs::lambda_event(
+            "app-1",
+            vec![logs::event(
+                format!("{:056}", 99),
+                1_747_737_100_000_i64,
+                r#"{"timestamp":"2025-05-20T10:31:40.000Z","level":"INFO","logger":"security","message":"Authentication attempt","user_id":"u9","ip_address":"203.0.113.8","success":true,"method":"password","endpoint":"/api/auth/login"}"#,
+            )],
+        );
         second.handle(&success, NOW, &mut Vec::new()).await.unwrap();
         let overflow = second
             .store
@@ -686,7 +672,7 @@ category = "security"
         let (alerts, publisher) = (FlakyAlerts::default(), RecordingPublisher::default());
         let app = app(&alerts, &publisher);
         let summary = app
-            .handle(&envelope(vec![]), NOW, &mut Vec::new())
+            .handle(&logs::lambda_event("app-1", vec![]), NOW, &mut Vec::new())
             .await
             .unwrap();
         assert_eq!((summary.events, summary.alert_windows), (0, 0));
@@ -699,20 +685,20 @@ category = "security"
     }
 
     fn session_records(messages: &[&str], first_id: usize) -> Value {
-        let events: Vec<Value> = messages
+        let events = messages
             .iter()
             .enumerate()
             .map(|(i, message)| {
-                json!({
-                    "id": format!("{:056}", first_id + i),
-                    "timestamp": 1_747_737_000_000_i64 + i as i64 * 1000,
-                    "message": format!(
+                logs::event(
+                    format!("{:056}", first_id + i),
+                    1_747_737_000_000_i64 + i as i64 * 1000,
+                    format!(
                         r#"{{"timestamp":"2025-05-20T10:30:0{i}.000Z","level":"INFO","logger":"security","message":"{message}","user_id":"u{i}"}}"#
                     ),
-                })
+                )
             })
             .collect();
-        envelope(events)
+        logs::lambda_event("app-1", events)
     }
 
     /// The `active_sessions` value each EMF document of `out` sends.
@@ -814,17 +800,16 @@ category = "security"
 
     /// 120 text records from as many loggers: more series than one chunk.
     fn wide_batch() -> Value {
-        envelope(
-            (0..120)
-                .map(|i| {
-                    json!({
-                        "id": format!("{i:056}"),
-                        "timestamp": 1_747_737_000_000_i64 + i as i64,
-                        "message": format!("2025-05-20 10:30:00,000 - app.mod{i:03} - INFO - handled"),
-                    })
-                })
-                .collect(),
-        )
+        let events = (0..120)
+            .map(|i| {
+                logs::event(
+                    format!("{i:056}"),
+                    1_747_737_000_000_i64 + i as i64,
+                    format!("2025-05-20 10:30:00,000 - app.mod{i:03} - INFO - handled"),
+                )
+            })
+            .collect();
+        logs::lambda_event("app-1", events)
     }
 
     fn emf_lines(out: &[u8]) -> Vec<String> {
