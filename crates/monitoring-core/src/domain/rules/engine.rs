@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use regex::{Captures, Regex};
 
-use super::pattern_set::PatternSet;
+use super::pattern_set::{PatternCache, PatternSet};
 
 use super::config::PseudonymizeAs;
-use super::value::ValueSpec;
+use super::value::{RawText, ValueSpec};
 use crate::domain::alerts::window::cap_bytes;
 use crate::domain::logs::filter_pattern::FilterPattern;
 use crate::domain::logs::json::Json;
@@ -84,6 +84,10 @@ pub(crate) struct CompiledMetric {
     /// Unit conversion factor to seconds (1 without a unit).
     pub scale: f64,
     pub when: Option<FilterPattern>,
+    /// Names the metric in series-cache keys: its position in the rule
+    /// set's metrics as a char (set by [`RuleSet::new`]; `None` past the
+    /// chars, whose updates then bypass the cache).
+    pub key_id: Option<char>,
 }
 
 #[derive(Debug, Clone)]
@@ -598,13 +602,17 @@ impl Dispatch {
     fn regex_hits(&self, message: &str, memo: &mut RegexMemo) -> u64 {
         if memo.owner != self.id {
             memo.hits.clear();
+            memo.cache = PatternCache::default();
             memo.owner = self.id;
         }
         let short = message.len() <= REGEX_MEMO_MAX_LEN;
         if short && let Some(hits) = memo.hits.get(message) {
             return *hits;
         }
-        let hits = self.regexes.as_ref().map_or(0, |set| set.hits(message));
+        let hits = self
+            .regexes
+            .as_ref()
+            .map_or(0, |set| set.hits(message, &mut memo.cache));
         if short {
             if memo.hits.len() >= REGEX_MEMO_MAX {
                 memo.hits.clear();
@@ -615,11 +623,14 @@ impl Dispatch {
     }
 }
 
-/// Short messages → the [`PatternSet`] hits of the rule set `owner`.
+/// Short messages → the [`PatternSet`] hits of the rule set `owner`, and
+/// the set's search state (the lazy DFA's states, built as texts need
+/// them: one per [`Evaluation`], so threads never share one).
 #[derive(Debug, Clone, Default)]
 struct RegexMemo {
     owner: u64,
     hits: FastMap<Box<str>, u64>,
+    cache: PatternCache,
 }
 
 impl Dispatch {
@@ -676,10 +687,17 @@ impl Dispatch {
 impl RuleSet {
     pub(crate) fn new(
         file: String,
-        rules: Vec<CompiledRule>,
+        mut rules: Vec<CompiledRule>,
         groups: usize,
         metrics: Vec<MetricInfo>,
     ) -> Self {
+        for metric in rules.iter_mut().flat_map(|r| r.metrics.iter_mut()) {
+            metric.key_id = metrics
+                .iter()
+                .position(|m| *m.name == *metric.name)
+                .and_then(|at| u32::try_from(at).ok())
+                .and_then(char::from_u32);
+        }
         let dispatch = Dispatch::new(&rules);
         RuleSet {
             file,
@@ -913,25 +931,35 @@ fn apply_metric(
         MetricOp::GaugeSet => Update::GaugeSet(value.unwrap_or_default()),
         MetricOp::Observe => Update::Observe(value.unwrap_or_default()),
     };
-    // The cache key: the metric's name and its label values, NUL-separated
-    // (the label names are the metric's: one set per metric, and the cache
-    // is emptied when the rule set changes). A value holding a NUL could
-    // forge another's key, so such values bypass the cache.
+    // The cache key: the metric's id (one char), then each label's source
+    // text as the record has it (before map, transform and default, see
+    // `ValueSpec::append_key`) followed by one char: the text's length in
+    // bytes, or a mark for a missing or unusable value (the label names
+    // are the metric's: one set per metric, and the cache is emptied when
+    // the rule set changes). Read from its end, the key gives back each
+    // text whatever bytes it holds, so no value can forge another's key
+    // and none needs scanning (a scan for forged separators had a sixth of
+    // this function's perf samples). A text too long for its length to be
+    // such a char bypasses the cache.
     let mut scratch = std::mem::take(&mut out.scratch);
     scratch.clear();
-    scratch.push_str(&metric.name);
+    let mut cacheable = metric.key_id.is_some();
+    scratch.push(metric.key_id.unwrap_or_default());
     for (_, spec) in &metric.labels {
-        scratch.push('\0');
-        if !spec.append_text(record, caps, &mut scratch) {
-            // A record with only some fields still counts (LOG-CONTRACT.md
-            // section 3).
-            scratch.push_str(MISSING_LABEL);
+        let start = scratch.len();
+        let end = match spec.append_key(record, caps, &mut scratch) {
+            RawText::Present => u32::try_from(scratch.len() - start)
+                .ok()
+                .filter(|len| *len < KEY_MISSING as u32)
+                .and_then(char::from_u32),
+            RawText::Missing => Some(KEY_MISSING),
+            RawText::Unusable => Some(KEY_UNUSABLE),
+        };
+        match end {
+            Some(end) => scratch.push(end),
+            None => cacheable = false,
         }
     }
-    // One separator per label and no other NUL (metric names hold none):
-    // one pass over the whole key, not one per value (a per-value byte
-    // loop had a tenth of this function's perf samples).
-    let cacheable = memchr::memchr_iter(0, scratch.as_bytes()).count() == metric.labels.len();
     let epoch = out.epoch;
     let cached = if cacheable {
         out.series.get_mut(scratch.as_str())
@@ -1013,6 +1041,11 @@ fn apply_metric(
     out.scratch = scratch;
     out.push_update(key, update);
 }
+
+/// Series-cache key marks of a label with no value or no text; below
+/// them, a char is a text's length (surrogates, just below, are no chars).
+const KEY_MISSING: char = '\u{E000}';
+const KEY_UNUSABLE: char = '\u{E001}';
 
 /// Adds one under `name`, cloning the name only the first time.
 fn count_one(counts: &mut BTreeMap<Arc<str>, u64>, name: &Arc<str>) {
@@ -1763,9 +1796,10 @@ mod tests {
     }
 
     #[test]
-    fn label_values_holding_nul_never_share_a_series() {
-        // Joined with NUL, ("x\0y", "z") and ("x", "y\0z") would make the
-        // same cache key: such values bypass the series cache.
+    fn label_values_never_forge_another_series_cache_key() {
+        // Joined with a separator, ("x\0y", "z") and ("x", "y\0z") would
+        // make the same cache key, and so would values holding the length
+        // chars the key uses instead: each pair here is two series.
         let rules = RuleSet::from_toml(
             r#"
             [[rule]]
@@ -1779,18 +1813,71 @@ mod tests {
             "nul.toml",
         )
         .unwrap();
-        let ev = run(
-            &rules,
-            &[
-                r#"{"kind":"x","a":"x\u0000y","b":"z"}"#,
-                r#"{"kind":"x","a":"x","b":"y\u0000z"}"#,
-                r#"{"kind":"x","a":"x","b":"y\u0000z"}"#,
-            ],
-        );
+        let pairs = [
+            ("x\\u0000y", "z"),
+            ("x", "y\\u0000z"),
+            ("x\\u0001y", "z"),
+            ("x", "y\\u0001z"),
+            ("x\\u0001", ""),
+            ("x", "\\u0001"),
+            ("", "x\\u0000\\u0001"),
+        ];
+        let mut messages: Vec<String> = pairs
+            .iter()
+            .map(|(a, b)| format!(r#"{{"kind":"x","a":"{a}","b":"{b}"}}"#))
+            .collect();
+        // Repeated: the second time each comes from the cache.
+        messages.extend(messages.clone());
+        let messages: Vec<&str> = messages.iter().map(String::as_str).collect();
+        let ev = run(&rules, &messages);
         let keys: std::collections::BTreeSet<String> =
             ev.keyed_updates().map(|(k, _)| k.compact()).collect();
-        assert_eq!(keys.len(), 2, "{keys:?}");
-        assert_eq!(ev.keyed_updates().count(), 3);
+        assert_eq!(keys.len(), pairs.len(), "{keys:?}");
+        assert_eq!(ev.keyed_updates().count(), 2 * pairs.len());
+    }
+
+    #[test]
+    fn the_series_cache_tells_missing_unusable_and_mapped_values_apart() {
+        // Keyed by the text before map, default and transform: a missing
+        // value takes the default, an array has no text, and "success"
+        // is mapped, so the four records make three series, each time.
+        let rules = RuleSet::from_toml(
+            r#"
+            [[rule]]
+            name = "r"
+            match = '{ $.kind = "x" }'
+            [[rule.metric]]
+            name = "a_total"
+            type = "counter"
+            labels = { s = { from = "$.s", default = "success", map = { success = "ok" } }, p = { from = "$.p", transform = "route" } }
+            "#,
+            "marks.toml",
+        )
+        .unwrap();
+        let records = [
+            r#"{"kind":"x","s":"success","p":"/api/users/42"}"#,
+            r#"{"kind":"x","p":"/api/users/42"}"#,
+            r#"{"kind":"x","s":[1],"p":"/api/users/42"}"#,
+            r#"{"kind":"x","s":null,"p":"/api/users/7"}"#,
+        ];
+        let twice: Vec<&str> = records.iter().chain(records.iter()).copied().collect();
+        let ev = run(&rules, &twice);
+        let label = |k: &SeriesKey, name: &str| {
+            k.labels()
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let s: Vec<String> = ev.keyed_updates().map(|(k, _)| label(k, "s")).collect();
+        assert_eq!(
+            s,
+            ["ok", "success", "unknown", "success"].repeat(2),
+            "{s:?}"
+        );
+        let p: Vec<String> = ev.keyed_updates().map(|(k, _)| label(k, "p")).collect();
+        // Routed on every update, cached or not (two raw paths, one route).
+        assert_eq!(p, ["/api/users/:id"].repeat(8));
     }
 
     #[test]

@@ -10,12 +10,14 @@
 //! cache. A pattern only Unicode mode accepts (`\p{L}`) makes the ASCII
 //! build fail; the Unicode one then serves every text.
 //!
-//! Both are built at load, although most runs never need the Unicode one:
+//! Both are compiled at load, although most runs never need the Unicode one:
 //! a pattern can fit the size limit in ASCII mode and not in Unicode mode
 //! (`(?:\w{100}){100}`), and that must be an error when the rule file loads,
 //! not a rule that silently stops matching at the first accented name.
 
-use regex::{RegexSet, RegexSetBuilder, bytes};
+use regex_automata::nfa::thompson::{self, NFA, WhichCaptures, pikevm::PikeVM};
+use regex_automata::util::syntax;
+use regex_automata::{Input, MatchKind, hybrid};
 
 /// The lazy DFA's cache may grow to 256 MiB: with the ~36 patterns of the
 /// default rules a 32 MiB cache was cleared over and over (replay 0.74 s →
@@ -23,35 +25,141 @@ use regex::{RegexSet, RegexSetBuilder, bytes};
 /// need.
 const DFA_SIZE_LIMIT: usize = 256 << 20;
 
+/// The regex crate's limit on a compiled program, so a set compiles here
+/// exactly when `regex::RegexSet` would.
+const NFA_SIZE_LIMIT: usize = 10 << 20;
+
+/// Why not `regex::RegexSet`: its builder prepares every engine a regex's
+/// `find` may need (a reverse NFA, literal prefixes for a prefilter, a
+/// bounded backtracker), which a set asked only *which* patterns match never
+/// uses; building the two sets that way was most of replay's start-up
+/// (257 M of 347 M instructions on an empty file). Here each mode compiles
+/// the forward NFA once, for the lazy DFA and, should the DFA give up (a
+/// Unicode word boundary on non-ASCII text, a thrashing cache), for the
+/// PikeVM, as `regex::RegexSet` falls back to.
 #[derive(Debug, Clone)]
 pub(crate) struct PatternSet {
     /// `None` when some pattern needs Unicode mode.
-    ascii: Option<bytes::RegexSet>,
-    unicode: RegexSet,
+    ascii: Option<Engines>,
+    unicode: Engines,
+    len: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Engines {
+    dfa: Option<hybrid::dfa::DFA>,
+    pikevm: PikeVM,
+}
+
+/// The search state of a [`PatternSet`]: one per thread, kept between
+/// searches (the lazy DFA's states are built in it as texts need them).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PatternCache {
+    ascii: Option<Caches>,
+    unicode: Option<Caches>,
+}
+
+#[derive(Debug, Clone)]
+struct Caches {
+    dfa: Option<hybrid::dfa::Cache>,
+    pikevm: regex_automata::nfa::thompson::pikevm::Cache,
+    hits: regex_automata::PatternSet,
+}
+
+impl Engines {
+    fn new(patterns: &[String], unicode: bool) -> Option<Self> {
+        let nfa = thompson::Compiler::new()
+            .syntax(syntax::Config::new().unicode(unicode).utf8(unicode))
+            .configure(
+                NFA::config()
+                    .utf8(unicode)
+                    .which_captures(WhichCaptures::None)
+                    .nfa_size_limit(Some(NFA_SIZE_LIMIT))
+                    .shrink(false),
+            )
+            .build_many(patterns)
+            .ok()?;
+        let pikevm = PikeVM::builder()
+            .configure(PikeVM::config().match_kind(MatchKind::All))
+            .build_from_nfa(nfa.clone())
+            .ok()?;
+        // The settings regex's own lazy DFA runs with: it gives up rather
+        // than rebuild states forever when the cache keeps being cleared.
+        let dfa = hybrid::dfa::DFA::builder()
+            .configure(
+                hybrid::dfa::DFA::config()
+                    .match_kind(MatchKind::All)
+                    .unicode_word_boundary(true)
+                    .cache_capacity(DFA_SIZE_LIMIT)
+                    .skip_cache_capacity_check(false)
+                    .minimum_cache_clear_count(Some(3))
+                    .minimum_bytes_per_state(Some(10)),
+            )
+            .build_from_nfa(nfa)
+            .ok();
+        Some(Engines { dfa, pikevm })
+    }
+
+    fn caches(&self) -> Caches {
+        Caches {
+            dfa: self.dfa.as_ref().map(hybrid::dfa::DFA::create_cache),
+            pikevm: self.pikevm.create_cache(),
+            hits: regex_automata::PatternSet::new(self.pikevm.pattern_len()),
+        }
+    }
+
+    fn hits(&self, text: &[u8], caches: &mut Caches) -> u64 {
+        let input = Input::new(text);
+        caches.hits.clear();
+        let by_dfa = match (&self.dfa, &mut caches.dfa) {
+            (Some(dfa), Some(cache)) => dfa
+                .try_which_overlapping_matches(cache, &input, &mut caches.hits)
+                .is_ok(),
+            _ => false,
+        };
+        if !by_dfa {
+            caches.hits.clear();
+            self.pikevm
+                .which_overlapping_matches(&mut caches.pikevm, &input, &mut caches.hits);
+        }
+        caches
+            .hits
+            .iter()
+            .fold(0, |acc, at| acc | (1 << at.as_usize()))
+    }
 }
 
 impl PatternSet {
     /// `None` when the set does not compile (its program past the size
     /// limit): the caller then tries each regex on its own.
     pub(crate) fn new(patterns: &[String]) -> Option<Self> {
-        let ascii = bytes::RegexSetBuilder::new(patterns)
-            .unicode(false)
-            .dfa_size_limit(DFA_SIZE_LIMIT)
-            .build()
-            .ok();
-        let unicode = RegexSetBuilder::new(patterns)
-            .dfa_size_limit(DFA_SIZE_LIMIT)
-            .build()
-            .ok()?;
-        Some(PatternSet { ascii, unicode })
+        if patterns.len() > 64 {
+            return None;
+        }
+        let ascii = Engines::new(patterns, false);
+        let unicode = Engines::new(patterns, true)?;
+        Some(PatternSet {
+            ascii,
+            unicode,
+            len: patterns.len(),
+        })
     }
 
-    /// Which patterns match `text`, as bits (at most 64 patterns).
-    pub(crate) fn hits(&self, text: &str) -> u64 {
-        let fold = |acc: u64, at: usize| acc | (1 << at);
+    /// Which patterns match `text`, as bits (at most 64 patterns), with
+    /// `cache` made for this set (see [`Self::fresh_cache`]).
+    pub(crate) fn hits(&self, text: &str, cache: &mut PatternCache) -> u64 {
+        if self.len == 0 {
+            return 0;
+        }
         match &self.ascii {
-            Some(ascii) if text.is_ascii() => ascii.matches(text.as_bytes()).iter().fold(0, fold),
-            _ => self.unicode.matches(text).iter().fold(0, fold),
+            Some(ascii) if text.is_ascii() => {
+                let caches = cache.ascii.get_or_insert_with(|| ascii.caches());
+                ascii.hits(text.as_bytes(), caches)
+            }
+            _ => {
+                let caches = cache.unicode.get_or_insert_with(|| self.unicode.caches());
+                self.unicode.hits(text.as_bytes(), caches)
+            }
         }
     }
 }
@@ -63,6 +171,12 @@ mod tests {
     fn set(patterns: &[&str]) -> PatternSet {
         PatternSet::new(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>())
             .expect("compiles")
+    }
+
+    impl PatternSet {
+        fn hits_of(&self, text: &str) -> u64 {
+            self.hits(text, &mut PatternCache::default())
+        }
     }
 
     #[test]
@@ -99,7 +213,7 @@ mod tests {
                 .enumerate()
                 .filter(|(_, p)| regex::Regex::new(p).expect("valid").is_match(text))
                 .fold(0u64, |acc, (at, _)| acc | (1 << at));
-            assert_eq!(s.hits(text), want, "{text:?}");
+            assert_eq!(s.hits(text, &mut PatternCache::default()), want, "{text:?}");
         }
         assert!(s.ascii.is_some());
     }
@@ -113,15 +227,15 @@ mod tests {
     fn a_unicode_only_pattern_uses_the_unicode_build_for_every_text() {
         let s = set(&[r"\p{Greek}+", "plain"]);
         assert!(s.ascii.is_none());
-        assert_eq!(s.hits("αβγ plain"), 0b11);
-        assert_eq!(s.hits("plain"), 0b10);
+        assert_eq!(s.hits_of("αβγ plain"), 0b11);
+        assert_eq!(s.hits_of("plain"), 0b10);
     }
 
     #[test]
     fn case_folding_beyond_ascii_is_kept_for_text_that_is_not_ascii() {
         // (?i)k matches the Kelvin sign in Unicode mode.
         let s = set(&["(?i)kelvin"]);
-        assert_eq!(s.hits("\u{212A}elvin"), 1);
-        assert_eq!(s.hits("KELVIN"), 1);
+        assert_eq!(s.hits_of("\u{212A}elvin"), 1);
+        assert_eq!(s.hits_of("KELVIN"), 1);
     }
 }

@@ -433,6 +433,7 @@ fn compile_metric(
         value,
         scale: m.unit.map_or(1.0, |u| u.to_seconds()),
         when,
+        key_id: None,
     })
 }
 

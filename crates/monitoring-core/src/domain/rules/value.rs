@@ -160,39 +160,47 @@ impl ValueSpec {
                 None => false,
             };
         };
-        let mut digits = itoa::Buffer::new();
-        let owned: String;
-        let text: &str = match raw {
-            Raw::Text(s) => s,
-            Raw::Json(Json::String(s)) => s,
-            Raw::Json(Json::Bool(b)) => {
-                if *b {
-                    "true"
-                } else {
-                    "false"
-                }
+        with_raw_text(raw, |text| {
+            if let Some(mapped) = self.map.get(text) {
+                out.push_str(mapped);
+                return;
             }
-            Raw::Json(Json::Number(n)) => match (n.as_u64(), n.as_i64()) {
-                (Some(u), _) => digits.format(u),
-                (None, Some(i)) => digits.format(i),
-                _ => {
-                    owned = number_text(n);
-                    &owned
-                }
-            },
-            Raw::Json(_) => return false,
+            match self.transform {
+                None => out.push_str(text),
+                Some(Transform::Lower) => out.push_str(&lower(Cow::Borrowed(text))),
+                Some(Transform::SnakeCase) => snake_case_into(text, out),
+                Some(Transform::Route) => route_into(text, out),
+            }
+        })
+        .is_some()
+    }
+
+    /// Appends what identifies the value's [`Self::text`] in a cache, and
+    /// says what was found: the source's text as it is, before map,
+    /// transform or default, except for routed paths, which give their
+    /// route (many paths, one route: keyed by the path, the series cache
+    /// missed on every new id). Records whose appended text and answer are
+    /// the same get the same `text`; a cache keyed by them skips the map
+    /// lookup and the other transforms on every hit.
+    pub fn append_key(
+        &self,
+        record: &LogRecord<'_>,
+        caps: Option<&Captures<'_>>,
+        out: &mut String,
+    ) -> RawText {
+        let Some(raw) = lookup(&self.source, record, caps) else {
+            return RawText::Missing;
         };
-        if let Some(mapped) = self.map.get(text) {
-            out.push_str(mapped);
-            return true;
-        }
-        match self.transform {
-            None => out.push_str(text),
-            Some(Transform::Lower) => out.push_str(&lower(Cow::Borrowed(text))),
-            Some(Transform::SnakeCase) => snake_case_into(text, out),
-            Some(Transform::Route) => route_into(text, out),
-        }
-        true
+        with_raw_text(raw, |text| {
+            if self.transform != Some(Transform::Route) {
+                out.push_str(text);
+            } else if let Some(mapped) = self.map.get(text) {
+                out.push_str(mapped);
+            } else {
+                route_into(text, out);
+            }
+        })
+        .map_or(RawText::Unusable, |()| RawText::Present)
     }
 
     /// The value as a number: a JSON number directly, else the text parsed.
@@ -296,6 +304,45 @@ fn field_source(rest: &str) -> Option<Source> {
 }
 
 /// What a source found, before conversion to text.
+/// What [`ValueSpec::append_key`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawText {
+    /// A text, appended.
+    Present,
+    /// No value: the default, if any, applies.
+    Missing,
+    /// A value with no text (null aside: an array or an object).
+    Unusable,
+}
+
+/// `f` of the text [`Raw::into_text`] gives, without its allocation for
+/// numbers; `None` when there is no text.
+fn with_raw_text<T>(raw: Raw<'_>, f: impl FnOnce(&str) -> T) -> Option<T> {
+    let mut digits = itoa::Buffer::new();
+    let owned: String;
+    let text: &str = match raw {
+        Raw::Text(s) => s,
+        Raw::Json(Json::String(s)) => s,
+        Raw::Json(Json::Bool(b)) => {
+            if *b {
+                "true"
+            } else {
+                "false"
+            }
+        }
+        Raw::Json(Json::Number(n)) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => digits.format(u),
+            (None, Some(i)) => digits.format(i),
+            _ => {
+                owned = number_text(n);
+                &owned
+            }
+        },
+        Raw::Json(_) => return None,
+    };
+    Some(f(text))
+}
+
 enum Raw<'r> {
     Text(&'r str),
     Json(&'r Json<'r>),
