@@ -471,22 +471,28 @@ fn route_path(text: &str) -> &str {
 
 /// [`route`], appended to `out`. A byte scan: this runs for every request
 /// record, and `str::split` costs more to set up than these paths take.
+/// The text between id segments is appended in one piece, most paths
+/// (`/api/auth/callback`) whole.
 fn route_into(text: &str, out: &mut String) {
     let path = route_path(text);
+    let mut copied = 0;
     let mut start = 0;
     loop {
         let end = path.as_bytes()[start..]
             .iter()
             .position(|b| *b == b'/')
             .map_or(path.len(), |i| start + i);
-        let seg = &path[start..end];
-        out.push_str(if is_id_segment(seg) { ":id" } else { seg });
+        if is_id_segment(&path[start..end]) {
+            out.push_str(&path[copied..start]);
+            out.push_str(":id");
+            copied = end;
+        }
         if end == path.len() {
             break;
         }
-        out.push('/');
         start = end + 1;
     }
+    out.push_str(&path[copied..]);
 }
 
 #[cfg(test)]
