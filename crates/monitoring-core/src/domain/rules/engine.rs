@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use regex::{Captures, Regex};
 
-use super::pattern_set::{PatternCache, PatternSet};
+use super::pattern_set::PatternSet;
 
 use super::config::PseudonymizeAs;
 use super::value::{RawText, ValueSpec};
@@ -602,17 +602,13 @@ impl Dispatch {
     fn regex_hits(&self, message: &str, memo: &mut RegexMemo) -> u64 {
         if memo.owner != self.id {
             memo.hits.clear();
-            memo.cache = PatternCache::default();
             memo.owner = self.id;
         }
         let short = message.len() <= REGEX_MEMO_MAX_LEN;
         if short && let Some(hits) = memo.hits.get(message) {
             return *hits;
         }
-        let hits = self
-            .regexes
-            .as_ref()
-            .map_or(0, |set| set.hits(message, &mut memo.cache));
+        let hits = self.regexes.as_ref().map_or(0, |set| set.hits(message));
         if short {
             if memo.hits.len() >= REGEX_MEMO_MAX {
                 memo.hits.clear();
@@ -623,14 +619,11 @@ impl Dispatch {
     }
 }
 
-/// Short messages → the [`PatternSet`] hits of the rule set `owner`, and
-/// the set's search state (the lazy DFA's states, built as texts need
-/// them: one per [`Evaluation`], so threads never share one).
+/// Short messages → the [`PatternSet`] hits of the rule set `owner`.
 #[derive(Debug, Clone, Default)]
 struct RegexMemo {
     owner: u64,
     hits: FastMap<Box<str>, u64>,
-    cache: PatternCache,
 }
 
 impl Dispatch {
