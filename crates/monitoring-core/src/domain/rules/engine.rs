@@ -1788,24 +1788,29 @@ mod tests {
         assert_eq!(ev.miss_total(), 0, "{:?}", ev.misses);
     }
 
+    /// One rule counting `{"kind":"x"}` records in `a_total` with `labels`
+    /// (a TOML inline table).
+    fn counter_of_kind_x(labels: &str) -> RuleSet {
+        let toml = format!(
+            r#"
+            [[rule]]
+            name = "r"
+            match = '{{ $.kind = "x" }}'
+            [[rule.metric]]
+            name = "a_total"
+            type = "counter"
+            labels = {labels}
+            "#
+        );
+        RuleSet::from_toml(&toml, "kind_x.toml").unwrap()
+    }
+
     #[test]
     fn label_values_never_forge_another_series_cache_key() {
         // Joined with a separator, ("x\0y", "z") and ("x", "y\0z") would
         // make the same cache key, and so would values holding the length
         // chars the key uses instead: each pair here is two series.
-        let rules = RuleSet::from_toml(
-            r#"
-            [[rule]]
-            name = "r"
-            match = '{ $.kind = "x" }'
-            [[rule.metric]]
-            name = "a_total"
-            type = "counter"
-            labels = { a = "$.a", b = "$.b" }
-            "#,
-            "nul.toml",
-        )
-        .unwrap();
+        let rules = counter_of_kind_x(r#"{ a = "$.a", b = "$.b" }"#);
         let pairs = [
             ("x\\u0000y", "z"),
             ("x", "y\\u0000z"),
@@ -1834,19 +1839,9 @@ mod tests {
         // Keyed by the text before map, default and transform: a missing
         // value takes the default, an array has no text, and "success"
         // is mapped, so the four records make three series, each time.
-        let rules = RuleSet::from_toml(
-            r#"
-            [[rule]]
-            name = "r"
-            match = '{ $.kind = "x" }'
-            [[rule.metric]]
-            name = "a_total"
-            type = "counter"
-            labels = { s = { from = "$.s", default = "success", map = { success = "ok" } }, p = { from = "$.p", transform = "route" } }
-            "#,
-            "marks.toml",
-        )
-        .unwrap();
+        let rules = counter_of_kind_x(
+            r#"{ s = { from = "$.s", default = "success", map = { success = "ok" } }, p = { from = "$.p", transform = "route" } }"#,
+        );
         let records = [
             r#"{"kind":"x","s":"success","p":"/api/users/42"}"#,
             r#"{"kind":"x","p":"/api/users/42"}"#,
