@@ -580,11 +580,14 @@ pub fn render_json(series: &[StoredSeries]) -> Value {
         let name = s.key.name();
         let labels = s.key.labels();
         let key = |suffix: &str, le: Option<String>| {
-            let all = labels
-                .iter()
-                .cloned()
-                .chain(le.map(|le| ("le".to_owned(), le)));
-            SeriesKey::new(format!("{name}{suffix}"), all).compact()
+            let extra = le.as_deref().map(|le| ("le", le));
+            s.key.compact_with(suffix, extra).unwrap_or_else(|| {
+                let all = labels
+                    .iter()
+                    .cloned()
+                    .chain(le.map(|le| ("le".to_owned(), le)));
+                SeriesKey::new(format!("{name}{suffix}"), all).compact()
+            })
         };
         match &s.value {
             StoredValue::Counter(v) | StoredValue::Gauge(v) => {

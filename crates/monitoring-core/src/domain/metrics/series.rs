@@ -96,12 +96,53 @@ impl SeriesKey {
     /// `name{a=x,b=y}`: the replay tool's JSON key and the reference
     /// counter's format (labels sorted, values unquoted).
     pub fn compact(&self) -> String {
-        let labels: Vec<String> = self
-            .labels()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!("{}{{{}}}", self.name(), labels.join(","))
+        self.compact_as("", None)
+    }
+
+    /// [`Self::compact`] of the series named with `suffix` (`_bucket`) and
+    /// holding the label `extra` (`le`) too, without building that key (a
+    /// histogram's buckets were most of replay's JSON output time): `None`
+    /// when the series already has a label of that name (the key would
+    /// then keep one of the two; build it to know which).
+    pub fn compact_with(&self, suffix: &str, extra: Option<(&str, &str)>) -> Option<String> {
+        if let Some((name, _)) = extra
+            && self.labels().iter().any(|(k, _)| k == name)
+        {
+            return None;
+        }
+        Some(self.compact_as(suffix, extra))
+    }
+
+    fn compact_as(&self, suffix: &str, extra: Option<(&str, &str)>) -> String {
+        let mut out = String::with_capacity(64);
+        out.push_str(self.name());
+        out.push_str(suffix);
+        out.push('{');
+        let mut extra = extra;
+        let mut first = true;
+        let mut push = |out: &mut String, k: &str, v: &str| {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        };
+        for (k, v) in self.labels() {
+            // Labels are sorted by name: the extra one goes before the
+            // first that sorts after it.
+            if let Some((ek, ev)) = extra.filter(|(ek, _)| *ek < k.as_str()) {
+                push(&mut out, ek, ev);
+                extra = None;
+            }
+            push(&mut out, k, v);
+        }
+        if let Some((ek, ev)) = extra {
+            push(&mut out, ek, ev);
+        }
+        out.push('}');
+        out
     }
 }
 
@@ -218,6 +259,28 @@ mod tests {
         let b = SeriesKey::new("m", [("a", "1"), ("b", "2"), ("a", "dup")]);
         assert_eq!(a, b);
         assert_eq!(a.compact(), "m{a=1,b=2}");
+    }
+
+    #[test]
+    fn compact_with_an_extra_label_is_the_compact_key_built_with_it() {
+        let labels = [
+            vec![],
+            vec![("a", "1")],
+            vec![("method", "GET"), ("status", "200")],
+            vec![("endpoint", "/x"), ("method", "GET")],
+            vec![("a", "1"), ("lf", "2"), ("lz", "3"), ("z", "4")],
+        ];
+        for labels in labels {
+            let key = SeriesKey::new("m", labels.clone());
+            for (suffix, extra) in [("", None), ("_sum", None), ("_bucket", Some(("le", "0.5")))] {
+                let built =
+                    SeriesKey::new(format!("m{suffix}"), labels.iter().copied().chain(extra));
+                assert_eq!(key.compact_with(suffix, extra), Some(built.compact()));
+            }
+        }
+        // A series already holding the label: the caller builds the key.
+        let key = SeriesKey::new("m", [("le", "1")]);
+        assert_eq!(key.compact_with("_bucket", Some(("le", "0.5"))), None);
     }
 
     #[test]
