@@ -259,14 +259,39 @@ fn cut(text: &str, max: usize) -> &str {
 }
 
 /// The first of several aliases that is a string.
-fn string_field<'v>(object: &'v Json<'_>, names: &[&str]) -> Option<&'v str> {
-    names
-        .iter()
-        .find_map(|n| object.get(n).and_then(Json::as_str))
-}
-
 /// Not a JSON object after all.
 struct NotJson;
+
+/// The fields a JSON record's logger, level, message and time come from,
+/// each pair or triple in order of preference (see `parse_json`).
+const RECORD_FIELDS: [&str; 9] = [
+    "logger",
+    "name",
+    "level",
+    "levelname",
+    "message",
+    "msg",
+    "timestamp",
+    "asctime",
+    "time",
+];
+
+/// The position of `key` in [`RECORD_FIELDS`] (a `match`: one length
+/// switch per key, not nine comparisons).
+fn record_field(key: &str) -> Option<usize> {
+    Some(match key {
+        "logger" => 0,
+        "name" => 1,
+        "level" => 2,
+        "levelname" => 3,
+        "message" => 4,
+        "msg" => 5,
+        "timestamp" => 6,
+        "asctime" => 7,
+        "time" => 8,
+        _ => return None,
+    })
+}
 
 /// `text` is what is parsed, `raw` what term patterns and samples see (the
 /// event text, or its cut prefix).
@@ -281,22 +306,37 @@ fn parse_json<'a>(
     if !value.is_object() {
         return Err(NotJson);
     }
+    // The fields read here, by one pass over the object (a lookup per name
+    // was a scan of the fields each): `found[i]` is the last field named
+    // `RECORD_FIELDS[i]`, as `Json::get` would give.
+    let mut found: [Option<&Json<'a>>; RECORD_FIELDS.len()] = [None; RECORD_FIELDS.len()];
+    if let Json::Object(fields) = &value {
+        for (k, v) in fields {
+            if let Some(i) = record_field(k) {
+                found[i] = Some(v);
+            }
+        }
+    }
     // Borrowed from the event unless the JSON string had escapes.
-    let field = |names: &[&str], default: &'static str| -> Cow<'a, str> {
-        names
-            .iter()
-            .find_map(|n| match value.get(n) {
+    let field = |at: &[usize], default: &'static str| -> Cow<'a, str> {
+        at.iter()
+            .find_map(|i| match found[*i] {
                 Some(Json::String(s)) => Some(s.clone()),
                 _ => None,
             })
             .unwrap_or(Cow::Borrowed(default))
     };
-    let logger = field(&["logger", "name"], "root");
-    let level = field(&["level", "levelname"], "INFO");
-    let message = field(&["message", "msg"], "");
+    let logger = field(&[0, 1], "root");
+    let level = field(&[2, 3], "INFO");
+    let message = field(&[4, 5], "");
     let own = parser
         .record_times
-        .then(|| string_field(&value, &["timestamp", "asctime", "time"]).and_then(parse_timestamp))
+        .then(|| {
+            [6, 7, 8]
+                .iter()
+                .find_map(|i| found[*i].and_then(Json::as_str))
+                .and_then(parse_timestamp)
+        })
         .flatten();
     Ok(LogRecord {
         event_id: event.id,
@@ -569,6 +609,46 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_fields_are_found_by_name() {
+        for (at, name) in RECORD_FIELDS.iter().enumerate() {
+            assert_eq!(record_field(name), Some(at), "{name}");
+        }
+        assert_eq!(record_field("Logger"), None);
+    }
+
+    #[test]
+    fn json_records_take_the_preferred_string_field_and_the_last_of_a_repeated_one() {
+        let parse = |text: &str| {
+            let mut parser = RecordParser::default();
+            let event = LogEvent {
+                id: "e".into(),
+                timestamp_ms: 0,
+                message: text.into(),
+            };
+            let r = parser.parse(&event).unwrap();
+            (
+                r.logger.to_string(),
+                r.level.to_string(),
+                r.message.to_string(),
+            )
+        };
+        assert_eq!(
+            parse(r#"{"name":"n","logger":"l","levelname":"WARNING","msg":"m"}"#),
+            ("l".into(), "WARNING".into(), "m".into())
+        );
+        // Not a string: the next name in order of preference.
+        assert_eq!(
+            parse(r#"{"logger":7,"name":"n","level":null,"message":"a","message":"b"}"#),
+            ("n".into(), "INFO".into(), "b".into())
+        );
+        // The last of a repeated field, even when it is not a string.
+        assert_eq!(
+            parse(r#"{"logger":"l","logger":1,"name":"n"}"#),
+            ("n".into(), "INFO".into(), "".into())
+        );
+    }
 
     #[test]
     fn split_dash_is_split_once() {
