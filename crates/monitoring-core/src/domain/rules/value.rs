@@ -474,6 +474,16 @@ fn route_path(text: &str) -> &str {
 /// The text between id segments is appended in one piece, most paths
 /// (`/api/auth/callback`) whole.
 fn route_into(text: &str, out: &mut String) {
+    // Most paths hold no digit, '-', '?' or '#', so no id segment (a UUID
+    // has dashes) and nothing to cut: checked in one branch-free pass,
+    // they are appended whole.
+    let special = text.bytes().fold(false, |any, b| {
+        any | b.is_ascii_digit() | (b == b'-') | (b == b'?') | (b == b'#')
+    });
+    if !special {
+        out.push_str(text);
+        return;
+    }
     let path = route_path(text);
     let mut copied = 0;
     let mut start = 0;
@@ -619,6 +629,22 @@ mod tests {
         assert_eq!(route("/api/users/me".into()), "/api/users/me");
         assert_eq!(route("/api/deadbeef".into()), "/api/deadbeef");
         assert!(matches!(route("/api/users/me".into()), Cow::Borrowed(_)));
+        // route_into's whole-path shortcut: a UUID of letters alone has
+        // dashes, a long hex id has a digit.
+        for (path, want) in [
+            ("/api/auth/login", "/api/auth/login"),
+            ("/api/x/abcdefab-abcd-abcd-abcd-abcdefabcdef", "/api/x/:id"),
+            ("/api/x/abcdefabcdefabcdef", "/api/x/abcdefabcdefabcdef"),
+            ("/api/x/abcdefabcdefabcde1", "/api/x/:id"),
+            ("/api/x?y", "/api/x"),
+            ("/api/x#y", "/api/x"),
+            ("/api/self-service", "/api/self-service"),
+            ("", ""),
+        ] {
+            let mut out = String::new();
+            route_into(path, &mut out);
+            assert_eq!(out, want, "{path}");
+        }
     }
 
     proptest::proptest! {
