@@ -31,10 +31,9 @@ const DFA_SIZE_LIMIT: usize = 256 << 20;
 /// exactly when `regex::RegexSet` would.
 const NFA_SIZE_LIMIT: usize = 10 << 20;
 
-/// Why not `regex::RegexSet`: its builder prepares every engine a regex's
-/// `find` may need (a reverse NFA, literal prefixes for a prefilter, a
-/// bounded backtracker), which a set asked only *which* patterns match never
-/// uses; building the two sets that way was most of replay's start-up
+/// Why not `regex::RegexSet`: its builder prepares what a regex's `find`
+/// needs (a reverse NFA, literal prefixes for a prefilter), which a set
+/// asked only *which* patterns match never uses; building the two sets that way was most of replay's start-up
 /// (257 M of 347 M instructions on an empty file). Here each mode compiles
 /// the forward NFA once, for the lazy DFA and, should the DFA give up (a
 /// Unicode word boundary on non-ASCII text, a thrashing cache), for the
@@ -43,7 +42,7 @@ const NFA_SIZE_LIMIT: usize = 10 << 20;
 /// The search state (the lazy DFA's states, built as texts need them) is
 /// kept in a pool, as regex keeps its own: it outlives each batch of
 /// records, and the thread that made the set takes its state without a
-/// lock. A clone has its own pool (see [`Clone`] below).
+/// lock. A clone has its own pool (see its `Clone` impl).
 #[derive(Debug)]
 pub(crate) struct PatternSet {
     modes: Arc<Modes>,
@@ -156,7 +155,8 @@ impl Engines {
 
 impl PatternSet {
     /// `None` when the set does not compile (its program past the size
-    /// limit): the caller then tries each regex on its own.
+    /// limit) or holds more than 64 patterns (the hits are a `u64`): the
+    /// caller then tries each regex on its own.
     pub(crate) fn new(patterns: &[String]) -> Option<Self> {
         if patterns.len() > 64 {
             return None;
