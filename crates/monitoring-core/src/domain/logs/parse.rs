@@ -263,34 +263,43 @@ fn cut(text: &str, max: usize) -> &str {
 struct NotJson;
 
 /// The fields a JSON record's logger, level, message and time come from,
-/// each pair or triple in order of preference (see `parse_json`).
-const RECORD_FIELDS: [&str; 9] = [
-    "logger",
-    "name",
-    "level",
-    "levelname",
-    "message",
-    "msg",
-    "timestamp",
-    "asctime",
-    "time",
-];
+/// each the last field of its name (as `Json::get` gives), found in one
+/// pass over the object: a lookup per name was a scan of the fields each.
+#[derive(Default)]
+struct RecordFields<'v, 'a> {
+    logger: Option<&'v Json<'a>>,
+    name: Option<&'v Json<'a>>,
+    level: Option<&'v Json<'a>>,
+    levelname: Option<&'v Json<'a>>,
+    message: Option<&'v Json<'a>>,
+    msg: Option<&'v Json<'a>>,
+    timestamp: Option<&'v Json<'a>>,
+    asctime: Option<&'v Json<'a>>,
+    time: Option<&'v Json<'a>>,
+}
 
-/// The position of `key` in [`RECORD_FIELDS`] (a `match`: one length
-/// switch per key, not nine comparisons).
-fn record_field(key: &str) -> Option<usize> {
-    Some(match key {
-        "logger" => 0,
-        "name" => 1,
-        "level" => 2,
-        "levelname" => 3,
-        "message" => 4,
-        "msg" => 5,
-        "timestamp" => 6,
-        "asctime" => 7,
-        "time" => 8,
-        _ => return None,
-    })
+impl<'v, 'a> RecordFields<'v, 'a> {
+    fn of(value: &'v Json<'a>) -> Self {
+        let mut f = RecordFields::default();
+        if let Json::Object(fields) = value {
+            for (k, v) in fields {
+                let slot = match k.as_ref() {
+                    "logger" => &mut f.logger,
+                    "name" => &mut f.name,
+                    "level" => &mut f.level,
+                    "levelname" => &mut f.levelname,
+                    "message" => &mut f.message,
+                    "msg" => &mut f.msg,
+                    "timestamp" => &mut f.timestamp,
+                    "asctime" => &mut f.asctime,
+                    "time" => &mut f.time,
+                    _ => continue,
+                };
+                *slot = Some(v);
+            }
+        }
+        f
+    }
 }
 
 /// `text` is what is parsed, `raw` what term patterns and samples see (the
@@ -306,35 +315,27 @@ fn parse_json<'a>(
     if !value.is_object() {
         return Err(NotJson);
     }
-    // The fields read here, by one pass over the object (a lookup per name
-    // was a scan of the fields each): `found[i]` is the last field named
-    // `RECORD_FIELDS[i]`, as `Json::get` would give.
-    let mut found: [Option<&Json<'a>>; RECORD_FIELDS.len()] = [None; RECORD_FIELDS.len()];
-    if let Json::Object(fields) = &value {
-        for (k, v) in fields {
-            if let Some(i) = record_field(k) {
-                found[i] = Some(v);
-            }
-        }
-    }
-    // Borrowed from the event unless the JSON string had escapes.
-    let field = |at: &[usize], default: &'static str| -> Cow<'a, str> {
-        at.iter()
-            .find_map(|i| match found[*i] {
+    let found = RecordFields::of(&value);
+    // The first that is a string, in order of preference. Borrowed from
+    // the event unless the JSON string had escapes.
+    let field = |candidates: [Option<&Json<'a>>; 2], default: &'static str| -> Cow<'a, str> {
+        candidates
+            .iter()
+            .find_map(|v| match v {
                 Some(Json::String(s)) => Some(s.clone()),
                 _ => None,
             })
             .unwrap_or(Cow::Borrowed(default))
     };
-    let logger = field(&[0, 1], "root");
-    let level = field(&[2, 3], "INFO");
-    let message = field(&[4, 5], "");
+    let logger = field([found.logger, found.name], "root");
+    let level = field([found.level, found.levelname], "INFO");
+    let message = field([found.message, found.msg], "");
     let own = parser
         .record_times
         .then(|| {
-            [6, 7, 8]
+            [found.timestamp, found.asctime, found.time]
                 .iter()
-                .find_map(|i| found[*i].and_then(Json::as_str))
+                .find_map(|v| v.and_then(Json::as_str))
                 .and_then(parse_timestamp)
         })
         .flatten();
@@ -609,14 +610,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn record_fields_are_found_by_name() {
-        for (at, name) in RECORD_FIELDS.iter().enumerate() {
-            assert_eq!(record_field(name), Some(at), "{name}");
-        }
-        assert_eq!(record_field("Logger"), None);
-    }
 
     #[test]
     fn json_records_take_the_preferred_string_field_and_the_last_of_a_repeated_one() {

@@ -303,7 +303,6 @@ fn field_source(rest: &str) -> Option<Source> {
     })
 }
 
-/// What a source found, before conversion to text.
 /// What [`ValueSpec::append_key`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawText {
@@ -311,7 +310,7 @@ pub enum RawText {
     Present,
     /// No value: the default, if any, applies.
     Missing,
-    /// A value with no text (null aside: an array or an object).
+    /// A value with no text: an array or an object (a null is missing).
     Unusable,
 }
 
@@ -343,6 +342,7 @@ fn with_raw_text<T>(raw: Raw<'_>, f: impl FnOnce(&str) -> T) -> Option<T> {
     Some(f(text))
 }
 
+/// What a source found, before conversion to text.
 enum Raw<'r> {
     Text(&'r str),
     Json(&'r Json<'r>),
