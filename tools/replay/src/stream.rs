@@ -12,9 +12,11 @@
 //! and the metric updates are folded through one cardinality guard in the
 //! order of the file.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use memmap2::{Mmap, MmapOptions};
@@ -319,6 +321,15 @@ pub struct StreamCounts {
 /// `<name>@<byte offset>`. Signals (without sample lines) are kept, moved
 /// into the aggregator's report, only when `keep_signals`; otherwise only
 /// counted.
+///
+/// Workers take the next chunk from one shared queue, whichever is free,
+/// and the fold puts the results back in stream order. Dealing chunk `k`
+/// to worker `k % n` tied every worker to the slowest: on this shared VM
+/// one core often runs at half speed for a while, and the other then
+/// waited for it, and at the end of a file one worker still had up to
+/// three chunks left while the other sat idle. At most `IN_FLIGHT + 1`
+/// chunks per worker are out (read, queued, evaluated but not folded),
+/// which bounds memory as before.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_stream<S: ChunkSource>(
     mut chunker: S,
@@ -332,29 +343,35 @@ pub fn evaluate_stream<S: ChunkSource>(
 ) -> io::Result<StreamCounts> {
     let workers = workers.max(1);
     let mut counts = StreamCounts::default();
-    // Each worker holds one chunk and has IN_FLIGHT queued; one more is
-    // being read.
-    let buffers = workers * (IN_FLIGHT + 1) + 1;
+    let out = workers * (IN_FLIGHT + 1);
+    // Each chunk out holds a buffer; one more is being read.
+    let buffers = out + 1;
     let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(buffers);
     chunker.recycle_from(recycle_rx, buffers);
+    // A chunk goes out only with a ticket, which the fold hands back
+    // once it has folded a chunk: so the results waiting for an earlier
+    // one to be folded are bounded too.
+    let (ticket_tx, ticket_rx) = sync_channel::<()>(out);
+    for _ in 0..out {
+        let _ = ticket_tx.try_send(());
+    }
+    let (chunk_tx, chunk_rx) = sync_channel::<Job>(workers * IN_FLIGHT);
+    let chunk_rx = Mutex::new(chunk_rx);
+    // Never full: at most `out` results exist.
+    let (result_tx, result_rx) = sync_channel::<(u64, Evaluated)>(out);
+    // The fold's emptied buffers, for the workers to evaluate into again.
+    let spares: Mutex<Vec<Evaluated>> = Mutex::new(Vec::new());
     thread::scope(|scope| -> io::Result<()> {
-        let mut to_workers: Vec<SyncSender<(u64, Chunk)>> = Vec::new();
-        let mut from_workers: Vec<Receiver<Evaluated>> = Vec::new();
-        let mut spares_to_workers: Vec<SyncSender<Evaluated>> = Vec::new();
         for _ in 0..workers {
-            let (chunk_tx, chunk_rx) = sync_channel::<(u64, Chunk)>(IN_FLIGHT);
-            let (result_tx, result_rx) = sync_channel::<Evaluated>(IN_FLIGHT);
-            // Every result a worker has out, plus one: never full.
-            let (spare_tx, spare_rx) = sync_channel::<Evaluated>(IN_FLIGHT + 2);
-            to_workers.push(chunk_tx);
-            from_workers.push(result_rx);
-            spares_to_workers.push(spare_tx);
+            let jobs = &chunk_rx;
+            let spares = &spares;
+            let results = result_tx.clone();
             let recycle = recycle_tx.clone();
             scope.spawn(move || {
                 worker(
-                    chunk_rx,
-                    result_tx,
-                    spare_rx,
+                    jobs,
+                    results,
+                    spares,
                     recycle,
                     name,
                     rules,
@@ -364,33 +381,42 @@ pub fn evaluate_stream<S: ChunkSource>(
                 )
             });
         }
-        // Only the workers hold senders now: when they are gone, the reader
-        // stops waiting for buffers.
+        // Only the workers hold these senders now: when the workers are
+        // gone, the reader stops waiting for buffers and the fold ends.
         drop(recycle_tx);
-        // Chunk k goes to worker k % n, and results are taken back in the
-        // same order, so the fold sees the file's order.
+        drop(result_tx);
         let reader = scope.spawn(move || -> io::Result<()> {
             let mut k = 0;
-            while let Some(chunk) = chunker.next_chunk()? {
-                if to_workers[k % workers].send(chunk).is_err() {
+            while ticket_rx.recv().is_ok() {
+                let Some((offset, chunk)) = chunker.next_chunk()? else {
+                    break;
+                };
+                if chunk_tx.send(Job { k, offset, chunk }).is_err() {
                     break;
                 }
                 k += 1;
             }
             Ok(())
         });
-        let mut k = 0;
-        while let Ok(mut evaluated) = from_workers[k % workers].recv() {
-            counts.signals +=
-                evaluated.evaluation.signals.len() as u64 + evaluated.evaluation.signals_counted;
-            if !keep_signals {
-                evaluated.evaluation.signals.clear();
+        // Results by chunk number, until the next one in order arrives.
+        let mut waiting: BTreeMap<u64, Evaluated> = BTreeMap::new();
+        let mut next = 0;
+        while let Ok((k, evaluated)) = result_rx.recv() {
+            waiting.insert(k, evaluated);
+            while let Some(mut evaluated) = waiting.remove(&next) {
+                counts.signals += evaluated.evaluation.signals.len() as u64
+                    + evaluated.evaluation.signals_counted;
+                if !keep_signals {
+                    evaluated.evaluation.signals.clear();
+                }
+                let spare = aggregator.add_and_return(evaluated);
+                lock(&spares).push(spare);
+                // Fails only once the reader has stopped.
+                let _ = ticket_tx.try_send(());
+                next += 1;
             }
-            // The emptied buffers go back to the worker for a later chunk.
-            let _ = spares_to_workers[k % workers].try_send(aggregator.add_and_return(evaluated));
-            k += 1;
         }
-        drop(from_workers);
+        drop(ticket_tx);
         reader
             .join()
             .map_err(|_| io::Error::other("the reader thread panicked"))?
@@ -398,11 +424,24 @@ pub fn evaluate_stream<S: ChunkSource>(
     Ok(counts)
 }
 
+/// A chunk to evaluate, with its number in the stream.
+struct Job {
+    k: u64,
+    offset: u64,
+    chunk: Chunk,
+}
+
+/// The guarded value even if a thread panicked holding the lock: the
+/// queue and the spares stay usable (a panic is reported by the scope).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn worker(
-    chunks: Receiver<(u64, Chunk)>,
-    results: SyncSender<Evaluated>,
-    spares: Receiver<Evaluated>,
+    jobs: &Mutex<Receiver<Job>>,
+    results: SyncSender<(u64, Evaluated)>,
+    spares: &Mutex<Vec<Evaluated>>,
     recycle: SyncSender<Vec<u8>>,
     name: &str,
     rules: &RuleSet,
@@ -425,7 +464,14 @@ fn worker(
     // and chunk rather than one per record.
     evaluator = evaluator.coalescing_counters();
     let mut id = String::new();
-    while let Ok((offset, chunk)) = chunks.recv() {
+    loop {
+        // The lock is held while waiting (the other workers wait for it
+        // instead of for the queue, which comes to the same), and only
+        // then: a guard in the `while let` would live through the body.
+        let job = lock(jobs).recv();
+        let Ok(Job { k, offset, chunk }) = job else {
+            return;
+        };
         let bytes = chunk.bytes();
         // Checked in place with SIMD (std's check took 6% of the time).
         let lossy: String;
@@ -465,8 +511,8 @@ fn worker(
         if let Chunk::Owned(buffer) = chunk {
             let _ = recycle.try_send(buffer);
         }
-        let spare = spares.try_recv().unwrap_or_default();
-        if results.send(evaluator.take_reusing(spare)).is_err() {
+        let spare = lock(spares).pop().unwrap_or_default();
+        if results.send((k, evaluator.take_reusing(spare))).is_err() {
             return;
         }
     }
@@ -648,6 +694,98 @@ mod tests {
             let mut s = String::from("f@");
             push_decimal(&mut s, n);
             assert_eq!(s, format!("f@{n}"));
+        }
+    }
+
+    /// Chunks handed out as given.
+    struct Pieces(std::collections::VecDeque<(u64, Vec<u8>)>);
+
+    impl ChunkSource for Pieces {
+        fn next_chunk(&mut self) -> io::Result<Option<(u64, Chunk)>> {
+            Ok(self.0.pop_front().map(|(at, b)| (at, Chunk::Owned(b))))
+        }
+    }
+
+    /// What `workers` threads make of `text` cut into chunks of `per`
+    /// lines: the report, printed, and its series (sorted: the report
+    /// keeps them in a hash map).
+    type Folded = (
+        String,
+        Vec<(
+            monitoring_core::domain::metrics::series::SeriesKey,
+            monitoring_core::domain::metrics::aggregate::SeriesDelta,
+            u64,
+        )>,
+    );
+
+    fn report_of(text: &str, per: usize, workers: usize) -> Folded {
+        use monitoring_core::domain::metrics::aggregate::CardinalityGuard;
+        let rules = RuleSet::default_rules().unwrap();
+        let redactor = Redactor::new(b"0123456789abcdef0123").unwrap();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let mut pieces = std::collections::VecDeque::new();
+        let mut at = 0;
+        for group in lines.chunks(per) {
+            let bytes = group.concat().into_bytes();
+            let len = bytes.len() as u64;
+            pieces.push_back((at, bytes));
+            at += len;
+        }
+        let mut guard = CardinalityGuard::default();
+        let mut aggregator = Aggregator::new(&mut guard);
+        let counts = evaluate_stream(
+            Pieces(pieces),
+            "f",
+            &rules,
+            &redactor,
+            ParseSettings::default(),
+            workers,
+            true,
+            &mut aggregator,
+        )
+        .unwrap();
+        let r = aggregator.finish();
+        // The signals in stream order: each names its event's offset.
+        let printed = format!(
+            "{counts:?} {} {} {:?} {:?} {:?} {:?}\n{:?}",
+            r.events, r.records, r.formats, r.rejected, r.parse, r.signal_counts, r.signals,
+        );
+        let series = r
+            .metrics
+            .sorted_with_updates()
+            .into_iter()
+            .map(|(k, d, n)| (k.clone(), d.clone(), n))
+            .collect();
+        (printed, series)
+    }
+
+    #[test]
+    fn workers_taking_chunks_as_they_come_fold_them_in_stream_order() {
+        // Failed logins from a few addresses (signals with event ids,
+        // counters), requests (histograms), and text lines, some chunks
+        // much dearer than others so that workers finish out of order.
+        let mut text = String::new();
+        for i in 0..600 {
+            let ip = i % 7;
+            text.push_str(&format!(
+                "{{\"timestamp\":\"2025-05-20T10:30:{:02}.000Z\",\"level\":\"WARNING\",\"logger\":\"security\",\"message\":\"Authentication attempt\",\"user_id\":\"u{i}\",\"ip_address\":\"203.0.113.{ip}\",\"success\":false,\"endpoint\":\"/api/auth/login\",\"duration_ms\":{i}.5}}\n",
+                i % 60
+            ));
+            if i % 50 == 0 {
+                for _ in 0..40 {
+                    text.push_str("{\"level\":\"INFO\",\"logger\":\"performance\",\"message\":\"API request completed\",\"endpoint\":\"/api/roles/12\",\"method\":\"GET\",\"status_code\":500,\"duration_ms\":3.0}\n");
+                }
+            }
+            text.push_str(&format!(
+                "2025-05-20 10:31:{:02},130 - app.core.security - ERROR - Database error: connection {i} refused\n",
+                i % 60
+            ));
+        }
+        let one = report_of(&text, 3, 1);
+        assert!(one.0.contains("auth_failures"), "{}", one.0);
+        assert!(one.1.len() > 8, "{:?}", one.1);
+        for workers in [2, 5] {
+            assert_eq!(report_of(&text, 3, workers), one, "{workers} workers");
         }
     }
 
