@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use regex::{Captures, Regex};
+use regex_syntax::hir::Hir;
 
 use super::pattern_set::PatternSet;
 
@@ -197,14 +198,21 @@ pub(crate) struct RuleRegex {
     /// is part of the set's, under the same limits), and the others are
     /// compiled when the file loads, where an error is reported.
     compiled: std::sync::OnceLock<Option<Regex>>,
+    /// The pattern as validation parsed it, which is how the rule set's
+    /// [`PatternSet`] parses it in Unicode mode: handed to the set, so
+    /// the set does not parse it again (a seventh of the load), then
+    /// dropped by [`RuleSet::new`].
+    parsed: Option<Arc<Hir>>,
 }
 
 impl RuleRegex {
-    /// `pattern` must have passed `regex_syntax`'s parser.
-    pub(crate) fn new(pattern: &str) -> Self {
+    /// `parsed` is `pattern` as `regex_syntax`'s parser with its defaults
+    /// (regex's) gives it.
+    pub(crate) fn new(pattern: &str, parsed: Hir) -> Self {
         RuleRegex {
             pattern: pattern.into(),
             compiled: std::sync::OnceLock::new(),
+            parsed: Some(Arc::new(parsed)),
         }
     }
 
@@ -630,6 +638,7 @@ impl Dispatch {
     fn new(rules: &[CompiledRule]) -> Self {
         let mut regex_of = Vec::with_capacity(rules.len());
         let mut patterns = Vec::new();
+        let mut parsed = Vec::new();
         for rule in rules {
             // Past 64 patterns (the hit bits), a regex is tried on its own.
             regex_of.push(
@@ -638,15 +647,17 @@ impl Dispatch {
                     .filter(|_| patterns.len() < 64)
                     .map(|re| {
                         patterns.push(re.as_str().to_owned());
+                        parsed.push(re.parsed.clone());
                         patterns.len() - 1
                     }),
             );
         }
+        let parsed: Option<Vec<Arc<Hir>>> = parsed.into_iter().collect();
         // Each pattern was parsed at validation; should the set not
         // compile (its program past the size limit), every regex rule is
         // compiled at load and tried on its own
         // (`compile_unshared_regexes`).
-        let regexes = PatternSet::new(&patterns);
+        let regexes = PatternSet::new(&patterns, parsed.as_deref());
         if regexes.is_none() {
             regex_of.iter_mut().for_each(|r| *r = None);
         }
@@ -678,6 +689,15 @@ impl Dispatch {
 }
 
 impl RuleSet {
+    /// Every rule's regex, in rule order.
+    #[cfg(test)]
+    pub(crate) fn regex_patterns(&self) -> Vec<&str> {
+        self.rules
+            .iter()
+            .filter_map(|r| r.regex.as_ref().map(RuleRegex::as_str))
+            .collect()
+    }
+
     pub(crate) fn new(
         file: String,
         mut rules: Vec<CompiledRule>,
@@ -692,6 +712,9 @@ impl RuleSet {
                 .and_then(char::from_u32);
         }
         let dispatch = Dispatch::new(&rules);
+        for regex in rules.iter_mut().filter_map(|r| r.regex.as_mut()) {
+            regex.parsed = None;
+        }
         RuleSet {
             file,
             rules,

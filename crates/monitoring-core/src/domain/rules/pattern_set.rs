@@ -20,6 +20,7 @@ use std::sync::Arc;
 use regex_automata::nfa::thompson::{self, NFA, WhichCaptures, pikevm::PikeVM};
 use regex_automata::util::{pool::Pool, syntax};
 use regex_automata::{Input, MatchKind, hybrid};
+use regex_syntax::hir::Hir;
 
 /// The lazy DFA's cache may grow to 256 MiB: with the ~36 patterns of the
 /// default rules a 32 MiB cache was cleared over and over (replay 0.74 s →
@@ -69,6 +70,12 @@ impl Clone for PatternSet {
     }
 }
 
+/// How the set parses its patterns: in Unicode mode, as
+/// `regex_syntax::Parser::new()` does (a test holds the two together).
+fn syntax_config(unicode: bool) -> syntax::Config {
+    syntax::Config::new().unicode(unicode).utf8(unicode)
+}
+
 #[derive(Debug, Clone)]
 struct Engines {
     dfa: Option<hybrid::dfa::DFA>,
@@ -91,18 +98,21 @@ struct Caches {
 }
 
 impl Engines {
-    fn new(patterns: &[String], unicode: bool) -> Option<Self> {
-        let nfa = thompson::Compiler::new()
-            .syntax(syntax::Config::new().unicode(unicode).utf8(unicode))
-            .configure(
-                NFA::config()
-                    .utf8(unicode)
-                    .which_captures(WhichCaptures::None)
-                    .nfa_size_limit(Some(NFA_SIZE_LIMIT))
-                    .shrink(false),
-            )
-            .build_many(patterns)
-            .ok()?;
+    /// `parsed`: the patterns already parsed in this mode.
+    fn new(patterns: &[String], unicode: bool, parsed: Option<&[Arc<Hir>]>) -> Option<Self> {
+        let mut compiler = thompson::Compiler::new();
+        compiler.syntax(syntax_config(unicode)).configure(
+            NFA::config()
+                .utf8(unicode)
+                .which_captures(WhichCaptures::None)
+                .nfa_size_limit(Some(NFA_SIZE_LIMIT))
+                .shrink(false),
+        );
+        let nfa = match parsed {
+            Some(hirs) if hirs.len() == patterns.len() => compiler.build_many_from_hir(hirs),
+            _ => compiler.build_many(patterns),
+        }
+        .ok()?;
         let pikevm = PikeVM::builder()
             .configure(PikeVM::config().match_kind(MatchKind::All))
             .build_from_nfa(nfa.clone())
@@ -157,12 +167,16 @@ impl PatternSet {
     /// `None` when the set does not compile (its program past the size
     /// limit) or holds more than 64 patterns (the hits are a `u64`): the
     /// caller then tries each regex on its own.
-    pub(crate) fn new(patterns: &[String]) -> Option<Self> {
+    ///
+    /// `unicode_parsed`, when given, is each pattern as
+    /// `regex_syntax::Parser::new()` parses it (Unicode mode, the
+    /// defaults): what this set would parse, so it is not parsed twice.
+    pub(crate) fn new(patterns: &[String], unicode_parsed: Option<&[Arc<Hir>]>) -> Option<Self> {
         if patterns.len() > 64 {
             return None;
         }
-        let ascii = Engines::new(patterns, false);
-        let unicode = Engines::new(patterns, true)?;
+        let ascii = Engines::new(patterns, false, None);
+        let unicode = Engines::new(patterns, true, unicode_parsed)?;
         Some(PatternSet {
             modes: Arc::new(Modes {
                 ascii,
@@ -198,8 +212,11 @@ mod tests {
     use super::*;
 
     fn set(patterns: &[&str]) -> PatternSet {
-        PatternSet::new(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>())
-            .expect("compiles")
+        PatternSet::new(
+            &patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            None,
+        )
+        .expect("compiles")
     }
 
     #[test]
@@ -243,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_set_too_big_in_unicode_mode_is_refused_even_if_ascii_mode_fits() {
-        assert!(PatternSet::new(&[r"(?:\w{100}){100}".to_string()]).is_none());
+        assert!(PatternSet::new(&[r"(?:\w{100}){100}".to_string()], None).is_none());
     }
 
     #[test]
@@ -266,6 +283,41 @@ mod tests {
         assert!(clone.caches.get().ascii.is_none());
         assert_eq!(clone.hits("no match"), 0);
         assert!(Arc::ptr_eq(&s.modes, &clone.modes));
+    }
+
+    #[test]
+    fn patterns_parsed_by_validation_are_parsed_as_the_set_parses_them() {
+        // The rule set hands the set the parser's Hirs in place of the
+        // patterns: the two parsers must agree (flags, limits, Unicode).
+        let rules = crate::domain::rules::RuleSet::default_rules().expect("default rules");
+        let mut checked = 0;
+        for re in rules.regex_patterns() {
+            let validated = regex_syntax::Parser::new().parse(re).expect("parses");
+            let set =
+                regex_automata::util::syntax::parse_with(re, &syntax_config(true)).expect("parses");
+            assert_eq!(validated, set, "{re}");
+            checked += 1;
+        }
+        assert!(checked > 30, "{checked}");
+        // And a set built from them answers as one built from the text.
+        let patterns = [r"(?i)\bdatabase\s+error\b", r"\w+@\w+", r"(?x) a \s b # c"];
+        let texts: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        let hirs: Vec<Arc<Hir>> = patterns
+            .iter()
+            .map(|p| Arc::new(regex_syntax::Parser::new().parse(p).expect("parses")))
+            .collect();
+        let parsed = PatternSet::new(&texts, Some(&hirs)).expect("compiles");
+        let fresh = PatternSet::new(&texts, None).expect("compiles");
+        for text in [
+            "Database  error",
+            "é database error",
+            "ü@é",
+            "a b",
+            "ab",
+            "x",
+        ] {
+            assert_eq!(parsed.hits(text), fresh.hits(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -269,7 +269,7 @@ fn compile_rule(
                 .parse(r)
                 .map_err(|e| ("regex".to_owned(), Problem::Regex(e.to_string())))?;
             capture_names(&hir, &mut captures);
-            Some(RuleRegex::new(r))
+            Some(RuleRegex::new(r, hir))
         }
         None => None,
     };
