@@ -612,6 +612,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_record_splits_at_its_first_line_end() {
+        assert_eq!(split_first_line("one line"), ("one line", None));
+        assert_eq!(split_first_line("a\r\nb\nc\n\n"), ("a", Some("b\nc")));
+        assert_eq!(split_first_line("é\n\r\n"), ("é", None));
+        assert_eq!(split_first_line("\nrest"), ("", Some("rest")));
+        assert_eq!(split_first_line("ü\r\nTraceback\r\n"), ("ü", Some("Traceback")));
+    }
+
+    #[test]
     fn json_records_take_the_preferred_string_field_and_the_last_of_a_repeated_one() {
         let parse = |text: &str| {
             let mut parser = RecordParser::default();
