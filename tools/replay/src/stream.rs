@@ -355,10 +355,13 @@ pub fn evaluate_stream<S: ChunkSource>(
     for _ in 0..out {
         let _ = ticket_tx.try_send(());
     }
-    let (chunk_tx, chunk_rx) = sync_channel::<Job>(workers * IN_FLIGHT);
+    // Room for every chunk out: the reader waits for tickets only, never
+    // for the queue (which no one may be taking from, see below).
+    let (chunk_tx, chunk_rx) = sync_channel::<Job>(out);
     let chunk_rx = Mutex::new(chunk_rx);
     // Never full: at most `out` results exist.
-    let (result_tx, result_rx) = sync_channel::<(u64, Evaluated)>(out);
+    // `None`: a worker panicked (see `Reports`).
+    let (result_tx, result_rx) = sync_channel::<Option<(u64, Evaluated)>>(out);
     // The fold's emptied buffers, for the workers to evaluate into again.
     let spares: Mutex<Vec<Evaluated>> = Mutex::new(Vec::new());
     thread::scope(|scope| -> io::Result<()> {
@@ -401,7 +404,10 @@ pub fn evaluate_stream<S: ChunkSource>(
         // Results by chunk number, until the next one in order arrives.
         let mut waiting: BTreeMap<u64, Evaluated> = BTreeMap::new();
         let mut next = 0;
-        while let Ok((k, evaluated)) = result_rx.recv() {
+        // A chunk whose worker panicked never comes: the fold stops, and
+        // with it the reader (no more tickets) and the other workers (no
+        // one to take their results); the scope then passes the panic on.
+        while let Ok(Some((k, evaluated))) = result_rx.recv() {
             waiting.insert(k, evaluated);
             while let Some(mut evaluated) = waiting.remove(&next) {
                 counts.signals += evaluated.evaluation.signals.len() as u64
@@ -417,11 +423,24 @@ pub fn evaluate_stream<S: ChunkSource>(
             }
         }
         drop(ticket_tx);
+        drop(result_rx);
         reader
             .join()
             .map_err(|_| io::Error::other("the reader thread panicked"))?
     })?;
     Ok(counts)
+}
+
+/// A worker's line to the fold, which tells the fold when the worker dies
+/// in a panic: otherwise the fold would wait for its chunk for ever.
+struct Reports(SyncSender<Option<(u64, Evaluated)>>);
+
+impl Drop for Reports {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let _ = self.0.send(None);
+        }
+    }
 }
 
 /// A chunk to evaluate, with its number in the stream.
@@ -440,7 +459,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[allow(clippy::too_many_arguments)]
 fn worker(
     jobs: &Mutex<Receiver<Job>>,
-    results: SyncSender<(u64, Evaluated)>,
+    results: SyncSender<Option<(u64, Evaluated)>>,
     spares: &Mutex<Vec<Evaluated>>,
     recycle: SyncSender<Vec<u8>>,
     name: &str,
@@ -449,6 +468,7 @@ fn worker(
     settings: ParseSettings,
     keep_signals: bool,
 ) {
+    let results = Reports(results);
     // Own copies: a regex shared between threads hands its scratch caches
     // around through a pool and drops them under contention, so the lazy
     // DFAs keep being rebuilt; a clone has its own pool.
@@ -473,6 +493,8 @@ fn worker(
             return;
         };
         let bytes = chunk.bytes();
+        #[cfg(test)]
+        assert!(bytes != b"panic\n", "a test asked this worker to panic");
         // Checked in place with SIMD (std's check took 6% of the time).
         let lossy: String;
         let text = match simdutf8::basic::from_utf8(bytes) {
@@ -512,7 +534,11 @@ fn worker(
             let _ = recycle.try_send(buffer);
         }
         let spare = lock(spares).pop().unwrap_or_default();
-        if results.send((k, evaluator.take_reusing(spare))).is_err() {
+        if results
+            .0
+            .send(Some((k, evaluator.take_reusing(spare))))
+            .is_err()
+        {
             return;
         }
     }
@@ -787,6 +813,28 @@ mod tests {
         for workers in [2, 5] {
             assert_eq!(report_of(&text, 3, workers), one, "{workers} workers");
         }
+    }
+
+    #[test]
+    fn a_worker_that_panics_stops_the_stream_instead_of_hanging_it() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let outcome = std::panic::catch_unwind(|| {
+                let mut text = String::new();
+                for i in 0..400 {
+                    text.push_str(&format!("{{\"level\":\"INFO\",\"message\":\"m{i}\"}}\n"));
+                    if i == 37 {
+                        text.push_str("panic\n");
+                    }
+                }
+                report_of(&text, 1, 3)
+            });
+            let _ = done_tx.send(outcome.is_err());
+        });
+        let panicked = done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("evaluate_stream hung after a worker panicked");
+        assert!(panicked, "the worker's panic was passed on");
     }
 
     #[test]

@@ -617,7 +617,10 @@ mod tests {
         assert_eq!(split_first_line("a\r\nb\nc\n\n"), ("a", Some("b\nc")));
         assert_eq!(split_first_line("é\n\r\n"), ("é", None));
         assert_eq!(split_first_line("\nrest"), ("", Some("rest")));
-        assert_eq!(split_first_line("ü\r\nTraceback\r\n"), ("ü", Some("Traceback")));
+        assert_eq!(
+            split_first_line("ü\r\nTraceback\r\n"),
+            ("ü", Some("Traceback"))
+        );
     }
 
     #[test]
