@@ -324,8 +324,8 @@ pub struct StreamCounts {
 ///
 /// Workers take the next chunk from one shared queue, whichever is free,
 /// and the fold puts the results back in stream order. Dealing chunk `k`
-/// to worker `k % n` tied every worker to the slowest: on this shared VM
-/// one core often runs at half speed for a while, and the other then
+/// to worker `k % n` tied every worker to the slowest: when one core is
+/// slowed for a while (another process, or a VM's neighbours), the other
 /// waited for it, and at the end of a file one worker still had up to
 /// three chunks left while the other sat idle. At most `IN_FLIGHT + 1`
 /// chunks per worker are out (read, queued, evaluated but not folded),
@@ -359,8 +359,8 @@ pub fn evaluate_stream<S: ChunkSource>(
     // for the queue (which no one may be taking from, see below).
     let (chunk_tx, chunk_rx) = sync_channel::<Job>(out);
     let chunk_rx = Mutex::new(chunk_rx);
-    // Never full: at most `out` results exist.
-    // `None`: a worker panicked (see `Reports`).
+    // Never full: at most `out` results exist. `None` says a worker
+    // panicked (see `Reports`).
     let (result_tx, result_rx) = sync_channel::<Option<(u64, Evaluated)>>(out);
     // The fold's emptied buffers, for the workers to evaluate into again.
     let spares: Mutex<Vec<Evaluated>> = Mutex::new(Vec::new());

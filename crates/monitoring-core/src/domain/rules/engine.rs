@@ -200,8 +200,8 @@ pub(crate) struct RuleRegex {
     compiled: std::sync::OnceLock<Option<Regex>>,
     /// The pattern as validation parsed it, which is how the rule set's
     /// [`PatternSet`] parses it in Unicode mode: handed to the set, so
-    /// the set does not parse it again (a seventh of the load), then
-    /// dropped by [`RuleSet::new`].
+    /// the set does not parse it again (34 M of the 222 M instructions
+    /// of loading the default rules), then dropped by [`RuleSet::new`].
     parsed: Option<Arc<Hir>>,
 }
 
