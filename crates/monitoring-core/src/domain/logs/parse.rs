@@ -258,7 +258,6 @@ fn cut(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// The first of several aliases that is a string.
 /// Not a JSON object after all.
 struct NotJson;
 
